@@ -1,0 +1,25 @@
+#include "fracture/cli/commands.h"
+
+namespace fracture::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"synth", "", "generate a synthetic radiograph dataset: fracture synth out=DIR n=N imgsz=S seed=K", cmd_synth, ""},
+      {"check", "", "validate a dataset and report problems and leakage: fracture check data=PATH strict=true|false",
+       cmd_check, ""},
+      {"classify", "train", "train a classifier on one split", nullptr, "issue #4 (classification study)"},
+      {"classify", "cv", "repeated stratified k-fold cross-validation study", nullptr, "issue #4 (classification study)"},
+      {"classify", "val", "evaluate a trained classification run", nullptr, "issue #4 (classification study)"},
+      {"classify", "predict", "predict fracture probability for images", nullptr, "issue #4 (classification study)"},
+      {"detect", "train", "train a YOLOv8 detector", nullptr, "issue #5 (YOLOv8 detectors)"},
+      {"detect", "val", "validate a detector: P, R, mAP50, mAP50-95 per class", nullptr, "issue #5 (YOLOv8 detectors)"},
+      {"detect", "predict", "detect fractures in images, folders or DICOM", nullptr, "issue #5 (YOLOv8 detectors)"},
+      {"weights", "inspect", "print the architecture, tensor and parameter counts of a checkpoint", nullptr,
+       "issue #3 (classification backbones)"},
+      {"weights", "convert", "convert a checkpoint between torchvision .pth and safetensors", nullptr,
+       "issue #3 (classification backbones)"},
+  };
+  return table;
+}
+
+}  // namespace fracture::cli

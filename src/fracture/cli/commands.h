@@ -1,0 +1,27 @@
+// The CLI's command table: `fracture TASK [MODE] key=value ...`.
+// Each command is a function of the resolved config; it returns the process exit status.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "fracture/core/config.h"
+#include "fracture/core/log.h"
+
+namespace fracture::cli {
+
+struct Command {
+  std::string task;   ///< classify, detect, synth, check, weights, ...
+  std::string mode;   ///< train, val, predict, cv, ...; "" for tasks without modes
+  std::string help;   ///< one line for `fracture help`
+  int (*run)(const Config& cfg, Logger& log);  ///< nullptr: listed but not available yet
+  std::string not_available;  ///< when run is nullptr: which issue will build it
+};
+
+/// Every command, in help order.
+const std::vector<Command>& commands();
+
+// Implementations live in cmd_*.cpp.
+int cmd_synth(const Config& cfg, Logger& log);
+int cmd_check(const Config& cfg, Logger& log);
+
+}  // namespace fracture::cli

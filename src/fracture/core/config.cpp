@@ -1,0 +1,253 @@
+#include "fracture/core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <regex>
+#include <sstream>
+
+#include "fracture/core/error.h"
+
+namespace fracture {
+namespace {
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r");
+  if (a == std::string::npos) return "";
+  size_t b = s.find_last_not_of(" \t\r");
+  return s.substr(a, b - a + 1);
+}
+
+bool parse_int(const std::string& s, long long* out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool parse_real(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool parse_bool(const std::string& s, bool* out) {
+  std::string l = s;
+  std::transform(l.begin(), l.end(), l.begin(), ::tolower);
+  if (l == "true" || l == "1" || l == "yes") return *out = true, true;
+  if (l == "false" || l == "0" || l == "no") return *out = false, true;
+  return false;
+}
+
+bool is_null_text(const std::string& v) { return v == "null" || v == "~" || v.empty() || v == "None"; }
+
+// Canonical text of a list value: YAML flow sequence "[a, b]".
+std::string canonical_list(const std::string& v, const std::string& origin, const std::string& key) {
+  std::vector<std::string> items;
+  if (!v.empty() && v.front() == '[') {
+    YAML::Node n;
+    try {
+      n = YAML::Load(v);
+    } catch (const YAML::Exception& e) {
+      FRACTURE_FAIL(origin, ": key '", key, "' expects a list like [a, b], got '", v, "'");
+    }
+    FRACTURE_CHECK(n.IsSequence(), origin, ": key '", key, "' expects a list like [a, b], got '", v, "'");
+    for (const auto& x : n) items.push_back(x.as<std::string>());
+  } else {
+    std::stringstream ss(v);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      part = trim(part);
+      if (!part.empty()) items.push_back(part);
+    }
+  }
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + "]";
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(key, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  size_t limit = std::max<size_t>(2, key.size() / 3);
+  return best_d <= limit ? best : "";
+}
+
+Config Config::defaults() { return from_text(default_config_yaml(), "configs/default.yaml"); }
+
+Config Config::from_text(const std::string& text, const std::string& origin) {
+  // Lines are `key: value  # (type) meaning`; comments carry the schema, so parse them by hand.
+  static const std::regex line_re(R"(^([A-Za-z_][A-Za-z0-9_]*):\s*([^#]*?)\s*#\s*\((int|float|bool|str|list)\)\s*(.*)$)");
+  Config c;
+  std::stringstream ss(text);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(ss, line)) {
+    ++lineno;
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    std::smatch m;
+    FRACTURE_CHECK(std::regex_match(t, m, line_re), origin, ":", lineno,
+                   ": expected `key: value  # (type) meaning`, got '", t, "'");
+    KeyInfo k{m[1], m[3], trim(m[2]), trim(m[4])};
+    FRACTURE_CHECK(!c.values_.count(k.name), origin, ":", lineno, ": duplicate key '", k.name, "'");
+    c.keys_.push_back(k);
+    c.values_[k.name] = "null";
+    if (!is_null_text(k.default_value)) c.set(k.name, k.default_value, origin + ":" + std::to_string(lineno));
+  }
+  return c;
+}
+
+const KeyInfo& Config::info(const std::string& key) const {
+  for (const auto& k : keys_)
+    if (k.name == key) return k;
+  std::vector<std::string> names;
+  for (const auto& k : keys_) names.push_back(k.name);
+  std::string s = did_you_mean(key, names);
+  FRACTURE_FAIL("unknown key '", key, "'", s.empty() ? "" : " (did you mean '" + s + "'?)",
+                "; see `fracture help` for all keys");
+}
+
+bool Config::has(const std::string& key) const {
+  return std::any_of(keys_.begin(), keys_.end(), [&](const KeyInfo& k) { return k.name == key; });
+}
+
+void Config::set(const std::string& key, const std::string& raw, const std::string& origin) {
+  const KeyInfo& k = [&]() -> const KeyInfo& {
+    try {
+      return info(key);
+    } catch (const Error& e) {
+      throw Error(origin + ": " + e.what());
+    }
+  }();
+  std::string v = trim(raw);
+  if (v.size() >= 2 && ((v.front() == '"' && v.back() == '"') || (v.front() == '\'' && v.back() == '\'')))
+    v = v.substr(1, v.size() - 2);
+  if (is_null_text(v)) {
+    values_[key] = "null";
+    return;
+  }
+  if (k.type == "int") {
+    long long x;
+    FRACTURE_CHECK(parse_int(v, &x), origin, ": key '", key, "' expects an integer, got '", v, "'");
+    values_[key] = std::to_string(x);
+  } else if (k.type == "float") {
+    double x;
+    FRACTURE_CHECK(parse_real(v, &x), origin, ": key '", key, "' expects a number, got '", v, "'");
+    values_[key] = v;
+  } else if (k.type == "bool") {
+    bool x;
+    FRACTURE_CHECK(parse_bool(v, &x), origin, ": key '", key, "' expects true or false, got '", v, "'");
+    values_[key] = x ? "true" : "false";
+  } else if (k.type == "list") {
+    values_[key] = canonical_list(v, origin, key);
+  } else {
+    values_[key] = v;
+  }
+}
+
+void Config::merge_file(const std::string& path) {
+  YAML::Node n;
+  try {
+    n = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    FRACTURE_FAIL(path, ": not a readable YAML file: ", e.what());
+  }
+  if (n.IsNull()) return;
+  FRACTURE_CHECK(n.IsMap(), path, ": expected a mapping of key: value overrides");
+  for (const auto& kv : n) {
+    std::string key = kv.first.as<std::string>();
+    std::string origin = path + ":" + std::to_string(kv.first.Mark().line + 1);
+    if (kv.second.IsSequence()) {
+      std::string v = "[";
+      for (size_t i = 0; i < kv.second.size(); ++i) v += (i ? ", " : "") + kv.second[i].as<std::string>();
+      set(key, v + "]", origin);
+    } else {
+      FRACTURE_CHECK(kv.second.IsScalar() || kv.second.IsNull(), origin, ": key '", key,
+                     "' expects a scalar or list value");
+      set(key, kv.second.IsNull() ? "null" : kv.second.as<std::string>(), origin);
+    }
+  }
+}
+
+bool Config::is_null(const std::string& key) const {
+  info(key);
+  return values_.at(key) == "null";
+}
+
+std::string Config::str(const std::string& key) const { return is_null(key) ? "" : values_.at(key); }
+
+long long Config::integer(const std::string& key) const {
+  long long x = 0;
+  FRACTURE_CHECK(!is_null(key) && parse_int(values_.at(key), &x), "key '", key, "' is not set to an integer");
+  return x;
+}
+
+double Config::real(const std::string& key) const {
+  double x = 0;
+  FRACTURE_CHECK(!is_null(key) && parse_real(values_.at(key), &x), "key '", key, "' is not set to a number");
+  return x;
+}
+
+bool Config::boolean(const std::string& key) const {
+  bool x = false;
+  FRACTURE_CHECK(!is_null(key) && parse_bool(values_.at(key), &x), "key '", key, "' is not set to true/false");
+  return x;
+}
+
+std::vector<std::string> Config::list(const std::string& key) const {
+  std::vector<std::string> out;
+  if (is_null(key)) return out;
+  YAML::Node n = YAML::Load(values_.at(key));
+  for (const auto& x : n) out.push_back(x.as<std::string>());
+  return out;
+}
+
+std::string Config::to_yaml() const {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  for (const auto& k : keys_) {
+    const std::string& v = values_.at(k.name);
+    e << YAML::Key << k.name << YAML::Value;
+    if (v == "null") {
+      e << YAML::Null;
+    } else if (k.type == "list") {
+      e << YAML::Flow << YAML::Load(v);
+    } else if (k.type == "str") {
+      e << YAML::DoubleQuoted << v;
+    } else {
+      e << v;
+    }
+  }
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace fracture

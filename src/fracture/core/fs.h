@@ -1,0 +1,33 @@
+// File helpers: atomic writes (temp file + rename, so a killed run never leaves a
+// half-written file), whole-file reads, and content hashing.
+//
+//   fracture::write_file_atomic(dir / "metrics.json", json.dump(2));
+//   std::string bytes = fracture::read_file(path);          // throws fracture::Error naming the path
+//   uint64_t h = fracture::hash_bytes(bytes);                // FNV-1a 64, for duplicate detection
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace fracture {
+
+namespace fs = std::filesystem;
+
+/// Reads a whole file as bytes. Throws fracture::Error naming the path on failure.
+std::string read_file(const fs::path& path);
+
+/// Writes `content` to `path` atomically: a temp file in the same folder, flushed, then renamed.
+/// Creates missing parent folders.
+void write_file_atomic(const fs::path& path, std::string_view content);
+
+/// FNV-1a 64-bit hash of bytes. Not cryptographic: equal hashes are confirmed by comparing bytes.
+uint64_t hash_bytes(std::string_view bytes);
+
+/// Lower-case hex of a 64-bit value, 16 characters.
+std::string hex64(uint64_t v);
+
+/// Lower-cased extension including the dot (".jpg"), "" when none.
+std::string lower_ext(const fs::path& p);
+
+}  // namespace fracture

@@ -1,0 +1,28 @@
+#include "fracture/core/rundir.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "fracture/core/error.h"
+
+namespace fracture {
+
+std::filesystem::path make_run_dir(const std::filesystem::path& project, const std::string& task,
+                                   const std::string& name) {
+  FRACTURE_CHECK(!name.empty() && name.find('/') == std::string::npos, "key 'name': expected a folder name, got '",
+                 name, "'");
+  std::filesystem::path parent = project / task;
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  FRACTURE_CHECK(!ec, parent.string(), ": cannot create run folder: ", ec.message());
+  for (int i = 1; i < 100000; ++i) {
+    std::filesystem::path p = parent / (i == 1 ? name : name + std::to_string(i));
+    if (::mkdir(p.c_str(), 0755) == 0) return p;
+    FRACTURE_CHECK(errno == EEXIST, p.string(), ": cannot create run folder: ", std::strerror(errno));
+  }
+  FRACTURE_FAIL(parent.string(), ": too many runs named '", name, "'");
+}
+
+}  // namespace fracture

@@ -1,0 +1,42 @@
+// Reading radiographs: PNG/JPEG/BMP/TIFF (8/16-bit, grey or colour) and DICOM, into one grey form.
+//
+//   fracture::Image im = fracture::read_image("scan.dcm");     // CV_16UC1, VOI window applied
+//   cv::Mat x = fracture::to_float01(im);                       // CV_32FC1 in [0, 1]
+//
+// The format is decided by the file's magic bytes, not its extension (a PNG named .jpg reads as
+// PNG; a GIF is refused with a reason). Colour is converted to grey with ITU-R BT.601 luma
+// (0.299 R + 0.587 G + 0.114 B), alpha dropped. 16-bit data stays 16-bit until to_float01().
+#pragma once
+#include <opencv2/core.hpp>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace fracture {
+
+struct Image {
+  cv::Mat pixels;      ///< CV_8UC1 or CV_16UC1, grey; brighter = denser (bone), as on a film
+  int bits = 8;        ///< 8 or 16: the scale to_float01() divides by (2^bits - 1)
+  std::string format;  ///< "png", "jpeg", "bmp", "tiff", "dicom"
+};
+
+struct ReadOptions {
+  std::string dicom_window = "auto";  ///< auto (file's VOI window, else percentile), file, percentile
+  long long max_pixels = 150'000'000; ///< larger images are refused with a reason (memory guard)
+};
+
+/// Format by magic bytes: "png", "jpeg", "bmp", "tiff", "dicom", "gif", "webp", or "" if unknown.
+std::string sniff_format(std::string_view bytes);
+
+/// Reads one image file into grey. Throws fracture::Error naming the file and what is wrong
+/// (unreadable, truncated, unsupported format, too large, empty).
+Image read_image(const std::filesystem::path& path, const ReadOptions& opt = {});
+
+/// Decodes in-memory bytes (`name` is used in error messages only).
+Image decode_image(std::string_view bytes, const std::string& name, const ReadOptions& opt = {});
+
+/// CV_32FC1 in [0, 1]: pixels / (2^bits - 1).
+cv::Mat to_float01(const Image& im);
+
+}  // namespace fracture

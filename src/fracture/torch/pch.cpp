@@ -1,0 +1,1 @@
+// Anchor translation unit for the precompiled libtorch header (see CMakeLists.txt).
