@@ -49,6 +49,7 @@ struct ClsItem {
   std::filesystem::path image;
   int label = 0;           ///< 1 = fractured (positive), 0 = not
   std::string patient_id;  ///< "" when unknown
+  std::string split;       ///< "train", "val", "test" when the source says so (CSV column, folder), else ""
 };
 
 struct ClsDataset {

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "fracture/data/image.h"
 
@@ -22,6 +23,9 @@ bool dicom_supported();
 /// Reads a DICOM file (see file comment). Throws fracture::Error naming the file on failure,
 /// or saying DICOM support is not built in.
 Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt);
+
+/// Same as read_dicom on in-memory bytes of a DICOM Part 10 file (`name` is used in messages only).
+Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOptions& opt);
 
 struct DicomWriteOptions {
   std::string patient_id;                   ///< synthetic id only; never a real one

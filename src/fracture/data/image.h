@@ -6,6 +6,8 @@
 // The format is decided by the file's magic bytes, not its extension (a PNG named .jpg reads as
 // PNG; a GIF is refused with a reason). Colour is converted to grey with ITU-R BT.601 luma
 // (0.299 R + 0.587 G + 0.114 B), alpha dropped. 16-bit data stays 16-bit until to_float01().
+// JPEG EXIF orientation is applied (as cv2.imread does). Truncated JPEG (no FF D9 end marker) and PNG
+// (no IEND) are refused; float TIFF becomes 16-bit (values in [0, 1] x 65535, else min..max stretch).
 #pragma once
 #include <opencv2/core.hpp>
 

@@ -1,0 +1,334 @@
+// DICOM reading and writing with DCMTK (dcmdata; decoders from dcmjpeg, dcmjpls and the RLE codec).
+//
+// The pixel pipeline is done here in plain double arithmetic, so that it is exact and testable:
+//   stored value s (BitsStored bits at HighBit, sign-extended when PixelRepresentation = 1)
+//   -> modality value m = s * RescaleSlope + RescaleIntercept            (PS3.3 C.11.1, Modality LUT)
+//   -> display value y in [0, 65535] through the VOI window               (PS3.3 C.11.2.1.2)
+//   -> y' = 65535 - y when PhotometricInterpretation is MONOCHROME1       (so bone is bright)
+// Patient-identifying attributes are never logged; DCMTK's own logging is limited to errors.
+#include "fracture/data/dicom.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+
+namespace fracture {
+
+namespace {
+
+// DCMTK keeps its codec registry and logger configuration process-wide; register once.
+void init_dcmtk() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    OFLog::configure(OFLogger::ERROR_LOG_LEVEL);  // warnings may quote attribute values
+    DJDecoderRegistration::registerCodecs();      // JPEG baseline, extended, lossless
+    DJLSDecoderRegistration::registerCodecs();    // JPEG-LS
+    DcmRLEDecoderRegistration::registerCodecs();  // RLE
+  });
+}
+
+std::string get_string(DcmItem* ds, const DcmTagKey& key) {
+  OFString s;
+  if (ds->findAndGetOFString(key, s).bad()) return "";
+  std::string r = s.c_str();
+  while (!r.empty() && (r.back() == ' ' || r.back() == '\0')) r.pop_back();
+  while (!r.empty() && r.front() == ' ') r.erase(r.begin());
+  return r;
+}
+
+bool get_double(DcmItem* ds, const DcmTagKey& key, double& v) {
+  Float64 f = 0;
+  if (ds->findAndGetFloat64(key, f, 0).bad()) return false;
+  v = f;
+  return std::isfinite(v);
+}
+
+uint16_t to_u16(double y) { return uint16_t(std::lround(std::clamp(y, 0.0, 65535.0))); }
+
+}  // namespace
+
+bool dicom_supported() { return true; }
+
+Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOptions& opt) {
+  init_dcmtk();
+  const std::string& mode = opt.dicom_window;
+  FRACTURE_CHECK(mode == "auto" || mode == "file" || mode == "percentile", "dicom_window: expected auto, file or ",
+                 "percentile, got '", mode, "'");
+  FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected a DICOM file");
+
+  DcmInputBufferStream in;
+  in.setBuffer(bytes.data(), offile_off_t(bytes.size()));
+  in.setEos();
+  DcmFileFormat ff;
+  ff.transferInit();
+  OFCondition st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  ff.transferEnd();
+  FRACTURE_CHECK(st.good(), name, ": DICOM data is truncated or corrupt (DCMTK: ", st.text(), ")");
+  DcmDataset* ds = ff.getDataset();
+
+  FRACTURE_CHECK(ds->tagExists(DCM_PixelData), name, ": DICOM file has no pixel data (not an image)");
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  DcmXfer xf(xfer);
+  if (xf.isEncapsulated()) {
+    OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    FRACTURE_CHECK(c.good() && ds->canWriteXfer(EXS_LittleEndianExplicit), name, ": compressed transfer syntax '",
+                   xf.getXferName(), "' (", xf.getXferID(), ") cannot be decoded by this build (decoders: JPEG, ",
+                   "JPEG-LS, RLE); convert the file to uncompressed DICOM (e.g. dcmdjpeg / gdcmconv --raw)");
+  }
+
+  Uint16 rows = 0, cols = 0, spp = 1, alloc = 0, stored = 0, high = 0, repr = 0;
+  FRACTURE_CHECK(ds->findAndGetUint16(DCM_Rows, rows).good() && rows > 0, name, ": missing or zero Rows (0028,0010)");
+  FRACTURE_CHECK(ds->findAndGetUint16(DCM_Columns, cols).good() && cols > 0, name,
+                 ": missing or zero Columns (0028,0011)");
+  ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
+  FRACTURE_CHECK(ds->findAndGetUint16(DCM_BitsAllocated, alloc).good(), name, ": missing BitsAllocated (0028,0100)");
+  if (ds->findAndGetUint16(DCM_BitsStored, stored).bad() || stored == 0) stored = alloc;
+  if (ds->findAndGetUint16(DCM_HighBit, high).bad()) high = Uint16(stored - 1);
+  ds->findAndGetUint16(DCM_PixelRepresentation, repr);
+  const std::string photometric = get_string(ds, DCM_PhotometricInterpretation);
+
+  FRACTURE_CHECK(photometric == "MONOCHROME1" || photometric == "MONOCHROME2", name, ": photometric interpretation '",
+                 photometric, "' is not supported; expected MONOCHROME1 or MONOCHROME2 (grey radiograph)");
+  FRACTURE_CHECK(spp == 1, name, ": SamplesPerPixel is ", spp, "; expected 1 for a grey image");
+  FRACTURE_CHECK(alloc == 8 || alloc == 16, name, ": BitsAllocated is ", alloc, "; expected 8 or 16");
+  FRACTURE_CHECK(stored >= 1 && stored <= alloc && high >= stored - 1 && high < alloc, name, ": inconsistent BitsStored ",
+                 stored, " / HighBit ", high, " for BitsAllocated ", alloc);
+  const long long npix = (long long)rows * cols;
+  FRACTURE_CHECK(npix <= opt.max_pixels, name, ": image is ", cols, " x ", rows, " = ", npix,
+                 " pixels, above max_pixels = ", opt.max_pixels, " (memory guard)");
+
+  // Stored values of the first frame (multi-frame files: frame 0 only).
+  std::vector<int32_t> sv(static_cast<size_t>(npix));  // stored values (at most 16 bits, signed or not)
+  const int shift = high + 1 - stored;
+  const uint32_t mask = stored >= 32 ? 0xFFFFFFFFu : ((1u << stored) - 1u);
+  auto decode_stored = [&](uint32_t raw) -> int32_t {
+    uint32_t v = (raw >> shift) & mask;
+    if (repr == 1 && (v & (1u << (stored - 1)))) return int32_t(int64_t(v) - (int64_t(1) << stored));
+    return int32_t(v);
+  };
+  if (alloc == 16) {
+    const Uint16* p = nullptr;
+    unsigned long count = 0;
+    OFCondition c = ds->findAndGetUint16Array(DCM_PixelData, p, &count);
+    FRACTURE_CHECK(c.good() && p != nullptr, name, ": cannot read 16-bit pixel data (", c.text(), ")");
+    FRACTURE_CHECK((long long)count >= npix, name, ": pixel data is truncated: ", count, " values, expected ", npix,
+                   " (", cols, " x ", rows, ")");
+    for (long long i = 0; i < npix; ++i) sv[size_t(i)] = decode_stored(p[i]);
+  } else {
+    const Uint8* p = nullptr;
+    unsigned long count = 0;
+    OFCondition c = ds->findAndGetUint8Array(DCM_PixelData, p, &count);
+    FRACTURE_CHECK(c.good() && p != nullptr, name, ": cannot read 8-bit pixel data (", c.text(), ")");
+    FRACTURE_CHECK((long long)count >= npix, name, ": pixel data is truncated: ", count, " bytes, expected ", npix,
+                   " (", cols, " x ", rows, ")");
+    for (long long i = 0; i < npix; ++i) sv[size_t(i)] = decode_stored(p[i]);
+  }
+
+  // Modality LUT: rescale slope / intercept (absent = identity).
+  double slope = 1.0, intercept = 0.0;
+  if (!get_double(ds, DCM_RescaleSlope, slope) || slope == 0.0) slope = 1.0;
+  if (!get_double(ds, DCM_RescaleIntercept, intercept)) intercept = 0.0;
+  auto modality = [&](int32_t s) { return double(s) * slope + intercept; };
+
+  // VOI: the file's first window, or a percentile window (0.5 % .. 99.5 %, nearest rank).
+  double wc = 0, ww = 0;
+  bool has_window = get_double(ds, DCM_WindowCenter, wc) && get_double(ds, DCM_WindowWidth, ww) && ww > 0;
+  std::string fn = get_string(ds, DCM_VOILUTFunction);
+  if (fn.empty()) fn = "LINEAR";
+  if (has_window && fn == "LINEAR" && ww < 1) has_window = false;  // LINEAR needs width >= 1
+  FRACTURE_CHECK(has_window || mode != "file", name, ": dicom_window=file but the file has no usable window ",
+                 "(WindowCenter/WindowWidth); use dicom_window=auto or percentile");
+  FRACTURE_CHECK(fn == "LINEAR" || fn == "LINEAR_EXACT" || fn == "SIGMOID" || !has_window || mode == "percentile",
+                 name, ": VOI LUT function '", fn, "' is not supported; expected LINEAR, LINEAR_EXACT or SIGMOID");
+
+  cv::Mat out(rows, cols, CV_16UC1);
+  uint16_t* o = out.ptr<uint16_t>();
+  if (has_window && mode != "percentile") {
+    const double c = wc, w = ww;
+    for (long long i = 0; i < npix; ++i) {
+      const double x = modality(sv[size_t(i)]);
+      double y;
+      if (fn == "LINEAR") {  // PS3.3 C.11.2.1.2.1
+        if (x <= c - 0.5 - (w - 1) / 2) y = 0;
+        else if (x > c - 0.5 + (w - 1) / 2) y = 65535;
+        else y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 65535.0;
+      } else if (fn == "LINEAR_EXACT") {  // PS3.3 C.11.2.1.3.2
+        if (x <= c - w / 2) y = 0;
+        else if (x > c + w / 2) y = 65535;
+        else y = ((x - c) / w + 0.5) * 65535.0;
+      } else {  // SIGMOID, PS3.3 C.11.2.1.3.1
+        y = 65535.0 / (1.0 + std::exp(-4.0 * (x - c) / w));
+      }
+      o[i] = to_u16(y);
+    }
+  } else {
+    // Nearest-rank percentiles of the modality values: ranks round(0.005 (n-1)) and round(0.995 (n-1))
+    // in ascending order, found with a histogram of the stored values (the modality LUT is linear:
+    // ascending for slope > 0, descending for slope < 0, where rank k of m is rank n-1-k of s).
+    const int32_t smin = *std::min_element(sv.begin(), sv.end()), smax = *std::max_element(sv.begin(), sv.end());
+    std::vector<long long> hist(size_t(smax - smin) + 1, 0);
+    for (int32_t v : sv) ++hist[size_t(v - smin)];
+    auto stored_at_rank = [&](long long k) {  // k-th smallest stored value, 0-based
+      long long seen = 0;
+      for (size_t b = 0; b < hist.size(); ++b) {
+        seen += hist[b];
+        if (seen > k) return int32_t(smin + int32_t(b));
+      }
+      return smax;
+    };
+    const long long n1 = npix - 1;
+    const long long k_lo = std::llround(0.005 * double(n1)), k_hi = std::llround(0.995 * double(n1));
+    const double lo = modality(stored_at_rank(slope > 0 ? k_lo : n1 - k_lo));
+    const double hi = modality(stored_at_rank(slope > 0 ? k_hi : n1 - k_hi));
+    for (long long i = 0; i < npix; ++i)
+      o[i] = hi > lo ? to_u16((modality(sv[size_t(i)]) - lo) / (hi - lo) * 65535.0) : uint16_t(0);
+  }
+  if (photometric == "MONOCHROME1")
+    for (long long i = 0; i < npix; ++i) o[i] = uint16_t(65535 - o[i]);
+
+  Image im;
+  im.pixels = out;
+  im.bits = 16;
+  im.format = "dicom";
+  return im;
+}
+
+Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt) {
+  std::error_code ec;
+  FRACTURE_CHECK(std::filesystem::is_regular_file(path, ec), path.string(), ": DICOM file not found");
+  std::string bytes = read_file(path);
+  return decode_dicom(bytes, path.string(), opt);
+}
+
+namespace {
+
+// "2.25.<decimal>" UIDs (PS3.5 B.2 UUID-derived form) from a 64-bit hash: deterministic for the same
+// inputs, so generated datasets are reproducible for a seed.
+std::string synthetic_uid(std::string_view key) { return "2.25." + std::to_string(hash_bytes(key)); }
+
+void put(DcmDataset* ds, const DcmTagKey& key, const std::string& value, const std::filesystem::path& path) {
+  OFCondition c = ds->putAndInsertString(key, value.c_str());
+  FRACTURE_CHECK(c.good(), path.string(), ": cannot set DICOM attribute ", DcmTag(key).getTagName(), ": ", c.text());
+}
+
+std::string ds_value(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);  // DS: at most 16 characters
+  return buf;
+}
+
+}  // namespace
+
+void write_dicom(const std::filesystem::path& path, const cv::Mat& grey, const DicomWriteOptions& opt) {
+  init_dcmtk();
+  FRACTURE_CHECK(!grey.empty() && (grey.type() == CV_8UC1 || grey.type() == CV_16UC1), path.string(),
+                 ": write_dicom expects a non-empty CV_8UC1 or CV_16UC1 image, got OpenCV type ", grey.type());
+  FRACTURE_CHECK(opt.photometric == "MONOCHROME1" || opt.photometric == "MONOCHROME2", path.string(),
+                 ": photometric must be MONOCHROME1 or MONOCHROME2, got '", opt.photometric, "'");
+  FRACTURE_CHECK(opt.patient_id.size() <= 64, path.string(), ": patient_id longer than 64 characters (DICOM LO)");
+  for (char ch : opt.patient_id)
+    FRACTURE_CHECK(ch >= 0x20 && ch < 0x7F && ch != '\\', path.string(), ": patient_id must be printable ASCII ",
+                   "without backslash, got '", opt.patient_id, "'");
+  FRACTURE_CHECK(std::isfinite(opt.rescale_slope) && opt.rescale_slope != 0 && std::isfinite(opt.rescale_intercept),
+                 path.string(), ": rescale slope must be finite and non-zero, intercept finite");
+
+  const bool is16 = grey.depth() == CV_16U;
+  const int bits = is16 ? 16 : 8;
+  cv::Mat px = grey.isContinuous() ? grey : grey.clone();
+  if (opt.photometric == "MONOCHROME1") {  // stored inverted: the reader inverts back, so bone stays bright
+    cv::Mat inv;
+    cv::subtract(cv::Scalar(is16 ? 65535 : 255), px, inv);
+    px = inv;
+  }
+  const std::string_view pixel_bytes(reinterpret_cast<const char*>(px.data), px.total() * px.elemSize());
+
+  DcmFileFormat ff;
+  DcmDataset* ds = ff.getDataset();
+  const std::string study = synthetic_uid("study/" + opt.patient_id);
+  const std::string series = synthetic_uid("series/" + opt.patient_id + "/" + opt.body_part);
+  const std::string instance =
+      synthetic_uid("instance/" + opt.patient_id + "/" + path.filename().string() + "/" + hex64(hash_bytes(pixel_bytes)));
+  put(ds, DCM_SOPClassUID, UID_SecondaryCaptureImageStorage, path);
+  put(ds, DCM_SOPInstanceUID, instance, path);
+  put(ds, DCM_StudyInstanceUID, study, path);
+  put(ds, DCM_SeriesInstanceUID, series, path);
+  put(ds, DCM_Modality, "DX", path);
+  put(ds, DCM_ConversionType, "WSD", path);  // workstation: synthetic / derived image
+  put(ds, DCM_ImageType, "DERIVED\\SECONDARY", path);
+  put(ds, DCM_PatientID, opt.patient_id, path);
+  put(ds, DCM_PatientName, "", path);
+  put(ds, DCM_PatientBirthDate, "", path);
+  put(ds, DCM_PatientSex, "", path);
+  put(ds, DCM_PatientIdentityRemoved, "YES", path);
+  put(ds, DCM_StudyDate, "", path);
+  put(ds, DCM_StudyTime, "", path);
+  put(ds, DCM_StudyID, "", path);
+  put(ds, DCM_AccessionNumber, "", path);
+  put(ds, DCM_ReferringPhysicianName, "", path);
+  put(ds, DCM_SeriesNumber, "1", path);
+  put(ds, DCM_InstanceNumber, "1", path);
+  put(ds, DCM_PatientOrientation, "", path);
+  put(ds, DCM_Manufacturer, "fracture", path);
+  if (!opt.body_part.empty()) put(ds, DCM_BodyPartExamined, opt.body_part, path);
+  put(ds, DCM_PhotometricInterpretation, opt.photometric, path);
+  ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
+  ds->putAndInsertUint16(DCM_Rows, Uint16(px.rows));
+  ds->putAndInsertUint16(DCM_Columns, Uint16(px.cols));
+  ds->putAndInsertUint16(DCM_BitsAllocated, Uint16(bits));
+  ds->putAndInsertUint16(DCM_BitsStored, Uint16(bits));
+  ds->putAndInsertUint16(DCM_HighBit, Uint16(bits - 1));
+  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  put(ds, DCM_RescaleSlope, ds_value(opt.rescale_slope), path);
+  put(ds, DCM_RescaleIntercept, ds_value(opt.rescale_intercept), path);
+  put(ds, DCM_RescaleType, "US", path);  // unspecified units
+  if (opt.window_width > 0) {
+    put(ds, DCM_WindowCenter, ds_value(opt.window_center), path);
+    put(ds, DCM_WindowWidth, ds_value(opt.window_width), path);
+  }
+  put(ds, DCM_BurnedInAnnotation, "NO", path);
+  put(ds, DCM_LossyImageCompression, "00", path);
+  FRACTURE_CHECK(px.rows <= 65535 && px.cols <= 65535, path.string(), ": image too large for DICOM (",
+                 px.cols, " x ", px.rows, "; rows and columns are 16-bit)");
+  OFCondition c = is16 ? ds->putAndInsertUint16Array(DCM_PixelData, px.ptr<Uint16>(), static_cast<unsigned long>(px.total()))
+                       : ds->putAndInsertUint8Array(DCM_PixelData, px.ptr<Uint8>(), static_cast<unsigned long>(px.total()));
+  FRACTURE_CHECK(c.good(), path.string(), ": cannot set pixel data: ", c.text());
+
+  // Atomic: write a temp file in the same folder, then rename over the target.
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  std::random_device rd;
+  std::filesystem::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid()) + "." + hex64((uint64_t(rd()) << 32) | rd()).substr(8);
+  c = ff.saveFile(tmp.c_str(), EXS_LittleEndianExplicit);
+  if (c.bad()) {
+    std::remove(tmp.c_str());
+    FRACTURE_FAIL(path.string(), ": cannot write DICOM file: ", c.text());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    FRACTURE_FAIL(path.string(), ": cannot rename temp file into place: ", ec.message());
+  }
+}
+
+}  // namespace fracture

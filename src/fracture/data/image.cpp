@@ -1,0 +1,329 @@
+// Image reading: format sniffing, header checks before decoding, decoding with OpenCV, conversion to
+// one grey form. See image.h for the contract.
+#include "fracture/data/image.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/data/dicom.h"
+
+namespace fracture {
+
+namespace {
+
+bool starts_with(std::string_view b, std::string_view magic) {
+  return b.size() >= magic.size() && std::memcmp(b.data(), magic.data(), magic.size()) == 0;
+}
+
+uint32_t be32(std::string_view b, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data()) + at;
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+uint16_t be16(std::string_view b, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data()) + at;
+  return uint16_t((p[0] << 8) | p[1]);
+}
+uint32_t le32(std::string_view b, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data()) + at;
+  return (uint32_t(p[3]) << 24) | (uint32_t(p[2]) << 16) | (uint32_t(p[1]) << 8) | uint32_t(p[0]);
+}
+uint16_t le16(std::string_view b, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data()) + at;
+  return uint16_t((p[1] << 8) | p[0]);
+}
+
+// Width and height from the file header, without decoding; {0, 0} when the header cannot tell.
+struct Dims {
+  long long w = 0, h = 0;
+};
+
+Dims png_dims(std::string_view b) {
+  // 8-byte signature, then the IHDR chunk: length(4) "IHDR"(4) width(4) height(4), big-endian.
+  if (b.size() < 24 || b.substr(12, 4) != "IHDR") return {};
+  return {be32(b, 16), be32(b, 20)};
+}
+
+Dims jpeg_dims(std::string_view b) {
+  // Walk the marker segments up to the first SOFn (C0..CF except C4 DHT, C8 JPG, CC DAC):
+  // FF Cn len(2) precision(1) height(2) width(2).
+  size_t i = 2;
+  while (i + 4 <= b.size()) {
+    if (uint8_t(b[i]) != 0xFF) return {};
+    while (i < b.size() && uint8_t(b[i]) == 0xFF) ++i;  // fill bytes
+    if (i >= b.size()) return {};
+    uint8_t m = uint8_t(b[i]);
+    ++i;
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length field
+    if (m == 0xD9 || m == 0xDA) return {};                              // EOI / SOS before any SOF
+    if (i + 2 > b.size()) return {};
+    uint16_t len = be16(b, i);
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+      if (i + 7 > b.size()) return {};
+      return {be16(b, i + 5), be16(b, i + 3)};
+    }
+    i += len;
+  }
+  return {};
+}
+
+Dims bmp_dims(std::string_view b) {
+  if (b.size() < 26) return {};
+  uint32_t header = le32(b, 14);
+  if (header == 12) return {le16(b, 18), le16(b, 20)};  // BITMAPCOREHEADER
+  int32_t w = int32_t(le32(b, 18)), h = int32_t(le32(b, 22));
+  return {std::llabs(w), std::llabs(h)};  // negative height = top-down rows
+}
+
+Dims tiff_dims(std::string_view b) {
+  // Byte order "II" (little) or "MM" (big); IFD0 offset at 4; entries of 12 bytes:
+  // tag(2) type(2) count(4) value(4); ImageWidth = 256, ImageLength = 257 (SHORT or LONG).
+  if (b.size() < 8) return {};
+  bool le = b[0] == 'I';
+  auto u16 = [&](size_t at) { return le ? le16(b, at) : be16(b, at); };
+  auto u32 = [&](size_t at) { return le ? le32(b, at) : be32(b, at); };
+  if (u16(2) != 42) return {};  // BigTIFF (43) is left to the decoder
+  size_t ifd = u32(4);
+  if (ifd + 2 > b.size()) return {};
+  int n = u16(ifd);
+  Dims d;
+  for (int k = 0; k < n; ++k) {
+    size_t e = ifd + 2 + size_t(k) * 12;
+    if (e + 12 > b.size()) break;
+    uint16_t tag = u16(e), type = u16(e + 2);
+    long long v = type == 3 ? u16(e + 8) : u32(e + 8);
+    if (tag == 256) d.w = v;
+    if (tag == 257) d.h = v;
+  }
+  return d;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "ff d8 ff e0" for error messages about unknown formats.
+std::string first_bytes_hex(std::string_view b) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < b.size() && i < 8; ++i) {
+    if (i) s += ' ';
+    s += d[uint8_t(b[i]) >> 4];
+    s += d[uint8_t(b[i]) & 15];
+  }
+  return s;
+}
+
+// A complete JPEG ends with the EOI marker FF D9. Trailing zero padding (written by some scanners)
+// is tolerated; anything else after the image data is treated as truncation.
+bool jpeg_complete(std::string_view b) {
+  size_t n = b.size();
+  while (n > 2 && b[n - 1] == '\0') --n;
+  return n >= 4 && uint8_t(b[n - 2]) == 0xFF && uint8_t(b[n - 1]) == 0xD9;
+}
+
+// A complete PNG has an IEND chunk: "IEND" followed by its 4-byte CRC.
+bool png_complete(std::string_view b) {
+  size_t at = b.rfind("IEND");
+  return at != std::string_view::npos && at >= 12 && at + 8 <= b.size();
+}
+
+// EXIF orientation (tag 0x0112 in IFD0 of the JPEG APP1 "Exif" segment), 1..8; 1 when absent.
+// Ultralytics reads images with cv2.imread, which applies it, and its labels refer to the rotated
+// image; IMREAD_UNCHANGED does not apply it, so we do (PNG/TIFF orientation tags are not read).
+int jpeg_exif_orientation(std::string_view b) {
+  size_t i = 2;
+  while (i + 4 <= b.size() && uint8_t(b[i]) == 0xFF) {
+    uint8_t m = uint8_t(b[i + 1]);
+    if (m == 0xDA || m == 0xD9) break;  // image data starts: no more metadata segments
+    uint16_t len = be16(b, i + 2);
+    if (m == 0xE1 && len >= 16 && i + 2 + len <= b.size() && b.substr(i + 4, 6) == std::string_view("Exif\0\0", 6)) {
+      std::string_view t = b.substr(i + 10, len - 8);  // TIFF structure
+      bool le = t[0] == 'I';
+      auto u16 = [&](size_t at) { return le ? le16(t, at) : be16(t, at); };
+      auto u32 = [&](size_t at) { return le ? le32(t, at) : be32(t, at); };
+      if (t.size() < 8) return 1;
+      size_t ifd = u32(4);
+      if (ifd + 2 > t.size()) return 1;
+      int n = u16(ifd);
+      for (int k = 0; k < n; ++k) {
+        size_t e = ifd + 2 + size_t(k) * 12;
+        if (e + 12 > t.size()) break;
+        if (u16(e) == 0x0112) {
+          int v = u16(e + 8);
+          return v >= 1 && v <= 8 ? v : 1;
+        }
+      }
+      return 1;
+    }
+    i += 2 + len;
+  }
+  return 1;
+}
+
+// Applies an EXIF orientation so that the pixels are as the image is meant to be viewed.
+cv::Mat apply_orientation(const cv::Mat& m, int orientation) {
+  cv::Mat out;
+  switch (orientation) {
+    case 2: cv::flip(m, out, 1); break;                             // mirrored left-right
+    case 3: cv::rotate(m, out, cv::ROTATE_180); break;
+    case 4: cv::flip(m, out, 0); break;                             // mirrored top-bottom
+    case 5: cv::transpose(m, out); break;                           // transpose
+    case 6: cv::rotate(m, out, cv::ROTATE_90_CLOCKWISE); break;
+    case 7: cv::transpose(m, out), cv::flip(out, out, -1); break;   // transverse
+    case 8: cv::rotate(m, out, cv::ROTATE_90_COUNTERCLOCKWISE); break;
+    default: out = m;
+  }
+  return out;
+}
+
+// Converts float / double data to CV_16UC1: values already in [0, 1] are scaled by 65535; other
+// ranges are stretched min..max -> 0..65535 (the only scale-free choice). Non-finite values refuse.
+cv::Mat float_to_u16(const cv::Mat& grey, const std::string& name) {
+  cv::Mat d;
+  grey.convertTo(d, CV_64F);
+  double lo = 0, hi = 0;
+  for (int y = 0; y < d.rows; ++y) {
+    const double* r = d.ptr<double>(y);
+    for (int x = 0; x < d.cols; ++x)
+      FRACTURE_CHECK(std::isfinite(r[x]), name, ": floating-point image has a non-finite value (NaN or inf) at x=",
+                     x, " y=", y, "; expected finite intensities");
+  }
+  cv::minMaxLoc(d, &lo, &hi);
+  cv::Mat out;
+  if (lo >= 0.0 && hi <= 1.0) {
+    d.convertTo(out, CV_16U, 65535.0);
+  } else if (hi > lo) {
+    d.convertTo(out, CV_16U, 65535.0 / (hi - lo), -lo * 65535.0 / (hi - lo));
+  } else {
+    out = cv::Mat::zeros(d.size(), CV_16U);
+  }
+  return out;
+}
+
+void check_pixels(long long w, long long h, const std::string& name, const ReadOptions& opt) {
+  FRACTURE_CHECK(w > 0 && h > 0, name, ": image has zero size (", w, " x ", h, ")");
+  FRACTURE_CHECK(w * h <= opt.max_pixels, name, ": image is ", w, " x ", h, " = ", w * h,
+                 " pixels, above max_pixels = ", opt.max_pixels, " (memory guard); downscale it or raise the limit");
+}
+
+}  // namespace
+
+std::string sniff_format(std::string_view b) {
+  if (starts_with(b, "\x89PNG\r\n\x1a\n")) return "png";
+  if (starts_with(b, "\xFF\xD8\xFF")) return "jpeg";
+  if (starts_with(b, std::string_view("II*\0", 4)) || starts_with(b, std::string_view("MM\0*", 4)) ||
+      starts_with(b, std::string_view("II+\0", 4)) || starts_with(b, std::string_view("MM\0+", 4)))
+    return "tiff";
+  if (b.size() >= 132 && b.substr(128, 4) == "DICM") return "dicom";
+  if (starts_with(b, "GIF87a") || starts_with(b, "GIF89a")) return "gif";
+  if (b.size() >= 12 && starts_with(b, "RIFF") && b.substr(8, 4) == "WEBP") return "webp";
+  if (starts_with(b, "BM") && b.size() >= 26) return "bmp";
+  return "";
+}
+
+Image decode_image(std::string_view bytes, const std::string& name, const ReadOptions& opt) {
+  FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected an image");
+  const std::string fmt = sniff_format(bytes);
+  const std::string supported = "supported: PNG, JPEG, BMP, TIFF, DICOM";
+  if (fmt == "gif" || fmt == "webp")
+    FRACTURE_FAIL(name, ": the file is a ", upper(fmt), " image (by its content, whatever its extension); ",
+                  supported, ". Convert it to PNG first");
+  FRACTURE_CHECK(!fmt.empty(), name, ": unknown image format (first bytes ", first_bytes_hex(bytes), "); ",
+                 supported);
+  if (fmt == "dicom") return decode_dicom(bytes, name, opt);
+
+  // Size from the header before decoding, so a huge image is refused without allocating it.
+  Dims d = fmt == "png" ? png_dims(bytes) : fmt == "jpeg" ? jpeg_dims(bytes) : fmt == "bmp" ? bmp_dims(bytes)
+                                                                                               : tiff_dims(bytes);
+  if (d.w > 0 && d.h > 0) check_pixels(d.w, d.h, name, opt);
+
+  const std::string corrupt = ": " + upper(fmt) + " data is truncated or corrupt";
+  if (fmt == "jpeg") FRACTURE_CHECK(jpeg_complete(bytes), name, corrupt, " (no end-of-image marker FF D9 at the end)");
+  if (fmt == "png") FRACTURE_CHECK(png_complete(bytes), name, corrupt, " (no IEND chunk)");
+  if (fmt == "bmp") {
+    uint32_t declared = le32(bytes, 2);
+    FRACTURE_CHECK(declared == 0 || declared <= bytes.size(), name, corrupt, " (header says ", declared,
+                   " bytes, file has ", bytes.size(), ")");
+  }
+
+  cv::Mat raw;
+  try {
+    cv::Mat buf(1, int(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+    raw = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    FRACTURE_FAIL(name, corrupt, " (decoder: ", e.what(), ")");
+  }
+  FRACTURE_CHECK(!raw.empty(), name, corrupt, " (the decoder could not read it)");
+  check_pixels(raw.cols, raw.rows, name, opt);
+
+  // Grey: BT.601 luma for colour (OpenCV's BGR2GRAY: 0.299 R + 0.587 G + 0.114 B), alpha dropped.
+  cv::Mat grey;
+  switch (raw.channels()) {
+    case 1: grey = raw; break;
+    case 2: cv::extractChannel(raw, grey, 0); break;  // grey + alpha
+    case 3: cv::cvtColor(raw, grey, cv::COLOR_BGR2GRAY); break;
+    case 4: cv::cvtColor(raw, grey, cv::COLOR_BGRA2GRAY); break;
+    default: FRACTURE_FAIL(name, ": image has ", raw.channels(), " channels; expected 1 (grey), 3 or 4 (colour)");
+  }
+
+  Image im;
+  im.format = fmt;
+  switch (grey.depth()) {
+    case CV_8U: im.pixels = grey; im.bits = 8; break;
+    case CV_16U: im.pixels = grey; im.bits = 16; break;
+    case CV_32F:
+    case CV_64F: im.pixels = float_to_u16(grey, name); im.bits = 16; break;
+    default:
+      FRACTURE_FAIL(name, ": ", upper(fmt), " has signed or 32-bit integer samples (OpenCV depth ", grey.depth(),
+                    "); expected unsigned 8- or 16-bit, or floating point. Convert it to 16-bit unsigned");
+  }
+  if (fmt == "jpeg") im.pixels = apply_orientation(im.pixels, jpeg_exif_orientation(bytes));
+  if (!im.pixels.isContinuous()) im.pixels = im.pixels.clone();
+  return im;
+}
+
+Image read_image(const std::filesystem::path& path, const ReadOptions& opt) {
+  std::error_code ec;
+  FRACTURE_CHECK(std::filesystem::exists(path, ec), path.string(), ": image file not found");
+  FRACTURE_CHECK(!std::filesystem::is_directory(path, ec), path.string(), ": is a folder; expected an image file");
+  std::string bytes = read_file(path);
+  return decode_image(bytes, path.string(), opt);
+}
+
+cv::Mat to_float01(const Image& im) {
+  FRACTURE_CHECK(!im.pixels.empty(), "to_float01: empty image");
+  FRACTURE_CHECK(im.pixels.type() == CV_8UC1 || im.pixels.type() == CV_16UC1,
+                 "to_float01: expected CV_8UC1 or CV_16UC1 pixels, got OpenCV type ", im.pixels.type());
+  FRACTURE_CHECK(im.bits >= 1 && im.bits <= 16, "to_float01: bits must be in 1..16, got ", im.bits);
+  cv::Mat out;
+  im.pixels.convertTo(out, CV_32F, 1.0 / double((1 << im.bits) - 1));
+  return out;
+}
+
+#ifndef FRACTURE_WITH_DICOM
+// Built without DCMTK (FRACTURE_WITH_DICOM=OFF): DICOM files are recognised and refused with a reason.
+bool dicom_supported() { return false; }
+
+Image decode_dicom(std::string_view, const std::string& name, const ReadOptions&) {
+  FRACTURE_FAIL(name, ": is a DICOM file, but DICOM support is not built in (rebuild with -DFRACTURE_WITH_DICOM=ON "
+                "and DCMTK installed)");
+}
+
+Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt) { return decode_dicom({}, path.string(), opt); }
+
+void write_dicom(const std::filesystem::path& path, const cv::Mat&, const DicomWriteOptions&) {
+  FRACTURE_FAIL(path.string(), ": cannot write DICOM: support is not built in (rebuild with -DFRACTURE_WITH_DICOM=ON "
+                "and DCMTK installed)");
+}
+#endif
+
+}  // namespace fracture
