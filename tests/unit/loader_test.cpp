@@ -1,0 +1,362 @@
+// Loader and sources: shapes, dtypes, normalisation values, determinism across worker counts,
+// per-epoch shuffling, detection targets layout, error naming the file, early destruction.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "fracture/core/error.h"
+#include "fracture/torch/loader.h"
+
+namespace fs = std::filesystem;
+using namespace fracture;
+
+namespace {
+
+// A temp folder of small grey PNGs (varied sizes and contents), removed at the end.
+class LoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("fracture_loader_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir);
+    for (int i = 0; i < 10; ++i) {
+      int w = 48 + 8 * (i % 4), h = 40 + 6 * (i % 3);
+      cv::Mat m(h, w, CV_8UC1);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) m.at<uint8_t>(y, x) = uint8_t((x * (i + 3) + y * 5 + i * 17) % 256);
+      fs::path p = dir / ("img" + std::to_string(i) + ".png");
+      cv::imwrite(p.string(), m);
+      ClsItem c;
+      c.image = p, c.label = i % 2;
+      cls.push_back(c);
+      DetItem d;
+      d.image = p;
+      Box b;
+      b.cls = i % 3, b.cx = 0.5f, b.cy = 0.5f, b.w = 0.4f, b.h = 0.3f;
+      d.boxes.push_back(b);
+      if (i % 2) {
+        b.cls = 1, b.cx = 0.25f, b.cy = 0.3f, b.w = 0.2f, b.h = 0.2f;
+        d.boxes.push_back(b);
+      }
+      det.push_back(d);
+    }
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::vector<Batch> epoch_batches(Loader& l, int epoch) {
+    std::vector<Batch> out;
+    l.start_epoch(epoch);
+    while (auto b = l.next()) out.push_back(std::move(*b));
+    return out;
+  }
+
+  fs::path dir;
+  std::vector<ClsItem> cls;
+  std::vector<DetItem> det;
+};
+
+// In-memory source: constant images of value index / 100; optionally slow or failing.
+class FakeSource : public Source {
+ public:
+  explicit FakeSource(size_t n, int sleep_ms = 0, int fail_at = -1) : n_(n), sleep_ms_(sleep_ms), fail_at_(fail_at) {}
+  size_t size() const override { return n_; }
+  Sample load(size_t i, std::mt19937_64& rng) const override {
+    if (sleep_ms_) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
+    if (int(i) == fail_at_) throw std::runtime_error("synthetic failure");
+    ++loads;
+    Sample s;
+    s.image = cv::Mat(8, 8, CV_32FC1, cv::Scalar(double(i) / 100));
+    s.label = int(i);
+    s.path = describe(i);
+    return s;
+  }
+  std::string describe(size_t i) const override { return "fake/" + std::to_string(i) + ".png"; }
+  mutable std::atomic<int> loads{0};
+
+ private:
+  size_t n_;
+  int sleep_ms_, fail_at_;
+};
+
+}  // namespace
+
+TEST(LoaderOrder, EpochOrderIsAPermutationThatChangesWithEpoch) {
+  auto a = epoch_order(50, 3, 0, true), b = epoch_order(50, 3, 1, true), c = epoch_order(50, 3, 0, true);
+  EXPECT_EQ(a, c);
+  EXPECT_NE(a, b);
+  std::vector<int64_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(sorted[size_t(i)], i);
+  auto plain = epoch_order(5, 3, 7, false);
+  EXPECT_EQ(plain, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_NE(sample_seed(0, 0, 1), sample_seed(0, 1, 0));
+  EXPECT_NE(sample_seed(0, 0, 1), sample_seed(1, 0, 1));
+}
+
+TEST_F(LoaderTest, ClassificationShapesDtypesAndImagenetValues) {
+  // A uniform 64x64 image of value 128: letterbox needs no padding, so every pixel is 128/255.
+  fs::path p = dir / "flat.png";
+  cv::imwrite(p.string(), cv::Mat(64, 64, CV_8UC1, cv::Scalar(128)));
+  ClassificationOptions o;
+  o.imgsz = 32;
+  auto src = std::make_shared<ClassificationSource>(std::vector<ClsItem>{{p, 1, ""}, cls[0], cls[1]}, o);
+  LoaderOptions lo;
+  lo.batch = 3, lo.workers = 1, lo.shuffle = false;
+  Loader l(src, lo);
+  auto batches = epoch_batches(l, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  const Batch& b = batches[0];
+  EXPECT_EQ(b.images.sizes(), (std::vector<int64_t>{3, 3, 32, 32}));
+  EXPECT_EQ(b.images.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(b.images.is_contiguous());
+  EXPECT_EQ(b.labels.scalar_type(), torch::kInt64);
+  EXPECT_EQ(b.labels[0].item<int64_t>(), 1);
+  EXPECT_EQ(b.labels[1].item<int64_t>(), 0);
+  EXPECT_EQ(b.labels[2].item<int64_t>(), 1);
+  EXPECT_EQ(b.targets.sizes(), (std::vector<int64_t>{0, 6}));
+  EXPECT_EQ(b.paths[0], p.string());
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+  for (int c = 0; c < 3; ++c) {
+    float want = (128.0f / 255.0f - mean[c]) / sd[c];
+    EXPECT_NEAR(b.images[0][c][5][7].item<float>(), want, 1e-5);
+    EXPECT_NEAR(b.images[0][c].min().item<float>(), want, 1e-5);
+    EXPECT_NEAR(b.images[0][c].max().item<float>(), want, 1e-5);
+  }
+  // Letterbox record maps back to the 64x64 file.
+  EXPECT_EQ(b.letterboxes[0].src_w, 64);
+  EXPECT_FLOAT_EQ(b.letterboxes[0].scale, 0.5f);
+}
+
+TEST_F(LoaderTest, ClassificationGreyWithoutNormalisationMatchesPixels) {
+  ClassificationOptions o;
+  o.imgsz = 24, o.channels = 1, o.imagenet_norm = false, o.resize = "stretch";
+  fs::path p = dir / "exact.png";
+  cv::Mat m(24, 24, CV_8UC1);
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 24; ++x) m.at<uint8_t>(y, x) = uint8_t(x * 10 + y);
+  cv::imwrite(p.string(), m);
+  auto src = std::make_shared<ClassificationSource>(std::vector<ClsItem>{{p, 0, ""}}, o);
+  LoaderOptions lo;
+  lo.batch = 4, lo.workers = 0;
+  Loader l(src, lo);
+  auto batches = epoch_batches(l, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].images.sizes(), (std::vector<int64_t>{1, 1, 24, 24}));
+  EXPECT_NEAR(batches[0].images[0][0][3][7].item<float>(), (7 * 10 + 3) / 255.0f, 1e-6);
+  EXPECT_NEAR(batches[0].images[0][0][20][22].item<float>(), (22 * 10 + 20) / 255.0f, 1e-6);
+  EXPECT_THROW(ClassificationSource({}, [] {
+                 ClassificationOptions bad;
+                 bad.resize = "crop";
+                 return bad;
+               }()),
+               Error);
+}
+
+TEST_F(LoaderTest, SameBatchesForAnyNumberOfWorkers) {
+  ClassificationOptions o;
+  o.imgsz = 32, o.augment = true;
+  o.aug.degrees = 10, o.aug.contrast = 0.2f;
+  auto src = std::make_shared<ClassificationSource>(cls, o);
+  DetectionOptions d;
+  d.imgsz = 32;
+  d.aug.degrees = 5;
+  auto dsrc = std::make_shared<DetectionSource>(det, d);
+  for (std::shared_ptr<Source> s : {std::shared_ptr<Source>(src), std::shared_ptr<Source>(dsrc)}) {
+    std::vector<std::vector<Batch>> runs;
+    for (int workers : {0, 1, 2}) {
+      LoaderOptions lo;
+      lo.batch = 4, lo.workers = workers, lo.seed = 11;
+      Loader l(s, lo);
+      runs.push_back(epoch_batches(l, 2));
+    }
+    for (size_t r = 1; r < runs.size(); ++r) {
+      ASSERT_EQ(runs[r].size(), runs[0].size());
+      ASSERT_EQ(runs[0].size(), 3u);  // 10 samples, batch 4, last batch of 2 kept
+      for (size_t k = 0; k < runs[0].size(); ++k) {
+        EXPECT_EQ(runs[r][k].indices, runs[0][k].indices);
+        EXPECT_TRUE(torch::equal(runs[r][k].images, runs[0][k].images)) << "workers run " << r << " batch " << k;
+        EXPECT_TRUE(torch::equal(runs[r][k].labels, runs[0][k].labels));
+        EXPECT_TRUE(torch::equal(runs[r][k].targets, runs[0][k].targets));
+      }
+    }
+    // Augmentation is really on: a different seed gives different pixels.
+    LoaderOptions lo;
+    lo.batch = 4, lo.workers = 2, lo.seed = 12, lo.shuffle = false;
+    Loader l(s, lo);
+    auto other = epoch_batches(l, 2);
+    LoaderOptions lo11 = lo;
+    lo11.seed = 11;
+    Loader l11(s, lo11);
+    auto same_order = epoch_batches(l11, 2);
+    EXPECT_FALSE(torch::equal(other[0].images, same_order[0].images));
+  }
+}
+
+TEST_F(LoaderTest, EpochsShuffleDifferentlyAndCoverTheDataset) {
+  auto src = std::make_shared<FakeSource>(10);
+  LoaderOptions lo;
+  lo.batch = 4, lo.workers = 2, lo.seed = 5;
+  Loader l(src, lo);
+  std::vector<int64_t> e0, e1;
+  for (auto& b : epoch_batches(l, 0)) e0.insert(e0.end(), b.indices.begin(), b.indices.end());
+  for (auto& b : epoch_batches(l, 1)) e1.insert(e1.end(), b.indices.begin(), b.indices.end());
+  EXPECT_NE(e0, e1);
+  EXPECT_EQ(std::set<int64_t>(e0.begin(), e0.end()).size(), 10u);
+  EXPECT_EQ(std::set<int64_t>(e1.begin(), e1.end()).size(), 10u);
+  // Labels and pixels follow the index.
+  auto b = epoch_batches(l, 3)[0];
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(b.labels[i].item<int64_t>(), b.indices[size_t(i)]);
+    EXPECT_NEAR(b.images[i][0][0][0].item<float>(), b.indices[size_t(i)] / 100.0, 1e-6);
+  }
+}
+
+TEST_F(LoaderTest, DropLastAndChannelsLast) {
+  auto src = std::make_shared<FakeSource>(10);
+  LoaderOptions lo;
+  lo.batch = 4, lo.workers = 2, lo.drop_last = true, lo.channels_last = true;
+  Loader l(src, lo);
+  EXPECT_EQ(l.batches_per_epoch(), 2u);
+  auto batches = epoch_batches(l, 0);
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[1].images.size(0), 4);
+  EXPECT_TRUE(batches[0].images.is_contiguous(at::MemoryFormat::ChannelsLast));
+  lo.drop_last = false, lo.channels_last = false;
+  Loader l2(src, lo);
+  auto all = epoch_batches(l2, 0);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2].images.size(0), 2);
+}
+
+TEST_F(LoaderTest, DetectionTargetsLayout) {
+  DetectionOptions d;
+  d.imgsz = 64, d.augment = false, d.channels = 3;
+  auto src = std::make_shared<DetectionSource>(det, d);
+  LoaderOptions lo;
+  lo.batch = 4, lo.workers = 2, lo.shuffle = false;
+  Loader l(src, lo);
+  auto batches = epoch_batches(l, 0);
+  ASSERT_EQ(batches.size(), 3u);
+  const Batch& b = batches[0];
+  EXPECT_EQ(b.images.sizes(), (std::vector<int64_t>{4, 3, 64, 64}));
+  EXPECT_TRUE(torch::equal(b.images[0][0], b.images[0][2]));  // grey replicated, no mean/std
+  EXPECT_GE(b.images.min().item<float>(), 0.0f);
+  EXPECT_LE(b.images.max().item<float>(), 1.0f);
+  // Items 0..3 have 1, 2, 1, 2 boxes.
+  ASSERT_EQ(b.targets.sizes(), (std::vector<int64_t>{6, 6}));
+  std::vector<float> bi, cl;
+  for (int64_t r = 0; r < 6; ++r) bi.push_back(b.targets[r][0].item<float>()), cl.push_back(b.targets[r][1].item<float>());
+  EXPECT_EQ(bi, (std::vector<float>{0, 1, 1, 2, 3, 3}));
+  EXPECT_EQ(cl, (std::vector<float>{0, 1, 1, 2, 0, 1}));
+  // Item 0 is 48x40: letterboxed to 64 its centred box keeps cx 0.5, and h is scaled by 40/48.
+  EXPECT_NEAR(b.targets[0][2].item<float>(), 0.5, 1e-5);
+  EXPECT_NEAR(b.targets[0][3].item<float>(), 0.5, 1e-2);
+  EXPECT_NEAR(b.targets[0][4].item<float>(), 0.4, 1e-5);
+  EXPECT_NEAR(b.targets[0][5].item<float>(), 0.3 * 53.0 / 64.0, 1e-5);  // new_h = round(40 * 64/48) = 53
+  EXPECT_EQ(b.labels[0].item<int64_t>(), -1);
+}
+
+TEST_F(LoaderTest, MosaicTargetsInsideAndCloseMosaic) {
+  DetectionOptions d;
+  d.imgsz = 64, d.augment = true, d.epochs = 5, d.close_mosaic = 2;
+  d.aug.mosaic = 1.0f, d.aug.degrees = 10;
+  auto src = std::make_shared<DetectionSource>(det, d);
+  LoaderOptions lo;
+  lo.batch = 5, lo.workers = 2, lo.seed = 1;
+  Loader l(src, lo);
+  size_t rows = 0;
+  for (auto& b : epoch_batches(l, 0)) {
+    EXPECT_TRUE(src->mosaic_active());
+    auto t = b.targets;
+    rows += size_t(t.size(0));
+    if (t.size(0) == 0) continue;
+    EXPECT_GE(t.select(1, 0).min().item<float>(), 0);
+    EXPECT_LT(t.select(1, 0).max().item<float>(), float(b.images.size(0)));
+    auto x1 = t.select(1, 2) - t.select(1, 4) / 2, x2 = t.select(1, 2) + t.select(1, 4) / 2;
+    auto y1 = t.select(1, 3) - t.select(1, 5) / 2, y2 = t.select(1, 3) + t.select(1, 5) / 2;
+    EXPECT_GE(x1.min().item<float>(), -1e-5);
+    EXPECT_LE(x2.max().item<float>(), 1 + 1e-5);
+    EXPECT_GE(y1.min().item<float>(), -1e-5);
+    EXPECT_LE(y2.max().item<float>(), 1 + 1e-5);
+  }
+  EXPECT_GT(rows, 0u);
+  l.start_epoch(2);
+  EXPECT_TRUE(src->mosaic_active());
+  l.start_epoch(3);
+  EXPECT_FALSE(src->mosaic_active());
+}
+
+TEST_F(LoaderTest, UnreadableFileErrorNamesTheFile) {
+  fs::path bad = dir / "broken_scan.png";
+  std::ofstream(bad) << "this is not an image";
+  std::vector<ClsItem> items = cls;
+  items.insert(items.begin() + 5, ClsItem{bad, 1, ""});
+  ClassificationOptions o;
+  o.imgsz = 32;
+  auto src = std::make_shared<ClassificationSource>(items, o);
+  for (int workers : {0, 2}) {
+    LoaderOptions lo;
+    lo.batch = 2, lo.workers = workers;
+    Loader l(src, lo);
+    l.start_epoch(0);
+    try {
+      while (l.next()) {
+      }
+      FAIL() << "expected fracture::Error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("broken_scan.png"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(l.next().has_value());  // the epoch ended at the failing batch
+  }
+  // A source error that does not name the file gets the file added.
+  auto fake = std::make_shared<FakeSource>(6, 0, 4);
+  LoaderOptions lo;
+  lo.batch = 2, lo.workers = 2;
+  Loader l(fake, lo);
+  l.start_epoch(0);
+  try {
+    while (l.next()) {
+    }
+    FAIL() << "expected fracture::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fake/4.png"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("synthetic failure"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(LoaderTest, EarlyDestructionDoesNotHang) {
+  auto src = std::make_shared<FakeSource>(200, 5);
+  LoaderOptions lo;
+  lo.batch = 4, lo.workers = 2, lo.prefetch = 2;
+  {
+    Loader l(src, lo);
+    l.start_epoch(0);
+    ASSERT_TRUE(l.next().has_value());
+  }  // destroyed with workers blocked on a full queue
+  // Bounded prefetch: at most 1 consumed + workers * prefetch batches + one being built per worker.
+  EXPECT_LE(src->loads.load(), 4 * (1 + 2 * 2 + 2));
+  {
+    Loader l(src, lo);
+    l.start_epoch(0);  // destroyed without ever calling next()
+  }
+  {
+    Loader l(src, lo);
+    l.start_epoch(0);
+    l.next();
+    l.start_epoch(1);  // restart mid-epoch
+    auto b = l.next();
+    ASSERT_TRUE(b.has_value());
+    std::vector<int64_t> order = epoch_order(200, 0, 1, true);
+    EXPECT_EQ(b->indices, std::vector<int64_t>(order.begin(), order.begin() + 4));
+  }
+  EXPECT_THROW(Loader(src, lo).next(), Error);  // next() before start_epoch()
+}
