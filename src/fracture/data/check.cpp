@@ -1,0 +1,317 @@
+#include "fracture/data/check.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/data/classification.h"
+#include "fracture/data/yolo.h"
+
+namespace fracture {
+namespace fs = std::filesystem;
+
+namespace {
+
+// One image to decode; an image listed in several splits appears once per listing.
+struct Entry {
+  fs::path image;
+  std::string split;
+  size_t summary = 0;  // index into CheckReport::splits
+};
+
+struct Decoded {
+  bool ok = false;
+  std::string error;  // decode error, without the leading "path: "
+  uint64_t content = 0;
+  uint64_t size = 0;
+  int width = 0, height = 0, bits = 0;
+  std::string format;
+  PerceptualHash phash;
+};
+
+IntStats stats_of(std::vector<long> v) {
+  IntStats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  s.min = v.front();
+  s.max = v.back();
+  s.median = v[(v.size() - 1) / 2];
+  return s;
+}
+
+std::string strip_prefix(const std::string& msg, const std::string& prefix) {
+  return msg.rfind(prefix, 0) == 0 ? msg.substr(prefix.size()) : msg;
+}
+
+// Folder COCO file_names are relative to: next to the json, else its images/ folder (the common
+// layouts). Decided by the first image entry; the loader reports any image that is then missing.
+fs::path coco_image_root(const fs::path& json) {
+  fs::path dir = json.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!fs::is_directory(dir / "images", ec)) return dir;
+  try {
+    nlohmann::json j = nlohmann::json::parse(read_file(json));
+    if (j.contains("images") && j["images"].is_array() && !j["images"].empty() &&
+        j["images"][0].contains("file_name") && j["images"][0]["file_name"].is_string()) {
+      std::string name = j["images"][0]["file_name"].get<std::string>();
+      if (!fs::exists(dir / name, ec) && fs::exists(dir / "images" / name, ec)) return dir / "images";
+    }
+  } catch (const nlohmann::json::exception&) {
+    // Not valid JSON: let the loader report it with its own message.
+  }
+  return dir;
+}
+
+}  // namespace
+
+void refuse_write_into_dataset(const fs::path& out, const fs::path& data) {
+  std::error_code ec;
+  fs::path root = fs::is_directory(data, ec) ? data : data.parent_path();
+  if (root.empty()) root = ".";
+  fs::path a = fs::weakly_canonical(fs::absolute(out), ec), b = fs::weakly_canonical(fs::absolute(root), ec);
+  auto it = a.begin();
+  for (auto jt = b.begin(); jt != b.end(); ++jt, ++it)
+    if (it == a.end() || *it != *jt) return;
+  FRACTURE_FAIL(out.string(), ": is inside the dataset folder ", root.string(),
+                "; fracture never writes into a dataset. Choose a path outside it");
+}
+
+int CheckReport::errors() const {
+  return int(std::count_if(findings.begin(), findings.end(), [](const Finding& f) { return f.error; }));
+}
+
+int CheckReport::warnings() const { return int(findings.size()) - errors(); }
+
+CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger& log) {
+  std::error_code ec;
+  FRACTURE_CHECK(fs::exists(data, ec), data.string(), ": dataset not found; expected a data.yaml, a COCO json, ",
+                 "a class folder or a CSV manifest");
+  CheckReport r;
+  r.source = data;
+  r.near_duplicate_bits = opt.near_duplicate_bits;
+  std::vector<Problem> problems;
+  std::vector<Entry> entries;
+  const std::string ext = lower_ext(data);
+  const bool is_dir = fs::is_directory(data, ec);
+
+  // 1. Load with the regular loader; its per-item problems are error-level findings.
+  if (!is_dir && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
+    DetDataset ds;
+    if (ext == ".json") {
+      r.kind = "coco";
+      ds = load_coco(data, coco_image_root(data), opt.strict, log, &problems, "train");
+    } else {
+      r.kind = "yolo";
+      ds = load_yolo(data, opt.strict, log, &problems);
+    }
+    r.names = ds.names;
+    for (const std::string split : {"train", "val", "test"}) {
+      auto it = ds.splits.find(split);
+      if (it == ds.splits.end()) continue;
+      SplitSummary s;
+      s.name = split;
+      s.per_class.assign(ds.names.size(), 0);
+      for (const DetItem& item : it->second) {
+        s.images++;
+        s.background += item.boxes.empty();
+        for (const Box& b : item.boxes)
+          if (b.cls >= 0 && size_t(b.cls) < s.per_class.size()) s.per_class[b.cls]++;
+        entries.push_back({item.image, split, r.splits.size()});
+      }
+      r.splits.push_back(s);
+    }
+  } else if (is_dir || ext == ".csv") {
+    ClsDataset ds = is_dir ? load_class_folders(data, opt.positive, opt.strict, log, &problems)
+                           : load_csv_manifest(data, opt.positive, opt.strict, log, &problems);
+    r.kind = is_dir ? "class folders" : "csv";
+    r.names = ds.classes;
+    std::vector<std::string> order = {"train", "val", "test", ""};
+    for (const std::string& split : order) {
+      SplitSummary s;
+      s.name = split.empty() ? "all" : split;
+      s.per_class.assign(ds.classes.size(), 0);
+      for (const ClsItem& item : ds.items) {
+        if (item.split != split) continue;
+        s.images++;
+        s.background += item.label == 0;
+        if (item.label >= 0 && size_t(item.label) < s.per_class.size()) s.per_class[item.label]++;
+        entries.push_back({item.image, s.name, r.splits.size()});
+      }
+      if (s.images > 0) r.splits.push_back(s);
+    }
+    for (const ClsItem& item : ds.items)
+      FRACTURE_CHECK(std::find(order.begin(), order.end(), item.split) != order.end(), item.image.string(),
+                     ": unknown split '", item.split, "'; expected train, val, test or empty");
+  } else {
+    FRACTURE_FAIL(data.string(), ": cannot tell the dataset type; expected a data.yaml (.yaml/.yml), a COCO json ",
+                  "(.json), a class folder, or a CSV manifest (.csv)");
+  }
+  for (const Problem& p : problems) r.findings.push_back({true, "load", p});
+
+  // 2. Decode and hash every image on opt.threads threads. In strict mode the first failure (in
+  //    listing order) stops the check.
+  std::vector<Decoded> dec(entries.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  auto work = [&]() {
+    for (size_t i = next++; i < entries.size() && !stop; i = next++) {
+      Decoded& d = dec[i];
+      const std::string name = entries[i].image.string();
+      try {
+        std::string bytes = read_file(entries[i].image);
+        d.content = hash_bytes(bytes);
+        d.size = bytes.size();
+        Image im = decode_image(bytes, name, opt.read);
+        d.width = im.pixels.cols;
+        d.height = im.pixels.rows;
+        d.bits = im.bits;
+        d.format = im.format;
+        d.phash = perceptual_hash(im.pixels);
+        d.ok = true;
+      } catch (const std::exception& e) {  // fracture::Error, or cv::Exception / bad_alloc from OpenCV
+        d.error = strip_prefix(e.what(), name + ": ");
+        if (opt.strict) stop = true;
+      }
+    }
+  };
+  {
+    int n_threads = std::max(1, std::min<int>(opt.threads, int(entries.size())));
+    std::vector<std::thread> pool;
+    for (int t = 1; t < n_threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (dec[i].ok || dec[i].error.empty()) continue;
+    Problem p{entries[i].image, 0, "cannot decode: " + dec[i].error};
+    if (opt.strict) throw Error(p.str());
+    r.findings.push_back({true, "decode", p});
+  }
+  std::vector<std::vector<long>> widths(r.splits.size()), heights(r.splits.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!dec[i].ok) continue;
+    SplitSummary& s = r.splits[entries[i].summary];
+    s.decoded++;
+    widths[entries[i].summary].push_back(dec[i].width);
+    heights[entries[i].summary].push_back(dec[i].height);
+    s.bit_depths[dec[i].bits]++;
+    s.formats[dec[i].format]++;
+  }
+  for (size_t k = 0; k < r.splits.size(); ++k) {
+    r.splits[k].width = stats_of(widths[k]);
+    r.splits[k].height = stats_of(heights[k]);
+  }
+
+  // 3. Exact duplicates: equal (content hash, size), confirmed byte by byte. Cross-split = error.
+  std::vector<size_t> ok;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (dec[i].ok) ok.push_back(i);
+  std::stable_sort(ok.begin(), ok.end(), [&](size_t a, size_t b) {
+    return std::make_pair(dec[a].content, dec[a].size) < std::make_pair(dec[b].content, dec[b].size);
+  });
+  std::set<std::pair<size_t, size_t>> exact;  // (lower, higher) entry index pairs already reported
+  for (size_t a = 0; a < ok.size(); ++a) {
+    for (size_t b = a + 1; b < ok.size() && dec[ok[b]].content == dec[ok[a]].content && dec[ok[b]].size == dec[ok[a]].size;
+         ++b) {
+      size_t i = std::min(ok[a], ok[b]), j = std::max(ok[a], ok[b]);
+      const bool same_path = fs::equivalent(entries[i].image, entries[j].image, ec);
+      if (!same_path && !same_file_bytes(entries[i].image, entries[j].image)) continue;  // hash collision
+      exact.insert({i, j});
+      const bool cross = entries[i].split != entries[j].split;
+      std::string what = same_path ? "the same file is listed in " : "byte-identical to " + entries[i].image.string() + " in ";
+      std::string msg = cross ? what + "split '" + entries[i].split + "' and in split '" + entries[j].split +
+                                    "': the same image in two splits (leakage)"
+                              : what + "split '" + entries[i].split + "' twice: duplicate image within one split";
+      Problem p{entries[j].image, 0, msg};
+      if (cross && opt.strict) throw Error(p.str());
+      r.findings.push_back({cross, "duplicate", p});
+    }
+  }
+
+  // 4. Near-duplicates by perceptual hash (all pairs; 4 popcounts each, fine up to ~100k images).
+  if (opt.near_duplicate_bits >= 0) {
+    for (size_t a = 0; a < ok.size(); ++a) {
+      for (size_t b = a + 1; b < ok.size(); ++b) {
+        size_t i = std::min(ok[a], ok[b]), j = std::max(ok[a], ok[b]);
+        if (exact.count({i, j})) continue;
+        int d = std::min(phash_distance(dec[i].phash, dec[j].phash), phash_distance(dec[j].phash, dec[i].phash));
+        if (d > opt.near_duplicate_bits) continue;
+        const bool cross = entries[i].split != entries[j].split;
+        std::ostringstream msg;
+        msg << "near-duplicate of " << entries[i].image.string() << " (split '" << entries[i].split << "'"
+            << (cross ? ", split '" + entries[j].split + "'" : ", same split") << "; pHash distance " << d
+            << " <= " << opt.near_duplicate_bits << "): same radiograph re-encoded, flipped or slightly rotated?";
+        r.findings.push_back({false, "near_duplicate", Problem{entries[j].image, 0, msg.str()}});
+      }
+    }
+  }
+  log.debug("check: {} images, {} errors, {} warnings", entries.size(), r.errors(), r.warnings());
+  return r;
+}
+
+std::string format_report(const CheckReport& r) {
+  std::ostringstream o;
+  o << r.source.string() << ": " << r.kind << " dataset, " << r.names.size() << " class"
+    << (r.names.size() == 1 ? "" : "es") << " [";
+  for (size_t c = 0; c < r.names.size(); ++c) o << (c ? ", " : "") << r.names[c];
+  o << "]\n";
+  const bool det = r.kind == "yolo" || r.kind == "coco";
+  for (const SplitSummary& s : r.splits) {
+    o << "  " << s.name << ": " << s.images << " images (" << s.decoded << " decoded), " << s.background
+      << (det ? " background" : " " + (r.names.empty() ? std::string("label 0") : r.names[0]));
+    o << "; " << (det ? "boxes" : "images") << " per class:";
+    for (size_t c = 0; c < s.per_class.size(); ++c)
+      o << " " << (c < r.names.size() ? r.names[c] : std::to_string(c)) << " " << s.per_class[c];
+    o << "\n    size w " << s.width.min << "/" << s.width.median << "/" << s.width.max << ", h " << s.height.min << "/"
+      << s.height.median << "/" << s.height.max << " (min/median/max px); bits";
+    for (const auto& [b, n] : s.bit_depths) o << " " << b << ":" << n;
+    o << "; formats";
+    for (const auto& [f, n] : s.formats) o << " " << f << ":" << n;
+    o << "\n";
+  }
+  for (const Finding& f : r.findings) o << (f.error ? "error: " : "warning: ") << f.where.str() << "\n";
+  o << r.errors() << " error" << (r.errors() == 1 ? "" : "s") << ", " << r.warnings() << " warning"
+    << (r.warnings() == 1 ? "" : "s") << " (near-duplicate threshold " << r.near_duplicate_bits << " bits)\n";
+  return o.str();
+}
+
+nlohmann::json report_json(const CheckReport& r) {
+  nlohmann::json j;
+  j["source"] = r.source.string();
+  j["kind"] = r.kind;
+  j["names"] = r.names;
+  j["splits"] = nlohmann::json::array();
+  for (const SplitSummary& s : r.splits) {
+    nlohmann::json bits = nlohmann::json::object(), formats = nlohmann::json::object();
+    for (const auto& [b, n] : s.bit_depths) bits[std::to_string(b)] = n;
+    for (const auto& [f, n] : s.formats) formats[f] = n;
+    j["splits"].push_back({{"name", s.name},
+                           {"images", s.images},
+                           {"decoded", s.decoded},
+                           {"background", s.background},
+                           {"per_class", s.per_class},
+                           {"width", {{"min", s.width.min}, {"median", s.width.median}, {"max", s.width.max}}},
+                           {"height", {{"min", s.height.min}, {"median", s.height.median}, {"max", s.height.max}}},
+                           {"bit_depths", bits},
+                           {"formats", formats}});
+  }
+  j["findings"] = nlohmann::json::array();
+  for (const Finding& f : r.findings)
+    j["findings"].push_back({{"severity", f.error ? "error" : "warning"},
+                             {"kind", f.kind},
+                             {"file", f.where.file.string()},
+                             {"line", f.where.line},
+                             {"message", f.where.message}});
+  j["errors"] = r.errors();
+  j["warnings"] = r.warnings();
+  j["near_duplicate_bits"] = r.near_duplicate_bits;
+  return j;
+}
+
+}  // namespace fracture

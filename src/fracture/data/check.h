@@ -1,0 +1,94 @@
+// Dataset validation for `fracture check`: loads a dataset with the regular loaders, decodes every
+// image, summarises it, and looks for leakage between splits.
+//
+//   fracture::CheckOptions opt;                    // strict = false: collect every problem
+//   opt.strict = false;
+//   fracture::CheckReport r = fracture::check_dataset("data/data.yaml", opt, *log);
+//   std::fputs(fracture::format_report(r).c_str(), stdout);
+//   fracture::write_file_atomic("check.json", fracture::report_json(r).dump(2));
+//   return r.errors() > 0 ? 1 : 0;
+//
+// Accepted inputs (by what the path is): a YOLO data.yaml (.yaml/.yml), a COCO detection json
+// (.json; images are looked up next to the json, else in its images/ folder), a class-folder root
+// (a folder), or a CSV manifest (.csv). See fracture/data/yolo.h and classification.h.
+//
+// Findings, in order: everything the loader reports (bad label lines, class index >= nc, label
+// without image, empty split, missing listed image: errors); images that do not decode (errors);
+// byte-identical images in two splits (error: test leakage) or twice in one split (warning);
+// perceptual near-duplicates (pHash distance <= near_duplicate_bits, min over flips) across or
+// within splits (warnings: the same radiograph re-encoded, flipped or slightly rotated).
+// strict = true stops at the first error (throws fracture::Error "file:line: message"); warnings
+// never stop. Nothing is ever written into the dataset folder.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fracture/core/log.h"
+#include "fracture/data/dataset.h"
+#include "fracture/data/hashing.h"
+#include "fracture/data/image.h"
+
+namespace fracture {
+
+struct CheckOptions {
+  bool strict = true;                          ///< stop at the first error (warnings never stop)
+  int threads = 2;                             ///< threads decoding and hashing images
+  int near_duplicate_bits = kNearDuplicateBits;  ///< pHash distance <= this is a near-duplicate; < 0 disables
+  std::string positive = "fractured";          ///< positive class name for class folders / CSV
+  ReadOptions read;                            ///< how images are decoded (DICOM window, size guard)
+};
+
+/// One finding: an error (the dataset is wrong) or a warning (worth a look).
+struct Finding {
+  bool error = true;
+  std::string kind;  ///< "load", "decode", "duplicate", "near_duplicate"
+  Problem where;     ///< file, line (0 = whole file), message
+};
+
+/// min / median / max of a list of integers (0 when empty). Median of an even count: the lower middle.
+struct IntStats {
+  long min = 0, median = 0, max = 0;
+};
+
+struct SplitSummary {
+  std::string name;                          ///< train, val, test; "all" for a classification set without splits
+  long images = 0;                           ///< images listed by the loader
+  long decoded = 0;                          ///< images that decoded
+  long background = 0;                       ///< detection: images without boxes; classification: label 0
+  std::vector<long> per_class;               ///< detection: boxes per class; classification: images per label
+  IntStats width, height;                    ///< pixels, over decoded images
+  std::map<int, long> bit_depths;            ///< 8 / 16 -> images
+  std::map<std::string, long> formats;       ///< "jpeg", "png", ... -> images
+};
+
+struct CheckReport {
+  std::filesystem::path source;
+  std::string kind;                  ///< "yolo", "coco", "class folders", "csv"
+  std::vector<std::string> names;    ///< class names (index = class id or label)
+  std::vector<SplitSummary> splits;  ///< in train, val, test order
+  std::vector<Finding> findings;
+  int near_duplicate_bits = kNearDuplicateBits;
+  int errors() const;
+  int warnings() const;
+};
+
+/// Checks a dataset (see file comment). Throws fracture::Error on structural problems (unreadable
+/// yaml, missing keys) and, when opt.strict, on the first error-level finding.
+CheckReport check_dataset(const std::filesystem::path& data, const CheckOptions& opt, Logger& log);
+
+/// Throws fracture::Error when `out` lies inside the dataset folder of `data` (the folder itself
+/// for a class-folder root, else the folder holding the yaml/json/csv): datasets are read-only.
+void refuse_write_into_dataset(const std::filesystem::path& out, const std::filesystem::path& data);
+
+/// Human-readable summary and findings (what `fracture check` prints).
+std::string format_report(const CheckReport& r);
+
+/// The same as JSON: {source, kind, names, splits: [...], findings: [{severity, kind, file, line,
+/// message}], errors, warnings, near_duplicate_bits}.
+nlohmann::json report_json(const CheckReport& r);
+
+}  // namespace fracture

@@ -1,0 +1,87 @@
+#include "fracture/data/hashing.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <bitset>
+#include <fstream>
+
+#include "fracture/core/error.h"
+
+namespace fracture {
+namespace {
+
+constexpr double kCropFraction = 0.8;
+
+// 63-bit pHash of a 32x32 CV_32FC1 image.
+uint64_t phash_small(const cv::Mat& small) {
+  cv::Mat d;
+  cv::dct(small, d);
+  float c[63];
+  int n = 0;
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x)
+      if (x || y) c[n++] = d.at<float>(y, x);  // skip DC (mean brightness)
+  float sorted[63];
+  std::copy(c, c + 63, sorted);
+  std::nth_element(sorted, sorted + 31, sorted + 63);
+  float median = sorted[31];  // 63 values: the 32nd smallest is the median
+  uint64_t h = 0;
+  for (int i = 0; i < 63; ++i)
+    if (c[i] > median) h |= uint64_t(1) << i;
+  return h;
+}
+
+}  // namespace
+
+PerceptualHash perceptual_hash(const cv::Mat& image) {
+  FRACTURE_CHECK(!image.empty(), "perceptual_hash: empty image");
+  cv::Mat grey = image;
+  if (image.channels() == 3) cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
+  FRACTURE_CHECK(grey.type() == CV_8UC1 || grey.type() == CV_16UC1 || grey.type() == CV_32FC1,
+                 "perceptual_hash: expected a grey CV_8UC1, CV_16UC1 or CV_32FC1 image, got type ", grey.type());
+  cv::Mat f, small;
+  grey.convertTo(f, CV_32F);  // scale is irrelevant: bits compare coefficients with their median
+  // Central 80% only: the rim is where rotation brings in black corners and where re-exported
+  // copies differ by borders and burnt-in markers; it halves the worst distance of a 3 degree turn.
+  int cw = std::max(1, int(f.cols * kCropFraction)), ch = std::max(1, int(f.rows * kCropFraction));
+  cv::Mat centre = f(cv::Rect((f.cols - cw) / 2, (f.rows - ch) / 2, cw, ch));
+  cv::resize(centre, small, cv::Size(32, 32), 0, 0, cv::INTER_AREA);
+  PerceptualHash p;
+  cv::Mat flipped;
+  p.plain = phash_small(small);
+  cv::flip(small, flipped, 1);
+  p.hflip = phash_small(flipped);
+  cv::flip(small, flipped, 0);
+  p.vflip = phash_small(flipped);
+  cv::flip(small, flipped, -1);
+  p.rot180 = phash_small(flipped);
+  return p;
+}
+
+int hamming(uint64_t a, uint64_t b) { return int(std::bitset<64>(a ^ b).count()); }
+
+int phash_distance(const PerceptualHash& a, const PerceptualHash& b) {
+  return std::min(std::min(hamming(a.plain, b.plain), hamming(a.plain, b.hflip)),
+                  std::min(hamming(a.plain, b.vflip), hamming(a.plain, b.rot180)));
+}
+
+bool same_file_bytes(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec1, ec2;
+  auto na = std::filesystem::file_size(a, ec1), nb = std::filesystem::file_size(b, ec2);
+  FRACTURE_CHECK(!ec1, a.string(), ": cannot read file size: ", ec1.message());
+  FRACTURE_CHECK(!ec2, b.string(), ": cannot read file size: ", ec2.message());
+  if (na != nb) return false;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  FRACTURE_CHECK(fa.good(), a.string(), ": cannot open file for reading");
+  FRACTURE_CHECK(fb.good(), b.string(), ": cannot open file for reading");
+  char ba[1 << 16], bb[1 << 16];
+  while (fa && fb) {
+    fa.read(ba, sizeof ba);
+    fb.read(bb, sizeof bb);
+    if (fa.gcount() != fb.gcount() || !std::equal(ba, ba + fa.gcount(), bb)) return false;
+  }
+  return fa.eof() && fb.eof();
+}
+
+}  // namespace fracture
