@@ -14,9 +14,9 @@ const std::vector<Command>& commands() {
       {"detect", "train", "train a YOLOv8 detector", nullptr, "issue #5 (YOLOv8 detectors)"},
       {"detect", "val", "validate a detector: P, R, mAP50, mAP50-95 per class", nullptr, "issue #5 (YOLOv8 detectors)"},
       {"detect", "predict", "detect fractures in images, folders or DICOM", nullptr, "issue #5 (YOLOv8 detectors)"},
-      {"weights", "inspect", "print the architecture, tensor and parameter counts of a checkpoint", nullptr,
+      {"weights", "inspect", "print the architecture, tensor and parameter counts of a checkpoint", cmd_weights_inspect,
        "issue #3 (classification backbones)"},
-      {"weights", "convert", "convert a checkpoint between torchvision .pth and safetensors", nullptr,
+      {"weights", "convert", "convert a checkpoint between torchvision .pth and safetensors", cmd_weights_convert,
        "issue #3 (classification backbones)"},
   };
   return table;

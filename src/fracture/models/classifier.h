@@ -1,0 +1,80 @@
+// Common interface of the classification backbones (resnet18, mobilenet_v3_small,
+// efficientnet_b0): torchvision 0.14 structure and state-dict keys, one factory, fine-tuning helpers.
+//
+//   fracture::models::ClassifierOptions opt;
+//   opt.num_classes = 1;                       // binary fracture: one logit
+//   auto net = fracture::models::make_classifier("mobilenet_v3_small", opt);
+//   torch::Tensor logits = net->forward(x);    // x (B, in_channels, H, W) -> (B, num_classes)
+//   fracture::models::freeze_backbone(*net);   // train only the head ("classifier.*")
+//   fracture::models::unfreeze(*net);
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fracture::models {
+
+/// Construction options shared by all backbones. Read at construction only.
+struct ClassifierOptions {
+  int64_t num_classes = 1000;          ///< output logits; 1 for the binary fracture task
+  double dropout = -1.0;               ///< head dropout; < 0: the torchvision default (resnet18 0, others 0.2)
+  int64_t in_channels = 3;             ///< 3 (RGB / replicated grey) or 1 (grey stem, see adapt_first_conv_weight)
+  double stochastic_depth_prob = 0.2;  ///< efficientnet_b0 only: final block's drop probability (linear ramp)
+};
+
+/// Base of every classifier: forward to logits plus the naming facts that loading and freezing need.
+class ClassifierImpl : public torch::nn::Module {
+ public:
+  /// x (B, in_channels, H, W) float, ImageNet-normalised -> logits (B, num_classes).
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// torchvision architecture name ("resnet18", ...).
+  virtual std::string arch() const = 0;
+  /// State-dict prefix of the head ("fc." or "classifier.").
+  virtual std::string head_prefix() const = 0;
+  /// State-dict key of the first convolution's weight ("conv1.weight" or "features.0.0.weight").
+  virtual std::string first_conv_key() const = 0;
+
+  /// Module::train, but keeps the backbone's BatchNorm layers in eval mode while frozen.
+  void train(bool on = true) override;
+
+  bool backbone_frozen() const { return frozen_; }
+  void set_backbone_frozen(bool frozen) { frozen_ = frozen; }
+
+  /// Parameter names under head_prefix(), in state-dict order.
+  std::vector<std::string> head_parameter_names() const;
+  /// Parameters of the head (to optimise when the backbone is frozen).
+  std::vector<torch::Tensor> head_parameters() const;
+  /// Parameters outside the head.
+  std::vector<torch::Tensor> backbone_parameters() const;
+
+ private:
+  bool frozen_ = false;
+};
+
+using Classifier = std::shared_ptr<ClassifierImpl>;
+
+/// Names accepted by make_classifier.
+std::vector<std::string> classifier_names();
+
+/// Builds "resnet18", "mobilenet_v3_small" or "efficientnet_b0" with torchvision's initialisation.
+/// Throws fracture::Error for another name (listing the valid ones) or bad options.
+Classifier make_classifier(const std::string& name, const ClassifierOptions& options = {});
+
+/// Freezes the backbone: requires_grad false outside the head, backbone BatchNorm in eval mode
+/// (running stats no longer updated) until unfreeze(). The head stays trainable.
+void freeze_backbone(ClassifierImpl& net);
+/// Undoes freeze_backbone: every parameter trainable, BatchNorm follows the module's mode again.
+void unfreeze(ClassifierImpl& net);
+
+/// Converts a pretrained 3-channel first-conv weight (out, 3, k, k) to a 1-channel one (out, 1, k, k)
+/// by summing over the input-channel axis, so a grey image x gives the same response as the
+/// replicated RGB image (x, x, x). Returns the weight unchanged when it already has `in_channels`.
+torch::Tensor adapt_first_conv_weight(const torch::Tensor& weight, int64_t in_channels);
+
+/// Number of elements over all parameters (not buffers).
+int64_t parameter_count(const torch::nn::Module& m);
+
+}  // namespace fracture::models

@@ -1,0 +1,69 @@
+#include "fracture/models/layers.h"
+
+#include <cmath>
+
+namespace fracture::models {
+
+torch::Tensor apply_act(const torch::Tensor& x, Act a) {
+  switch (a) {
+    case Act::none: return x;
+    case Act::relu: return torch::relu(x);
+    case Act::hardswish: return torch::hardswish(x);
+    case Act::silu: return torch::silu(x);
+    case Act::sigmoid: return torch::sigmoid(x);
+    case Act::hardsigmoid: return torch::hardsigmoid(x);
+  }
+  return x;
+}
+
+Seq conv_bn_act(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, Act act,
+                                  BnParams bn) {
+  Seq seq;
+  seq->push_back(torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).groups(groups).bias(false)));
+  seq->push_back(torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn.eps).momentum(bn.momentum)));
+  if (act != Act::none) seq->push_back(Activation(act));
+  return seq;
+}
+
+SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t squeeze, Act act_, Act scale_act_)
+    : act(act_), scale_act(scale_act_) {
+  fc1 = register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)));
+  fc2 = register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)));
+}
+
+torch::Tensor SqueezeExcitationImpl::forward(torch::Tensor x) {
+  auto s = torch::adaptive_avg_pool2d(x, {1, 1});  // (B, C, 1, 1)
+  s = apply_act(fc1->forward(s), act);
+  s = apply_act(fc2->forward(s), scale_act);
+  return x * s;
+}
+
+torch::Tensor stochastic_depth(const torch::Tensor& x, double p, bool training) {
+  if (!training || p == 0.0) return x;
+  double survival = 1.0 - p;
+  auto noise = torch::empty({x.size(0), 1, 1, 1}, x.options()).bernoulli_(survival);
+  if (survival > 0.0) noise.div_(survival);
+  return x * noise;
+}
+
+int64_t make_divisible(double v, int64_t divisor) {
+  int64_t r = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (r < 0.9 * v) r += divisor;
+  return r;
+}
+
+void init_conv_bn(torch::nn::Module& root) {
+  torch::NoGradGuard ng;
+  for (auto& m : root.modules(/*include_self=*/true)) {
+    if (auto* c = m->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+      if (c->bias.defined()) c->bias.zero_();
+    } else if (auto* b = m->as<torch::nn::BatchNorm2d>()) {
+      b->weight.fill_(1.0);
+      b->bias.zero_();
+    }
+  }
+}
+
+}  // namespace fracture::models

@@ -1,0 +1,65 @@
+// Building blocks shared by the torchvision-compatible backbones (internal to models/).
+//
+//   auto stem = conv_bn_act(3, 16, 3, 2, 1, Act::hardswish, {1e-3, 0.01});   // keys 0.weight, 1.*
+//   SqueezeExcitation se(96, 24, Act::relu, Act::hardsigmoid);                // keys fc1.*, fc2.*
+#pragma once
+#include <torch/torch.h>
+
+namespace fracture::models {
+
+/// nn::Sequential with a plain forward(Tensor), so sequentials can nest (keys "0", "1", ...).
+class SeqImpl : public torch::nn::SequentialImpl {
+ public:
+  using torch::nn::SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return torch::nn::SequentialImpl::forward<torch::Tensor>(std::move(x)); }
+};
+TORCH_MODULE(Seq);
+
+enum class Act { none, relu, hardswish, silu, sigmoid, hardsigmoid };
+
+/// Applies an activation by kind (none = identity).
+torch::Tensor apply_act(const torch::Tensor& x, Act a);
+
+/// An activation as a parameter-free module, so Sequential indices match torchvision.
+class ActivationImpl : public torch::nn::Module {
+ public:
+  explicit ActivationImpl(Act a) : act(a) {}
+  torch::Tensor forward(torch::Tensor x) { return apply_act(x, act); }
+  Act act;
+};
+TORCH_MODULE(Activation);
+
+/// BatchNorm hyper-parameters: torchvision's eps and momentum per architecture.
+struct BnParams {
+  double eps = 1e-5;
+  double momentum = 0.1;
+};
+
+/// torchvision's Conv2dNormActivation: Sequential(Conv2d(no bias), BatchNorm2d[, activation]).
+/// Padding (k - 1) / 2, so the spatial size is ceil(H / stride).
+Seq conv_bn_act(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, Act act,
+                                  BnParams bn);
+
+/// Squeeze-and-excitation (Hu et al. 2018) as in torchvision.ops.SqueezeExcitation:
+/// global average pool -> 1x1 conv `fc1` -> act -> 1x1 conv `fc2` -> scale act -> x * scale.
+class SqueezeExcitationImpl : public torch::nn::Module {
+ public:
+  SqueezeExcitationImpl(int64_t channels, int64_t squeeze, Act act, Act scale_act);
+  torch::Tensor forward(torch::Tensor x);  // (B, C, H, W) -> (B, C, H, W)
+  torch::nn::Conv2d fc1{nullptr}, fc2{nullptr};
+  Act act, scale_act;
+};
+TORCH_MODULE(SqueezeExcitation);
+
+/// torchvision.ops.stochastic_depth in "row" mode (Huang et al. 2016): in training each sample's
+/// residual branch is zeroed with probability p and the survivors scaled by 1 / (1 - p).
+torch::Tensor stochastic_depth(const torch::Tensor& x, double p, bool training);
+
+/// torchvision's _make_divisible: round to the nearest multiple of `divisor`, never below 90 %.
+int64_t make_divisible(double v, int64_t divisor);
+
+/// torchvision's init for MobileNetV3/EfficientNet convs and norms: conv kaiming_normal (fan_out),
+/// bias 0; BatchNorm weight 1, bias 0.
+void init_conv_bn(torch::nn::Module& m);
+
+}  // namespace fracture::models

@@ -1,0 +1,64 @@
+#include "fracture/models/resnet.h"
+
+#include "fracture/core/error.h"
+
+namespace fracture::models {
+
+namespace {
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).bias(false));
+}
+torch::nn::BatchNorm2d bn(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c).eps(1e-5).momentum(0.1)); }
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+  conv1 = register_module("conv1", conv(in, out, 3, stride));
+  bn1 = register_module("bn1", bn(out));
+  conv2 = register_module("conv2", conv(out, out, 3, 1));
+  bn2 = register_module("bn2", bn(out));
+  if (stride != 1 || in != out) {
+    downsample = register_module("downsample", Seq(conv(in, out, 1, stride), bn(out)));
+  }
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  auto y = torch::relu(bn1->forward(conv1->forward(x)));
+  y = bn2->forward(conv2->forward(y));
+  auto identity = downsample ? downsample->forward(x) : x;
+  return torch::relu(y + identity);
+}
+
+ResNet18Impl::ResNet18Impl(const ClassifierOptions& o) {
+  FRACTURE_CHECK(o.num_classes >= 1, "resnet18: num_classes must be >= 1, got ", o.num_classes);
+  FRACTURE_CHECK(o.in_channels == 1 || o.in_channels == 3, "resnet18: in_channels must be 1 or 3, got ", o.in_channels);
+  dropout = o.dropout < 0 ? 0.0 : o.dropout;
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels, 64, 7).stride(2).padding(3).bias(false)));
+  bn1 = register_module("bn1", bn(64));
+  const int64_t widths[4] = {64, 128, 256, 512};
+  Seq* layers[4] = {&layer1, &layer2, &layer3, &layer4};
+  int64_t in = 64;
+  for (int i = 0; i < 4; ++i) {
+    int64_t stride = i == 0 ? 1 : 2;
+    *layers[i] = register_module("layer" + std::to_string(i + 1),
+                                 Seq(BasicBlock(in, widths[i], stride), BasicBlock(widths[i], widths[i], 1)));
+    in = widths[i];
+  }
+  fc = register_module("fc", torch::nn::Linear(512, o.num_classes));
+  // torchvision: convs kaiming_normal (fan_out, relu), BN weight 1 / bias 0, Linear left at its default.
+  torch::NoGradGuard ng;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* c = m->as<torch::nn::Conv2d>()) torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+    if (auto* b = m->as<torch::nn::BatchNorm2d>()) { b->weight.fill_(1.0); b->bias.zero_(); }
+  }
+}
+
+torch::Tensor ResNet18Impl::forward(torch::Tensor x) {
+  x = torch::relu(bn1->forward(conv1->forward(x)));                       // (B, 64, H/2, W/2)
+  x = torch::max_pool2d(x, 3, 2, 1);                                        // (B, 64, H/4, W/4)
+  x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));  // (B, 512, H/32, W/32)
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);                     // (B, 512)
+  if (dropout > 0) x = torch::dropout(x, dropout, is_training());
+  return fc->forward(x);                                                    // (B, num_classes)
+}
+
+}  // namespace fracture::models

@@ -1,0 +1,311 @@
+// Classification backbones and weight files against torchvision 0.14 (tests/oracle/torchvision_oracle.py).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/models/checkpoint.h"
+#include "fracture/models/classifier.h"
+#include "fracture/models/efficientnet.h"
+
+namespace fs = std::filesystem;
+using namespace fracture::models;
+
+namespace {
+
+fs::path g_dir;  // oracle outputs, made once per test executable
+
+std::string python_cmd(const std::string& args) {
+  return std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/torchvision_oracle.py " + args;
+}
+
+torch::Tensor get(const NamedTensors& t, const std::string& key) {
+  for (auto& kv : t) {
+    if (kv.first == key) return kv.second;
+  }
+  ADD_FAILURE() << "no key " << key;
+  return {};
+}
+
+// Relative closeness: max |a - b| <= tol * max(1, max |b|).
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  double scale = std::max(1.0, b.to(torch::kFloat64).abs().max().item<double>());
+  EXPECT_LE(err, tol * scale) << what << ": max abs diff " << err;
+}
+
+class OracleEnv : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    g_dir = fs::temp_directory_path() / ("fracture_models_test_" + std::to_string(::getpid()));
+    fs::create_directories(g_dir);
+    int rc = std::system(python_cmd("gen " + g_dir.string()).c_str());
+    ASSERT_EQ(rc, 0) << "oracle script failed";
+  }
+  void TearDown() override { fs::remove_all(g_dir); }
+};
+const auto* g_env = ::testing::AddGlobalTestEnvironment(new OracleEnv);
+
+class Arch : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST(Models, ParameterCountsMatchTorchvision) {
+  EXPECT_EQ(parameter_count(*make_classifier("resnet18")), 11689512);
+  EXPECT_EQ(parameter_count(*make_classifier("mobilenet_v3_small")), 2542856);
+  EXPECT_EQ(parameter_count(*make_classifier("efficientnet_b0")), 5288548);
+}
+
+TEST(Models, UnknownNameIsAnError) {
+  try {
+    make_classifier("resnet50");
+    FAIL();
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mobilenet_v3_small"), std::string::npos);
+  }
+}
+
+TEST(Models, BinaryHeadGivesOneLogit) {
+  ClassifierOptions o;
+  o.num_classes = 1;
+  for (const auto& name : classifier_names()) {
+    auto net = make_classifier(name, o);
+    net->eval();
+    EXPECT_EQ(net->forward(torch::randn({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 1})) << name;
+  }
+}
+
+TEST(Models, EfficientNetStochasticDepthRampsOnResidualBlocksOnly) {
+  auto net = make_classifier("efficientnet_b0");
+  std::vector<double> probs;
+  std::vector<bool> residual;
+  for (auto& m : net->modules(false)) {
+    if (auto* b = m->as<MBConvImpl>()) {
+      probs.push_back(b->sd_prob);
+      residual.push_back(b->use_res_connect);
+    }
+  }
+  ASSERT_EQ(probs.size(), 16u);
+  for (size_t i = 0; i < probs.size(); ++i) EXPECT_NEAR(probs[i], 0.2 * i / 16.0, 1e-12);
+  EXPECT_FALSE(residual[0]);  // 32 -> 16
+  EXPECT_FALSE(residual[1]);  // stride 2
+  EXPECT_TRUE(residual[2]);
+  EXPECT_EQ(std::count(residual.begin(), residual.end(), true), 9);
+}
+
+TEST_P(Arch, KeysAndShapesMatchTorchvisionInOrder) {
+  auto file = read_torch_checkpoint(g_dir / (GetParam() + ".pth"));
+  auto net = make_classifier(GetParam());
+  auto ours = state_dict(*net);
+  ASSERT_EQ(ours.size(), file.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_EQ(ours[i].first, file[i].first) << "key " << i;
+    EXPECT_EQ(ours[i].second.sizes(), file[i].second.sizes()) << ours[i].first;
+  }
+  auto guess = recognise_architecture(file);
+  EXPECT_EQ(guess.arch, GetParam());
+  EXPECT_EQ(guess.num_classes, 1000);
+}
+
+TEST_P(Arch, EvalLogitsAndTrainRunningStatsMatchTorchvision) {
+  auto file = read_torch_checkpoint(g_dir / (GetParam() + ".pth"));
+  auto expected = read_torch_checkpoint(g_dir / (GetParam() + "_expected.pth"));
+  ClassifierOptions o;
+  o.dropout = 0.0;
+  o.stochastic_depth_prob = 0.0;  // the oracle's train pass has both off
+  auto net = make_classifier(GetParam(), o);
+  auto report = load_state_dict(*net, file, "oracle");
+  EXPECT_TRUE(report.reinitialised.empty() && report.missing.empty() && report.unexpected.empty())
+      << report.summary();
+  torch::NoGradGuard ng;
+  net->eval();
+  auto x = get(expected, "input");
+  expect_close(net->forward(x), get(expected, "eval_logits"), 1e-4, "eval logits");
+  net->train();
+  expect_close(net->forward(x), get(expected, "train_logits"), 1e-4, "train logits");
+  int n = 0;
+  for (auto& kv : state_dict(*net)) {
+    auto ref_key = "after_train." + kv.first;
+    for (auto& e : expected) {
+      if (e.first == ref_key) {
+        expect_close(kv.second, e.second, 1e-4, kv.first);
+        ++n;
+      }
+    }
+  }
+  EXPECT_GT(n, 30);
+}
+
+TEST_P(Arch, ExportedFilesLoadBackIntoTorchvision) {
+  auto net = make_classifier(GetParam());
+  load_state_dict(*net, read_torch_checkpoint(g_dir / (GetParam() + ".pth")), "oracle");
+  auto st = g_dir / (GetParam() + "_cpp.safetensors");
+  auto pth = g_dir / (GetParam() + "_cpp.pth");
+  save_safetensors(*net, st);
+  write_torch_checkpoint(state_dict(*net), pth);
+  std::string cmd = "check " + GetParam() + " " + g_dir.string() + " " + st.string() + " " + pth.string();
+  EXPECT_EQ(std::system(python_cmd(cmd).c_str()), 0);
+  // and our own readers give back the same tensors, in the same order
+  auto a = read_safetensors(st), b = read_torch_checkpoint(pth), ref = state_dict(*net);
+  ASSERT_EQ(a.size(), ref.size());
+  ASSERT_EQ(b.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_EQ(a[i].first, ref[i].first);
+    EXPECT_TRUE(torch::equal(a[i].second, ref[i].second)) << a[i].first;
+    EXPECT_TRUE(torch::equal(b[i].second, ref[i].second)) << b[i].first;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Torchvision, Arch, ::testing::Values("resnet18", "mobilenet_v3_small", "efficientnet_b0"));
+
+TEST(Checkpoint, BinaryHeadIsReinitialisedAndEverythingElseLoaded) {
+  auto file = read_torch_checkpoint(g_dir / "mobilenet_v3_small.pth");
+  ClassifierOptions o;
+  o.num_classes = 1;
+  auto net = make_classifier("mobilenet_v3_small", o);
+  auto report = load_state_dict(*net, file, "oracle");
+  ASSERT_EQ(report.reinitialised.size(), 2u) << report.summary();
+  EXPECT_EQ(report.reinitialised[0].rfind("classifier.3.weight", 0), 0u);
+  EXPECT_EQ(report.reinitialised[1].rfind("classifier.3.bias", 0), 0u);
+  EXPECT_EQ(report.loaded.size(), file.size() - 2);
+  auto sd = state_dict(*net);
+  EXPECT_TRUE(torch::equal(get(sd, "classifier.0.weight"), get(file, "classifier.0.weight")));
+  EXPECT_TRUE(torch::equal(get(sd, "features.5.block.2.fc1.weight"), get(file, "features.5.block.2.fc1.weight")));
+}
+
+TEST(Checkpoint, AnotherArchitectureIsRefusedAndNothingIsLoaded) {
+  auto file = read_torch_checkpoint(g_dir / "resnet18.pth");
+  auto net = make_classifier("efficientnet_b0");
+  auto before = state_dict(*net);
+  std::vector<torch::Tensor> copies;
+  for (auto& kv : before) copies.push_back(kv.second.clone());
+  try {
+    load_state_dict(*net, file, "resnet18.pth");
+    FAIL() << "expected a refusal";
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another model"), std::string::npos) << e.what();
+  }
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i].second, copies[i]));
+}
+
+TEST(Checkpoint, NonHeadShapeMismatchAndMissingKeysAreNamed) {
+  auto file = read_torch_checkpoint(g_dir / "resnet18.pth");
+  auto bad = file;
+  for (auto& kv : bad) {
+    if (kv.first == "layer1.0.conv1.weight") kv.second = torch::zeros({64, 64, 1, 1});
+  }
+  auto net = make_classifier("resnet18");
+  try {
+    load_state_dict(*net, bad, "x.pth");
+    FAIL();
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer1.0.conv1.weight"), std::string::npos) << e.what();
+  }
+  auto missing = file;
+  missing.erase(missing.begin() + 2);  // bn1.bias
+  try {
+    load_state_dict(*net, missing, "x.pth");
+    FAIL();
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing keys: bn1.bias"), std::string::npos) << e.what();
+  }
+  auto extra = file;
+  extra.emplace_back("fc2.weight", torch::zeros({3}));
+  EXPECT_THROW(load_state_dict(*net, extra, "x.pth"), fracture::Error);
+  EXPECT_NO_THROW(load_state_dict(*net, extra, "x.pth", /*strict=*/false));
+}
+
+TEST(Checkpoint, WrongDtypeIsAnErrorNamingTheKey) {
+  auto file = read_torch_checkpoint(g_dir / "resnet18.pth");
+  for (auto& kv : file) {
+    if (kv.first == "conv1.weight") kv.second = kv.second.to(torch::kInt64);
+  }
+  auto path = g_dir / "int.safetensors";
+  write_safetensors(file, path);
+  auto net = make_classifier("resnet18");
+  try {
+    load_state_dict(*net, read_safetensors(path), path.string());
+    FAIL();
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("wrong dtype for conv1.weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Checkpoint, HalfPrecisionFileLoadsIntoFloatModel) {
+  auto file = read_torch_checkpoint(g_dir / "mobilenet_v3_small.pth");
+  NamedTensors half;
+  for (auto& kv : file) half.emplace_back(kv.first, kv.second.is_floating_point() ? kv.second.to(torch::kHalf) : kv.second);
+  auto path = g_dir / "half.pth";
+  write_torch_checkpoint(half, path);
+  auto back = read_checkpoint(path);
+  EXPECT_EQ(get(back, "features.0.0.weight").scalar_type(), torch::kHalf);
+  auto net = make_classifier("mobilenet_v3_small");
+  load_state_dict(*net, back, path.string());
+  expect_close(get(state_dict(*net), "features.0.0.weight"), get(file, "features.0.0.weight"), 1e-3, "half");
+}
+
+TEST(Checkpoint, TruncatedFilesGiveErrorsNamingTheFile) {
+  for (const char* name : {"resnet18.pth", "resnet18_cpp.safetensors"}) {
+    auto src = g_dir / name;
+    if (!fs::exists(src)) {
+      auto net = make_classifier("resnet18");
+      save_safetensors(*net, src);
+    }
+    std::string bytes = fracture::read_file(src);
+    auto cut = g_dir / (std::string("cut_") + name);
+    for (size_t len : {size_t(5), bytes.size() / 2, bytes.size() - 100}) {
+      fracture::write_file_atomic(cut, std::string_view(bytes).substr(0, len));
+      try {
+        read_checkpoint(cut);
+        FAIL() << name << " cut at " << len;
+      } catch (const fracture::Error& e) {
+        EXPECT_NE(std::string(e.what()).find(cut.string()), std::string::npos) << e.what();
+      }
+    }
+  }
+  EXPECT_THROW(read_checkpoint(g_dir / "does_not_exist.pth"), fracture::Error);
+}
+
+TEST(Checkpoint, GreyStemEqualsReplicatedRgb) {
+  auto file = read_torch_checkpoint(g_dir / "resnet18.pth");
+  auto rgb = make_classifier("resnet18");
+  load_state_dict(*rgb, file, "oracle");
+  ClassifierOptions o;
+  o.in_channels = 1;
+  auto grey = make_classifier("resnet18", o);
+  auto report = load_state_dict(*grey, file, "oracle");
+  ASSERT_EQ(report.adapted, std::vector<std::string>{"conv1.weight"});
+  rgb->eval();
+  grey->eval();
+  torch::NoGradGuard ng;
+  auto g = torch::randn({2, 1, 32, 32});
+  expect_close(grey->forward(g), rgb->forward(g.repeat({1, 3, 1, 1})), 1e-4, "grey vs rgb");
+  EXPECT_EQ(recognise_architecture(state_dict(*grey)).in_channels, 1);
+}
+
+TEST(FineTuning, FreezeKeepsBackboneBatchNormInEvalAndOnlyHeadTrainable) {
+  ClassifierOptions o;
+  o.num_classes = 1;
+  auto net = make_classifier("efficientnet_b0", o);
+  freeze_backbone(*net);
+  net->train();
+  EXPECT_EQ(net->head_parameter_names(), (std::vector<std::string>{"classifier.1.weight", "classifier.1.bias"}));
+  for (auto& p : net->named_parameters()) {
+    EXPECT_EQ(p.value().requires_grad(), p.key().rfind("classifier.", 0) == 0) << p.key();
+  }
+  auto before = get(state_dict(*net), "features.0.1.running_mean").clone();
+  auto y = net->forward(torch::randn({2, 3, 32, 32}));
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(before, get(state_dict(*net), "features.0.1.running_mean")));  // stats frozen
+  EXPECT_TRUE(net->head_parameters()[0].grad().defined());
+  EXPECT_FALSE(net->backbone_parameters()[0].grad().defined());
+  unfreeze(*net);
+  net->train();
+  for (auto& p : net->parameters()) EXPECT_TRUE(p.requires_grad());
+  net->forward(torch::randn({2, 3, 32, 32}));
+  EXPECT_FALSE(torch::equal(before, get(state_dict(*net), "features.0.1.running_mean")));
+}

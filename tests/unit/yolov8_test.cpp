@@ -1,0 +1,153 @@
+// YOLOv8 model: parameter counts and keys pinned to Ultralytics, shapes, head init, and an oracle
+// comparison with tests/oracle/yolov8_ref.py (a PyTorch re-implementation) through safetensors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "fracture/core/error.h"
+#include "fracture/detect/boxes.h"
+#include "fracture/models/checkpoint.h"
+#include "fracture/models/yolov8.h"
+
+using namespace fracture::models;
+
+namespace {
+
+int64_t count_params(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+std::map<std::string, std::vector<int64_t>> key_shapes(torch::nn::Module& m) {
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const auto& kv : state_dict(m)) out[kv.first] = kv.second.sizes().vec();
+  return out;
+}
+
+YoloV8 make(const std::string& scale, int64_t nc) {
+  YoloV8Options o;
+  o.scale = scale;
+  o.nc = nc;
+  return YoloV8(o);
+}
+
+}  // namespace
+
+TEST(YoloV8, ParameterCountsMatchUltralytics) {
+  // Ultralytics model.info() with 80 classes (reference.md section 3).
+  auto n = make("n", 80);
+  EXPECT_EQ(count_params(*n), 3157200);
+  auto s = make("s", 80);
+  EXPECT_EQ(count_params(*s), 11166560);
+  auto m = make("m", 80);
+  EXPECT_EQ(count_params(*m), 25902640);
+  EXPECT_THROW(make("x", 80), fracture::Error);
+}
+
+TEST(YoloV8, StateDictKeys) {
+  auto net = make("n", 80);
+  auto k = key_shapes(*net);
+  EXPECT_EQ(k.at("model.0.conv.weight"), (std::vector<int64_t>{16, 3, 3, 3}));
+  EXPECT_EQ(k.at("model.0.bn.running_var"), (std::vector<int64_t>{16}));
+  EXPECT_EQ(k.at("model.2.m.0.cv1.conv.weight"), (std::vector<int64_t>{16, 16, 3, 3}));
+  EXPECT_EQ(k.at("model.4.m.1.cv2.bn.weight"), (std::vector<int64_t>{32}));  // C2f x6 * 0.33 = 2 blocks
+  EXPECT_EQ(k.count("model.4.m.2.cv1.conv.weight"), 0u);
+  EXPECT_EQ(k.at("model.9.cv2.conv.weight"), (std::vector<int64_t>{256, 512, 1, 1}));  // SPPF 4 x 128 -> 256
+  EXPECT_EQ(k.at("model.12.cv1.conv.weight"), (std::vector<int64_t>{128, 384, 1, 1}));  // concat 256 + 128
+  EXPECT_EQ(k.at("model.22.cv2.0.0.conv.weight"), (std::vector<int64_t>{64, 64, 3, 3}));
+  EXPECT_EQ(k.at("model.22.cv2.2.2.weight"), (std::vector<int64_t>{64, 64, 1, 1}));
+  EXPECT_EQ(k.at("model.22.cv3.0.0.conv.weight"), (std::vector<int64_t>{80, 64, 3, 3}));  // max(64, min(80, 100))
+  EXPECT_EQ(k.at("model.22.cv3.1.2.bias"), (std::vector<int64_t>{80}));
+  EXPECT_EQ(k.at("model.22.dfl.conv.weight"), (std::vector<int64_t>{1, 16, 1, 1}));
+  for (const auto& kv : k)
+    for (const char* empty : {"model.10.", "model.11.", "model.13.", "model.14.", "model.17.", "model.20."})
+      EXPECT_NE(kv.first.rfind(empty, 0), 0u) << kv.first;
+  EXPECT_EQ(k.size(), 355u);  // as the PyTorch reference's state_dict
+  auto m = key_shapes(*make("m", 80));
+  EXPECT_EQ(m.at("model.9.cv2.conv.weight"), (std::vector<int64_t>{576, 1152, 1, 1}));  // max_channels 768 * 0.75
+  EXPECT_EQ(m.count("model.2.m.1.cv1.conv.weight"), 1u);  // 3 * 0.67 = 2 blocks
+}
+
+TEST(YoloV8, HeadInitAndDfl) {
+  auto net = make("n", 2);
+  auto sd = state_dict(*net);
+  std::map<std::string, torch::Tensor> k(sd.begin(), sd.end());
+  EXPECT_TRUE(torch::equal(k.at("model.22.dfl.conv.weight").flatten(), torch::arange(16, torch::kFloat)));
+  EXPECT_FALSE(net->l22->dfl->conv->weight.requires_grad());
+  const double strides[3] = {8, 16, 32};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(torch::allclose(k.at("model.22.cv2." + std::to_string(i) + ".2.bias"), torch::ones({64})));
+    const double want = std::log(5.0 / 2 / std::pow(640.0 / strides[i], 2));
+    EXPECT_TRUE(torch::allclose(k.at("model.22.cv3." + std::to_string(i) + ".2.bias"), torch::full({2}, want)));
+  }
+  auto bn = net->l0->bn->options;
+  EXPECT_DOUBLE_EQ(bn.eps(), 1e-3);
+  EXPECT_DOUBLE_EQ(bn.momentum().value(), 0.03);
+  // The DFL module equals the expectation over softmaxed bins.
+  torch::manual_seed(1);
+  auto x = torch::randn({2, 64, 5});
+  EXPECT_TRUE(torch::allclose(net->l22->dfl->forward(x), fracture::detect::dfl_decode(x, 16), 1e-5, 1e-5));
+}
+
+TEST(YoloV8, ShapesTrainAndEval) {
+  torch::NoGradGuard no_grad;
+  auto net = make("n", 2);
+  auto x = torch::rand({2, 3, 64, 96});
+  net->train();
+  auto raw = net->forward_train(x);
+  ASSERT_EQ(raw.size(), 3u);
+  EXPECT_EQ(raw[0].sizes(), (std::vector<int64_t>{2, 66, 8, 12}));
+  EXPECT_EQ(raw[1].sizes(), (std::vector<int64_t>{2, 66, 4, 6}));
+  EXPECT_EQ(raw[2].sizes(), (std::vector<int64_t>{2, 66, 2, 3}));
+  EXPECT_EQ(net->forward(x).sizes(), (std::vector<int64_t>{2, 66, 96 + 24 + 6}));
+  net->eval();
+  auto y = net->forward(x);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 6, 126}));
+  auto scores = y.narrow(1, 4, 2);
+  EXPECT_GE(scores.min().item<float>(), 0.0f);
+  EXPECT_LE(scores.max().item<float>(), 1.0f);
+  EXPECT_THROW(net->forward(torch::rand({1, 3, 40, 64})), fracture::Error);
+}
+
+TEST(YoloV8, MatchesPyTorchReference) {
+  const auto dir = std::filesystem::temp_directory_path() / ("fracture_yolov8_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/yolov8_ref.py n 2 64 " + dir.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto net = make("n", 2);
+  auto report = load_yolov8_weights(*net, dir / "weights.safetensors");
+  EXPECT_EQ(report.loaded.size(), 355u) << report.summary();
+  EXPECT_TRUE(report.missing.empty() && report.unexpected.empty() && report.reinitialised.empty()) << report.summary();
+  auto io_list = read_safetensors(dir / "io.safetensors");
+  std::map<std::string, torch::Tensor> io(io_list.begin(), io_list.end());
+
+  // Another class count: only the class output convolutions keep their fresh init.
+  auto net3 = make("n", 3);
+  auto r3 = load_yolov8_weights(*net3, dir / "weights.safetensors");
+  EXPECT_EQ(r3.reinitialised.size(), 6u) << r3.summary();  // cv3.{0,1,2}.2.{weight,bias}
+  for (const auto& k : r3.reinitialised) EXPECT_NE(k.find(".2."), std::string::npos) << k;
+  std::filesystem::remove_all(dir);
+
+  torch::NoGradGuard no_grad;
+  net->eval();
+  auto y = net->forward(io.at("input"));
+  auto want = io.at("output");
+  ASSERT_EQ(y.sizes(), want.sizes());
+  auto rel = ((y - want).abs() / (want.abs() + 1e-3)).max().item<double>();
+  std::printf("max relative error vs PyTorch reference: %.3g\n", rel);
+  EXPECT_LT(rel, 1e-4) << "max relative error " << rel;
+  auto raw = net->forward_train(io.at("input"));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::allclose(raw[i], io.at("raw" + std::to_string(i)), 1e-4, 1e-4)) << "raw map " << i;
+  // The comparison is sensitive: a small change of one BatchNorm statistic deep in the net shows.
+  net->l21->cv2->bn->running_mean.add_(0.01);
+  EXPECT_GT((net->forward(io.at("input")) - want).abs().max().item<double>(), 1e-5);
+  // The reference output is not degenerate (boxes spread over the image).
+  EXPECT_GT(want.narrow(1, 0, 4).std().item<double>(), 1.0);
+}
