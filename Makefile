@@ -1,11 +1,13 @@
 # fracture: the two commands a newcomer needs (see README):
-#   make demo   install what is missing, build, generate the synthetic set, run the study, write the report
+#   make demo   install what is missing, build, generate the synthetic set and validate it (the study joins as issues #4/#5 land)
 #   make test   install what is missing, build, run every test (ctest)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 # ccache works across precompiled headers only with these sloppiness settings.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
+# Paths under the checkout are hashed relative to it, so clones in other folders share the cache.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all deps configure build test demo bench clean
 
