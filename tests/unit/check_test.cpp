@@ -182,6 +182,14 @@ TEST_F(CheckTest, BrokenDatasetFindings) {
   EXPECT_EQ(r.splits[1].formats.at("png"), 1) << text;
   EXPECT_NE(text.find("error: "), std::string::npos);
   EXPECT_NE(text.find("5 errors, 2 warnings"), std::string::npos) << text;
+  // Printing at most one warning keeps every error and counts the warning left out.
+  std::string capped = fracture::format_report(r, 1);
+  size_t n_warn = 0, n_err = 0;
+  for (size_t p = capped.find("warning: "); p != std::string::npos; p = capped.find("warning: ", p + 1)) ++n_warn;
+  for (size_t p = capped.find("error: "); p != std::string::npos; p = capped.find("error: ", p + 1)) ++n_err;
+  EXPECT_EQ(n_warn, 1u) << capped;
+  EXPECT_EQ(n_err, 5u) << capped;
+  EXPECT_NE(capped.find("... 1 more warnings not printed"), std::string::npos) << capped;
 
   nlohmann::json j = fracture::report_json(r);
   EXPECT_EQ(j["errors"], 5);

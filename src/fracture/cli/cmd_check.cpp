@@ -28,7 +28,7 @@ int cmd_check(const Config& cfg, Logger& log) {
   opt.read.dicom_window = cfg.str("dicom_window");
 
   CheckReport r = check_dataset(data, opt, log);
-  std::fputs(format_report(r).c_str(), stdout);
+  std::fputs(format_report(r, int(cfg.integer("max_warnings"))).c_str(), stdout);
   std::fflush(stdout);
   if (!report.empty()) {
     write_file_atomic(report, report_json(r).dump(2) + "\n");

@@ -255,7 +255,7 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
   return r;
 }
 
-std::string format_report(const CheckReport& r) {
+std::string format_report(const CheckReport& r, int max_warnings) {
   std::ostringstream o;
   o << r.source.string() << ": " << r.kind << " dataset, " << r.names.size() << " class"
     << (r.names.size() == 1 ? "" : "es") << " [";
@@ -275,7 +275,16 @@ std::string format_report(const CheckReport& r) {
     for (const auto& [f, n] : s.formats) o << " " << f << ":" << n;
     o << "\n";
   }
-  for (const Finding& f : r.findings) o << (f.error ? "error: " : "warning: ") << f.where.str() << "\n";
+  // Every error is printed; warnings up to max_warnings (a synthetic or multi-view set can have thousands
+  // of near-duplicate pairs), the rest are counted and all of them go to the JSON report.
+  int shown = 0;
+  for (const Finding& f : r.findings) {
+    if (!f.error && max_warnings >= 0 && shown >= max_warnings) continue;
+    if (!f.error) ++shown;
+    o << (f.error ? "error: " : "warning: ") << f.where.str() << "\n";
+  }
+  if (r.warnings() > shown)
+    o << "... " << r.warnings() - shown << " more warnings not printed (report=FILE writes every finding as JSON)\n";
   o << r.errors() << " error" << (r.errors() == 1 ? "" : "s") << ", " << r.warnings() << " warning"
     << (r.warnings() == 1 ? "" : "s") << " (near-duplicate threshold " << r.near_duplicate_bits << " bits)\n";
   return o.str();

@@ -85,7 +85,7 @@ CheckReport check_dataset(const std::filesystem::path& data, const CheckOptions&
 void refuse_write_into_dataset(const std::filesystem::path& out, const std::filesystem::path& data);
 
 /// Human-readable summary and findings (what `fracture check` prints).
-std::string format_report(const CheckReport& r);
+std::string format_report(const CheckReport& r, int max_warnings = -1);
 
 /// The same as JSON: {source, kind, names, splits: [...], findings: [{severity, kind, file, line,
 /// message}], errors, warnings, near_duplicate_bits}.
