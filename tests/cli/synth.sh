@@ -23,6 +23,7 @@ check '[ "$(wc -l < "$out/classification.csv")" -eq 31 ]' "classification.csv ha
 check '[ "$(find "$out/images" -name "*.png" | wc -l)" -eq 30 ]' "30 PNG images"
 check '[ "$(find "$out/labels" -name "*.txt" | wc -l)" -eq 30 ]' "30 label files"
 check 'grep -q "seed: 1" "$out/README.md"' "README.md states the seed"
+check 'grep -q "^seed: 1$" "$out/args.yaml" && grep -q "^n: 30$" "$out/args.yaml"' "args.yaml holds the resolved arguments"
 check 'head -c 8 "$(find "$out/images" -name "*.png" | head -1)" | od -c | grep -q "P   N   G"' "PNG magic"
 # every label line: class 0..6 and four numbers in [0, 1]
 bad=$(cat "$out"/labels/*/*.txt | awk 'NF!=5 || $1<0 || $1>6 || $2<=0 || $2>1 || $3<=0 || $3>1 || $4<=0 || $4>1 || $5<=0 || $5>1' | wc -l)

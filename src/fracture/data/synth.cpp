@@ -71,7 +71,7 @@ void prepare_out(const fs::path& out) {
                  " is not empty and is not a previous `fracture synth` output (no ", kMarker,
                  "); choose an empty or new folder");
   const std::set<std::string> ours = {kMarker, "data.yaml", "images", "labels", "dicom", "classification.csv",
-                                      "README.md"};
+                                      "README.md", "args.yaml"};
   for (const auto& e : fs::directory_iterator(out)) {
     std::string name = e.path().filename().string();
     FRACTURE_CHECK(ours.count(name) || name.find(".tmp") != std::string::npos,
