@@ -1,16 +1,28 @@
-// Classifier speed on CPU: training images/s (forward + backward + AdamW) and inference images/s
-// (batch 1 and batch 16, inference mode), for resnet18, mobilenet_v3_small, efficientnet_b0.
-// Compare with bench/classifier_bench.py (torchvision, same settings). Not a test.
+// Classifier speed on CPU, C++ (libtorch) against torchvision (bench/classifier_bench.py), each model
+// and each side in its own process so peak RSS is per model and per side. Prints per model:
+// training images/s (forward + backward + AdamW, batch 16), inference images/s at batch 1 and 16
+// (eval, InferenceMode) plain and after optimize_for_inference (BatchNorm folded, channels-last when
+// cl=1), peak RSS (VmHWM), and achieved GFLOP/s as a share of a 1024x1024 fp32 matmul measured in the
+// same process; then the C++ / Python ratios. Not a test.
 //
-//   build-x/bench/classifier_bench [imgsz=224] [iters=5] [threads=0 (libtorch default)]
+//   build-x/bench/classifier_bench [imgsz=224] [iters=3] [infer_iters=10] [threads=2] [cl=1]
+//                                  [model=all|resnet18|...] [python=1] [script=bench/classifier_bench.py]
+//
+// model=NAME runs one model in this process and prints one "RESULT ..." line (used by model=all,
+// which re-runs this binary per model and, with python=1, /usr/bin/python3 bench/classifier_bench.py).
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "fracture/models/classifier.h"
+#include "fracture/models/inference.h"
 
 using fracture::models::make_classifier;
 
@@ -18,54 +30,151 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-long arg(int argc, char** argv, const std::string& key, long def) {
+std::string arg(int argc, char** argv, const std::string& key, const std::string& def) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind(key + "=", 0) == 0) return std::atol(a.c_str() + key.size() + 1);
+    if (a.rfind(key + "=", 0) == 0) return a.substr(key.size() + 1);
   }
   return def;
+}
+// Peak resident set size of this process in MiB (VmHWM from /proc/self/status).
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  }
+  return -1;
+}
+// Forward FLOPs per image at 224 px with a 1-logit head: 2 x multiply-adds of every Conv2d and
+// Linear, counted with forward hooks by bench/classifier_bench.py (which prints its own count, so
+// the two can be compared). Other sizes scale by (imgsz / 224)^2, exact up to strided rounding.
+double forward_flops_224(const std::string& name) {
+  if (name == "resnet18") return 3627123712.0;
+  if (name == "mobilenet_v3_small") return 110974848.0;
+  if (name == "efficientnet_b0") return 769072064.0;
+  return 0;
+}
+// fp32 GFLOP/s of a 1024x1024 matmul (best of 5 batches of 10), the same threads as the models.
+double matmul_peak_gflops() {
+  auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+  torch::InferenceMode guard;
+  auto c = torch::mm(a, b);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10; ++i) c = torch::mm(a, b);
+    best = std::min(best, seconds_since(t0) / 10);
+  }
+  return 2.0 * 1024 * 1024 * 1024 / best / 1e9;
+}
+// Inference images/s at batch b: `warm` untimed calls, then `iters` timed ones.
+double infer_ips(fracture::models::ClassifierImpl& net, const torch::Tensor& x, long iters) {
+  torch::InferenceMode guard;
+  for (int i = 0; i < 2; ++i) net.forward(x);
+  auto t0 = std::chrono::steady_clock::now();
+  for (long i = 0; i < iters; ++i) net.forward(x);
+  return x.size(0) * iters / seconds_since(t0);
+}
+
+int run_one(const std::string& name, long imgsz, long iters, long infer_iters, bool cl) {
+  torch::manual_seed(0);
+  const double peak = matmul_peak_gflops();
+  fracture::models::ClassifierOptions opt;
+  opt.num_classes = 1;
+  auto net = make_classifier(name, opt);
+  torch::optim::AdamW optim(net->parameters(), torch::optim::AdamWOptions(1e-4));
+  auto x16 = torch::randn({16, 3, imgsz, imgsz});
+  auto y16 = torch::randint(0, 2, {16, 1}).to(torch::kFloat32);
+  net->train();
+  double train = 0;
+  for (long i = 0; i <= iters; ++i) {  // iteration 0 is the warm-up
+    auto t0 = std::chrono::steady_clock::now();
+    optim.zero_grad();
+    auto loss = torch::binary_cross_entropy_with_logits(net->forward(x16), y16);
+    loss.backward();
+    optim.step();
+    if (i > 0) train += seconds_since(t0);
+  }
+  const double train_ips = 16.0 * iters / train;
+  net->eval();
+  auto x1 = torch::randn({1, 3, imgsz, imgsz});
+  const double b1 = infer_ips(*net, x1, infer_iters), b16 = infer_ips(*net, x16, infer_iters);
+  fracture::models::InferenceOptions io;
+  io.channels_last = cl;
+  fracture::models::optimize_for_inference(*net, io);
+  const double b1o = infer_ips(*net, fracture::models::inference_input(x1, io), infer_iters);
+  const double b16o = infer_ips(*net, fracture::models::inference_input(x16, io), infer_iters);
+  const double f = forward_flops_224(name) * (imgsz / 224.0) * (imgsz / 224.0);
+  // RESULT name train b1 b16 b1_opt b16_opt peak_rss_mib matmul_gflops train_gflops infer16_gflops
+  std::printf("RESULT %s %.2f %.2f %.2f %.2f %.2f %.1f %.1f %.2f %.2f\n", name.c_str(), train_ips, b1, b16, b1o, b16o,
+              peak_rss_mib(), peak, 3 * f * train_ips / 1e9, f * std::max(b16, b16o) / 1e9);
+  return 0;
+}
+
+std::map<std::string, std::vector<double>> run_child(const std::string& cmd) {
+  std::map<std::string, std::vector<double>> out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) {
+    std::istringstream in(buf);
+    std::string tag, name;
+    in >> tag >> name;
+    if (tag != "RESULT") continue;
+    double v;
+    while (in >> v) out[name].push_back(v);
+  }
+  pclose(p);
+  return out;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long imgsz = arg(argc, argv, "imgsz", 224), iters = arg(argc, argv, "iters", 5);
-  const long threads = arg(argc, argv, "threads", 0);
-  if (threads > 0) torch::set_num_threads(threads);
-  torch::manual_seed(0);
-  std::printf("C++ libtorch %d threads, imgsz %ld, %ld timed iterations (1 warm-up)\n", torch::get_num_threads(), imgsz,
-              iters);
-  std::printf("%-20s %14s %14s %14s\n", "model", "train b16 im/s", "infer b1 im/s", "infer b16 im/s");
+  const long imgsz = std::atol(arg(argc, argv, "imgsz", "224").c_str());
+  const long iters = std::atol(arg(argc, argv, "iters", "3").c_str());
+  const long infer_iters = std::atol(arg(argc, argv, "infer_iters", "10").c_str());
+  const long threads = std::atol(arg(argc, argv, "threads", "2").c_str());
+  const bool cl = arg(argc, argv, "cl", "1") == "1";
+  const bool python = arg(argc, argv, "python", "1") == "1";
+  const std::string model = arg(argc, argv, "model", "all");
+  const std::string script = arg(argc, argv, "script", "bench/classifier_bench.py");  // relative to cwd
+  torch::set_num_threads(threads);
+  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl);
+
+  std::ostringstream common;
+  common << "imgsz=" << imgsz << " iters=" << iters << " infer_iters=" << infer_iters << " threads=" << threads;
+  std::printf("threads %ld, imgsz %ld, train %ld timed iterations (+1 warm-up), inference %ld (+2 warm-up), cl=%d\n",
+              threads, imgsz, iters, infer_iters, cl ? 1 : 0);
+  std::printf("%-19s %-4s %8s %8s %8s %8s %8s %8s %8s %11s %11s\n", "model", "side", "train/s", "b1/s", "b16/s",
+              "b1opt/s", "b16opt/s", "peakMiB", "mmGF/s", "trainGF/s", "inferGF/s");
   for (const auto& name : fracture::models::classifier_names()) {
-    fracture::models::ClassifierOptions opt;
-    opt.num_classes = 1;
-    auto net = make_classifier(name, opt);
-    torch::optim::AdamW optim(net->parameters(), torch::optim::AdamWOptions(1e-4));
-    auto x16 = torch::randn({16, 3, imgsz, imgsz});
-    auto y16 = torch::randint(0, 2, {16, 1}).to(torch::kFloat32);
-    net->train();
-    double train = 0;
-    for (long i = 0; i <= iters; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      optim.zero_grad();
-      auto loss = torch::binary_cross_entropy_with_logits(net->forward(x16), y16);
-      loss.backward();
-      optim.step();
-      if (i > 0) train += seconds_since(t0);
+    auto c = run_child(std::string(argv[0]) + " model=" + name + " cl=" + (cl ? "1" : "0") + " " + common.str());
+    std::map<std::string, std::vector<double>> py;
+    if (python) {
+      py = run_child("/usr/bin/python3 " + script + " model=" +
+                     name + " " + common.str());
     }
-    net->eval();
-    double infer[2] = {0, 0};
-    const long batches[2] = {1, 16};
-    for (int b = 0; b < 2; ++b) {
-      auto x = torch::randn({batches[b], 3, imgsz, imgsz});
-      torch::InferenceMode guard;
-      for (long i = 0; i <= iters; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        auto y = net->forward(x);
-        if (i > 0) infer[b] += seconds_since(t0);
+    auto print = [&](const char* side, const std::vector<double>& v) {
+      if (v.size() < 9) {
+        std::printf("%-19s %-4s (no result)\n", name.c_str(), side);
+        return;
+      }
+      std::printf("%-19s %-4s %8.2f %8.2f %8.2f %8.2f %8.2f %8.0f %8.1f %5.2f %4.1f%% %5.2f %4.1f%%\n", name.c_str(), side,
+                  v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], 100 * v[7] / v[6], v[8], 100 * v[8] / v[6]);
+    };
+    print("C++", c[name]);
+    if (python) {
+      print("py", py[name]);
+      auto& a = c[name];
+      auto& b = py[name];
+      if (a.size() >= 9 && b.size() >= 9) {
+        // Best C++ inference (plain or optimised) against torchvision eval; peak as C++ / Python.
+        std::printf("%-19s %-4s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f\n", name.c_str(), "C/py", a[0] / b[0], a[1] / b[1],
+                    a[2] / b[2], a[3] / b[1], a[4] / b[2], a[5] / b[5]);
       }
     }
-    std::printf("%-20s %14.1f %14.1f %14.1f\n", name.c_str(), 16.0 * iters / train, 1.0 * iters / infer[0],
-                16.0 * iters / infer[1]);
+    std::fflush(stdout);
   }
   return 0;
 }

@@ -1,6 +1,10 @@
-"""torchvision side of bench/classifier_bench.cpp: same models, batch sizes and loop (CPU).
+"""torchvision side of bench/classifier_bench.cpp: same models, batch sizes, loop and measures (CPU).
 
-  /usr/bin/python3 bench/classifier_bench.py [imgsz=224] [iters=5] [threads=0]
+  /usr/bin/python3 bench/classifier_bench.py [model=resnet18] [imgsz=224] [iters=3] [infer_iters=10] [threads=2]
+
+Prints one "RESULT name train b1 b16 b1 b16 peak_rss_mib matmul_gflops train_gflops infer16_gflops"
+line per model (inference repeated in the "optimised" columns: torchvision eval is the baseline).
+Run one model per process (classifier_bench.cpp does) so the peak RSS is per model.
 """
 import sys
 import time
@@ -9,20 +13,76 @@ import torch
 import torchvision
 
 args = dict(a.split("=") for a in sys.argv[1:])
-imgsz, iters, threads = int(args.get("imgsz", 224)), int(args.get("iters", 5)), int(args.get("threads", 0))
-if threads > 0:
-    torch.set_num_threads(threads)
-torch.manual_seed(0)
-print(f"torchvision {torch.get_num_threads()} threads, imgsz {imgsz}, {iters} timed iterations (1 warm-up)")
-print(f"{'model':20s} {'train b16 im/s':>14s} {'infer b1 im/s':>14s} {'infer b16 im/s':>14s}")
-for name in ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]:
+imgsz, iters, threads = int(args.get("imgsz", 224)), int(args.get("iters", 3)), int(args.get("threads", 2))
+infer_iters = int(args.get("infer_iters", 10))
+models = [args["model"]] if "model" in args else ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]
+torch.set_num_threads(threads)
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def matmul_peak_gflops():
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = 1e30
+    with torch.inference_mode():
+        torch.mm(a, b)
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(10):
+                torch.mm(a, b)
+            best = min(best, (time.perf_counter() - t0) / 10)
+    return 2.0 * 1024**3 / best / 1e9
+
+
+def forward_flops(net, imgsz):
+    """2 x multiply-adds of every Conv2d and Linear for one image, counted with forward hooks."""
+    total = [0]
+
+    def hook(m, i, o):
+        if isinstance(m, torch.nn.Conv2d):
+            total[0] += 2 * o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            total[0] += 2 * o.numel() * m.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    was_training = net.training
+    net.eval()
+    with torch.inference_mode():
+        net(torch.zeros(1, 3, imgsz, imgsz))
+    net.train(was_training)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def infer_ips(net, x):
+    with torch.inference_mode():
+        for _ in range(2):
+            net(x)
+        t0 = time.perf_counter()
+        for _ in range(infer_iters):
+            net(x)
+        return x.shape[0] * infer_iters / (time.perf_counter() - t0)
+
+
+for name in models:
+    torch.manual_seed(0)
+    peak = matmul_peak_gflops()
     net = getattr(torchvision.models, name)(num_classes=1)
+    flops = forward_flops(net, imgsz)
+    print(f"# {name}: {flops} forward FLOPs per image at {imgsz} px (hook count)", file=sys.stderr)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     x16 = torch.randn(16, 3, imgsz, imgsz)
     y16 = torch.randint(0, 2, (16, 1)).float()
     net.train()
     train = 0.0
-    for i in range(iters + 1):
+    for i in range(iters + 1):  # iteration 0 is the warm-up
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x16), y16)
@@ -30,16 +90,9 @@ for name in ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]:
         opt.step()
         if i > 0:
             train += time.perf_counter() - t0
+    train_ips = 16 * iters / train
     net.eval()
-    infer = []
-    for b in (1, 16):
-        x = torch.randn(b, 3, imgsz, imgsz)
-        total = 0.0
-        with torch.inference_mode():
-            for i in range(iters + 1):
-                t0 = time.perf_counter()
-                net(x)
-                if i > 0:
-                    total += time.perf_counter() - t0
-        infer.append(b * iters / total)
-    print(f"{name:20s} {16 * iters / train:14.1f} {infer[0]:14.1f} {infer[1]:14.1f}")
+    b1 = infer_ips(net, torch.randn(1, 3, imgsz, imgsz))
+    b16 = infer_ips(net, x16)
+    print(f"RESULT {name} {train_ips:.2f} {b1:.2f} {b16:.2f} {b1:.2f} {b16:.2f} {peak_rss_mib():.1f} {peak:.1f} "
+          f"{3 * flops * train_ips / 1e9:.2f} {flops * b16 / 1e9:.2f}", flush=True)

@@ -10,6 +10,7 @@
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/classifier.h"
 #include "fracture/models/efficientnet.h"
+#include "fracture/models/inference.h"
 
 namespace fs = std::filesystem;
 using namespace fracture::models;
@@ -157,6 +158,52 @@ TEST_P(Arch, ExportedFilesLoadBackIntoTorchvision) {
     EXPECT_EQ(a[i].first, ref[i].first);
     EXPECT_TRUE(torch::equal(a[i].second, ref[i].second)) << a[i].first;
     EXPECT_TRUE(torch::equal(b[i].second, ref[i].second)) << b[i].first;
+  }
+}
+
+// BatchNorm folding (optimize_for_inference): logits within 1e-4 of the unfolded model relative to
+// the largest logit, with non-trivial BN statistics; the BN is really skipped afterwards.
+TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
+  for (bool channels_last : {false, true}) {
+    torch::manual_seed(3);
+    ClassifierOptions o;
+    o.num_classes = 10;
+    auto ref = make_classifier(GetParam(), o);
+    auto opt = make_classifier(GetParam(), o);
+    {
+      torch::NoGradGuard ng;
+      for (auto& m : ref->modules(false)) {
+        if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+          bn->running_mean.uniform_(-0.1, 0.1);
+          bn->running_var.uniform_(0.5, 1.5);
+          bn->weight.uniform_(0.8, 1.2);
+          bn->bias.uniform_(-0.1, 0.1);
+        }
+      }
+      auto src = ref->named_parameters();
+      for (auto& p : opt->named_parameters()) p.value().copy_(src[p.key()]);
+      auto bsrc = ref->named_buffers();
+      for (auto& b : opt->named_buffers()) b.value().copy_(bsrc[b.key()]);
+    }
+    ref->eval();
+    InferenceOptions io;
+    io.channels_last = channels_last;
+    optimize_for_inference(*opt, io);
+    torch::InferenceMode guard;
+    auto x = torch::randn({2, 3, 64, 64});
+    auto want = ref->forward(x);
+    auto got = opt->forward(inference_input(x, io));
+    double err = (got - want).abs().max().item<double>();
+    double scale = want.abs().max().item<double>();
+    EXPECT_GT(scale, 1e-3) << "logits too small to make the comparison meaningful";
+    EXPECT_LE(err, 1e-4 * scale) << GetParam() << " channels_last " << channels_last << ": max abs diff " << err;
+    // The folded BatchNorms are skipped: changing their statistics no longer changes the logits.
+    for (auto& m : opt->modules(false)) {
+      if (auto* bn = m->as<torch::nn::BatchNorm2d>()) bn->running_mean.add_(5.0);
+    }
+    EXPECT_TRUE(torch::equal(got, opt->forward(inference_input(x, io))));
+    EXPECT_THROW(opt->train(), fracture::Error);
+    EXPECT_THROW(optimize_for_inference(*opt, io), fracture::Error);
   }
 }
 

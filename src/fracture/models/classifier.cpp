@@ -21,6 +21,8 @@ void backbone_bn_eval(ClassifierImpl& net) {
 }  // namespace
 
 void ClassifierImpl::train(bool on) {
+  FRACTURE_CHECK(!(on && inference_only_), arch(),
+                 ": cannot train a model after optimize_for_inference (BatchNorm is folded); build a new one");
   torch::nn::Module::train(on);
   if (frozen_) backbone_bn_eval(*this);
 }

@@ -41,6 +41,9 @@ class ClassifierImpl : public torch::nn::Module {
   void train(bool on = true) override;
 
   bool backbone_frozen() const { return frozen_; }
+  /// True after optimize_for_inference (BatchNorm folded): train(true) then throws.
+  bool inference_only() const { return inference_only_; }
+  void set_inference_only() { inference_only_ = true; }
   void set_backbone_frozen(bool frozen) { frozen_ = frozen; }
 
   /// Parameter names under head_prefix(), in state-dict order.
@@ -52,6 +55,7 @@ class ClassifierImpl : public torch::nn::Module {
 
  private:
   bool frozen_ = false;
+  bool inference_only_ = false;
 };
 
 using Classifier = std::shared_ptr<ClassifierImpl>;

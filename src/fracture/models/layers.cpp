@@ -16,6 +16,18 @@ torch::Tensor apply_act(const torch::Tensor& x, Act a) {
   return x;
 }
 
+torch::Tensor apply_act_(torch::Tensor& x, Act a) {
+  switch (a) {
+    case Act::none: return x;
+    case Act::relu: return torch::relu_(x);
+    case Act::hardswish: return torch::hardswish_(x);
+    case Act::silu: return torch::silu_(x);
+    case Act::sigmoid: return torch::sigmoid_(x);
+    case Act::hardsigmoid: return torch::hardsigmoid_(x);
+  }
+  return x;
+}
+
 Seq conv_bn_act(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, Act act,
                                   BnParams bn) {
   Seq seq;

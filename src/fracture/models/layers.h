@@ -8,10 +8,20 @@
 namespace fracture::models {
 
 /// nn::Sequential with a plain forward(Tensor), so sequentials can nest (keys "0", "1", ...).
+/// `skip[i]` true makes forward pass over child i (a BatchNorm folded into the conv before it by
+/// optimize_for_inference); empty (the default) runs every child.
 class SeqImpl : public torch::nn::SequentialImpl {
  public:
   using torch::nn::SequentialImpl::SequentialImpl;
-  torch::Tensor forward(torch::Tensor x) { return torch::nn::SequentialImpl::forward<torch::Tensor>(std::move(x)); }
+  torch::Tensor forward(torch::Tensor x) {
+    if (skip.empty()) return torch::nn::SequentialImpl::forward<torch::Tensor>(std::move(x));
+    size_t i = 0;
+    for (auto& m : *this) {
+      if (!skip[i++]) x = m.forward<torch::Tensor>(std::move(x));
+    }
+    return x;
+  }
+  std::vector<bool> skip;
 };
 TORCH_MODULE(Seq);
 
@@ -19,12 +29,15 @@ enum class Act { none, relu, hardswish, silu, sigmoid, hardsigmoid };
 
 /// Applies an activation by kind (none = identity).
 torch::Tensor apply_act(const torch::Tensor& x, Act a);
+/// In-place apply_act (torchvision's inplace=True): same values, no extra activation tensor.
+torch::Tensor apply_act_(torch::Tensor& x, Act a);
 
-/// An activation as a parameter-free module, so Sequential indices match torchvision.
+/// An activation as a parameter-free module, so Sequential indices match torchvision. In place,
+/// as torchvision's Conv2dNormActivation (its input is always a fresh conv/BN output).
 class ActivationImpl : public torch::nn::Module {
  public:
   explicit ActivationImpl(Act a) : act(a) {}
-  torch::Tensor forward(torch::Tensor x) { return apply_act(x, act); }
+  torch::Tensor forward(torch::Tensor x) { return apply_act_(x, act); }
   Act act;
 };
 TORCH_MODULE(Activation);

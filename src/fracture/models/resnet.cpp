@@ -22,10 +22,13 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
-  auto y = torch::relu(bn1->forward(conv1->forward(x)));
-  y = bn2->forward(conv2->forward(y));
+  auto y = conv1->forward(x);
+  if (!bn_folded) y = bn1->forward(y);
+  y = torch::relu_(y);  // in place, as torchvision's ReLU(inplace=True)
+  y = conv2->forward(y);
+  if (!bn_folded) y = bn2->forward(y);
   auto identity = downsample ? downsample->forward(x) : x;
-  return torch::relu(y + identity);
+  return torch::relu_(y.add_(identity));
 }
 
 ResNet18Impl::ResNet18Impl(const ClassifierOptions& o) {
@@ -53,7 +56,9 @@ ResNet18Impl::ResNet18Impl(const ClassifierOptions& o) {
 }
 
 torch::Tensor ResNet18Impl::forward(torch::Tensor x) {
-  x = torch::relu(bn1->forward(conv1->forward(x)));                       // (B, 64, H/2, W/2)
+  x = conv1->forward(x);
+  if (!bn_folded) x = bn1->forward(x);
+  x = torch::relu_(x);                                                      // (B, 64, H/2, W/2)
   x = torch::max_pool2d(x, 3, 2, 1);                                        // (B, 64, H/4, W/4)
   x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));  // (B, 512, H/32, W/32)
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);                     // (B, 512)

@@ -18,6 +18,7 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   Seq downsample{nullptr};  // null when shapes already match
+  bool bn_folded = false;   // bn1/bn2 folded into conv1/conv2 (optimize_for_inference): skipped
 };
 TORCH_MODULE(BasicBlock);
 
@@ -36,6 +37,7 @@ class ResNet18Impl : public ClassifierImpl {
   Seq layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Linear fc{nullptr};
   double dropout = 0.0;
+  bool bn_folded = false;  // bn1 folded into conv1 (optimize_for_inference): skipped
 };
 TORCH_MODULE(ResNet18);
 

@@ -1,0 +1,85 @@
+#include "fracture/models/inference.h"
+
+#include "fracture/core/error.h"
+#include "fracture/models/layers.h"
+#include "fracture/models/resnet.h"
+
+namespace fracture::models {
+
+void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard ng;
+  const int64_t out = conv.weight.size(0);
+  FRACTURE_CHECK(bn.running_mean.defined() && bn.running_var.defined(),
+                 "fold_conv_bn: BatchNorm has no running statistics (track_running_stats off)");
+  FRACTURE_CHECK(bn.running_mean.numel() == out, "fold_conv_bn: conv has ", out, " output channels but BatchNorm has ",
+                 bn.running_mean.numel());
+  auto dt = conv.weight.scalar_type();
+  auto var = bn.running_var.to(torch::kFloat64);
+  auto mean = bn.running_mean.to(torch::kFloat64);
+  auto gamma = bn.weight.defined() ? bn.weight.to(torch::kFloat64) : torch::ones_like(var);
+  auto beta = bn.bias.defined() ? bn.bias.to(torch::kFloat64) : torch::zeros_like(var);
+  auto scale = gamma / torch::sqrt(var + bn.options.eps());  // (out,)
+  auto b = conv.bias.defined() ? conv.bias.to(torch::kFloat64) : torch::zeros_like(var);
+  auto w = conv.weight.to(torch::kFloat64) * scale.view({out, 1, 1, 1});
+  conv.weight.set_data(w.to(dt));
+  auto new_bias = (beta + (b - mean) * scale).to(dt);
+  if (conv.bias.defined()) {
+    conv.bias.set_data(new_bias);
+  } else {
+    // libtorch registers an undefined "bias" that cannot be replaced: Conv2dImpl::forward reads the
+    // member, so the folded bias lives there, outside parameters() and the state dict.
+    conv.bias = new_bias;
+  }
+}
+
+namespace {
+// Folds every (Conv2d, BatchNorm2d) pair of consecutive children of a Seq and marks the BN skipped.
+void fold_seq(SeqImpl& seq) {
+  auto kids = seq.children();
+  std::vector<bool> skip(kids.size(), false);
+  bool any = false;
+  for (size_t i = 0; i + 1 < kids.size(); ++i) {
+    auto* conv = kids[i]->as<torch::nn::Conv2d>();
+    auto* bn = kids[i + 1]->as<torch::nn::BatchNorm2d>();
+    if (conv && bn) {
+      fold_conv_bn(*conv, *bn);
+      skip[i + 1] = true;
+      any = true;
+    }
+  }
+  if (any) seq.skip = skip;
+}
+}  // namespace
+
+void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options) {
+  FRACTURE_CHECK(!net.inference_only(), "optimize_for_inference: ", net.arch(), " is already optimised");
+  net.eval();
+  if (options.fold_bn) {
+    for (auto& m : net.modules(/*include_self=*/true)) {
+      if (auto* seq = m->as<SeqImpl>()) {
+        fold_seq(*seq);
+      } else if (auto* block = m->as<BasicBlockImpl>()) {
+        fold_conv_bn(*block->conv1, *block->bn1);
+        fold_conv_bn(*block->conv2, *block->bn2);
+        block->bn_folded = true;
+      } else if (auto* resnet = m->as<ResNet18Impl>()) {
+        fold_conv_bn(*resnet->conv1, *resnet->bn1);
+        resnet->bn_folded = true;
+      }
+    }
+  }
+  if (options.channels_last) {
+    torch::NoGradGuard ng;
+    for (auto& p : net.parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  net.set_inference_only();
+}
+
+torch::Tensor inference_input(const torch::Tensor& x, const InferenceOptions& options) {
+  if (options.channels_last && x.dim() == 4) return x.contiguous(torch::MemoryFormat::ChannelsLast);
+  return x;
+}
+
+}  // namespace fracture::models

@@ -1,0 +1,38 @@
+// Inference-only speed-ups for the classifiers: BatchNorm folded into the preceding convolution,
+// optionally channels-last (NHWC) weights. Logits equal the unfolded model's up to float rounding
+// (tested to 1e-4 relative in models_test).
+//
+//   auto net = fracture::models::make_classifier("efficientnet_b0", opt);
+//   fracture::models::load_classifier_weights(...);               // anything that changes weights first
+//   fracture::models::InferenceOptions io;  io.channels_last = true;
+//   fracture::models::optimize_for_inference(*net, io);           // eval mode, BN folded, no going back
+//   torch::InferenceMode guard;
+//   auto logits = net->forward(fracture::models::inference_input(x, io));   // (B, 3, H, W) -> (B, nc)
+#pragma once
+#include <torch/types.h>
+
+#include "fracture/models/classifier.h"
+
+namespace fracture::models {
+
+/// What optimize_for_inference does. Read once, when it runs.
+struct InferenceOptions {
+  bool fold_bn = true;         ///< fold each eval BatchNorm into the conv before it (adds a conv bias)
+  bool channels_last = false;  ///< store 4-D weights NHWC; feed inputs through inference_input()
+};
+
+/// Puts `net` in eval mode and applies `options`. Folding uses the BatchNorm running statistics:
+/// w' = w * gamma / sqrt(var + eps), b' = beta + (b - mean) * gamma / sqrt(var + eps) (computed in
+/// float64, stored in the weight dtype); the BatchNorm is then skipped. Afterwards the model is for
+/// inference only: net.train(true) throws; do not save it as weights (conv weights are folded, and
+/// the new conv biases are plain members outside the state dict). Move the model to its device
+/// before calling this. Calling it twice is an error.
+void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options = {});
+
+/// x in the memory format the optimised model expects (channels-last when options.channels_last).
+torch::Tensor inference_input(const torch::Tensor& x, const InferenceOptions& options);
+
+/// Folds BatchNorm `bn` (eval statistics) into `conv` in place, giving conv a bias.
+void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
+
+}  // namespace fracture::models
