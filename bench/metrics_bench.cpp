@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fracture/calibrate/temperature.h"
+#include "fracture/core/rng.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
@@ -14,15 +15,7 @@
 using namespace fracture;
 
 namespace {
-struct Rng {
-  uint64_t s;
-  double uniform() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (static_cast<double>(z >> 11) + 0.5) / 9007199254740992.0;
-  }
+struct Rng : fracture::SplitMix64 {
   double normal() { return std::sqrt(-2 * std::log(uniform())) * std::cos(2 * M_PI * uniform()); }
 };
 

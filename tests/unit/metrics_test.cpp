@@ -10,6 +10,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
+#include "fracture/core/rng.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
@@ -53,15 +54,7 @@ void expect_error(F f, const std::string& substring) {
 }
 
 // Seeded normals for simulations (SplitMix64 + Box-Muller, platform independent).
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) / 9007199254740992.0; }
+struct Rng : fracture::SplitMix64 {
   double normal() { return std::sqrt(-2 * std::log(uniform())) * std::cos(2 * M_PI * uniform()); }
 };
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "fracture/core/error.h"
+#include "fracture/core/rng.h"
 #include "fracture/core/fs.h"
 
 namespace fracture {
@@ -87,12 +88,6 @@ double population_std(const std::vector<double>& x) {
   return std::sqrt(s / x.size());
 }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "fracture/core/error.h"
+#include "fracture/core/rng.h"
 #include "fracture/core/fs.h"
 #include "fracture/data/dicom.h"
 
@@ -24,12 +25,6 @@ const char* kMarker = ".fracture-synth";
 const char* kSplits[3] = {"train", "val", "test"};
 const char* kBodyPart[6] = {"HAND", "WRIST", "FOREARM", "ELBOW", "HUMERUS", "SHOULDER"};  // by SynthRegion
 
-uint64_t mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 std::string image_stem(const SynthPlanItem& it) {
   char buf[64];
@@ -99,7 +94,7 @@ void validate(const SynthOptions& o) {
 
 std::vector<SynthPlanItem> plan_synth(const SynthOptions& opt) {
   validate(opt);
-  std::mt19937_64 rng(mix(opt.seed ^ 0xA5A5A5A5ull));
+  std::mt19937_64 rng(splitmix64(opt.seed ^ 0xA5A5A5A5ull));
   auto uni = [&] { return double(rng() >> 11) * (1.0 / 9007199254740992.0); };
   // regions cycle through a seeded permutation so every region appears
   int perm[6] = {0, 1, 2, 3, 4, 5};

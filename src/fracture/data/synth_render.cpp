@@ -17,6 +17,7 @@
 #include <random>
 
 #include "fracture/core/error.h"
+#include "fracture/core/rng.h"
 #include "fracture/data/synth.h"
 
 namespace fracture {
@@ -25,12 +26,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Small RNG wrapper with our own conversions (std distributions differ between library versions).
 struct Rng {

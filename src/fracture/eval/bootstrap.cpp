@@ -4,28 +4,12 @@
 #include <cmath>
 
 #include "fracture/core/error.h"
+#include "fracture/core/rng.h"
 
 namespace fracture {
 
 namespace {
 
-// SplitMix64 (Steele, Lea & Flood 2014): small, fast, and identical on every platform.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // uniform integer in [0, n), rejection sampling so there is no modulo bias
-  uint64_t below(uint64_t n) {
-    const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = next(); while (x >= limit);
-    return x % n;
-  }
-};
 
 // The metric value, or NaN when it is undefined (throws fracture::Error or returns non-finite).
 double metric_or_nan(const MetricFn& metric, const std::vector<int>& y, const std::vector<double>& s) {
