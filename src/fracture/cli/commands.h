@@ -25,5 +25,14 @@ int cmd_synth(const Config& cfg, Logger& log);
 int cmd_check(const Config& cfg, Logger& log);
 int cmd_weights_inspect(const Config& cfg, Logger& log);
 int cmd_weights_convert(const Config& cfg, Logger& log);
+// classify (cmd_classify.cpp, issue #4)
+int cmd_classify_train(const Config& cfg, Logger& log);
+int cmd_classify_cv(const Config& cfg, Logger& log);
+int cmd_classify_val(const Config& cfg, Logger& log);
+int cmd_classify_predict(const Config& cfg, Logger& log);
+// detect (cmd_detect.cpp, issue #5)
+int cmd_detect_train(const Config& cfg, Logger& log);
+int cmd_detect_val(const Config& cfg, Logger& log);
+int cmd_detect_predict(const Config& cfg, Logger& log);
 
 }  // namespace fracture::cli
