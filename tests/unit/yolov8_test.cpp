@@ -151,3 +151,37 @@ TEST(YoloV8, MatchesPyTorchReference) {
   // The reference output is not degenerate (boxes spread over the image).
   EXPECT_GT(want.narrow(1, 0, 4).std().item<double>(), 1.0);
 }
+
+// BatchNorm folding (+ channels-last) gives the unfused eval output up to float rounding, for a model
+// whose BatchNorm statistics are not the identity (a few train-mode forwards move them).
+TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
+  torch::manual_seed(3);
+  fracture::models::YoloV8Options o;
+  o.scale = "n";
+  o.nc = 3;
+  fracture::models::YoloV8 net(o);
+  net->train();
+  {
+    torch::NoGradGuard ng;
+    for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
+  }
+  net->eval();
+  auto x = torch::rand({2, 3, 96, 64});
+  torch::Tensor ref;
+  {
+    torch::NoGradGuard ng;
+    ref = net->forward(x);
+  }
+  fracture::models::InferenceOptions io;
+  io.channels_last = true;
+  fracture::models::optimize_for_inference(*net, io);
+  torch::InferenceMode guard;
+  auto y = net->forward(fracture::models::inference_input(x, io));
+  ASSERT_EQ(y.sizes(), ref.sizes());
+  // boxes in pixels and sigmoid scores: relative to the magnitude of each output
+  const double err = (y - ref).abs().max().item<double>();
+  const double scale = ref.abs().max().item<double>();
+  EXPECT_LT(err, 1e-4 * scale) << "max abs diff " << err << " of max " << scale;
+  EXPECT_THROW(net->train(true), fracture::Error);
+  EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);
+}

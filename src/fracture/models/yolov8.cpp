@@ -32,7 +32,13 @@ YoloConvImpl::YoloConvImpl(int64_t c1, int64_t c2, int64_t k, int64_t s) {
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(c2).eps(1e-3).momentum(0.03)));
 }
 
-torch::Tensor YoloConvImpl::forward(torch::Tensor x) { return torch::silu(bn->forward(conv->forward(x))); }
+torch::Tensor YoloConvImpl::forward(torch::Tensor x) {
+  if (fused) {  // inference only: no autograd through the in-place SiLU
+    auto y = conv->forward(x);
+    return torch::silu_(y);
+  }
+  return torch::silu(bn->forward(conv->forward(x)));
+}
 
 YoloBottleneckImpl::YoloBottleneckImpl(int64_t c1, int64_t c2, bool shortcut) {
   cv1 = register_module("cv1", YoloConv(c1, c2, 3, 1));  // e = 1.0: hidden width = c2
@@ -215,6 +221,32 @@ torch::Tensor YoloV8Impl::forward(torch::Tensor x) {
   std::vector<torch::Tensor> flat;
   for (const auto& r : raw) flat.push_back(r.reshape({b, no, -1}));
   return torch::cat(flat, 2);  // (B, 64 + nc, A) logits
+}
+
+void YoloV8Impl::train(bool on) {
+  FRACTURE_CHECK(!(on && inference_only_),
+                 "YOLOv8: this model was optimised for inference (BatchNorm folded) and cannot be trained");
+  torch::nn::Module::train(on);
+}
+
+void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
+  FRACTURE_CHECK(!net.inference_only(), "optimize_for_inference: the YOLOv8 model is already optimised");
+  net.eval();
+  if (options.fold_bn) {
+    for (auto& m : net.modules(/*include_self=*/false)) {
+      if (auto* c = m->as<YoloConvImpl>()) {
+        fold_conv_bn(*c->conv, *c->bn);
+        c->fused = true;
+      }
+    }
+  }
+  if (options.channels_last) {
+    torch::NoGradGuard ng;
+    for (auto& p : net.parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  net.set_inference_only();
 }
 
 LoadReport load_yolov8_weights(YoloV8Impl& net, const std::filesystem::path& path, bool strict) {

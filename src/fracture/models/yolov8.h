@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fracture/models/checkpoint.h"
+#include "fracture/models/inference.h"
 
 namespace fracture::models {
 
@@ -49,6 +50,7 @@ class YoloConvImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);  // (B, c1, H, W) -> (B, c2, H / s, W / s)
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
+  bool fused = false;  ///< bn folded into conv (optimize_for_inference): bn skipped, SiLU in place
 };
 TORCH_MODULE(YoloConv);
 
@@ -131,6 +133,10 @@ class YoloV8Impl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
   /// The three raw maps (B, 64 + nc, H_i, W_i), any mode.
   std::vector<torch::Tensor> forward_train(torch::Tensor x);
+  /// Module::train, refused after optimize_for_inference (the BatchNorms are folded away).
+  void train(bool on = true) override;
+  bool inference_only() const { return inference_only_; }
+  void set_inference_only() { inference_only_ = true; }
 
   YoloV8Options options;
   YoloScale scale;
@@ -140,8 +146,18 @@ class YoloV8Impl : public torch::nn::Module {
   C2f l2{nullptr}, l4{nullptr}, l6{nullptr}, l8{nullptr}, l12{nullptr}, l15{nullptr}, l18{nullptr}, l21{nullptr};
   SPPF l9{nullptr};
   Detect l22{nullptr};
+
+ private:
+  bool inference_only_ = false;
 };
 TORCH_MODULE(YoloV8);
+
+/// Inference speed-up in the spirit of Ultralytics' `model.fuse()`: eval mode, every Conv's
+/// BatchNorm folded into its convolution (fold_conv_bn, float64) and skipped, SiLU in place, and
+/// with options.channels_last the 4-D weights stored NHWC (feed inputs through inference_input()).
+/// Outputs equal the unfused model's up to float rounding (tested in yolov8_test). Afterwards the
+/// model is inference-only: train(true) throws and its weights must not be saved (folded).
+void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options = {});
 
 /// Loads an Ultralytics YOLOv8 state dict (torch.save zip of a state dict, or safetensors) through
 /// checkpoint.h. When the file was trained with another number of classes, only the class output
