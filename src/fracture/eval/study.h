@@ -12,9 +12,34 @@
 // Leakage rule: everything fitted per fold (temperature T, each criterion's threshold) is fitted
 // on that fold's inner validation predictions (val_*) only and applied unchanged to the fold's
 // outer test predictions. The outer test predictions are never used to fit anything.
+//
+// Statistical conventions (implemented in study.cpp):
+// - Per fold: T = fit_temperature_binary(val_logits, val_labels); calibrated p = sigmoid(logit / T)
+//   on the outer fold; uncalibrated p = sigmoid(logit). Each threshold criterion is chosen by
+//   choose_threshold on sigmoid(val_logit / T) and applied unchanged to the fold's calibrated outer
+//   p (predict fractured when p >= t). A criterion that cannot be met on a fold (choose_threshold
+//   throws) counts in OperatingPoint::n_failed and the fold's images are left out of that
+//   criterion's pooled values, CIs and fold averages.
+// - Pooled value ("value"): within one repeat the outer folds cover every image once; the metric
+//   is computed on that repeat's full out-of-fold (OOF) set, then averaged over repeats. AUROC and
+//   AP use the logits (so pooling across folds ignores the per-fold T), Brier uses calibrated p,
+//   accuracy/precision/recall/specificity/F1 use calibrated p >= 0.5 (the same as logit >= 0).
+// - CI: percentile interval of a stratified bootstrap over images (n_pos positives and n_neg
+//   negatives drawn with replacement, SplitMix64(seed), one draw stream shared by all metrics of a
+//   model); each resample recomputes the repeat average on the resampled images. With one repeat
+//   this is bootstrap_ci(labels, scores, metric) on the image-sorted OOF rows (bit for bit for
+//   AUROC and AP; up to summation order for Brier and ECE). Resamples where a figure is undefined
+//   are skipped for that figure (MetricSummary::n_resamples counts the valid ones).
+// - fold_mean / fold_sd (ddof 1): the metric on each (repeat, fold) outer set where it is defined.
+// - Calibration: ECE / MCE (calibration_bins equal-width bins) and Brier before (sigmoid(logit))
+//   and after (sigmoid(logit / T_fold)), pooled and bootstrapped like the metrics.
+// - DeLong: one score per image per backbone = the mean logit over repeats; images in sorted order.
+//   Every backbone must have scored the same image set (else fracture::Error naming both models).
+// - Images are identified by their path; an image's label must be the same everywhere.
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,14 +86,32 @@ struct MetricSummary {
   double ci_low = 0, ci_high = 0; ///< bootstrap CI of the pooled estimate
   double fold_mean = 0, fold_sd = 0;  ///< over the (repeat, fold) cells where it is defined
   int n_folds = 0;
+  int n_resamples = 0;            ///< bootstrap resamples where the metric was defined (CI is NaN when < 2)
 };
 
 /// One nested-threshold criterion's outer-fold operating point.
 struct OperatingPoint {
   std::string criterion;          ///< e.g. "youden", "sensitivity>=0.90", "fixed=0.5"
+  ThresholdCriterion kind = ThresholdCriterion::youden;
+  double target = 0;              ///< the criterion's target (0 for youden / max_f1)
+  int n_folds = 0;                ///< folds where the criterion was met
   double threshold_mean = 0, threshold_sd = 0;  ///< over folds (chosen on inner validation)
   MetricSummary sensitivity, specificity, precision, f1, accuracy;
   int n_failed = 0;               ///< folds where the criterion could not be met (reported, not hidden)
+};
+
+/// What was fitted on one (repeat, fold) cell, from its inner validation predictions only.
+struct FoldSummary {
+  int repeat = 0, fold = 0;
+  int n_images = 0, n_positive = 0;   ///< outer test fold
+  int n_val = 0, n_val_positive = 0;  ///< inner validation split
+  double temperature = 1;             ///< fit_temperature_binary(val_logits, val_labels)
+  bool temperature_at_bound = false;
+  /// One per StudyOptions::criteria entry, in that order: the threshold chosen on the calibrated
+  /// validation probabilities, NaN where the criterion could not be met.
+  std::vector<double> thresholds;
+  int best_epoch = -1, epochs_run = 0;
+  double train_seconds = 0;
 };
 
 /// Everything reported for one backbone.
@@ -83,12 +126,19 @@ struct ModelSummary {
   double temperature_mean = 0, temperature_sd = 0;
   std::vector<OperatingPoint> operating_points;
   double train_seconds = 0;       ///< summed over folds
+  /// The calibration figures with CIs: ece_before, ece_after, mce_before, mce_after, brier_before,
+  /// brier_after (the scalar fields above are their values).
+  std::vector<std::pair<std::string, MetricSummary>> calibration;
+  std::vector<FoldSummary> folds; ///< sorted by (repeat, fold)
+  std::vector<int> repeats;       ///< the distinct repeat indices, increasing
 };
 
 /// DeLong comparison of two backbones on the same images.
 struct ModelComparison {
   std::string model_a, model_b;
   double auc_a = 0, auc_b = 0, diff = 0, diff_low = 0, diff_high = 0, p_value = 1;
+  int n_images = 0;
+  std::string note;  ///< why diff CI / p are NaN when DeLong is degenerate; "" otherwise
 };
 
 struct StudySummary {
@@ -96,6 +146,24 @@ struct StudySummary {
   std::vector<ModelComparison> comparisons;  ///< every pair of backbones, when there are several
   StudyOptions options;
 };
+
+/// Stratified bootstrap over cases for a vector-valued statistic of a resample of case indices
+/// (the generalisation of bootstrap_ci used for repeat-averaged metrics). Resample b draws n_pos
+/// indices of positives, then n_neg of negatives (positives and negatives in index order), with
+/// SplitMix64{seed}.below(), exactly as bootstrap_ci does, so a statistic that evaluates a metric
+/// on (labels[idx], scores[idx]) reproduces bootstrap_ci's percentile interval. A NaN component
+/// skips that resample for that component only.
+struct IndexBootstrap {
+  std::vector<double> estimate;      ///< statistic(0, 1, ..., n-1)
+  std::vector<double> lower, upper;  ///< percentile ends; NaN where fewer than 2 resamples were valid
+  std::vector<int> n_valid;          ///< per component
+};
+using IndexStatistic = std::function<std::vector<double>(const std::vector<size_t>& idx)>;
+IndexBootstrap stratified_bootstrap_indices(const std::vector<int>& labels, int n_resamples, double confidence,
+                                            uint64_t seed, const IndexStatistic& statistic);
+
+/// "youden", "max_f1", "sensitivity>=0.90", "specificity>=0.90", "precision>=0.80", "fixed=0.5".
+std::string criterion_name(ThresholdCriterion criterion, double target);
 
 /// Computes the summary. Throws fracture::Error naming the model/repeat/fold on inconsistent input
 /// (size mismatch, an image twice in one repeat, models scored on different image sets).
