@@ -1,60 +1,216 @@
-// YOLOv8 CPU inference speed: eval forward of n/s/m at one image size (random weights, batch 1) and
-// the non_max_suppression that follows, in Ultralytics' validation setting (conf 0.001, IoU 0.7,
-// multi-label) and predict setting (conf 0.25, IoU 0.7).
+// YOLOv8 speed on CPU, C++ (libtorch) against the same architecture in PyTorch Python
+// (bench/yolov8_bench.py, built from tests/oracle/yolov8_ref.py), each scale and each side in its
+// own process so peak RSS is per scale and side. Prints per scale: batch-1 inference latency at
+// imgsz, eager (Conv, BatchNorm, SiLU as defined) and optimised (BatchNorm folded into the convs,
+// channels-last: optimize_for_inference here, fuse_conv_bn_eval + channels_last in Python), training
+// images/s (forward + surrogate loss + backward + SGD step on both sides; the C++ side also with the
+// real DetectionLoss, "full tr/s"), peak RSS (VmHWM), achieved GFLOP/s
+// against a 1024x1024 fp32 matmul measured in the same process, then C++ / Python ratios, and the
+// NMS time on the C++ side. Not a test.
 //
-//   build/bench/yolov8_bench                 # imgsz 640, scales n s m, 5 timed runs after 1 warm-up
-//   build/bench/yolov8_bench 320 n 10        # imgsz, scales (any of n, s, m), runs
+//   build/bench/yolov8_bench [imgsz=640] [scales=nsm] [runs=5] [threads=2] [train_imgsz=320]
+//                            [train_batch=8] [iters=2] [python=1] [script=bench/yolov8_bench.py]
 //
-// Uses torch's default intra-op threads (set OMP_NUM_THREADS to pin). Random weights: the NMS
-// class scores are replaced by uniform random scores before NMS, a worst case of ~A candidates
-// (8,400 at 640) rather than what a trained model gives.
+// scale=X runs one scale in this process and prints one "RESULT ..." line (scales= re-runs this
+// binary per scale and, with python=1, /usr/bin/python3 bench/yolov8_bench.py).
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "fracture/detect/loss.h"
 #include "fracture/detect/nms.h"
 #include "fracture/models/yolov8.h"
 
-int main(int argc, char** argv) {
-  const int64_t imgsz = argc > 1 ? std::atoll(argv[1]) : 640;
-  const std::string scales = argc > 2 ? argv[2] : "nsm";
-  const int runs = argc > 3 ? std::atoi(argv[3]) : 5;
+namespace {
+using clock_type = std::chrono::steady_clock;
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+std::string arg(int argc, char** argv, const std::string& key, const std::string& def) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind(key + "=", 0) == 0) return a.substr(key.size() + 1);
+  }
+  return def;
+}
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  return -1;
+}
+double matmul_peak_gflops() {
+  torch::InferenceMode guard;
+  auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+  auto c = torch::mm(a, b);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = clock_type::now();
+    for (int i = 0; i < 10; ++i) c = torch::mm(a, b);
+    best = std::min(best, ms_since(t0) / 1000 / 10);
+  }
+  return 2.0 * 1024 * 1024 * 1024 / best / 1e9;
+}
+double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int runs) {
+  torch::InferenceMode guard;
+  net.forward(x);  // warm-up
+  auto t0 = clock_type::now();
+  for (int i = 0; i < runs; ++i) net.forward(x);
+  return ms_since(t0) / runs;
+}
+
+int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters) {
+  const int64_t nc = 7;  // the synthetic set's anatomical classes
   torch::manual_seed(0);
-  torch::NoGradGuard no_grad;
-  std::printf("imgsz %lld, batch 1, CPU, %d threads, %d runs\n", static_cast<long long>(imgsz),
-              torch::get_num_threads(), runs);
-  std::printf("%-6s %12s %14s %14s\n", "scale", "forward ms", "nms val ms", "nms pred ms");
-  for (char s : scales) {
-    fracture::models::YoloV8Options o;
-    o.scale = std::string(1, s);
-    o.nc = 1;
+  const double peak = matmul_peak_gflops();
+  fracture::models::YoloV8Options o;
+  o.scale = scale;
+  o.nc = nc;
+  // Training, batch train_batch at train_imgsz, SGD (nesterov): "net" = forward_train + surrogate loss
+  // (mean of squares of the raw maps, as the Python side) + backward + step; "full" = the same with
+  // the YOLOv8 loss (TaskAlignedAssigner + BCE + CIoU + DFL) on 3 boxes per image instead.
+  auto train_speed = [&](bool full) {
+    torch::manual_seed(0);
     fracture::models::YoloV8 net(o);
-    net->eval();
-    auto x = torch::rand({1, 3, imgsz, imgsz});
-    auto y = net->forward(x);  // warm-up
-    using clock = std::chrono::steady_clock;
-    auto t0 = clock::now();
-    for (int i = 0; i < runs; ++i) y = net->forward(x);
-    const double fwd = std::chrono::duration<double, std::milli>(clock::now() - t0).count() / runs;
-    auto scored = y.clone();
-    scored.narrow(1, 4, o.nc).uniform_(0, 1);  // worst case: every anchor a candidate
-    fracture::detect::NmsOptions val;
-    val.conf_thres = 0.001;
-    val.iou_thres = 0.7;
-    val.multi_label = true;
-    fracture::detect::NmsOptions pred;
-    pred.conf_thres = 0.25;
-    pred.iou_thres = 0.7;
-    t0 = clock::now();
-    for (int i = 0; i < runs; ++i) fracture::detect::non_max_suppression(scored, val);
-    const double nv = std::chrono::duration<double, std::milli>(clock::now() - t0).count() / runs;
-    t0 = clock::now();
-    for (int i = 0; i < runs; ++i) fracture::detect::non_max_suppression(scored, pred);
-    const double np = std::chrono::duration<double, std::milli>(clock::now() - t0).count() / runs;
-    std::printf("%-6c %12.1f %14.1f %14.1f\n", s, fwd, nv, np);
+    net->train();
+    fracture::detect::DetectionLoss loss(nc);
+    auto x = torch::rand({train_batch, 3, train_imgsz, train_imgsz});
+    std::vector<float> rows;
+    for (int64_t b = 0; b < train_batch; ++b)
+      for (int k = 0; k < 3; ++k) {
+        auto c = (0.2 + 0.6 * torch::rand({2})).contiguous();
+        rows.insert(rows.end(), {float(b), float(k % nc), c[0].item<float>(), c[1].item<float>(), 0.1f + 0.1f * k, 0.15f});
+      }
+    auto targets = torch::from_blob(rows.data(), {int64_t(rows.size() / 6), 6}).clone();
+    torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(1e-3).momentum(0.9).nesterov(true));
+    double total = 0;
+    for (int i = 0; i <= iters; ++i) {  // iteration 0 is the warm-up
+      auto t0 = clock_type::now();
+      opt.zero_grad();
+      auto raw = net->forward_train(x);
+      torch::Tensor l;
+      if (full) {
+        l = loss(raw, targets, train_imgsz, train_imgsz).total;
+      } else {
+        l = (raw[0] * raw[0]).mean() + (raw[1] * raw[1]).mean() + (raw[2] * raw[2]).mean();
+      }
+      l.backward();
+      opt.step();
+      if (i > 0) total += ms_since(t0) / 1000;
+    }
+    return train_batch * iters / total;
+  };
+  const double train_net = train_speed(false), train_full = train_speed(true);
+  fracture::models::YoloV8 net(o);
+  net->eval();
+  auto x = torch::rand({1, 3, imgsz, imgsz});
+  const double eager = latency_ms(*net, x, runs);
+  fracture::models::InferenceOptions io;
+  io.channels_last = true;
+  fracture::models::optimize_for_inference(*net, io);
+  const double fused = latency_ms(*net, fracture::models::inference_input(x, io), runs);
+  // NMS in the validation setting on a worst case (every anchor scored uniformly at random).
+  torch::Tensor y_inf;
+  {
+    torch::InferenceMode guard;
+    y_inf = net->forward(fracture::models::inference_input(x, io));
+  }
+  auto y = y_inf.clone();  // a normal tensor (outside InferenceMode), so it can be modified
+  y.narrow(1, 4, nc).uniform_(0, 1);
+  fracture::detect::NmsOptions val;
+  val.conf_thres = 0.001;
+  val.iou_thres = 0.7;
+  val.multi_label = true;
+  auto t0 = clock_type::now();
+  for (int i = 0; i < runs; ++i) fracture::detect::non_max_suppression(y, val);
+  const double nms = ms_since(t0) / runs;
+  // RESULT scale eager_ms fused_ms train_net_ips peak_rss_mib matmul_gflops nms_ms train_full_ips
+  std::printf("RESULT %s %.2f %.2f %.2f %.1f %.1f %.2f %.2f\n", scale.c_str(), eager, fused, train_net, peak_rss_mib(),
+              peak, nms, train_full);
+  return 0;
+}
+
+std::map<std::string, std::vector<double>> run_child(const std::string& cmd) {
+  std::map<std::string, std::vector<double>> out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) {
+    std::istringstream in(buf);
+    std::string tag, name;
+    in >> tag >> name;
+    if (tag != "RESULT") continue;
+    double v;
+    while (in >> v) out[name].push_back(v);
+  }
+  pclose(p);
+  return out;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int64_t imgsz = std::atoll(arg(argc, argv, "imgsz", "640").c_str());
+  const int runs = std::atoi(arg(argc, argv, "runs", "5").c_str());
+  const int threads = std::atoi(arg(argc, argv, "threads", "2").c_str());
+  const int64_t train_imgsz = std::atoll(arg(argc, argv, "train_imgsz", "320").c_str());
+  const int64_t train_batch = std::atoll(arg(argc, argv, "train_batch", "8").c_str());
+  const int iters = std::atoi(arg(argc, argv, "iters", "2").c_str());
+  const bool python = arg(argc, argv, "python", "1") == "1";
+  const std::string scales = arg(argc, argv, "scales", "nsm");
+  const std::string one = arg(argc, argv, "scale", "");
+  const std::string script = arg(argc, argv, "script", "bench/yolov8_bench.py");
+  torch::set_num_threads(threads);
+  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters);
+
+  std::ostringstream common;
+  common << "imgsz=" << imgsz << " runs=" << runs << " threads=" << threads << " train_imgsz=" << train_imgsz
+         << " train_batch=" << train_batch << " iters=" << iters;
+  std::printf("threads %d, inference batch 1 at %lld px (%d runs + 1 warm-up), training batch %lld at %lld px "
+              "(%d iterations + 1 warm-up), nc 7\n",
+              threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
+              static_cast<long long>(train_imgsz), iters);
+  std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s\n", "scale", "side", "eager ms", "opt ms", "train/s",
+              "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s");
+  for (char s : scales) {
+    const std::string name(1, s);
+    auto c = run_child(std::string(argv[0]) + " scale=" + name + " " + common.str());
+    std::map<std::string, std::vector<double>> py;
+    if (python) py = run_child("/usr/bin/python3 " + script + " scale=" + name + " " + common.str());
+    const double gflop = (py.count(name) && py[name].size() >= 6) ? py[name][5] : 0;  // Python's hook count
+    auto& a = c[name];
+    auto& b = py[name];
+    if (a.size() >= 7) {
+      const double gfs = gflop > 0 ? gflop / (a[1] / 1000) : 0;
+      std::printf("%-5s %-5s %10.1f %10.1f %9.2f %8.0f %8.1f %7.1f %5.1f%% %8.1f %10.2f\n", name.c_str(), "C++", a[0], a[1],
+                  a[2], a[3], a[4], gfs, gfs > 0 ? 100 * gfs / a[4] : 0, a[5], a[6]);
+    } else {
+      std::printf("%-5s %-5s (no result)\n", name.c_str(), "C++");
+    }
+    if (python) {
+      if (b.size() >= 6) {
+        const double gfs = gflop / (b[1] / 1000);
+        std::printf("%-5s %-5s %10.1f %10.1f %9.2f %8.0f %8.1f %7.1f %5.1f%%\n", name.c_str(), "py", b[0], b[1], b[2],
+                    b[3], b[4], gfs, 100 * gfs / b[4]);
+      } else {
+        std::printf("%-5s %-5s (no result)\n", name.c_str(), "py");
+      }
+      if (a.size() >= 7 && b.size() >= 6) {
+        // Latency ratios (lower is better for C++): C++ optimised against Python eager, and against
+        // Python fused; training and peak RSS ratios C++ / Python.
+        std::printf("%-5s %-5s opt/py-eager %.2f  opt/py-fused %.2f  eager/py-eager %.2f  train %.2f  peak %.2f\n",
+                    name.c_str(), "C/py", a[1] / b[0], a[1] / b[1], a[0] / b[0], b[2] > 0 ? a[2] / b[2] : 0.0,
+                    a[3] / b[3]);
+      }
+    }
+    std::fflush(stdout);
   }
   return 0;
 }

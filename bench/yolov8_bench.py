@@ -1,0 +1,120 @@
+"""PyTorch-Python side of bench/yolov8_bench.cpp: the same YOLOv8 architecture (our Python
+re-implementation in tests/oracle/yolov8_ref.py, Ultralytics' graph), same sizes, loop and measures.
+
+  /usr/bin/python3 bench/yolov8_bench.py scale=n [imgsz=640] [runs=5] [threads=2] [train_imgsz=320]
+                                         [train_batch=8] [iters=2]
+
+Prints one "RESULT scale eager_ms fused_ms train_ips peak_rss_mib matmul_gflops forward_gflop" line:
+eager = eval forward as defined (Conv, BatchNorm, SiLU); fused = BatchNorm folded into the convs
+(torch.nn.utils.fusion.fuse_conv_bn_eval, what Ultralytics' model.fuse() does) and channels-last;
+train = forward + surrogate loss + backward + SGD step images/s at train_imgsz, train_batch (see
+train_ips: the network's training cost, the same computation as the C++ side's "net" column).
+One scale per process (bench/yolov8_bench.cpp runs it so) so the peak RSS is per scale.
+"""
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "oracle"))
+import yolov8_ref  # noqa: E402
+
+args = dict(a.split("=") for a in sys.argv[1:])
+scale = args.get("scale", "n")
+imgsz, runs, threads = int(args.get("imgsz", 640)), int(args.get("runs", 5)), int(args.get("threads", 2))
+train_imgsz, train_batch, iters = int(args.get("train_imgsz", 320)), int(args.get("train_batch", 8)), int(args.get("iters", 2))
+nc = int(args.get("nc", 7))
+torch.set_num_threads(threads)
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def matmul_peak_gflops():
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = 1e30
+    with torch.inference_mode():
+        torch.mm(a, b)
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(10):
+                torch.mm(a, b)
+            best = min(best, (time.perf_counter() - t0) / 10)
+    return 2.0 * 1024**3 / best / 1e9
+
+
+def forward_flops(net, size):
+    """2 x multiply-adds of every Conv2d for one image, counted with forward hooks."""
+    total = [0]
+
+    def hook(m, i, o):
+        if isinstance(m, torch.nn.Conv2d):
+            total[0] += 2 * o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    with torch.inference_mode():
+        net(torch.zeros(1, 3, size, size))
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def latency_ms(net, x):
+    with torch.inference_mode():
+        net(x)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            net(x)
+        return 1000 * (time.perf_counter() - t0) / runs
+
+
+def fuse(net):
+    """Fold every Conv's BatchNorm into its conv (eval statistics), as Ultralytics' model.fuse()."""
+    for m in net.modules():
+        if isinstance(m, yolov8_ref.Conv) and not isinstance(m.bn, torch.nn.Identity):
+            m.conv = torch.nn.utils.fusion.fuse_conv_bn_eval(m.conv, m.bn)
+            m.bn = torch.nn.Identity()
+    return net
+
+
+def train_ips(net):
+    """Network training speed: forward_train + a surrogate loss (mean of squares of the raw maps,
+    the same on the C++ side) + backward + SGD step. The YOLOv8 loss itself is timed only on the
+    C++ side (our Python loss oracle is a per-image reference, not a fair speed peer)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(train_batch, 3, train_imgsz, train_imgsz, generator=gen)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+    net.train()
+    total = 0.0
+    for i in range(iters + 1):  # iteration 0 is the warm-up
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        raw = net(x)[1]
+        loss = sum((r * r).mean() for r in raw)
+        loss.backward()
+        opt.step()
+        if i > 0:
+            total += time.perf_counter() - t0
+    return train_batch * iters / total
+
+
+torch.manual_seed(0)
+peak = matmul_peak_gflops()
+net = yolov8_ref.YOLOv8(scale, nc)
+net.eval()
+flops = forward_flops(net, imgsz)
+t_train = train_ips(yolov8_ref.YOLOv8(scale, nc))
+net.eval()
+x = torch.rand(1, 3, imgsz, imgsz)
+eager = latency_ms(net, x)
+fuse(net)
+net = net.to(memory_format=torch.channels_last)
+fused = latency_ms(net, x.contiguous(memory_format=torch.channels_last))
+print(f"RESULT {scale} {eager:.2f} {fused:.2f} {t_train:.2f} {peak_rss_mib():.1f} {peak:.1f} {flops / 1e9:.3f}", flush=True)
