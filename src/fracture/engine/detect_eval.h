@@ -1,0 +1,126 @@
+// YOLOv8 detection validation and prediction (Ultralytics DetectionValidator / DetectionPredictor
+// semantics), on letterboxed square inputs, boxes mapped back to original-image pixels.
+//
+//   auto det = fracture::engine::load_detector("runs/detect/train", torch::kCPU);  // or a .safetensors
+//   fracture::engine::DetValOptions vo;  vo.imgsz = 640;
+//   auto out = fracture::engine::validate_detector(*det.net, ds.splits.at("val"), ds.names, vo, *log);
+//   fracture::engine::write_val_report(out, ds.names, run_dir);   // metrics.json, curves, predictions
+//   std::cout << fracture::engine::format_val_table(out.results, out.n_images, ds.names);
+//   auto dets = fracture::engine::predict_image(*det.net, img01, 640, po);       // original pixels
+//
+// Validation: no augmentation; NMS conf 0.001, IoU 0.7, multi-label, max_det 300; matching and AP
+// from eval/detection_metrics.h; confusion matrix at conf 0.25, IoU 0.45 with a background row/col.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <opencv2/core.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fracture/augment/augment.h"
+#include "fracture/core/log.h"
+#include "fracture/data/dataset.h"
+#include "fracture/data/image.h"
+#include "fracture/eval/detection_metrics.h"
+#include "fracture/models/yolov8.h"
+
+namespace fracture::detect {
+class DetectionLoss;
+}
+
+namespace fracture::engine {
+
+/// A detector ready for inference, and where it came from.
+struct LoadedDetector {
+  models::YoloV8 net{nullptr};
+  std::filesystem::path weights;   ///< the safetensors/.pt file read
+  std::vector<std::string> names;  ///< class names: weights' names.json when present, else class0 ...
+  std::string scale;               ///< n, s or m (recognised from the weights)
+};
+
+/// The weights file behind model=: a run directory (its weights/best.safetensors, else last) or a
+/// checkpoint file (.safetensors, .pt, .pth). Throws fracture::Error naming the path when absent.
+std::filesystem::path resolve_detector_weights(const std::filesystem::path& model);
+
+/// Builds a YoloV8 of the scale and class count found in the weights (model.0.conv.weight width
+/// 16/32/48 -> n/s/m; model.22.cv3.0.2.weight rows -> nc), loads them strictly and puts it in eval
+/// mode on `device`. Names from names.json beside the weights.
+LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device);
+
+/// Writes names.json (a JSON list of class names) beside weights, read back by load_detector.
+void write_names(const std::filesystem::path& weights_dir, const std::vector<std::string>& names);
+
+struct DetValOptions {
+  int imgsz = 640;
+  int batch = 32;
+  int workers = 2;
+  double conf = 0.001;     ///< NMS confidence threshold
+  double iou = 0.7;        ///< NMS IoU threshold
+  int64_t max_det = 300;
+  bool multi_label = true;
+  ReadOptions read;
+  float clahe = 0.0f;
+};
+
+/// Detections of one validation image, in original-image pixels.
+struct ImagePredictions {
+  std::string path;
+  int width = 0, height = 0;
+  std::vector<Prediction> preds;
+  std::vector<GroundTruth> gts;
+};
+
+struct DetValOutput {
+  DetectionResults results;
+  DetectionConfusion confusion{1};
+  std::vector<ImagePredictions> images;
+  int64_t n_images = 0;
+  std::vector<double> loss;  ///< [box, cls, dfl] mean per batch when a loss was given, else empty
+};
+
+/// Runs `net` (eval mode is set here) over `items`. When `loss` is given, also the validation loss
+/// (Ultralytics val/box_loss etc.: loss items averaged over batches). Errors: a class index in the
+/// labels >= names.size().
+DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetItem>& items,
+                               const std::vector<std::string>& names, const DetValOptions& opt, Logger& log,
+                               const detect::DetectionLoss* loss = nullptr);
+
+/// Recomputes metrics from per-image predictions and ground truth (what validate_detector did).
+DetectionMetrics metrics_from_images(const std::vector<ImagePredictions>& images, const std::vector<std::string>& names);
+
+/// Writes into dir: metrics.json (precision, recall, map50, map50_95, map75, fitness, per_class by
+/// name with images/instances, confusion_matrix with names + "background", conf_at_best_f1),
+/// curves.json (P/R/F1 vs confidence, P vs R per class), curves_f1.csv, predictions.json (per image:
+/// file, width, height, boxes xyxy pixels, conf, class).
+void write_val_report(const DetValOutput& out, const std::vector<std::string>& names, const std::filesystem::path& dir);
+
+/// Ultralytics-style table: Class, Images, Instances, P, R, mAP50, mAP50-95; "all" first.
+std::string format_val_table(const DetValOutput& out, const std::vector<std::string>& names);
+
+/// predictions.json as written by write_val_report, read back (tests, re-scoring).
+std::vector<ImagePredictions> read_predictions_json(const std::filesystem::path& file);
+
+/// Images per class: how many images contain at least one GT box of class c.
+std::vector<int64_t> images_per_class(const std::vector<ImagePredictions>& images, int nc);
+
+struct PredictOptions {
+  int imgsz = 640;
+  double conf = 0.25;
+  double iou = 0.7;
+  int64_t max_det = 300;
+  bool agnostic = false;
+};
+
+/// Detections for one grey CV_32FC1 [0, 1] image of any size: letterbox to imgsz (pad 114/255),
+/// grey replicated to 3 channels, NMS, boxes mapped back to original pixels and clipped.
+std::vector<Prediction> predict_image(models::YoloV8Impl& net, const cv::Mat& img01, const PredictOptions& opt);
+
+/// Maps xyxy letterbox-pixel boxes back to original pixels and clips them: x = (x' - pad_x) / scale.
+BoxXyxy unletterbox(const BoxXyxy& b, const LetterboxInfo& lb);
+
+/// Draws boxes with "name conf" labels on an 8-bit BGR copy of the [0, 1] grey image.
+cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names);
+
+}  // namespace fracture::engine

@@ -1,0 +1,490 @@
+#include "fracture/engine/detect_train.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "fracture/augment/augment.h"
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/core/rundir.h"
+#include "fracture/data/yolo.h"
+#include "fracture/detect/loss.h"
+#include "fracture/engine/ema.h"
+#include "fracture/models/checkpoint.h"
+#include "fracture/models/yolov8.h"
+#include "fracture/torch/loader.h"
+
+namespace fracture::engine {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+ParamGroups yolo_param_groups(const torch::nn::Module& m) {
+  ParamGroups g;
+  for (const auto& mod : m.named_modules("", /*include_self=*/true)) {
+    const bool is_bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(mod.value().get()) != nullptr;
+    for (const auto& p : mod.value()->named_parameters(/*recurse=*/false)) {
+      if (!p.value().requires_grad()) continue;  // dfl.conv: fixed
+      const std::string full = mod.key().empty() ? p.key() : mod.key() + "." + p.key();
+      if (p.key() == "bias") {
+        g.bias.push_back(p.value());
+        g.bias_names.push_back(full);
+      } else if (is_bn) {
+        g.no_decay.push_back(p.value());
+        g.no_decay_names.push_back(full);
+      } else {
+        g.decay.push_back(p.value());
+        g.decay_names.push_back(full);
+      }
+    }
+  }
+  return g;
+}
+
+OptimizerChoice choose_optimizer(const std::string& name, double lr0, double momentum, double warmup_bias_lr,
+                                 int64_t nc, int64_t iterations) {
+  OptimizerChoice c;
+  c.warmup_bias_lr = warmup_bias_lr;
+  if (name == "auto") {
+    if (iterations > 10000) {
+      c.name = "SGD";
+      c.lr = 0.01;
+      c.momentum = 0.9;
+    } else {
+      c.name = "AdamW";
+      c.lr = std::nearbyint(0.002 * 5.0 / (4.0 + double(nc)) * 1e6) / 1e6;  // round(x, 6)
+      c.momentum = 0.9;
+    }
+    c.warmup_bias_lr = 0.0;  // Ultralytics: no higher than 0.01 for Adam
+    return c;
+  }
+  FRACTURE_CHECK(name == "SGD" || name == "Adam" || name == "AdamW", "detect: optimizer must be auto, SGD, Adam or AdamW, got '",
+                 name, "'");
+  c.name = name;
+  c.lr = lr0;
+  c.momentum = momentum;
+  return c;
+}
+
+double lr_factor(double epoch, int epochs, double lrf, bool cos_lr) {
+  if (cos_lr) return ((1.0 - std::cos(epoch * M_PI / epochs)) / 2.0) * (lrf - 1.0) + 1.0;
+  return std::max(1.0 - epoch / epochs, 0.0) * (1.0 - lrf) + lrf;
+}
+
+int64_t warmup_iterations(double warmup_epochs, int64_t batches_per_epoch) {
+  if (warmup_epochs <= 0) return -1;
+  return std::max<int64_t>(int64_t(std::nearbyint(warmup_epochs * double(batches_per_epoch))), 100);
+}
+
+namespace {
+double interp2(double x, double x1, double y0, double y1) {  // np.interp(x, [0, x1], [y0, y1])
+  if (x <= 0) return y0;
+  if (x >= x1) return y1;
+  return y0 + (y1 - y0) * x / x1;
+}
+}  // namespace
+
+WarmupValues warmup_values(int64_t ni, int64_t nw, int epoch, const WarmupInput& in) {
+  WarmupValues v;
+  const double x = double(ni), x1 = double(nw);
+  v.accumulate = std::max(1, int(std::nearbyint(interp2(x, x1, 1.0, double(in.nbs) / in.batch))));
+  const double target = in.lr * lr_factor(epoch, in.epochs, in.lrf, in.cos_lr);
+  for (int j = 0; j < 3; ++j) v.lr[j] = interp2(x, x1, j == 0 ? in.warmup_bias_lr : 0.0, target);
+  v.momentum = interp2(x, x1, in.warmup_momentum, in.momentum);
+  return v;
+}
+
+double detection_fitness(double map50, double map50_95) { return 0.1 * map50 + 0.9 * map50_95; }
+
+namespace {
+
+struct TrainState {
+  int epochs_done = 0;
+  double best_fitness = 0.0;
+  int best_epoch = 0;
+  int64_t ema_updates = 0;
+  int64_t last_opt_step = -1;
+  double elapsed = 0.0;
+};
+
+std::string fmt(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.8g", v);
+  return b;
+}
+
+void save_state(const fs::path& wdir, const TrainState& s) {
+  json j;
+  j["epochs_done"] = s.epochs_done;
+  j["best_fitness"] = s.best_fitness;
+  j["best_epoch"] = s.best_epoch;
+  j["ema_updates"] = s.ema_updates;
+  j["last_opt_step"] = s.last_opt_step;
+  j["elapsed_s"] = s.elapsed;
+  write_file_atomic(wdir / "last_state.json", j.dump(2));
+}
+
+TrainState load_state(const fs::path& wdir) {
+  json j = json::parse(read_file(wdir / "last_state.json"));
+  TrainState s;
+  s.epochs_done = j.at("epochs_done").get<int>();
+  s.best_fitness = j.at("best_fitness").get<double>();
+  s.best_epoch = j.at("best_epoch").get<int>();
+  s.ema_updates = j.at("ema_updates").get<int64_t>();
+  s.last_opt_step = j.at("last_opt_step").get<int64_t>();
+  s.elapsed = j.value("elapsed_s", 0.0);
+  return s;
+}
+
+models::NamedTensors grads_of(const torch::nn::Module& m) {
+  models::NamedTensors g;
+  for (const auto& p : m.named_parameters(true))
+    if (p.value().grad().defined()) g.emplace_back(p.key(), p.value().grad().detach().to(torch::kCPU).contiguous());
+  return g;
+}
+
+void load_tensors_into(torch::nn::Module& m, const fs::path& file) {
+  models::LoadOptions lo;
+  lo.strict = true;
+  lo.source = file.string();
+  models::load_state_dict(m, models::read_checkpoint(file), lo);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerChoice& c, const ParamGroups& g, double decay) {
+  using namespace torch::optim;
+  std::vector<OptimizerParamGroup> groups;
+  if (c.name == "SGD") {
+    auto o = [&](double wd) {
+      return std::make_unique<SGDOptions>(SGDOptions(c.lr).momentum(c.momentum).nesterov(true).weight_decay(wd));
+    };
+    groups.emplace_back(g.bias, o(0.0));
+    groups.emplace_back(g.decay, o(decay));
+    groups.emplace_back(g.no_decay, o(0.0));
+    return std::make_unique<SGD>(groups, SGDOptions(c.lr).momentum(c.momentum).nesterov(true));
+  }
+  if (c.name == "Adam") {
+    auto o = [&](double wd) {
+      return std::make_unique<AdamOptions>(AdamOptions(c.lr).betas({c.momentum, 0.999}).weight_decay(wd));
+    };
+    groups.emplace_back(g.bias, o(0.0));
+    groups.emplace_back(g.decay, o(decay));
+    groups.emplace_back(g.no_decay, o(0.0));
+    return std::make_unique<Adam>(groups, AdamOptions(c.lr).betas({c.momentum, 0.999}));
+  }
+  auto o = [&](double wd) {
+    return std::make_unique<AdamWOptions>(AdamWOptions(c.lr).betas({c.momentum, 0.999}).weight_decay(wd));
+  };
+  groups.emplace_back(g.bias, o(0.0));
+  groups.emplace_back(g.decay, o(decay));
+  groups.emplace_back(g.no_decay, o(0.0));
+  return std::make_unique<AdamW>(groups, AdamWOptions(c.lr).betas({c.momentum, 0.999}).weight_decay(0.0));
+}
+
+void set_momentum(torch::optim::Optimizer& opt, const std::string& name, double m) {
+  if (name != "SGD") return;  // Ultralytics warms "momentum" only; Adam groups carry betas
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(g.options()).momentum(m);
+}
+
+std::string model_scale(const std::string& model) {
+  if (model.empty() || model == "yolov8n" || model == "n") return "n";
+  if (model == "yolov8s" || model == "s") return "s";
+  if (model == "yolov8m" || model == "m") return "m";
+  FRACTURE_FAIL("detect train: model must be yolov8n, yolov8s or yolov8m, got '", model,
+                "' (start from a checkpoint with weights=FILE)");
+}
+
+fs::path resume_dir(const std::string& resume) {
+  fs::path p(resume);
+  FRACTURE_CHECK(fs::exists(p), "detect train: resume '", resume, "' does not exist");
+  if (fs::is_regular_file(p)) p = p.parent_path().parent_path();  // run/weights/last.safetensors -> run
+  FRACTURE_CHECK(fs::exists(p / "args.yaml") && fs::exists(p / "weights" / "last_state.json"), "detect train: resume '",
+                 resume, "' is not a detect run directory with args.yaml and weights/last_state.json");
+  return p;
+}
+
+int in_int(const Config& cfg, const char* key, long long lo) {
+  long long v = cfg.integer(key);
+  FRACTURE_CHECK(v >= lo && v <= 1000000000LL, "detect train: ", key, "=", v, " is out of range (>= ", lo, ")");
+  return int(v);
+}
+
+}  // namespace
+
+DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after_epochs) {
+  Config cfg = cfg_in;
+  fs::path run;
+  const bool resuming = !cfg_in.str("resume").empty();
+  if (resuming) {
+    run = resume_dir(cfg_in.str("resume"));
+    cfg = Config::defaults();
+    cfg.merge_file((run / "args.yaml").string());
+    log.info("detect train: resuming {}", run.string());
+  }
+  FRACTURE_CHECK(!cfg.str("data").empty(), "detect train: data= must name a data.yaml");
+  const int epochs = in_int(cfg, "epochs", 1);
+  const int imgsz = in_int(cfg, "imgsz", 32);
+  FRACTURE_CHECK(imgsz % 32 == 0, "detect train: imgsz must be a multiple of 32 (YOLOv8 stride), got ", imgsz);
+  const int batch = in_int(cfg, "batch", 1);
+  const int patience = in_int(cfg, "patience", 0);
+  const int workers = in_int(cfg, "workers", 0);
+  const int nbs = in_int(cfg, "nbs", 1);
+  const uint64_t seed = uint64_t(in_int(cfg, "seed", 0));
+  const torch::Device device(cfg.str("device"));
+  const std::string scale = model_scale(cfg.str("model"));
+
+  DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
+  FRACTURE_CHECK(ds.splits.count("train") && !ds.splits.at("train").empty(), cfg.str("data"), ": no train images");
+  FRACTURE_CHECK(ds.splits.count("val") && !ds.splits.at("val").empty(), cfg.str("data"), ": no val images");
+  const int64_t nc = int64_t(ds.names.size());
+  const auto& train_items = ds.splits.at("train");
+
+  if (!resuming) {
+    run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "train" : cfg.str("name"));
+    write_file_atomic(run / "args.yaml", cfg.to_yaml());
+  }
+  const fs::path wdir = run / "weights";
+  fs::create_directories(wdir);
+  write_names(wdir, ds.names);
+
+  // Model and EMA (same initialisation from the seed).
+  torch::manual_seed(seed);
+  models::YoloV8Options mo;
+  mo.scale = scale;
+  mo.nc = nc;
+  models::YoloV8 net(mo);
+  if (!cfg.is_null("weights") && !resuming) {
+    auto rep = models::load_yolov8_weights(*net, cfg.str("weights"), /*strict=*/true);
+    log.info("detect train: {} from {}", rep.summary(), cfg.str("weights"));
+  }
+  net->to(device);
+  models::YoloV8 ema_net(mo);
+  ema_net->to(device);
+  ModelEMA ema(*net, ema_net.ptr());
+
+  // Data.
+  DetectionOptions dopt;
+  dopt.imgsz = imgsz;
+  dopt.augment = true;
+  dopt.channels = 3;
+  dopt.epochs = epochs;
+  dopt.close_mosaic = in_int(cfg, "close_mosaic", 0);
+  dopt.clahe = float(cfg.real("clahe"));
+  dopt.aug = augment_options(cfg);
+  dopt.read.dicom_window = cfg.str("dicom_window");
+  auto src = std::make_shared<DetectionSource>(train_items, dopt);
+  LoaderOptions lo;
+  lo.batch = batch;
+  lo.workers = workers;
+  lo.shuffle = true;
+  lo.seed = seed;
+  Loader loader(src, lo);
+  const int64_t nb = int64_t(loader.batches_per_epoch());
+
+  // Optimiser (Ultralytics build_optimizer).
+  const int accumulate0 = std::max(int(std::nearbyint(double(nbs) / batch)), 1);
+  auto real_or = [&](const char* key, double dflt) { return cfg.is_null(key) ? dflt : cfg.real(key); };
+  const double weight_decay = real_or("weight_decay", 0.0005) * batch * accumulate0 / nbs;
+  const int64_t iterations =
+      int64_t(std::ceil(double(train_items.size()) / std::max(batch, nbs))) * int64_t(epochs);
+  const OptimizerChoice oc = choose_optimizer(cfg.str("optimizer"), real_or("lr0", 0.01), cfg.real("momentum"),
+                                              cfg.real("warmup_bias_lr"), nc, iterations);
+  const ParamGroups groups = yolo_param_groups(*net);
+  auto opt = make_optimizer(oc, groups, weight_decay);
+  log.info("detect train: optimizer {} (lr={}, momentum={}) with parameter groups {} weight(decay=0.0), {} "
+           "weight(decay={}), {} bias(decay=0.0)",
+           oc.name, oc.lr, oc.momentum, groups.no_decay.size(), groups.decay.size(), weight_decay, groups.bias.size());
+
+  detect::DetectionLossOptions lopt;
+  lopt.box = cfg.real("box");
+  lopt.cls = cfg.real("cls");
+  lopt.dfl = cfg.real("dfl");
+  const detect::DetectionLoss loss(nc, {8, 16, 32}, lopt);
+
+  DetValOptions vo;
+  vo.imgsz = imgsz;
+  vo.batch = batch * 2;
+  vo.workers = workers;
+  vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
+  vo.iou = cfg.real("iou");
+  vo.max_det = cfg.integer("max_det");
+  vo.clahe = dopt.clahe;
+  vo.read = dopt.read;
+
+  TrainState st;
+  std::vector<std::string> csv_rows;
+  const std::string csv_header =
+      "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
+      "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2,time";
+  if (resuming) {
+    st = load_state(wdir);
+    load_tensors_into(*net, wdir / "last_model.safetensors");
+    load_tensors_into(*ema_net, wdir / "last.safetensors");
+    ema.updates = st.ema_updates;
+    torch::load(*opt, (wdir / "last_optimizer.pt").string());
+    if (fs::exists(wdir / "last_grads.safetensors")) {
+      auto g = models::read_checkpoint(wdir / "last_grads.safetensors");
+      std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
+      for (auto& p : net->named_parameters(true)) {
+        auto it = gm.find(p.key());
+        if (it != gm.end()) p.value().mutable_grad() = it->second.to(p.value().device()).clone();
+      }
+    }
+    std::istringstream in(read_file(run / "results.csv"));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line) && int(csv_rows.size()) < st.epochs_done)
+      if (!line.empty()) csv_rows.push_back(line);
+    FRACTURE_CHECK(st.epochs_done < epochs, "detect train: ", run.string(), " already finished its ", epochs,
+                   " epochs; nothing to resume");
+  } else {
+    opt->zero_grad();
+  }
+  net->train();
+
+  const int64_t nw = warmup_iterations(real_or("warmup_epochs", 3.0), nb);
+  WarmupInput wi;
+  wi.lr = oc.lr;
+  wi.warmup_bias_lr = oc.warmup_bias_lr;
+  wi.warmup_momentum = cfg.real("warmup_momentum");
+  wi.momentum = oc.momentum;
+  wi.epochs = epochs;
+  wi.lrf = cfg.real("lrf");
+  wi.cos_lr = cfg.boolean("cos_lr");
+  wi.nbs = nbs;
+  wi.batch = batch;
+
+  DetectTrainResult res;
+  res.run_dir = run;
+  res.names = ds.names;
+  const auto t_start = std::chrono::steady_clock::now();
+  const double elapsed0 = st.elapsed;
+  int accumulate = accumulate0;
+  const bool save = cfg.boolean("save");
+  models::NamedTensors best_state;
+  if (resuming && fs::exists(wdir / "best.safetensors")) best_state = models::read_safetensors(wdir / "best.safetensors");
+  for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
+    // Scheduler: lr = initial lr * lf(epoch) for every group (warmup overrides below).
+    const double lr_sched = oc.lr * lr_factor(epoch, epochs, wi.lrf, wi.cos_lr);
+    for (auto& g : opt->param_groups()) g.options().set_lr(lr_sched);
+    loader.start_epoch(epoch);
+    net->train();
+    torch::Tensor tloss = torch::zeros({3}, torch::kDouble);
+    int64_t i = 0;
+    while (auto b = loader.next()) {
+      const int64_t ni = i + nb * epoch;
+      if (ni <= nw) {
+        WarmupValues v = warmup_values(ni, nw, epoch, wi);
+        accumulate = v.accumulate;
+        for (size_t j = 0; j < opt->param_groups().size(); ++j) opt->param_groups()[j].options().set_lr(v.lr[j]);
+        set_momentum(*opt, oc.name, v.momentum);
+      } else {
+        accumulate = accumulate0;
+      }
+      auto x = b->images.to(device);
+      auto feats = net->forward_train(x);
+      auto out = loss(feats, b->targets.to(device), x.size(2), x.size(3));
+      FRACTURE_CHECK(std::isfinite(out.total.item<double>()), "detect train: the loss is not finite at epoch ",
+                     epoch + 1, ", batch ", i + 1, " (lower lr0 or check the labels)");
+      out.total.backward();
+      tloss = (tloss * double(i) + out.items.to(torch::kCPU, torch::kDouble)) / double(i + 1);
+      if (ni - st.last_opt_step >= accumulate) {
+        torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
+        opt->step();
+        opt->zero_grad();
+        ema.update(*net);
+        st.last_opt_step = ni;
+      }
+      ++i;
+    }
+    double lrs[3];
+    for (size_t j = 0; j < 3; ++j) lrs[j] = opt->param_groups()[j].options().get_lr();
+
+    // Validate the EMA model.
+    auto& emam = *ema_net;
+    DetValOutput vout = validate_detector(emam, ds.splits.at("val"), ds.names, vo, log, &loss);
+    const double fit = vout.results.fitness();
+    st.epochs_done = epoch + 1;
+    st.ema_updates = ema.updates;
+    st.elapsed = elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const bool is_best = fit >= st.best_fitness;  // Ultralytics EarlyStopping: >= moves the best epoch
+    if (is_best) {
+      st.best_fitness = fit;
+      st.best_epoch = epoch + 1;
+    }
+    std::string row = std::to_string(epoch + 1);
+    for (int k = 0; k < 3; ++k) row += "," + fmt(tloss[k].item<double>());
+    row += "," + fmt(vout.results.mp) + "," + fmt(vout.results.mr) + "," + fmt(vout.results.map50) + "," +
+           fmt(vout.results.map);
+    for (int k = 0; k < 3; ++k) row += "," + fmt(vout.loss.size() == 3 ? vout.loss[size_t(k)] : 0.0);
+    for (int k = 0; k < 3; ++k) row += "," + fmt(lrs[k]);
+    row += "," + fmt(std::round(st.elapsed * 1000.0) / 1000.0);
+    csv_rows.push_back(row);
+    std::string csv = csv_header + "\n";
+    for (const auto& r : csv_rows) csv += r + "\n";
+    write_file_atomic(run / "results.csv", csv);
+
+    // Checkpoints: EMA weights (Ultralytics keys), then what resume needs. save=false keeps `best`
+    // in memory and writes last/best once at the end (no resume state).
+    if (is_best) {
+      best_state.clear();
+      for (const auto& [k, v] : models::state_dict(*ema_net)) best_state.emplace_back(k, v.detach().to(torch::kCPU).clone());
+    }
+    if (save) {
+      models::save_safetensors(*ema_net, wdir / "last.safetensors");
+      if (is_best) models::write_safetensors(best_state, wdir / "best.safetensors");
+      models::save_safetensors(*net, wdir / "last_model.safetensors");
+      const fs::path tmp = wdir / "last_optimizer.pt.tmp";
+      torch::save(*opt, tmp.string());
+      fs::rename(tmp, wdir / "last_optimizer.pt");
+      // Gradients accumulated since the last optimiser step carry over into the next epoch.
+      const int64_t last_ni = nb * (epoch + 1) - 1;
+      auto g = grads_of(*net);
+      if (last_ni > st.last_opt_step && !g.empty())
+        models::write_safetensors(g, wdir / "last_grads.safetensors");
+      else
+        fs::remove(wdir / "last_grads.safetensors");
+      save_state(wdir, st);
+    }
+
+    log.info("detect train: epoch {}/{} box {:.4f} cls {:.4f} dfl {:.4f} | P {:.3f} R {:.3f} mAP50 {:.3f} "
+             "mAP50-95 {:.3f}{}",
+             epoch + 1, epochs, tloss[0].item<double>(), tloss[1].item<double>(), tloss[2].item<double>(),
+             vout.results.mp, vout.results.mr, vout.results.map50, vout.results.map, is_best ? " (best)" : "");
+    res.epochs_done = st.epochs_done;
+    if (st.epochs_done - st.best_epoch >= patience && epoch + 1 < epochs) {
+      log.info("detect train: early stopping, no improvement for {} epochs; best epoch {}", patience, st.best_epoch);
+      res.early_stopped = true;
+      break;
+    }
+    if (stop_after_epochs > 0 && st.epochs_done >= stop_after_epochs && epoch + 1 < epochs) {
+      res.best_epoch = st.best_epoch;
+      res.best_fitness = st.best_fitness;
+      return res;
+    }
+  }
+  res.best_epoch = st.best_epoch;
+  res.best_fitness = st.best_fitness;
+  if (!save) {
+    models::save_safetensors(*ema_net, wdir / "last.safetensors");
+    models::write_safetensors(best_state, wdir / "best.safetensors");
+  }
+
+  // Final validation of `best` (Ultralytics final_eval).
+  LoadedDetector best = load_detector(wdir / "best.safetensors", device);
+  res.final_val = validate_detector(*best.net, ds.splits.at("val"), ds.names, vo, log, nullptr);
+  write_val_report(res.final_val, ds.names, run);
+  log.info("detect train: {} epochs done, best epoch {} (fitness {:.4f}); results in {}", res.epochs_done,
+           res.best_epoch, res.best_fitness, run.string());
+  return res;
+}
+
+}  // namespace fracture::engine

@@ -1,0 +1,106 @@
+// YOLOv8 detection training with Ultralytics semantics (engine/trainer.py, models/yolo/detect).
+//
+//   fracture::Config cfg = fracture::Config::defaults();
+//   cfg.set("data", "data.yaml", "cli");  cfg.set("model", "yolov8n", "cli");  cfg.set("epochs", "50", "cli");
+//   fracture::engine::DetectTrainResult r = fracture::engine::detect_train(cfg, *log);
+//   // r.run_dir: args.yaml, results.csv, weights/{last,best}.safetensors (EMA, Ultralytics keys),
+//   //            metrics.json/curves/predictions.json of `best` on the val split
+//   cfg.set("resume", r.run_dir.string(), "cli");  detect_train(cfg, *log);   // continue a killed run
+//
+// Schedule (Ultralytics): parameter groups pg0 biases (no decay), pg1 conv/linear weights (decay),
+// pg2 BatchNorm weights (no decay); optimizer=auto picks AdamW with lr round(0.002 * 5 / (4 + nc), 6),
+// beta1 0.9 (and warmup_bias_lr 0) when ceil(n_train / max(batch, nbs)) * epochs <= 10000 iterations,
+// else SGD lr 0.01 momentum 0.9 nesterov; weight decay * batch * accumulate / nbs with
+// accumulate = max(round(nbs / batch), 1); warmup over nw = max(round(warmup_epochs * batches), 100)
+// iterations: lr of pg0 from warmup_bias_lr and of pg1/pg2 from 0, linearly to lr * lf(epoch); SGD
+// momentum warmup_momentum -> momentum (Adam's beta1 is not warmed, as in Ultralytics); the
+// accumulation ramps from 1 to nbs / batch; lf(e) linear max(1 - e / epochs, 0)(1 - lrf) + lrf or
+// cosine; gradient-norm clip 10; EMA after every optimiser step; validation of the EMA every epoch;
+// fitness 0.1 mAP50 + 0.9 mAP50-95; early stopping after `patience` epochs without improvement.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "fracture/core/config.h"
+#include "fracture/core/log.h"
+#include "fracture/engine/detect_eval.h"
+
+namespace fracture::engine {
+
+/// The three Ultralytics parameter groups (tensors alias the module's parameters).
+struct ParamGroups {
+  std::vector<torch::Tensor> bias;      ///< pg0: every parameter named *bias (no weight decay)
+  std::vector<torch::Tensor> decay;     ///< pg1: other weights (conv, linear): weight decay
+  std::vector<torch::Tensor> no_decay;  ///< pg2: BatchNorm weights (no weight decay)
+  std::vector<std::string> bias_names, decay_names, no_decay_names;  ///< full parameter names
+};
+
+/// Splits the trainable parameters of `m` (requires_grad) into the groups above.
+ParamGroups yolo_param_groups(const torch::nn::Module& m);
+
+/// Resolved optimiser choice.
+struct OptimizerChoice {
+  std::string name;       ///< SGD, Adam or AdamW
+  double lr = 0.01;
+  double momentum = 0.937;  ///< SGD momentum or Adam beta1
+  double warmup_bias_lr = 0.1;
+};
+
+/// Ultralytics build_optimizer's choice: `name` auto -> see the file comment; SGD/Adam/AdamW keep
+/// lr0 and momentum. Throws fracture::Error for another name.
+OptimizerChoice choose_optimizer(const std::string& name, double lr0, double momentum, double warmup_bias_lr,
+                                 int64_t nc, int64_t iterations);
+
+/// The learning-rate factor lf(epoch): linear or cosine (one_cycle) from 1 to lrf over `epochs`.
+double lr_factor(double epoch, int epochs, double lrf, bool cos_lr);
+
+struct WarmupInput {
+  double lr = 0.01;          ///< the optimiser's initial lr (every group)
+  double warmup_bias_lr = 0.1;
+  double warmup_momentum = 0.8;
+  double momentum = 0.937;
+  int epochs = 100;
+  double lrf = 0.01;
+  bool cos_lr = false;
+  int nbs = 64;
+  int batch = 16;
+};
+
+struct WarmupValues {
+  double lr[3] = {0, 0, 0};  ///< pg0 (bias), pg1, pg2
+  double momentum = 0;       ///< SGD momentum at this iteration
+  int accumulate = 1;
+};
+
+/// Warmup iterations nw = max(round(warmup_epochs * batches_per_epoch), 100), or -1 when
+/// warmup_epochs <= 0.
+int64_t warmup_iterations(double warmup_epochs, int64_t batches_per_epoch);
+
+/// The values Ultralytics sets at iteration ni (0-based over the run) of `epoch` when ni <= nw.
+WarmupValues warmup_values(int64_t ni, int64_t nw, int epoch, const WarmupInput& in);
+
+/// Ultralytics fitness 0.1 mAP50 + 0.9 mAP50-95.
+double detection_fitness(double map50, double map50_95);
+
+struct DetectTrainResult {
+  std::filesystem::path run_dir;
+  int epochs_done = 0;       ///< epochs completed in total (resumed runs included)
+  int best_epoch = 0;        ///< 1-based
+  double best_fitness = 0;
+  bool early_stopped = false;
+  std::vector<std::string> names;  ///< the dataset's class names
+  DetValOutput final_val;    ///< validation of weights/best on the val split (empty when stopped early by stop_after)
+};
+
+/// Trains from the resolved config (see configs/default.yaml, "detection training"). With resume=
+/// (a run directory or a file in its weights/), continues that run in place from its args.yaml.
+/// stop_after_epochs > 0 stops after that many epochs in total, as if the process were killed
+/// (tests of resume); no final validation is done then.
+DetectTrainResult detect_train(const Config& cfg, Logger& log, int stop_after_epochs = -1);
+
+}  // namespace fracture::engine

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# fracture detect train / val / predict end to end on a tiny synthetic set, plus error cases.
+# $1 = fracture binary, $2 = source dir; cwd = build/tests.
+set -euo pipefail
+BIN=$1
+TMP=$(mktemp -d "$PWD/detect_cli.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+"$BIN" synth out="$TMP/d" n=30 imgsz=64 seed=1 > /dev/null 2>&1
+D="$TMP/d/data.yaml"
+
+# train: 1 epoch
+"$BIN" detect train data="$D" model=yolov8n epochs=1 imgsz=64 batch=4 workers=1 project="$TMP/runs" > "$TMP/train.txt" 2>&1
+RUN="$TMP/runs/detect/train"
+for f in args.yaml results.csv metrics.json curves.json curves.csv predictions.json weights/last.safetensors \
+         weights/best.safetensors weights/names.json weights/last_optimizer.pt weights/last_state.json; do
+  [ -f "$RUN/$f" ] || { echo "missing $RUN/$f"; cat "$TMP/train.txt"; exit 1; }
+done
+[ "$(wc -l < "$RUN/results.csv")" -eq 2 ] || { echo "results.csv should have a header and 1 row"; exit 1; }
+head -1 "$RUN/results.csv" | grep -q "^epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B)"
+# safetensors header carries Ultralytics keys
+/usr/bin/python3 - "$RUN/weights/best.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+for k in ('model.0.conv.weight', 'model.22.cv3.2.2.weight', 'model.22.dfl.conv.weight', 'model.0.bn.running_var'):
+    assert k in h, k
+assert h['model.22.cv3.0.2.weight']['shape'][0] == 7, h['model.22.cv3.0.2.weight']
+PY
+
+# val on the test split, from the run directory
+"$BIN" detect val model="$RUN" data="$D" split=test imgsz=64 project="$TMP/runs" > "$TMP/val.txt" 2>&1
+grep -q "mAP50-95" "$TMP/val.txt"
+grep -q "^ *all " "$TMP/val.txt"
+/usr/bin/python3 - "$TMP/runs/detect/val/metrics.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for k in ('precision', 'recall', 'map50', 'map50_95', 'per_class', 'confusion_matrix'):
+    assert k in m, k
+assert len(m['confusion_matrix']['matrix_pred_by_true']) == 8
+assert m['confusion_matrix']['names'][-1] == 'background'
+assert 0 <= m['map50_95'] <= m['map50'] <= 1
+for name, c in m['per_class'].items():
+    assert c['instances'] > 0 and c['images'] > 0, name
+PY
+
+# predict: a folder, and a non-square image of another size
+/usr/bin/python3 - "$TMP/wide.png" <<'PY'
+import struct, sys, zlib
+w, h = 150, 70
+raw = b''.join(b'\x00' + bytes((x * 255 // w) for x in range(w)) for y in range(h))
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')
+open(sys.argv[1], 'wb').write(png)
+PY
+"$BIN" detect predict model="$RUN/weights/best.safetensors" source="$TMP/d/images/val" imgsz=64 conf=0.001 project="$TMP/runs" > /dev/null 2>&1
+P="$TMP/runs/detect/predict"
+n_img=$(ls "$TMP/d/images/val" | wc -l)
+[ "$(ls "$P"/*.png | wc -l)" -eq "$n_img" ] || { echo "expected $n_img annotated PNGs"; exit 1; }
+"$BIN" detect predict model="$RUN" source="$TMP/wide.png" imgsz=64 conf=0.001 project="$TMP/runs" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP/runs/detect/predict2/wide.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert (j['width'], j['height']) == (150, 70), j
+for b in j['boxes']:
+    x1, y1, x2, y2 = b['xyxy']
+    assert 0 <= x1 <= x2 <= 150 and 0 <= y1 <= y2 <= 70, b
+    assert b['name'] and 0.001 <= b['confidence'] <= 1
+PY
+[ -f "$TMP/runs/detect/predict2/wide.png" ]
+
+# DICOM input (when the binary was built with DICOM)
+if "$BIN" synth out="$TMP/dcm" n=3 imgsz=64 seed=2 dicom=true > /dev/null 2>&1; then
+  DCM=$(find "$TMP/dcm" -name '*.dcm' | head -1)
+  "$BIN" detect predict model="$RUN" source="$DCM" imgsz=64 project="$TMP/runs" name=dcm > /dev/null 2>&1
+  ls "$TMP/runs/detect/dcm/"*.png > /dev/null
+fi
+
+# errors: bad model path, class-count mismatch
+if "$BIN" detect val model="$TMP/nope.safetensors" data="$D" 2> "$TMP/err1.txt"; then echo "expected failure for a missing model"; exit 1; fi
+grep -q "nope.safetensors" "$TMP/err1.txt"
+/usr/bin/python3 - "$D" "$TMP/d/data8.yaml" <<'PY'
+import sys, yaml
+y = yaml.safe_load(open(sys.argv[1]))
+names = y['names'] if isinstance(y['names'], list) else [y['names'][k] for k in sorted(y['names'])]
+y['names'] = names + ['extra class']
+y.pop('nc', None)
+yaml.safe_dump(y, open(sys.argv[2], 'w'))
+PY
+if "$BIN" detect val model="$RUN" data="$TMP/d/data8.yaml" imgsz=64 project="$TMP/runs" 2> "$TMP/err2.txt"; then
+  echo "expected failure for 8 dataset classes vs a 7-class model"; exit 1
+fi
+grep -q "8 classes but the model" "$TMP/err2.txt" || { cat "$TMP/err2.txt"; exit 1; }
+echo "cli detect: ok"
