@@ -18,6 +18,7 @@
 #include "fracture/core/log.h"
 #include "fracture/data/dicom.h"
 #include "fracture/data/synth.h"
+#include "fracture/data/yolo.h"
 
 namespace fs = std::filesystem;
 using fracture::SynthOptions;
@@ -396,5 +397,24 @@ TEST(Synth, DicomCopiesWhenSupported) {
     cv::meanStdDev(b, mb, sb);
     double corr = cv::mean((a - ma[0]).mul(b - mb[0]))[0] / (sa[0] * sb[0] + 1e-12);
     EXPECT_GT(corr, 0.99) << dcm;
+  }
+}
+
+// A tiny set whose patients all land in train/val must still give a data.yaml that loads: a split
+// without images is not listed (load_yolo refuses a listed split without images).
+TEST(Synth, TinySetWithEmptySplitLoads) {
+  for (int n : {10, 16, 24}) {
+    TempDir d("tiny" + std::to_string(n));
+    auto log = fracture::null_logger();
+    fracture::write_synth(small(n, 32, 1), d.path, *log);
+    std::vector<fracture::Problem> problems;
+    fracture::DetDataset ds;
+    EXPECT_NO_THROW(ds = fracture::load_yolo(d.path / "data.yaml", true, *log, &problems)) << "n=" << n;
+    size_t total = 0;
+    for (const auto& [split, items] : ds.splits) {
+      EXPECT_FALSE(items.empty()) << "n=" << n << ": split " << split << " listed without images";
+      total += items.size();
+    }
+    EXPECT_EQ(total, static_cast<size_t>(n)) << "n=" << n;
   }
 }

@@ -125,6 +125,21 @@ std::vector<SynthPlanItem> plan_synth(const SynthOptions& opt) {
     p.split = cum < 0.70 * opt.n ? "train" : cum < 0.85 * opt.n ? "val" : "test";
     cum += p.count;
   }
+  // Tiny sets: give val (from 2 patients) and test (from 3) at least one patient each, taken from the
+  // end of the order, so every listed split has images. Larger sets already have all three.
+  auto has_split = [&](const char* s) {
+    for (const auto& p : patients)
+      if (p.split == s) return true;
+    return false;
+  };
+  if (patients.size() >= 3 && !has_split("test")) patients[order.back()].split = "test";
+  if (patients.size() >= 2 && !has_split("val")) {
+    for (size_t i = order.size(); i-- > 1;)
+      if (patients[order[i]].split == "train") {
+        patients[order[i]].split = "val";
+        break;
+      }
+  }
   std::vector<SynthPlanItem> plan(opt.n);
   for (size_t pi = 0; pi < patients.size(); ++pi) {
     char id[16];
@@ -204,8 +219,12 @@ SynthSummary write_synth(const SynthOptions& opt, const fs::path& out, Logger& l
   const auto& names = synth_class_names();
   std::ostringstream yaml;
   yaml << "# fracture synth v" << kSynthVersion << ", seed " << opt.seed << ", difficulty " << opt.difficulty
-       << "\npath: .\ntrain: images/train\nval: images/val\ntest: images/test\nnc: " << names.size()
-       << "\nnames: [";
+       << "\npath: .\n";
+  // A split that got no patient (only with 1-2 patients) is left out: load_yolo refuses a listed split
+  // without images.
+  for (int s = 0; s < 3; ++s)
+    if (sum.per_split[s] > 0) yaml << kSplits[s] << ": images/" << kSplits[s] << "\n";
+  yaml << "nc: " << names.size() << "\nnames: [";
   for (size_t c = 0; c < names.size(); ++c) yaml << (c ? ", " : "") << "'" << names[c] << "'";
   yaml << "]\n";
 
