@@ -1,0 +1,411 @@
+// Classification engine, training half: options, learning-rate schedule, early stopping, one fit,
+// prediction, inner split, fold seeds and fold.json. The run modes are in classify_run.cpp.
+#include "fracture/engine/classify.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "fracture/augment/augment.h"
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/core/rng.h"
+#include "fracture/core/splits.h"
+#include "fracture/eval/classification_metrics.h"
+#include "fracture/models/checkpoint.h"
+
+namespace fracture::engine {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int count_positive(const std::vector<ClsItem>& items) {
+  int n = 0;
+  for (const auto& it : items) n += it.label == 1;
+  return n;
+}
+
+// Checkpoint file for `arch` from weights=: a file (one model), or a folder holding <arch>.safetensors,
+// <arch>.pth or <arch>.pt.
+std::filesystem::path weights_file(const std::string& weights, const std::string& arch) {
+  namespace fs = std::filesystem;
+  fs::path p = weights;
+  if (fs::is_directory(p)) {
+    for (const char* ext : {".safetensors", ".pth", ".pt"}) {
+      fs::path f = p / (arch + ext);
+      if (fs::is_regular_file(f)) return f;
+    }
+    FRACTURE_FAIL("weights=", weights, ": folder has no ", arch, ".safetensors, ", arch, ".pth or ", arch,
+                  ".pt for model ", arch);
+  }
+  FRACTURE_CHECK(fs::is_regular_file(p), "weights=", weights, ": no such file or folder");
+  return p;
+}
+
+// Copies of every parameter and buffer (state-dict order), to restore the best epoch.
+std::vector<torch::Tensor> snapshot(const torch::nn::Module& m) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : m.named_parameters(true)) out.push_back(p.value().detach().clone());
+  for (const auto& b : m.named_buffers(true)) out.push_back(b.value().detach().clone());
+  return out;
+}
+
+void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (auto& p : m.named_parameters(true)) p.value().copy_(saved.at(i++));
+  for (auto& b : m.named_buffers(true)) b.value().copy_(saved.at(i++));
+}
+
+}  // namespace
+
+ClassifyOptions classify_options(const Config& cfg) {
+  ClassifyOptions o;
+  const std::string model = cfg.str("model");
+  FRACTURE_CHECK(!model.empty(), "fracture classify: key 'model' is required: resnet18, mobilenet_v3_small, ",
+                 "efficientnet_b0 or all");
+  const auto names = models::classifier_names();
+  if (model == "all") {
+    o.models = names;
+  } else {
+    bool known = false;
+    for (const auto& n : names) known = known || n == model;
+    FRACTURE_CHECK(known, "unknown model '", model, "': expected resnet18, mobilenet_v3_small, efficientnet_b0 or all");
+    o.models = {model};
+  }
+  o.weights = cfg.str("weights");
+  if (!o.weights.empty() && o.models.size() > 1) {
+    FRACTURE_CHECK(std::filesystem::is_directory(o.weights), "weights=", o.weights,
+                   ": with model=all, weights= must be a folder holding <arch>.pth or <arch>.safetensors per backbone");
+  }
+  o.epochs = int(cfg.integer("epochs"));
+  o.batch = int(cfg.integer("batch"));
+  o.patience = int(cfg.integer("patience"));
+  o.workers = int(cfg.integer("workers"));
+  o.device = cfg.str("device");
+  o.lr0 = cfg.is_null("lr0") ? 1e-3 : cfg.real("lr0");
+  o.lrf = cfg.real("lrf");
+  o.weight_decay = cfg.is_null("weight_decay") ? 1e-4 : cfg.real("weight_decay");
+  o.warmup_epochs = cfg.is_null("warmup_epochs") ? 1.0 : cfg.real("warmup_epochs");
+  o.monitor = cfg.str("monitor");
+  o.finetune = cfg.str("finetune");
+  o.freeze_epochs = int(cfg.integer("freeze_epochs"));
+  o.class_weights = cfg.boolean("class_weights");
+  o.val_fraction = cfg.real("val_fraction");
+  o.folds = int(cfg.integer("folds"));
+  o.repeats = int(cfg.integer("repeats"));
+  o.group_by_patient = cfg.boolean("group_by_patient");
+  o.seed = uint64_t(cfg.integer("seed"));
+  FRACTURE_CHECK(o.epochs >= 1, "key 'epochs' must be >= 1, got ", o.epochs);
+  FRACTURE_CHECK(o.batch >= 2, "key 'batch' must be >= 2 for BatchNorm training, got ", o.batch);
+  FRACTURE_CHECK(o.patience >= 1, "key 'patience' must be >= 1, got ", o.patience);
+  FRACTURE_CHECK(o.workers >= 0, "key 'workers' must be >= 0, got ", o.workers);
+  FRACTURE_CHECK(o.lr0 > 0, "key 'lr0' must be > 0, got ", o.lr0);
+  FRACTURE_CHECK(o.lrf > 0 && o.lrf <= 1, "key 'lrf' must be in (0, 1], got ", o.lrf);
+  FRACTURE_CHECK(o.weight_decay >= 0, "key 'weight_decay' must be >= 0, got ", o.weight_decay);
+  FRACTURE_CHECK(o.warmup_epochs >= 0, "key 'warmup_epochs' must be >= 0, got ", o.warmup_epochs);
+  FRACTURE_CHECK(o.monitor == "val_loss" || o.monitor == "auroc", "key 'monitor' must be val_loss or auroc, got '",
+                 o.monitor, "'");
+  FRACTURE_CHECK(o.finetune == "full" || o.finetune == "head" || o.finetune == "staged",
+                 "key 'finetune' must be full, head or staged, got '", o.finetune, "'");
+  FRACTURE_CHECK(o.freeze_epochs >= 0, "key 'freeze_epochs' must be >= 0, got ", o.freeze_epochs);
+  FRACTURE_CHECK(o.val_fraction > 0 && o.val_fraction < 1, "key 'val_fraction' must be in (0, 1), got ",
+                 o.val_fraction);
+  FRACTURE_CHECK(o.folds >= 2, "key 'folds' must be >= 2, got ", o.folds);
+  FRACTURE_CHECK(o.repeats >= 1, "key 'repeats' must be >= 1, got ", o.repeats);
+  FRACTURE_CHECK(o.device == "cpu" || o.device.rfind("cuda", 0) == 0, "key 'device' must be cpu, cuda or cuda:N, got '",
+                 o.device, "'");
+  o.data.imgsz = int(cfg.integer("imgsz"));
+  FRACTURE_CHECK(o.data.imgsz >= 32, "key 'imgsz' must be >= 32 for the classifiers (5 stride-2 stages), got ",
+                 o.data.imgsz);
+  o.data.resize = cfg.str("resize_mode");
+  FRACTURE_CHECK(o.data.resize == "letterbox" || o.data.resize == "stretch",
+                 "key 'resize_mode' must be letterbox or stretch, got '", o.data.resize, "'");
+  o.data.channels = 3;  // grey replicated: torchvision stems, pretrained or not (see classify.h)
+  o.data.imagenet_norm = true;
+  o.data.clahe = float(cfg.real("clahe"));
+  FRACTURE_CHECK(o.data.clahe >= 0, "key 'clahe' must be >= 0, got ", o.data.clahe);
+  o.data.aug = augment_options(cfg);
+  o.data.read.dicom_window = cfg.str("dicom_window");
+  return o;
+}
+
+double lr_at_iteration(int64_t it, int64_t total, int64_t warmup, double lr0, double lrf) {
+  if (warmup > 0 && it < warmup) return lr0 * double(it + 1) / double(warmup);
+  const double span = double(std::max<int64_t>(1, total - 1 - warmup));
+  double t = double(it - warmup) / span;
+  t = std::min(1.0, std::max(0.0, t));
+  return lr0 * (lrf + (1.0 - lrf) * 0.5 * (1.0 + std::cos(M_PI * t)));
+}
+
+EarlyStopping::EarlyStopping(const std::string& monitor, int patience) : patience_(patience) {
+  FRACTURE_CHECK(monitor == "val_loss" || monitor == "auroc", "early stopping: monitor must be val_loss or auroc, got '",
+                 monitor, "'");
+  FRACTURE_CHECK(patience >= 1, "early stopping: patience must be >= 1, got ", patience);
+  maximise_ = monitor == "auroc";
+}
+
+bool EarlyStopping::update(int epoch, double value) {
+  last_epoch_ = epoch;
+  if (std::isnan(value)) return false;
+  bool better = best_epoch_ < 0 || (maximise_ ? value > best_ : value < best_);
+  if (better) {
+    best_ = value;
+    best_epoch_ = epoch;
+  }
+  return better;
+}
+
+double mean_bce(const std::vector<double>& logits, const std::vector<int>& labels) {
+  FRACTURE_CHECK(logits.size() == labels.size() && !logits.empty(), "mean_bce: ", logits.size(), " logits vs ",
+                 labels.size(), " labels");
+  double s = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const double z = logits[i];
+    s += std::max(z, 0.0) - z * labels[i] + std::log1p(std::exp(-std::fabs(z)));
+  }
+  return s / double(logits.size());
+}
+
+std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vector<ClsItem>& items,
+                                   const ClassifyOptions& opt) {
+  std::vector<double> out;
+  if (items.empty()) return out;
+  ClassificationOptions data = opt.data;
+  data.augment = false;
+  auto src = std::make_shared<ClassificationSource>(items, data);
+  LoaderOptions lo;
+  lo.batch = opt.batch;
+  lo.workers = opt.workers;
+  lo.shuffle = false;
+  lo.seed = 0;
+  Loader loader(src, lo);
+  const torch::Device device(opt.device);
+  torch::NoGradGuard no_grad;
+  net.eval();
+  loader.start_epoch(0);
+  out.reserve(items.size());
+  while (auto b = loader.next()) {
+    torch::Tensor z = net.forward(b->images.to(device)).reshape({-1}).to(torch::kCPU, torch::kDouble).contiguous();
+    const double* p = z.data_ptr<double>();
+    for (int64_t i = 0; i < z.numel(); ++i) out.push_back(p[i]);
+  }
+  FRACTURE_CHECK(out.size() == items.size(), "predict: got ", out.size(), " logits for ", items.size(), " images");
+  for (size_t i = 0; i < out.size(); ++i)
+    FRACTURE_CHECK(std::isfinite(out[i]), "predict: non-finite logit for ", items[i].image.string(),
+                   " (training diverged? lower lr0)");
+  return out;
+}
+
+FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& train, const std::vector<ClsItem>& val,
+                         const ClassifyOptions& opt, uint64_t seed, Logger& log, const std::string& tag,
+                         const std::function<void(const std::vector<EpochRecord>&)>& on_epoch) {
+  const auto t_fit = std::chrono::steady_clock::now();
+  const int n_pos = count_positive(train), n_neg = int(train.size()) - n_pos;
+  const int v_pos = count_positive(val), v_neg = int(val.size()) - v_pos;
+  FRACTURE_CHECK(n_pos > 0 && n_neg > 0, tag, ": the training images need both classes, got ", n_pos,
+                 " fractured and ", n_neg, " not fractured");
+  FRACTURE_CHECK(v_pos > 0 && v_neg > 0, tag, ": the validation images need both classes (early stopping), got ",
+                 v_pos, " fractured and ", v_neg, " not fractured");
+  if (opt.device != "cpu") FRACTURE_CHECK(torch::cuda::is_available(), "device=", opt.device, ": CUDA is not available");
+  const torch::Device device(opt.device);
+
+  FitResult res;
+  torch::manual_seed(seed);
+  models::ClassifierOptions mo;
+  mo.num_classes = 1;
+  mo.in_channels = 3;
+  res.net = models::make_classifier(arch, mo);
+  if (!opt.weights.empty()) {
+    const auto file = weights_file(opt.weights, arch);
+    auto tensors = models::read_checkpoint(file);
+    auto report = models::load_state_dict(*res.net, tensors, file.string(), /*strict=*/true);
+    std::string reinit;
+    for (const auto& k : report.reinitialised) reinit += (reinit.empty() ? "" : ", ") + k;
+    res.load_report.push_back("loaded " + std::to_string(report.loaded.size()) + " tensors from " + file.string());
+    if (!reinit.empty()) res.load_report.push_back("head re-initialised (shape differs): " + reinit);
+    for (const auto& line : res.load_report) log.info("{} {}: {}", arch, tag, line);
+  }
+  res.net->to(device);
+
+  // Loaders: training with augmentation, validation without.
+  ClassificationOptions tdata = opt.data;
+  tdata.augment = true;
+  auto src = std::make_shared<ClassificationSource>(train, tdata);
+  LoaderOptions lo;
+  lo.batch = opt.batch;
+  lo.workers = opt.workers;
+  lo.shuffle = true;
+  lo.seed = splitmix64(seed ^ 0x6c6f61646572ull);  // "loader"
+  // A last batch of one image cannot be BatchNorm-normalised: drop it (it is another image each epoch).
+  lo.drop_last = train.size() > size_t(opt.batch) && train.size() % size_t(opt.batch) == 1;
+  Loader loader(src, lo);
+  std::vector<int> val_labels;
+  for (const auto& it : val) val_labels.push_back(it.label);
+
+  // AdamW, two groups: decay on weights of dim >= 2, none on biases and norm weights.
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : res.net->named_parameters(true)) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(opt.lr0).weight_decay(opt.weight_decay)));
+  groups.emplace_back(no_decay,
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(opt.lr0).weight_decay(0)));
+  torch::optim::AdamW optimizer(std::move(groups), torch::optim::AdamWOptions(opt.lr0));
+
+  const int64_t ipe = int64_t(loader.batches_per_epoch());
+  const int64_t total = ipe * opt.epochs;
+  const int64_t warmup = std::min<int64_t>(total, int64_t(std::llround(opt.warmup_epochs * double(ipe))));
+  torch::Tensor pos_weight;
+  if (opt.class_weights) pos_weight = torch::full({1}, double(n_neg) / double(n_pos), torch::kFloat).to(device);
+  log.info("{} {}: {} train ({} fractured), {} val ({} fractured), {} iterations/epoch, finetune {}{}", arch, tag,
+           train.size(), n_pos, val.size(), v_pos, ipe, opt.finetune,
+           opt.class_weights ? ", pos_weight " + std::to_string(double(n_neg) / double(n_pos)) : std::string());
+
+  const bool staged = opt.finetune == "staged" && opt.freeze_epochs > 0;
+  if (opt.finetune == "head" || staged) models::freeze_backbone(*res.net);
+  EarlyStopping stopper(opt.monitor, opt.patience);
+  std::vector<torch::Tensor> best_state;
+  int64_t it = 0;
+  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+    const auto t_epoch = std::chrono::steady_clock::now();
+    if (staged && epoch == opt.freeze_epochs) {
+      models::unfreeze(*res.net);
+      log.info("{} {}: backbone unfrozen at epoch {}", arch, tag, epoch + 1);
+    }
+    res.net->train(true);
+    loader.start_epoch(epoch);
+    double loss_sum = 0, lr = opt.lr0;
+    int64_t seen = 0;
+    while (auto b = loader.next()) {
+      lr = lr_at_iteration(it++, total, warmup, opt.lr0, opt.lrf);
+      for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      torch::Tensor x = b->images.to(device);
+      torch::Tensor y = b->labels.to(device, torch::kFloat);
+      torch::Tensor z = res.net->forward(x).reshape({-1});
+      auto bce = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions();
+      if (pos_weight.defined()) bce.pos_weight(pos_weight);
+      torch::Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(z, y, bce);
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      const double l = loss.item<double>();
+      FRACTURE_CHECK(std::isfinite(l), arch, " ", tag, ": training loss is not finite at epoch ", epoch + 1,
+                     " (lower lr0)");
+      loss_sum += l * double(x.size(0));
+      seen += x.size(0);
+    }
+    std::vector<double> vz = predict_logits(*res.net, val, opt);
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.train_loss = seen ? loss_sum / double(seen) : 0.0;
+    rec.val_loss = mean_bce(vz, val_labels);
+    rec.val_auroc = roc_auc_score(val_labels, vz);
+    rec.lr = lr;
+    rec.best = stopper.update(epoch, opt.monitor == "auroc" ? rec.val_auroc : rec.val_loss);
+    if (rec.best) {
+      best_state = snapshot(*res.net);
+      res.val_logits = vz;
+    }
+    rec.seconds = seconds_since(t_epoch);
+    res.history.push_back(rec);
+    log.info("{} {} epoch {}/{}: train_loss {:.4f} val_loss {:.4f} val_auroc {:.4f} lr {:.2e} {:.1f}s{}", arch, tag,
+             epoch + 1, opt.epochs, rec.train_loss, rec.val_loss, rec.val_auroc, rec.lr, rec.seconds,
+             rec.best ? " *" : "");
+    if (on_epoch) on_epoch(res.history);
+    const bool frozen_phase = staged && epoch < opt.freeze_epochs;
+    if (!frozen_phase && stopper.should_stop()) {
+      log.info("{} {}: early stop after epoch {}: no {} improvement for {} epochs (best epoch {})", arch, tag,
+               epoch + 1, opt.monitor, opt.patience, stopper.best_epoch() + 1);
+      break;
+    }
+  }
+  FRACTURE_CHECK(!best_state.empty(), arch, " ", tag, ": no epoch gave a finite ", opt.monitor);
+  if (res.net->backbone_frozen()) models::unfreeze(*res.net);
+  restore(*res.net, best_state);
+  res.net->eval();
+  res.best_epoch = stopper.best_epoch();
+  res.epochs_run = int(res.history.size());
+  res.seconds = seconds_since(t_fit);
+  return res;
+}
+
+std::vector<int> inner_split(const std::vector<int>& labels, const std::vector<std::string>& patients,
+                             double val_fraction, uint64_t seed) {
+  FRACTURE_CHECK(val_fraction > 0 && val_fraction < 1, "inner split: val_fraction must be in (0, 1), got ",
+                 val_fraction);
+  FRACTURE_CHECK(patients.empty() || patients.size() == labels.size(), "inner split: ", labels.size(), " labels vs ",
+                 patients.size(), " patient ids");
+  std::vector<std::string> groups = patients;
+  if (groups.empty()) groups.assign(labels.size(), "");
+  std::vector<int> s = split_by_group(labels, groups, 1.0 - val_fraction, val_fraction, 0.0, seed);
+  int counts[2][2] = {{0, 0}, {0, 0}};  // [role][label]
+  for (size_t i = 0; i < s.size(); ++i) {
+    FRACTURE_CHECK(s[i] == 0 || s[i] == 1, "inner split: unexpected role ", s[i]);
+    FRACTURE_CHECK(labels[i] == 0 || labels[i] == 1, "inner split: label must be 0 or 1, got ", labels[i]);
+    counts[s[i]][labels[i]] += 1;
+  }
+  FRACTURE_CHECK(counts[1][0] > 0 && counts[1][1] > 0 && counts[0][0] > 0 && counts[0][1] > 0,
+                 "inner split of ", labels.size(), " training images (val_fraction ", val_fraction,
+                 "): inner train has ", counts[0][1], " fractured / ", counts[0][0], " not, inner validation ",
+                 counts[1][1], " / ", counts[1][0], "; each needs both classes: use more images, fewer folds, or ",
+                 "another val_fraction");
+  return s;
+}
+
+uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold) {
+  uint64_t h = splitmix64(seed);
+  h = splitmix64(h ^ hash_bytes(model));
+  h = splitmix64(h ^ uint64_t(repeat));
+  h = splitmix64(h ^ (uint64_t(fold) + 0x100000000ull));
+  return h >> 1;  // torch seeds are fine with 63 bits; keeps the value printable as a signed int
+}
+
+std::string fold_to_json(const FoldPredictions& f) {
+  nlohmann::json j;
+  j["model"] = f.model;
+  j["repeat"] = f.repeat;
+  j["fold"] = f.fold;
+  j["images"] = f.images;
+  j["patients"] = f.patients;
+  j["labels"] = f.labels;
+  j["logits"] = f.logits;
+  j["val_labels"] = f.val_labels;
+  j["val_logits"] = f.val_logits;
+  j["best_epoch"] = f.best_epoch;
+  j["epochs_run"] = f.epochs_run;
+  j["train_seconds"] = f.train_seconds;
+  return j.dump(1) + "\n";
+}
+
+FoldPredictions fold_from_json(const std::string& text, const std::string& origin) {
+  FoldPredictions f;
+  try {
+    auto j = nlohmann::json::parse(text);
+    f.model = j.at("model").get<std::string>();
+    f.repeat = j.at("repeat").get<int>();
+    f.fold = j.at("fold").get<int>();
+    f.images = j.at("images").get<std::vector<std::string>>();
+    f.patients = j.at("patients").get<std::vector<std::string>>();
+    f.labels = j.at("labels").get<std::vector<int>>();
+    f.logits = j.at("logits").get<std::vector<double>>();
+    f.val_labels = j.at("val_labels").get<std::vector<int>>();
+    f.val_logits = j.at("val_logits").get<std::vector<double>>();
+    f.best_epoch = j.at("best_epoch").get<int>();
+    f.epochs_run = j.at("epochs_run").get<int>();
+    f.train_seconds = j.at("train_seconds").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    FRACTURE_FAIL(origin, ": not a fold file written by fracture classify (", e.what(), ")");
+  }
+  FRACTURE_CHECK(f.images.size() == f.labels.size() && f.labels.size() == f.logits.size() &&
+                     f.patients.size() == f.labels.size() && f.val_labels.size() == f.val_logits.size(),
+                 origin, ": inconsistent fold file (array sizes differ)");
+  return f;
+}
+
+}  // namespace fracture::engine

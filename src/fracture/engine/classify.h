@@ -1,0 +1,162 @@
+// Classification engine: fine-tunes one backbone (resnet18, mobilenet_v3_small, efficientnet_b0)
+// as a binary fracture classifier, and runs the four `fracture classify` modes on run directories.
+//
+//   fracture::Config cfg = fracture::Config::defaults();
+//   cfg.set("data", "synthetic/classification.csv", "example");
+//   cfg.set("model", "mobilenet_v3_small", "example");
+//   fracture::engine::ClassifyOutcome out = fracture::engine::classify_cv(cfg, *log);
+//   std::printf("%s", out.report.c_str());           // the study's Markdown tables
+//   // out.run_dir = runs/classify/cv: splits.csv, folds/<model>/r<R>f<F>/..., metrics.json, ...
+//
+//   // One training run on item lists (what each fold does):
+//   auto opt = fracture::engine::classify_options(cfg);
+//   fracture::engine::FitResult fit = fracture::engine::fit_classifier("resnet18", train, val, opt, seed, *log, "r0f0");
+//   std::vector<double> z = fracture::engine::predict_logits(*fit.net, test, opt);   // one logit per image
+//
+// Training (what fit_classifier does): binary head (num_classes 1, one logit = log-odds of
+// fractured), BCE-with-logits (optionally pos_weight = n_neg / n_pos of the training items), AdamW
+// with two parameter groups (weights of dim >= 2 decayed; biases and norm weights not), learning rate
+// per iteration: linear warmup from 0 then cosine decay to lr0 * lrf (lr_at_iteration). Early stopping
+// on the validation items (val_loss or AUROC) with `patience`; the best epoch's weights (parameters
+// and BatchNorm buffers) are restored at the end. Fine-tuning: full, head (backbone frozen, its
+// BatchNorm in eval mode) or staged (frozen for freeze_epochs, then everything; early stopping
+// cannot stop during the frozen phase).
+// Input: grey images replicated to 3 channels and ImageNet-normalised, always (pretrained or not),
+// so every saved model has torchvision's 3-channel stem and loads into torchvision unchanged.
+// Determinism (CPU): torch::manual_seed and the loader seed derive from (seed, model name, repeat,
+// fold) only, so a fold gives the same weights whether run alone, in model=all, or on resume.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "fracture/core/config.h"
+#include "fracture/core/log.h"
+#include "fracture/data/dataset.h"
+#include "fracture/eval/study.h"
+#include "fracture/models/classifier.h"
+#include "fracture/torch/loader.h"
+
+namespace fracture::engine {
+
+/// Everything a classification training run reads from the config (validated by classify_options).
+struct ClassifyOptions {
+  std::vector<std::string> models;  ///< backbones to train (model=all: the three, in classifier_names order)
+  std::string weights;              ///< checkpoint file, or for several models a folder of <arch>.pth/.safetensors; "" = from scratch
+  int epochs = 100;
+  int batch = 16;
+  int patience = 100;
+  int workers = 2;
+  std::string device = "cpu";
+  double lr0 = 1e-3;                ///< peak learning rate (after warmup)
+  double lrf = 0.01;                ///< final learning rate = lr0 * lrf
+  double weight_decay = 1e-4;       ///< AdamW decoupled weight decay on dim >= 2 parameters
+  double warmup_epochs = 1.0;       ///< warmup length in epochs (rounded to iterations)
+  std::string monitor = "val_loss"; ///< val_loss (min) or auroc (max)
+  std::string finetune = "full";    ///< full, head or staged
+  int freeze_epochs = 3;            ///< staged: epochs with the backbone frozen
+  bool class_weights = false;       ///< pos_weight = n_neg / n_pos in the training loss
+  double val_fraction = 0.2;        ///< inner validation share of each outer training part
+  int folds = 5, repeats = 3;
+  bool group_by_patient = true;
+  uint64_t seed = 0;
+  ClassificationOptions data;       ///< imgsz, resize, clahe, augmentations (augment set per loader)
+};
+
+/// Reads and range-checks the classification keys; errors name the key and the expected values.
+/// `model` must be one backbone or `all` (run directories are for val/predict, not read here).
+ClassifyOptions classify_options(const Config& cfg);
+
+/// Learning rate of iteration `it` (0-based) of `total`: linear warmup lr0 * (it + 1) / warmup for
+/// it < warmup, then cosine from lr0 down to lr0 * lrf at the last iteration:
+/// lr0 * (lrf + (1 - lrf) * (1 + cos(pi * (it - warmup) / max(1, total - 1 - warmup))) / 2).
+double lr_at_iteration(int64_t it, int64_t total, int64_t warmup, double lr0, double lrf);
+
+/// Early stopping on one monitored value: val_loss (lower is better) or auroc (higher is better).
+/// A value counts as better only when strictly better; NaN never does.
+class EarlyStopping {
+ public:
+  EarlyStopping(const std::string& monitor, int patience);
+  /// Records epoch's value; returns true when it is the best so far.
+  bool update(int epoch, double value);
+  /// True once `patience` epochs passed without improvement.
+  bool should_stop() const { return best_epoch_ >= 0 && last_epoch_ - best_epoch_ >= patience_; }
+  int best_epoch() const { return best_epoch_; }
+  double best_value() const { return best_; }
+
+ private:
+  bool maximise_ = false;
+  int patience_ = 0;
+  int best_epoch_ = -1, last_epoch_ = -1;
+  double best_ = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// One epoch of training, as written to results.csv.
+struct EpochRecord {
+  int epoch = 0;           ///< 0-based
+  double train_loss = 0;   ///< mean training loss (class-weighted when class_weights)
+  double val_loss = 0;     ///< mean unweighted BCE on the validation items
+  double val_auroc = 0;    ///< NaN when the validation items hold one class
+  double lr = 0;           ///< learning rate of the epoch's last iteration
+  double seconds = 0;      ///< wall time of the epoch (training + validation)
+  bool best = false;       ///< this epoch's weights are the best so far
+};
+
+struct FitResult {
+  models::Classifier net;             ///< best epoch's weights restored, eval mode, on opt.device
+  std::vector<EpochRecord> history;
+  int best_epoch = -1;
+  int epochs_run = 0;
+  double seconds = 0;                 ///< wall time of the whole fit
+  std::vector<double> val_logits;     ///< on the validation items at the best epoch (item order)
+  std::vector<std::string> load_report;  ///< what loading `weights` did (empty from scratch)
+};
+
+/// Trains `arch` on `train`, early-stopping on `val` (both need both classes). `seed` seeds
+/// torch::manual_seed (initialisation, dropout, stochastic depth) and the loader. `tag` prefixes the
+/// log lines ("resnet18 r0f1"). `on_epoch` is called after every epoch (results.csv).
+FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& train, const std::vector<ClsItem>& val,
+                         const ClassifyOptions& opt, uint64_t seed, Logger& log, const std::string& tag,
+                         const std::function<void(const std::vector<EpochRecord>&)>& on_epoch = {});
+
+/// Logits (one per item, item order) of `net` in eval mode, without augmentation.
+std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vector<ClsItem>& items,
+                                   const ClassifyOptions& opt);
+
+/// Mean binary cross-entropy of logits against 0/1 labels (numerically stable form).
+double mean_bce(const std::vector<double>& logits, const std::vector<int>& labels);
+
+/// Inner split of an outer training part: role 0 (inner train) or 1 (inner validation) per item, a
+/// share `val_fraction` of each class in validation, grouped by patient (no patient in both roles)
+/// when `patients` has ids. Throws fracture::Error when either role would lack a class.
+std::vector<int> inner_split(const std::vector<int>& labels, const std::vector<std::string>& patients,
+                             double val_fraction, uint64_t seed);
+
+/// Seed of one fold's training: SplitMix64 mix of (seed, model name, repeat, fold).
+uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold);
+
+/// Serialises FoldPredictions (doubles round-trip exactly) and reads them back.
+std::string fold_to_json(const FoldPredictions& f);
+FoldPredictions fold_from_json(const std::string& text, const std::string& origin);
+
+/// What a mode produced: its run directory and the text to print.
+struct ClassifyOutcome {
+  std::filesystem::path run_dir;
+  std::string report;
+};
+
+/// `fracture classify cv`: repeated (group-)stratified k-fold for every model; resume=RUN_DIR
+/// continues a killed run (folds with fold.json are read back, not retrained).
+ClassifyOutcome classify_cv(const Config& cfg, Logger& log);
+/// `fracture classify train`: train split, early stopping / T / thresholds on val, report on test
+/// (or on val, flagged optimistic, when the dataset has no test split).
+ClassifyOutcome classify_train(const Config& cfg, Logger& log);
+/// `fracture classify val model=RUN_DIR split=val|test`: metrics with bootstrap CIs of a trained run.
+ClassifyOutcome classify_val(const Config& cfg, Logger& log);
+/// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
+ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
+
+}  // namespace fracture::engine

@@ -1,0 +1,375 @@
+// Classification engine: learning-rate schedule, early stopping, inner split, fold files, and
+// (on a tiny synthetic set, mobilenet_v3_small at 32 px) best-weight restore, determinism, the
+// safetensors round trip, and resume equality of `classify cv`.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "fracture/core/config.h"
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/core/log.h"
+#include "fracture/data/classification.h"
+#include "fracture/data/synth.h"
+#include "fracture/engine/classify.h"
+#include "fracture/models/checkpoint.h"
+
+namespace fs = std::filesystem;
+using namespace fracture;
+using namespace fracture::engine;
+
+// ---- pure parts -----------------------------------------------------------------------------------
+
+TEST(ClassifyLr, WarmupThenCosineHandValues) {
+  const double lr0 = 1e-3, lrf = 0.01;
+  // total 21 iterations, warmup 4: warmup ramps (it + 1) / 4, cosine spans iterations 4..20.
+  EXPECT_DOUBLE_EQ(lr_at_iteration(0, 21, 4, lr0, lrf), 0.25e-3);
+  EXPECT_DOUBLE_EQ(lr_at_iteration(2, 21, 4, lr0, lrf), 0.75e-3);
+  EXPECT_DOUBLE_EQ(lr_at_iteration(3, 21, 4, lr0, lrf), 1e-3);
+  EXPECT_DOUBLE_EQ(lr_at_iteration(4, 21, 4, lr0, lrf), 1e-3);              // cosine start
+  EXPECT_NEAR(lr_at_iteration(12, 21, 4, lr0, lrf), 1e-3 * (0.01 + 0.99 * 0.5), 1e-15);  // half way
+  EXPECT_NEAR(lr_at_iteration(20, 21, 4, lr0, lrf), 1e-5, 1e-15);           // last = lr0 * lrf
+  // a quarter of the way: (1 + cos(pi / 4)) / 2
+  EXPECT_NEAR(lr_at_iteration(8, 21, 4, lr0, lrf), 1e-3 * (0.01 + 0.99 * (1 + std::sqrt(0.5)) / 2), 1e-15);
+  // no warmup: the first iteration is lr0; the schedule never increases after warmup
+  EXPECT_DOUBLE_EQ(lr_at_iteration(0, 10, 0, lr0, lrf), lr0);
+  for (int it = 5; it < 21; ++it)
+    EXPECT_LE(lr_at_iteration(it, 21, 4, lr0, lrf), lr_at_iteration(it - 1, 21, 4, lr0, lrf));
+}
+
+TEST(ClassifyEarlyStopping, LossPatienceAndNaN) {
+  EarlyStopping s("val_loss", 2);
+  EXPECT_TRUE(s.update(0, 1.0));
+  EXPECT_TRUE(s.update(1, 0.8));
+  EXPECT_FALSE(s.update(2, 0.9));
+  EXPECT_FALSE(s.should_stop());
+  EXPECT_FALSE(s.update(3, std::nan("")));  // NaN never improves
+  EXPECT_TRUE(s.should_stop());              // epochs 2, 3 without improvement
+  EXPECT_EQ(s.best_epoch(), 1);
+  EXPECT_DOUBLE_EQ(s.best_value(), 0.8);
+  EXPECT_FALSE(s.update(4, 0.8));            // equal is not better
+}
+
+TEST(ClassifyEarlyStopping, AurocMaximises) {
+  EarlyStopping s("auroc", 1);
+  EXPECT_TRUE(s.update(0, 0.6));
+  EXPECT_FALSE(s.update(1, 0.5));
+  EXPECT_TRUE(s.should_stop());
+  EXPECT_EQ(s.best_epoch(), 0);
+  EXPECT_THROW(EarlyStopping("accuracy", 3), Error);
+}
+
+TEST(ClassifyInnerSplit, NoPatientInBothRolesAndBothClasses) {
+  std::vector<int> labels;
+  std::vector<std::string> patients;
+  for (int p = 0; p < 40; ++p)
+    for (int k = 0; k < 1 + p % 3; ++k) {
+      patients.push_back("P" + std::to_string(p));
+      labels.push_back((p + k) % 2);
+    }
+  auto role = inner_split(labels, patients, 0.2, 7);
+  ASSERT_EQ(role.size(), labels.size());
+  std::map<std::string, std::set<int>> roles_of;
+  int counts[2][2] = {{0, 0}, {0, 0}};
+  for (size_t i = 0; i < role.size(); ++i) {
+    roles_of[patients[i]].insert(role[i]);
+    counts[role[i]][labels[i]]++;
+  }
+  for (auto& kv : roles_of) EXPECT_EQ(kv.second.size(), 1u) << kv.first << " in both roles";
+  EXPECT_GT(counts[1][0], 0);
+  EXPECT_GT(counts[1][1], 0);
+  const double share = double(counts[1][0] + counts[1][1]) / double(role.size());
+  EXPECT_GT(share, 0.1);
+  EXPECT_LT(share, 0.3);
+  // same seed, same split; the split depends on the seed
+  EXPECT_EQ(role, inner_split(labels, patients, 0.2, 7));
+  // impossible: both positives belong to one patient, so one role lacks positives
+  std::vector<int> l2 = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::vector<std::string> p2 = {"A", "A", "B", "C", "D", "E", "F", "G", "H", "I"};
+  EXPECT_THROW(inner_split(l2, p2, 0.2, 0), Error);
+}
+
+TEST(ClassifyFoldJson, RoundTripIsExact) {
+  FoldPredictions f;
+  f.model = "resnet18";
+  f.repeat = 2;
+  f.fold = 4;
+  f.images = {"a,b.png", "c \"q\".png"};
+  f.patients = {"P1", ""};
+  f.labels = {1, 0};
+  f.logits = {0.1, -1.0 / 3.0};
+  f.val_labels = {0, 1, 1};
+  f.val_logits = {1e-300, -2.5e10, 0.30000000000000004};
+  f.best_epoch = 3;
+  f.epochs_run = 7;
+  f.train_seconds = 12.25;
+  FoldPredictions g = fold_from_json(fold_to_json(f), "test");
+  EXPECT_EQ(g.model, f.model);
+  EXPECT_EQ(g.repeat, 2);
+  EXPECT_EQ(g.fold, 4);
+  EXPECT_EQ(g.images, f.images);
+  EXPECT_EQ(g.patients, f.patients);
+  EXPECT_EQ(g.labels, f.labels);
+  EXPECT_EQ(g.logits, f.logits);  // bit-exact doubles
+  EXPECT_EQ(g.val_logits, f.val_logits);
+  EXPECT_EQ(g.val_labels, f.val_labels);
+  EXPECT_EQ(g.best_epoch, 3);
+  EXPECT_EQ(g.epochs_run, 7);
+  EXPECT_EQ(fold_to_json(g), fold_to_json(f));
+  EXPECT_THROW(fold_from_json("{\"model\": 1}", "x.json"), Error);
+}
+
+TEST(ClassifyOptions, BadInputsNameTheKey) {
+  Config c = Config::defaults();
+  c.set("model", "resnet50", "test");
+  try {
+    classify_options(c);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("resnet50"), std::string::npos) << e.what();
+  }
+  c.set("model", "all", "test");
+  EXPECT_EQ(classify_options(c).models.size(), 3u);
+  c.set("monitor", "accuracy", "test");
+  EXPECT_THROW(classify_options(c), Error);
+  c.set("monitor", "auroc", "test");
+  c.set("finetune", "partial", "test");
+  EXPECT_THROW(classify_options(c), Error);
+  c.set("finetune", "staged", "test");
+  c.set("weights", "/nonexistent/file.pth", "test");  // model=all needs a folder
+  EXPECT_THROW(classify_options(c), Error);
+}
+
+// ---- trained on a tiny synthetic set --------------------------------------------------------------
+
+class ClassifyTrained : public ::testing::Test {
+ protected:
+  static fs::path root_;
+  static ClsDataset ds_;
+
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("classify_engine_test_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    SynthOptions so;
+    so.n = 48;
+    so.imgsz = 64;
+    so.seed = 3;
+    so.difficulty = "easy";
+    auto log = null_logger();
+    write_synth(so, root_ / "data", *log);
+    ds_ = load_classification(root_ / "data" / "classification.csv", "fractured", true, *log, nullptr);
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+
+  static Config config() {
+    Config c = Config::defaults();
+    c.set("data", (root_ / "data" / "classification.csv").string(), "test");
+    c.set("model", "mobilenet_v3_small", "test");
+    c.set("imgsz", "32", "test");
+    c.set("batch", "8", "test");
+    c.set("epochs", "1", "test");
+    c.set("workers", "1", "test");
+    c.set("folds", "2", "test");
+    c.set("repeats", "1", "test");
+    c.set("seed", "5", "test");
+    c.set("project", (root_ / "runs").string(), "test");
+    return c;
+  }
+  static void split(std::vector<ClsItem>* train, std::vector<ClsItem>* val) {
+    for (const auto& it : ds_.items) (it.split == "val" || it.split == "test" ? *val : *train).push_back(it);
+  }
+};
+fs::path ClassifyTrained::root_;
+ClsDataset ClassifyTrained::ds_;
+
+TEST_F(ClassifyTrained, RestoresBestWeightsDeterministicallyAndRoundTrips) {
+  auto log = null_logger();
+  Config c = config();
+  c.set("epochs", "4", "test");
+  c.set("patience", "4", "test");
+  c.set("lr0", "0.03", "test");  // large steps: later epochs are worse than an earlier best
+  c.set("warmup_epochs", "0", "test");
+  ClassifyOptions opt = classify_options(c);
+  std::vector<ClsItem> train, val;
+  split(&train, &val);
+  FitResult a = fit_classifier("mobilenet_v3_small", train, val, opt, 11, *log, "t");
+  ASSERT_EQ(a.epochs_run, 4);
+  // The settings must make a non-final epoch best, else this test would not exercise the restore.
+  ASSERT_LT(a.best_epoch, a.epochs_run - 1) << "best epoch is the last: pick other settings for this test";
+  std::vector<int> vy;
+  for (const auto& it : val) vy.push_back(it.label);
+  // Restored weights reproduce the best epoch's validation logits and loss, not the last epoch's.
+  std::vector<double> z = predict_logits(*a.net, val, opt);
+  EXPECT_EQ(z, a.val_logits);
+  EXPECT_DOUBLE_EQ(mean_bce(z, vy), a.history[a.best_epoch].val_loss);
+  EXPECT_NE(mean_bce(z, vy), a.history.back().val_loss);
+
+  // Same seed: the same run, bit for bit.
+  FitResult b = fit_classifier("mobilenet_v3_small", train, val, opt, 11, *log, "t");
+  ASSERT_EQ(b.history.size(), a.history.size());
+  for (size_t e = 0; e < a.history.size(); ++e) {
+    EXPECT_EQ(a.history[e].train_loss, b.history[e].train_loss) << "epoch " << e;
+    EXPECT_EQ(a.history[e].val_loss, b.history[e].val_loss) << "epoch " << e;
+  }
+  EXPECT_EQ(a.val_logits, b.val_logits);
+
+  // Weights round trip through safetensors (torchvision keys) into a fresh model.
+  const fs::path w = root_ / "rt.safetensors";
+  models::save_safetensors(*a.net, w);
+  models::ClassifierOptions mo;
+  mo.num_classes = 1;
+  auto fresh = models::make_classifier("mobilenet_v3_small", mo);
+  auto report = models::load_state_dict(*fresh, models::read_safetensors(w), w.string(), true);
+  EXPECT_TRUE(report.reinitialised.empty());
+  EXPECT_TRUE(report.missing.empty());
+  EXPECT_EQ(predict_logits(*fresh, val, opt), z);
+
+  // weights= starts from that file: the head is loaded too (same shape), logged as loaded.
+  c.set("weights", w.string(), "test");
+  c.set("epochs", "1", "test");
+  FitResult d = fit_classifier("mobilenet_v3_small", train, val, classify_options(c), 11, *log, "w");
+  ASSERT_FALSE(d.load_report.empty());
+  EXPECT_NE(d.load_report[0].find("loaded"), std::string::npos);
+
+  // finetune=head: every backbone tensor (weights and BatchNorm buffers) stays as loaded, the head moves.
+  // finetune=staged with freeze_epochs 1 of 2: the backbone moves in the second epoch.
+  const models::NamedTensors start = models::read_safetensors(w);
+  auto changed = [&](const FitResult& f, bool head) {
+    int n = 0;
+    for (const auto& kv : models::state_dict(*f.net)) {
+      if ((kv.first.rfind("classifier.", 0) == 0) != head) continue;
+      for (const auto& s : start)
+        if (s.first == kv.first && !torch::equal(s.second, kv.second.cpu())) ++n;
+    }
+    return n;
+  };
+  c.set("finetune", "head", "test");
+  FitResult h = fit_classifier("mobilenet_v3_small", train, val, classify_options(c), 11, *log, "head");
+  EXPECT_EQ(changed(h, false), 0);
+  EXPECT_GT(changed(h, true), 0);
+  c.set("finetune", "staged", "test");
+  c.set("freeze_epochs", "1", "test");
+  c.set("epochs", "2", "test");
+  c.set("monitor", "auroc", "test");
+  FitResult s = fit_classifier("mobilenet_v3_small", train, val, classify_options(c), 11, *log, "staged");
+  if (s.best_epoch == 1) EXPECT_GT(changed(s, false), 0);
+  else EXPECT_EQ(changed(s, false), 0);  // best was the frozen epoch: restored backbone = loaded
+}
+
+namespace {
+// metrics.json without the wall-time fields (train_seconds), which differ from run to run.
+std::string metrics_without_times(const fs::path& f) {
+  std::function<void(nlohmann::json&)> strip = [&](nlohmann::json& j) {
+    if (j.is_object()) {
+      j.erase("train_seconds");
+      for (auto& kv : j.items()) strip(kv.value());
+    } else if (j.is_array()) {
+      for (auto& x : j) strip(x);
+    }
+  };
+  auto j = nlohmann::json::parse(read_file(f));
+  strip(j);
+  return j.dump(1);
+}
+}  // namespace
+
+TEST_F(ClassifyTrained, CvIsDeterministicResumesToTheSameResultAndKeepsPatientsApart) {
+  auto log = null_logger();
+  Config c = config();
+  c.set("name", "a", "test");
+  ClassifyOutcome a = classify_cv(c, *log);
+  c.set("name", "b", "test");
+  ClassifyOutcome b = classify_cv(c, *log);
+  for (const char* f : {"splits.csv", "oof_predictions.csv"})
+    EXPECT_EQ(read_file(a.run_dir / f), read_file(b.run_dir / f)) << f;
+  EXPECT_EQ(metrics_without_times(a.run_dir / "metrics.json"), metrics_without_times(b.run_dir / "metrics.json"));
+  EXPECT_FALSE(a.report.empty());
+
+  // Layout.
+  const fs::path fold = a.run_dir / "folds" / "mobilenet_v3_small" / "r0f1";
+  for (const char* f : {"best.safetensors", "results.csv", "fold.json", "calibration.json"})
+    EXPECT_TRUE(fs::is_regular_file(fold / f)) << f;
+  EXPECT_TRUE(fs::is_regular_file(a.run_dir / "args.yaml"));
+
+  // No patient in two roles of one (repeat, fold); every image tested once per repeat.
+  std::istringstream in(read_file(a.run_dir / "splits.csv"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "image,patient_id,label,repeat,fold,role");
+  std::map<std::string, std::set<std::string>> roles;  // "fold|patient" -> roles
+  std::map<std::string, int> tested;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string x;
+    while (std::getline(ss, x, ',')) f.push_back(x);
+    ASSERT_EQ(f.size(), 6u) << line;
+    roles[f[3] + "/" + f[4] + "|" + f[1]].insert(f[5]);
+    if (f[5] == "test") tested[f[0]]++;
+  }
+  for (auto& kv : roles) EXPECT_EQ(kv.second.size(), 1u) << kv.first;
+  EXPECT_EQ(tested.size(), ds_.items.size());
+  for (auto& kv : tested) EXPECT_EQ(kv.second, 1) << kv.first;
+
+  // Kill simulation: fold r0f1 lost its done marker and weights; resume retrains only it.
+  const std::string before = metrics_without_times(a.run_dir / "metrics.json");
+  const std::string oof_before = read_file(a.run_dir / "oof_predictions.csv");
+  fs::remove(fold / "fold.json");
+  fs::remove(fold / "best.safetensors");
+  fs::remove(a.run_dir / "metrics.json");
+  Config r = Config::defaults();
+  r.set("resume", a.run_dir.string(), "test");
+  r.set("workers", "1", "test");
+  ClassifyOutcome again = classify_cv(r, *log);
+  EXPECT_EQ(again.run_dir, a.run_dir);
+  EXPECT_TRUE(fs::is_regular_file(fold / "fold.json"));
+  EXPECT_EQ(metrics_without_times(a.run_dir / "metrics.json"), before);
+  EXPECT_EQ(read_file(a.run_dir / "oof_predictions.csv"), oof_before);
+
+  // A resumed run refuses a changed study key, naming it.
+  r.set("epochs", "3", "test");
+  try {
+    classify_cv(r, *log);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("epochs"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ClassifyTrained, BadDatasetsAreRefused) {
+  auto log = null_logger();
+  Config c = config();
+  c.set("folds", "40", "test");  // more folds than images per class
+  try {
+    classify_cv(c, *log);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("folds=40"), std::string::npos) << e.what();
+  }
+  // one class only
+  const fs::path one = root_ / "one.csv";
+  std::string csv = "path,label\n";
+  for (const auto& it : ds_.items)
+    if (it.label == 1) csv += fs::absolute(it.image).string() + ",1\n";
+  write_file_atomic(one, csv);
+  c = config();
+  c.set("data", one.string(), "test");
+  try {
+    classify_cv(c, *log);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("both classes"), std::string::npos) << e.what();
+  }
+  // missing run files
+  Config v = Config::defaults();
+  v.set("model", (root_ / "no_such_run").string(), "test");
+  EXPECT_THROW(classify_val(v, *log), Error);
+  EXPECT_FALSE(fs::exists(root_ / "runs" / "classify" / "cv"));  // errors made no run directory
+}
