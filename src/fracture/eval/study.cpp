@@ -723,15 +723,13 @@ void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s
                       {"temperature_at_bound", f.temperature_at_bound},
                       {"thresholds", th},
                       {"best_epoch", f.best_epoch},
-                      {"epochs_run", f.epochs_run},
-                      {"train_seconds", f.train_seconds}});
+                      {"epochs_run", f.epochs_run}});
       }
       j["folds"] = fl;
       j["n_images"] = m.n_images;
       j["n_positive"] = m.n_positive;
       j["n_repeats"] = m.n_repeats;
       j["n_folds"] = m.n_folds;
-      j["train_seconds"] = m.train_seconds;
       models[m.model] = j;
     }
     json comps = json::array();
@@ -751,6 +749,20 @@ void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s
                  {"pooling", "metric on each repeat's out-of-fold predictions, averaged over repeats"}};
     json root = {{"models", models}, {"comparisons", comps}, {"options", opts}};
     write_file_atomic(dir / "metrics.json", root.dump(2) + "\n");
+  }
+
+  // timing.json: wall times live apart from metrics.json, so that metrics.json is byte-identical
+  // between two runs of the same command (the determinism contract) while times are still kept.
+  {
+    json t = json::object();
+    for (const ModelSummary& m : s.models) {
+      json fl = json::array();
+      for (const FoldSummary& f : m.folds)
+        fl.push_back({{"repeat", f.repeat}, {"fold", f.fold}, {"epochs_run", f.epochs_run},
+                      {"train_seconds", f.train_seconds}});
+      t[m.model] = {{"train_seconds", m.train_seconds}, {"folds", fl}};
+    }
+    write_file_atomic(dir / "timing.json", t.dump(2) + "\n");
   }
 
   // summary.csv / summary.md

@@ -169,7 +169,8 @@ std::string criterion_name(ThresholdCriterion criterion, double target);
 /// (size mismatch, an image twice in one repeat, models scored on different image sets).
 StudySummary summarise_study(const std::vector<FoldPredictions>& folds, const StudyOptions& options = {});
 
-/// Writes into `dir` (atomically, file by file): oof_predictions.csv, metrics.json, summary.csv,
+/// Writes into `dir` (atomically, file by file): oof_predictions.csv, metrics.json (no wall times:
+/// byte-identical for the same predictions and options), timing.json (training wall times), summary.csv,
 /// summary.md, calibration.csv, operating_points.csv, comparisons.csv, curves.json (ROC, PR and
 /// reliability-diagram points per backbone).
 void write_study_outputs(const std::filesystem::path& dir, const StudySummary& summary,
