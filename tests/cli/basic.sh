@@ -22,7 +22,7 @@ expect 1 "expects true or false" -- check strict=perhaps
 expect 1 "key=value" -- synth =3
 # every key in help has a type and a meaning
 "$BIN" help | grep -q "imgsz *(int, default 224)" || { echo "FAIL: help lacks typed imgsz"; fail=1; }
-# commands not built yet say so plainly and do not pretend
+# the study commands without their data fail with a clear error instead of pretending
 for cmd in "classify train" "classify cv" "detect train" "detect val" "detect predict"; do
   out=$("$BIN" $cmd 2>&1); rc=$?
   if [ $rc -eq 0 ]; then echo "FAIL: fracture $cmd succeeded"; fail=1; fi
