@@ -21,31 +21,18 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "fracture/models/classifier.h"
 #include "fracture/models/inference.h"
 
+using bench::arg;
+using bench::matmul_peak_gflops;
+using bench::peak_rss_mib;
+using bench::run_child;
+using bench::seconds_since;
 using fracture::models::make_classifier;
 
 namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-std::string arg(int argc, char** argv, const std::string& key, const std::string& def) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind(key + "=", 0) == 0) return a.substr(key.size() + 1);
-  }
-  return def;
-}
-// Peak resident set size of this process in MiB (VmHWM from /proc/self/status).
-double peak_rss_mib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return -1;
-}
 // Forward FLOPs per image at 224 px with a 1-logit head: 2 x multiply-adds of every Conv2d and
 // Linear, counted with forward hooks by bench/classifier_bench.py (which prints its own count, so
 // the two can be compared). Other sizes scale by (imgsz / 224)^2, exact up to strided rounding.
@@ -54,19 +41,6 @@ double forward_flops_224(const std::string& name) {
   if (name == "mobilenet_v3_small") return 110974848.0;
   if (name == "efficientnet_b0") return 769072064.0;
   return 0;
-}
-// fp32 GFLOP/s of a 1024x1024 matmul (best of 5 batches of 10), the same threads as the models.
-double matmul_peak_gflops() {
-  auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
-  torch::InferenceMode guard;
-  auto c = torch::mm(a, b);
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 10; ++i) c = torch::mm(a, b);
-    best = std::min(best, seconds_since(t0) / 10);
-  }
-  return 2.0 * 1024 * 1024 * 1024 / best / 1e9;
 }
 // Inference images/s at batch b: `warm` untimed calls, then `iters` timed ones.
 double infer_ips(fracture::models::ClassifierImpl& net, const torch::Tensor& x, long iters) {
@@ -112,22 +86,6 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
   return 0;
 }
 
-std::map<std::string, std::vector<double>> run_child(const std::string& cmd) {
-  std::map<std::string, std::vector<double>> out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) {
-    std::istringstream in(buf);
-    std::string tag, name;
-    in >> tag >> name;
-    if (tag != "RESULT") continue;
-    double v;
-    while (in >> v) out[name].push_back(v);
-  }
-  pclose(p);
-  return out;
-}
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -6,38 +6,21 @@ Prints one "RESULT name train b1 b16 b1 b16 peak_rss_mib matmul_gflops train_gfl
 line per model (inference repeated in the "optimised" columns: torchvision eval is the baseline).
 Run one model per process (classifier_bench.cpp does) so the peak RSS is per model.
 """
+import os
 import sys
 import time
 
 import torch
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import matmul_peak_gflops, peak_rss_mib  # noqa: E402
+
 args = dict(a.split("=") for a in sys.argv[1:])
 imgsz, iters, threads = int(args.get("imgsz", 224)), int(args.get("iters", 3)), int(args.get("threads", 2))
 infer_iters = int(args.get("infer_iters", 10))
 models = [args["model"]] if "model" in args else ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]
 torch.set_num_threads(threads)
-
-
-def peak_rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return -1.0
-
-
-def matmul_peak_gflops():
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    best = 1e30
-    with torch.inference_mode():
-        torch.mm(a, b)
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(10):
-                torch.mm(a, b)
-            best = min(best, (time.perf_counter() - t0) / 10)
-    return 2.0 * 1024**3 / best / 1e9
 
 
 def forward_flops(net, imgsz):

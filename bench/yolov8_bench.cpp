@@ -24,40 +24,19 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "fracture/detect/loss.h"
 #include "fracture/detect/nms.h"
 #include "fracture/models/yolov8.h"
 
 namespace {
+using bench::arg;
+using bench::matmul_peak_gflops;
+using bench::peak_rss_mib;
+using bench::run_child;
 using clock_type = std::chrono::steady_clock;
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-std::string arg(int argc, char** argv, const std::string& key, const std::string& def) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind(key + "=", 0) == 0) return a.substr(key.size() + 1);
-  }
-  return def;
-}
-double peak_rss_mib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  return -1;
-}
-double matmul_peak_gflops() {
-  torch::InferenceMode guard;
-  auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
-  auto c = torch::mm(a, b);
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    auto t0 = clock_type::now();
-    for (int i = 0; i < 10; ++i) c = torch::mm(a, b);
-    best = std::min(best, ms_since(t0) / 1000 / 10);
-  }
-  return 2.0 * 1024 * 1024 * 1024 / best / 1e9;
 }
 double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int runs) {
   torch::InferenceMode guard;
@@ -138,22 +117,6 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   return 0;
 }
 
-std::map<std::string, std::vector<double>> run_child(const std::string& cmd) {
-  std::map<std::string, std::vector<double>> out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) {
-    std::istringstream in(buf);
-    std::string tag, name;
-    in >> tag >> name;
-    if (tag != "RESULT") continue;
-    double v;
-    while (in >> v) out[name].push_back(v);
-  }
-  pclose(p);
-  return out;
-}
 }  // namespace
 
 int main(int argc, char** argv) {

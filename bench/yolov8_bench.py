@@ -21,33 +21,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "oracle"))
 import yolov8_ref  # noqa: E402
 
+sys.path.insert(0, HERE)
+from bench_common import matmul_peak_gflops, peak_rss_mib  # noqa: E402
+
 args = dict(a.split("=") for a in sys.argv[1:])
 scale = args.get("scale", "n")
 imgsz, runs, threads = int(args.get("imgsz", 640)), int(args.get("runs", 5)), int(args.get("threads", 2))
 train_imgsz, train_batch, iters = int(args.get("train_imgsz", 320)), int(args.get("train_batch", 8)), int(args.get("iters", 2))
 nc = int(args.get("nc", 7))
 torch.set_num_threads(threads)
-
-
-def peak_rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return -1.0
-
-
-def matmul_peak_gflops():
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    best = 1e30
-    with torch.inference_mode():
-        torch.mm(a, b)
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(10):
-                torch.mm(a, b)
-            best = min(best, (time.perf_counter() - t0) / 10)
-    return 2.0 * 1024**3 / best / 1e9
 
 
 def forward_flops(net, size):

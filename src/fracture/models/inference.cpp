@@ -68,13 +68,15 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
       }
     }
   }
-  if (options.channels_last) {
-    torch::NoGradGuard ng;
-    for (auto& p : net.parameters()) {
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-    }
-  }
+  if (options.channels_last) weights_to_channels_last(net);
   net.set_inference_only();
+}
+
+void weights_to_channels_last(torch::nn::Module& net) {
+  torch::NoGradGuard ng;
+  for (auto& p : net.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
 }
 
 torch::Tensor inference_input(const torch::Tensor& x, const InferenceOptions& options) {

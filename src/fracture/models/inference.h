@@ -32,6 +32,9 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
 /// x in the memory format the optimised model expects (channels-last when options.channels_last).
 torch::Tensor inference_input(const torch::Tensor& x, const InferenceOptions& options);
 
+/// Stores every 4-D parameter of `net` in channels-last (NHWC) memory format, in place.
+void weights_to_channels_last(torch::nn::Module& net);
+
 /// Folds BatchNorm `bn` (eval statistics) into `conv` in place, giving conv a bias.
 void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
 

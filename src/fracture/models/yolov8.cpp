@@ -240,12 +240,7 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
       }
     }
   }
-  if (options.channels_last) {
-    torch::NoGradGuard ng;
-    for (auto& p : net.parameters()) {
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-    }
-  }
+  if (options.channels_last) weights_to_channels_last(net);
   net.set_inference_only();
 }
 

@@ -1,0 +1,27 @@
+"""Helpers shared by the Python sides of the benchmarks (classifier_bench.py, yolov8_bench.py)."""
+import time
+
+import torch
+
+
+def peak_rss_mib():
+    """Peak resident set size of this process in MiB (VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def matmul_peak_gflops():
+    """fp32 GFLOP/s of a 1024x1024 matmul (best of 5 batches of 10), this process's threads."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = 1e30
+    with torch.inference_mode():
+        torch.mm(a, b)
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(10):
+                torch.mm(a, b)
+            best = min(best, (time.perf_counter() - t0) / 10)
+    return 2.0 * 1024**3 / best / 1e9
