@@ -38,7 +38,9 @@ echo "demo: classification study: model=$CLS_MODEL $CLS"
 echo "demo: YOLOv8n detector: epochs=$DET_EPOCHS imgsz=$DET_IMGSZ"
 "$BIN" detect train data="$DATA/data.yaml" model=yolov8n epochs="$DET_EPOCHS" imgsz="$DET_IMGSZ" project="$DEMO" \
   name=yolov8n seed=0
-DET_RUN=$(ls -d "$DEMO"/detect/yolov8n "$DEMO"/detect/yolov8n[0-9]* 2>/dev/null | sort -V | tail -1)
+# the newest run directory of that name (yolov8n, yolov8n2, ...: runs are numbered, never overwritten)
+DET_RUN=$(for d in "$DEMO"/detect/yolov8n "$DEMO"/detect/yolov8n[0-9]*; do if [ -d "$d" ]; then echo "$d"; fi; done |
+  sort -V | tail -1)
 "$BIN" detect val model="$DET_RUN" data="$DATA/data.yaml" split=test imgsz="$DET_IMGSZ" project="$DEMO" name=yolov8n_test
 
 echo "demo: done. Dataset $DATA; check report $DEMO/check.json; study $DEMO/classify/study*/summary.md;"
