@@ -194,15 +194,22 @@ TEST_F(ClassifyTrained, RestoresBestWeightsDeterministicallyAndRoundTrips) {
   Config c = config();
   c.set("epochs", "4", "test");
   c.set("patience", "4", "test");
-  c.set("lr0", "0.1", "test");  // large steps: later epochs are worse than an earlier best
   c.set("warmup_epochs", "0", "test");
-  ClassifyOptions opt = classify_options(c);
   std::vector<ClsItem> train, val;
   split(&train, &val);
-  FitResult a = fit_classifier("mobilenet_v3_small", train, val, opt, 11, *log, "t");
-  ASSERT_EQ(a.epochs_run, 4);
-  // The settings must make a non-final epoch best, else this test would not exercise the restore.
-  ASSERT_LT(a.best_epoch, a.epochs_run - 1) << "best epoch is the last: pick other settings for this test";
+  // Large steps make a later epoch worse than an earlier best. The first of these learning rates
+  // where that happens is used (the dynamics depend on the data and the engine's details); the
+  // restore must then be exercised, so no such rate at all is a failure.
+  ClassifyOptions opt;
+  FitResult a;
+  for (const char* lr : {"0.1", "0.03", "0.3", "1.0"}) {
+    c.set("lr0", lr, "test");
+    opt = classify_options(c);
+    a = fit_classifier("mobilenet_v3_small", train, val, opt, 11, *log, "t");
+    ASSERT_EQ(a.epochs_run, 4);
+    if (a.best_epoch < a.epochs_run - 1) break;
+  }
+  ASSERT_LT(a.best_epoch, a.epochs_run - 1) << "best epoch is the last for every tried lr0: the restore is untested";
   std::vector<int> vy;
   for (const auto& it : val) vy.push_back(it.label);
   // Restored weights reproduce the best epoch's validation logits and loss, not the last epoch's.

@@ -30,7 +30,7 @@
 namespace fracture {
 
 /// Version of the generator's drawing rules; bumped whenever the same seed gives different images.
-constexpr int kSynthVersion = 2;  // 2: easy fractures are displaced shaft fractures (medium, hard unchanged)
+constexpr int kSynthVersion = 1;
 
 /// The 7 detection classes, in order (the common bone-fracture detection set). Class 4 `humerus`
 /// is an anatomy label, not a fracture; every other class is a fracture class.

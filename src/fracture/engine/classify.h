@@ -20,7 +20,11 @@
 // on the validation items (val_loss or AUROC) with `patience`; the best epoch's weights (parameters
 // and BatchNorm buffers) are restored at the end. Fine-tuning: full, head (backbone frozen, its
 // BatchNorm in eval mode) or staged (frozen for freeze_epochs, then everything; early stopping
-// cannot stop during the frozen phase).
+// cannot stop during the frozen phase). Before each epoch's validation the BatchNorm running
+// statistics of the trained layers are re-estimated on up to 512 unaugmented training images
+// ("precise BN", Wu & Johnson 2021): with MobileNetV3's momentum 0.01 the running averages of a
+// short from-scratch run are still near their initial values and eval mode gives every image the
+// same logit otherwise.
 // Input: grey images replicated to 3 channels and ImageNet-normalised, always (pretrained or not),
 // so every saved model has torchvision's 3-channel stem and loads into torchvision unchanged.
 // Determinism (CPU): torch::manual_seed and the loader seed derive from (seed, model name, repeat,
