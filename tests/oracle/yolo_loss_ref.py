@@ -14,12 +14,16 @@ after gains, "num_fg" int64 (1,), "target_scores_sum" (1,) (the sum before max(.
 """
 import json
 import math
+import os
 import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from yolov8_ref import write_safetensors  # noqa: E402  (the one safetensors writer of the oracles)
 
 TOPK, ALPHA, BETA, EPS_ASSIGN = 10, 0.5, 6.0, 1e-9
 GAIN_BOX, GAIN_CLS, GAIN_DFL = 7.5, 0.5, 1.5
@@ -41,24 +45,6 @@ def read_safetensors(path):
         arr = np.frombuffer(body[a:b], dtype=np.dtype(DT[v["dtype"]]).newbyteorder("<")).reshape(v["shape"])
         out[k] = torch.from_numpy(arr.astype(DT[v["dtype"]]).copy())
     return out
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    names = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
-    for k, t in tensors.items():
-        a = t.detach().cpu().contiguous().numpy()
-        b = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[k] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def ciou_xyxy(p, q, eps=1e-7):

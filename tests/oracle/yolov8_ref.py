@@ -140,14 +140,12 @@ class YOLOv8(nn.Module):
 
 def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
+    names = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
     for k, t in tensors.items():
         a = t.detach().cpu().contiguous().numpy()
-        if a.dtype == np.float32:
-            dt = "F32"
-        elif a.dtype == np.int64:
-            dt = "I64"
-        else:
+        if a.dtype not in names:
             raise ValueError(f"{k}: dtype {a.dtype}")
+        dt = names[a.dtype]
         b = a.astype(a.dtype.newbyteorder("<")).tobytes()
         header[k] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)

@@ -62,6 +62,18 @@ void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
   for (auto& b : m.named_buffers(true)) b.value().copy_(saved.at(i++));
 }
 
+// Shuffled loader over the training items with the given seed. A last batch of one image cannot be
+// BatchNorm-normalised in train mode, so it is dropped (another image each epoch).
+LoaderOptions training_loader_options(const ClassifyOptions& opt, size_t n, uint64_t seed) {
+  LoaderOptions lo;
+  lo.batch = opt.batch;
+  lo.workers = opt.workers;
+  lo.shuffle = true;
+  lo.seed = seed;
+  lo.drop_last = n > size_t(opt.batch) && n % size_t(opt.batch) == 1;
+  return lo;
+}
+
 // "Precise BatchNorm" (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm", sec. 3): re-estimates
 // the running mean/var of every BatchNorm layer that trains (a frozen backbone's are left alone) as
 // the plain average over up to kRecalibrationImages training images, unaugmented as at evaluation,
@@ -93,12 +105,7 @@ void recalibrate_batchnorm(models::ClassifierImpl& net, const std::vector<ClsIte
   ClassificationOptions data = opt.data;
   data.augment = false;
   auto src = std::make_shared<ClassificationSource>(train, data);
-  LoaderOptions lo;
-  lo.batch = opt.batch;
-  lo.workers = opt.workers;
-  lo.shuffle = true;
-  lo.seed = splitmix64(seed ^ 0x707265636973ull);  // "precis"
-  lo.drop_last = train.size() > size_t(opt.batch) && train.size() % size_t(opt.batch) == 1;  // no batch of one
+  LoaderOptions lo = training_loader_options(opt, train.size(), splitmix64(seed ^ 0x707265636973ull));  // "precis"
   Loader loader(src, lo);
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
@@ -288,13 +295,7 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
   ClassificationOptions tdata = opt.data;
   tdata.augment = true;
   auto src = std::make_shared<ClassificationSource>(train, tdata);
-  LoaderOptions lo;
-  lo.batch = opt.batch;
-  lo.workers = opt.workers;
-  lo.shuffle = true;
-  lo.seed = splitmix64(seed ^ 0x6c6f61646572ull);  // "loader"
-  // A last batch of one image cannot be BatchNorm-normalised: drop it (it is another image each epoch).
-  lo.drop_last = train.size() > size_t(opt.batch) && train.size() % size_t(opt.batch) == 1;
+  LoaderOptions lo = training_loader_options(opt, train.size(), splitmix64(seed ^ 0x6c6f61646572ull));  // "loader"
   Loader loader(src, lo);
   std::vector<int> val_labels;
   for (const auto& it : val) val_labels.push_back(it.label);

@@ -332,6 +332,12 @@ std::vector<double> repeat_average(const ModelData& m, const std::vector<size_t>
   return sum;
 }
 
+// mean_sd over the folds where a value exists; NaN mean and SD when there is none.
+MeanSd mean_sd_or_nan(const std::vector<double>& vals) {
+  if (vals.empty()) return {kNaN, kNaN, 0};
+  return mean_sd(vals);
+}
+
 MetricSummary make_summary(const IndexBootstrap& boot, size_t k, const std::vector<std::vector<double>>& per_fold) {
   MetricSummary s;
   s.value = boot.estimate[k];
@@ -342,13 +348,9 @@ MetricSummary make_summary(const IndexBootstrap& boot, size_t k, const std::vect
   for (const auto& f : per_fold)
     if (!std::isnan(f[k])) vals.push_back(f[k]);
   s.n_folds = static_cast<int>(vals.size());
-  if (vals.empty()) {
-    s.fold_mean = s.fold_sd = kNaN;
-  } else {
-    const MeanSd ms = mean_sd(vals);
-    s.fold_mean = ms.mean;
-    s.fold_sd = ms.sd;
-  }
+  const MeanSd ms = mean_sd_or_nan(vals);
+  s.fold_mean = ms.mean;
+  s.fold_sd = ms.sd;
   return s;
 }
 
@@ -408,13 +410,9 @@ ModelSummary summarise_model(const ModelData& m, const StudyOptions& opt) {
       if (std::isnan(c.s.thresholds[q])) ++op.n_failed; else th.push_back(c.s.thresholds[q]);
     }
     op.n_folds = static_cast<int>(th.size());
-    if (th.empty()) {
-      op.threshold_mean = op.threshold_sd = kNaN;
-    } else {
-      const MeanSd ms = mean_sd(th);
-      op.threshold_mean = ms.mean;
-      op.threshold_sd = ms.sd;
-    }
+    const MeanSd tms = mean_sd_or_nan(th);
+    op.threshold_mean = tms.mean;
+    op.threshold_sd = tms.sd;
     const size_t base = kNumMetrics + kNumCalibration + kNumOperating * q;
     op.sensitivity = make_summary(boot, base + 0, per_fold);
     op.specificity = make_summary(boot, base + 1, per_fold);
