@@ -20,6 +20,7 @@
 #include "fracture/data/synth.h"
 #include "fracture/engine/classify.h"
 #include "fracture/models/checkpoint.h"
+#include "fracture/torch/threads.h"
 
 namespace fs = std::filesystem;
 using namespace fracture;
@@ -124,6 +125,26 @@ TEST(ClassifyFoldJson, RoundTripIsExact) {
   EXPECT_EQ(g.epochs_run, 7);
   EXPECT_EQ(fold_to_json(g), fold_to_json(f));
   EXPECT_THROW(fold_from_json("{\"model\": 1}", "x.json"), Error);
+}
+
+TEST(ComputeThreads, KeySetsAtenThreadsNullMeansEveryUsableCore) {
+  auto log = fracture::null_logger();
+  const int before = at::get_num_threads();
+  fracture::Config c = fracture::Config::defaults();
+  EXPECT_GE(fracture::usable_cores(), 1);
+  EXPECT_EQ(fracture::apply_compute_threads(c, *log), fracture::usable_cores());  // null
+  EXPECT_EQ(at::get_num_threads(), fracture::usable_cores());
+  c.set("threads", "1", "test");
+  EXPECT_EQ(fracture::apply_compute_threads(c, *log), 1);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  c.set("threads", "0", "test");
+  try {
+    fracture::apply_compute_threads(c, *log);
+    FAIL() << "expected fracture::Error for threads=0";
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'threads'"), std::string::npos) << e.what();
+  }
+  at::set_num_threads(before);
 }
 
 TEST(ClassifyOptions, BadInputsNameTheKey) {

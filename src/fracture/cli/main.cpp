@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fracture/torch/threads.h"
 #include "fracture/cli/commands.h"
 #include "fracture/core/config.h"
 #include "fracture/core/error.h"
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     auto log = fracture::make_logger(cfg.boolean("verbose"));
+    fracture::apply_compute_threads(cfg, *log);
     return found->run(cfg, *log);
   } catch (const fracture::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -40,7 +40,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Keys a resumed run may take from the command line; every other key must match the run's args.yaml.
-const std::set<std::string> kResumeFreeKeys = {"device", "workers", "verbose", "resume", "cfg", "project", "name"};
+const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "resume", "cfg", "project", "name"};
 
 std::string value_text(const Config& c, const std::string& key) { return c.is_null(key) ? "null" : c.str(key); }
 
@@ -134,7 +134,7 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
   }
   FRACTURE_CHECK(changed.empty(), "resume=", run.string(), ": the command line changes keys of the study; a resumed ",
                  "run keeps its args.yaml (only device, workers, verbose may change):", changed);
-  for (const char* k : {"device", "workers", "verbose"}) saved.set(k, value_text(cfg, k), "command line");
+  for (const char* k : {"device", "workers", "threads", "verbose"}) saved.set(k, value_text(cfg, k), "command line");
   cfg = saved;
   log.info("resuming {} (keys from its args.yaml)", run.string());
   return run;
