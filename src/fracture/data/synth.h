@@ -1,7 +1,8 @@
 // Synthetic radiographs: the project's embedded default dataset (public datasets cannot be
 // downloaded everywhere). Draws upper-limb radiographs of six regions (fingers, wrist, forearm,
 // elbow, humerus, shoulder) with tubular bones (bright cortex, darker medulla), joints, a
-// soft-tissue envelope, fractures (lucent lines, displaced, angulated, comminuted or hairline),
+// soft-tissue envelope, fractures (lucent lines, displaced, angulated, comminuted or hairline, with
+// soft-tissue swelling over the site),
 // distractors (metal hardware, L/R markers, collimation edges) and acquisition variation.
 //
 //   fracture::SynthOptions opt;              // n, imgsz, seed, difficulty, bits, ...
@@ -30,7 +31,7 @@
 namespace fracture {
 
 /// Version of the generator's drawing rules; bumped whenever the same seed gives different images.
-constexpr int kSynthVersion = 1;
+constexpr int kSynthVersion = 2;
 
 /// The 7 detection classes, in order (the common bone-fracture detection set). Class 4 `humerus`
 /// is an anatomy label, not a fracture; every other class is a fracture class.
