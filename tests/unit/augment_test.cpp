@@ -311,6 +311,13 @@ TEST(Augment, OptionsFromConfigDefaultsAndRangeChecks) {
   EXPECT_FLOAT_EQ(o.hsv_v, 0.4f);
   EXPECT_FLOAT_EQ(o.mosaic, 1.0f);
   EXPECT_FLOAT_EQ(o.degrees, 0.0f);
+  AugmentOptions c = fracture::augment_options(cfg, fracture::AugmentTask::kClassify);
+  EXPECT_FLOAT_EQ(c.translate, 0.05f);  // classification: milder geometry and brightness
+  EXPECT_FLOAT_EQ(c.scale, 0.1f);
+  EXPECT_FLOAT_EQ(c.hsv_v, 0.2f);
+  cfg.set("scale", "0.3", "test");  // an explicit value wins for either task
+  EXPECT_FLOAT_EQ(fracture::augment_options(cfg, fracture::AugmentTask::kClassify).scale, 0.3f);
+  EXPECT_FLOAT_EQ(fracture::augment_options(cfg).scale, 0.3f);
   cfg.set("fliplr", "1.5", "test");
   try {
     fracture::augment_options(cfg);

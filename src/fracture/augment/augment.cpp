@@ -52,15 +52,19 @@ double uniform(std::mt19937_64& rng, double a, double b) {
   return a + (b - a) * u;
 }
 
-AugmentOptions augment_options(const Config& cfg) {
+AugmentOptions augment_options(const Config& cfg, AugmentTask task) {
   AugmentOptions o;
+  const bool cls = task == AugmentTask::kClassify;
+  auto real_or = [&](const char* key, double task_default) {
+    return float(cfg.is_null(key) ? task_default : cfg.real(key));
+  };
   o.degrees = float(cfg.real("degrees"));
-  o.translate = float(cfg.real("translate"));
-  o.scale = float(cfg.real("scale"));
+  o.translate = real_or("translate", cls ? 0.05 : 0.1);
+  o.scale = real_or("scale", cls ? 0.1 : 0.5);
   o.fliplr = float(cfg.real("fliplr"));
   o.flipud = float(cfg.real("flipud"));
   o.mosaic = float(cfg.real("mosaic"));
-  o.hsv_v = float(cfg.real("hsv_v"));
+  o.hsv_v = real_or("hsv_v", cls ? 0.2 : 0.4);
   o.contrast = float(cfg.real("aug_contrast"));
   o.gamma = float(cfg.real("aug_gamma"));
   FRACTURE_CHECK(o.degrees >= 0, "config key 'degrees' must be >= 0, got ", o.degrees);

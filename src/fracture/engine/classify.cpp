@@ -188,7 +188,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.data.imagenet_norm = true;
   o.data.clahe = float(cfg.real("clahe"));
   FRACTURE_CHECK(o.data.clahe >= 0, "key 'clahe' must be >= 0, got ", o.data.clahe);
-  o.data.aug = augment_options(cfg);
+  o.data.aug = augment_options(cfg, AugmentTask::kClassify);
   o.data.read.dicom_window = cfg.str("dicom_window");
   return o;
 }
