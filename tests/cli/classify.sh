@@ -73,7 +73,17 @@ test -s "$CV/metrics.json" && test -s "$CV/oof_predictions.csv"
 grep -q "mobilenet_v3_small" "$TMP/cv.txt"
 "$BIN" classify cv resume="$CV" workers=1 > /dev/null 2> "$TMP/resume.err"
 grep -q "skipped" "$TMP/resume.err"
-"$BIN" classify val model="$CV/folds/mobilenet_v3_small/r0f1" split=test project="$TMP/runs" > /dev/null 2>&1
+"$BIN" classify val model="$CV/folds/mobilenet_v3_small/r0f1" split=test project="$TMP/runs" name=cvval > /dev/null 2>&1
+# a cv fold's split=test is its own held-out outer fold: the same images and logits as its out-of-fold rows
+/usr/bin/python3 - "$CV/oof_predictions.csv" "$TMP/runs/classify/cvval/predictions.csv" <<'PY'
+import csv, sys
+oof = {r['image']: float(r['logit']) for r in csv.DictReader(open(sys.argv[1]))
+       if r['model'] == 'mobilenet_v3_small' and r['repeat'] == '0' and r['fold'] == '1'}
+val = {r['image']: float(r['logit']) for r in csv.DictReader(open(sys.argv[2]))}
+assert oof and set(val) == set(oof), (len(val), len(oof))
+for k in oof:
+    assert abs(val[k] - oof[k]) <= 1e-4 * max(1.0, abs(oof[k])), (k, val[k], oof[k])
+PY
 
 # errors: exit 1 with a message naming the problem
 expect_fail() {  # expect_fail PATTERN ARGS...

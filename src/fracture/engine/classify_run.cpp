@@ -258,8 +258,9 @@ std::vector<std::string> csv_split(const std::string& line) {
   return out;
 }
 
-// Images of splits.csv whose role is `role` (repeat 0, fold 0: a train run's file).
-std::vector<std::string> read_split_rows_role(const fs::path& file, const std::string& role) {
+// Images of splits.csv whose role is `role` in (repeat, fold); a train run's file has only 0, 0.
+std::vector<std::string> read_split_rows_role(const fs::path& file, const std::string& role, int repeat = 0,
+                                              int fold = 0) {
   std::istringstream in(read_file(file));
   std::string line;
   std::vector<std::string> out;
@@ -274,7 +275,7 @@ std::vector<std::string> read_split_rows_role(const fs::path& file, const std::s
     if (line.empty()) continue;
     auto f = csv_split(line);
     FRACTURE_CHECK(f.size() == 6, file.string(), ":", lineno, ": expected 6 fields, got ", f.size());
-    if (f[3] == "0" && f[4] == "0" && f[5] == role) out.push_back(f[0]);
+    if (f[3] == std::to_string(repeat) && f[4] == std::to_string(fold) && f[5] == role) out.push_back(f[0]);
   }
   return out;
 }
@@ -286,7 +287,17 @@ struct TrainedModel {
   double temperature = 1.0;
   std::string mode;      ///< "cv" or "train"
   std::string what;      ///< description for the output
+  int repeat = 0, fold = 0;  ///< cv: which fold (its rows in splits.csv)
 };
+
+// "r<R>f<F>" -> (R, F); throws naming the folder otherwise.
+void parse_fold_name(const fs::path& dir, int& repeat, int& fold) {
+  const std::string n = dir.filename().string();
+  char r = 0, f = 0, extra = 0;
+  FRACTURE_CHECK(std::sscanf(n.c_str(), "%c%d%c%d%c", &r, &repeat, &f, &fold, &extra) == 4 && r == 'r' && f == 'f' &&
+                     repeat >= 0 && fold >= 0,
+                 dir.string(), ": a cv fold folder is named r<repeat>f<fold>, got '", n, "'");
+}
 
 double read_temperature(const fs::path& f) {
   FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the run did not finish this model or fold)");
@@ -315,6 +326,7 @@ TrainedModel resolve_trained(fs::path p) {
     model_dir = p;
     m.mode = "cv";
     m.what = "cv fold " + p.filename().string() + " of " + m.arch;
+    parse_fold_name(p, m.repeat, m.fold);
   } else if (fs::is_directory(p / "weights") && !fs::exists(p / "run.json")) {
     m.run = p.parent_path();
     m.arch = p.filename().string();
@@ -583,18 +595,21 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   const std::string split = cfg.str("split");
   FRACTURE_CHECK(split == "train" || split == "val" || split == "test", "key 'split' must be train, val or test, got '",
                  split, "'");
-  // Images: a train run's own split file (the images it used), else the dataset's split column.
+  // Images: without data=, the run's own split file (the images it used): a train run's roles, or
+  // for a cv fold that fold's roles (test = its held-out outer fold, val = its inner validation,
+  // train = what it trained on). With data=, that dataset's split column.
   std::vector<ClsItem> items;
   std::string source;
   const bool own_data = cfg.str("data").empty();
-  if (m.mode == "train" && own_data) {
+  if (own_data) {
     Config dc = run_cfg;
     const ClsDataset ds = load_dataset(dc, log);
     std::set<std::string> chosen;
-    for (const auto& row : read_split_rows_role(m.run / "splits.csv", split)) chosen.insert(row);
+    for (const auto& row : read_split_rows_role(m.run / "splits.csv", split, m.repeat, m.fold)) chosen.insert(row);
     for (const auto& it : ds.items)
       if (chosen.count(it.image.string())) items.push_back(it);
-    source = run_cfg.str("data") + " (roles of " + (m.run / "splits.csv").string() + ")";
+    source = run_cfg.str("data") + " (roles of " + (m.run / "splits.csv").string() +
+             (m.mode == "cv" ? ", repeat " + std::to_string(m.repeat) + " fold " + std::to_string(m.fold) : "") + ")";
   } else {
     Config dc = run_cfg;
     if (!own_data) dc.set("data", cfg.str("data"), "command line");
