@@ -42,6 +42,13 @@ assert m['confusion_matrix']['names'][-1] == 'background'
 assert 0 <= m['map50_95'] <= m['map50'] <= 1
 for name, c in m['per_class'].items():
     assert c['instances'] > 0 and c['images'] > 0, name
+# metrics.csv: the same numbers as a table, overall row first
+import csv, os
+rows = list(csv.DictReader(open(os.path.join(os.path.dirname(sys.argv[1]), 'metrics.csv'))))
+assert rows[0]['class'] == 'all' and abs(float(rows[0]['map50']) - m['map50']) < 1e-6, rows[0]
+assert sorted(r['class'] for r in rows[1:]) == sorted(m['per_class']), rows
+for r in rows[1:]:
+    assert abs(float(r['map50_95']) - m['per_class'][r['class']]['map50_95']) < 1e-6, r
 PY
 
 # predict: a folder, and a non-square image of another size

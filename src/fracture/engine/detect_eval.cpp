@@ -246,6 +246,17 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
   m["confusion_matrix"] = cm;
   if (out.loss.size() == 3) m["loss"] = {{"box", out.loss[0]}, {"cls", out.loss[1]}, {"dfl", out.loss[2]}};
   write_file_atomic(dir / "metrics.json", m.dump(2));
+  // The same numbers as one table (overall row first), for spreadsheets and model comparisons.
+  {
+    std::ostringstream t;
+    t << "class,images,instances,precision,recall,map50,map50_95\n";
+    t << "all," << out.n_images << "," << r.n_gt << "," << r.mp << "," << r.mr << "," << r.map50 << "," << r.map << "\n";
+    for (const auto& c : r.per_class) {
+      t << '"' << c.name << '"' << "," << n_img[size_t(c.cls)] << "," << c.n_gt << "," << c.p << "," << c.r << "," << c.ap50
+        << "," << c.ap << "\n";
+    }
+    write_file_atomic(dir / "metrics.csv", t.str());
+  }
 
   // Curves: one entry per class with ground truth, in per_class order.
   json cj;
