@@ -130,6 +130,22 @@ TEST(DetectNms, GreedySuppressionAndOrder) {
   EXPECT_EQ(nms(torch::zeros({0, 4}), torch::zeros({0}), 0.5).numel(), 0);
 }
 
+TEST(DetectNms, MaxKeepIsThePrefixOfTheFullResult) {
+  // 600 random boxes (many overlapping): stopping after k kept boxes gives exactly the first k.
+  torch::manual_seed(3);
+  auto xy = torch::rand({600, 2}) * 200, wh = torch::rand({600, 2}) * 40 + 2;
+  auto boxes = torch::cat({xy, xy + wh}, 1);
+  auto scores = torch::rand({600});
+  auto full = nms(boxes, scores, 0.5);
+  ASSERT_GT(full.size(0), 20);
+  ASSERT_LT(full.size(0), 600);  // something was suppressed
+  for (int64_t k : {0, 1, 7, 20}) {
+    auto part = nms(boxes, scores, 0.5, k);
+    EXPECT_TRUE(torch::equal(part, full.narrow(0, 0, k))) << k;
+  }
+  EXPECT_TRUE(torch::equal(nms(boxes, scores, 0.5, 100000), full));
+}
+
 TEST(DetectNms, NonMaxSuppressionHead) {
   // (1, 4 + 2, 4): xywh boxes then 2 class scores.
   // a0: (5, 5, 10, 10) class 0 0.9;  a1: (6, 5, 10, 10) class 1 0.8 (overlaps a0, other class);

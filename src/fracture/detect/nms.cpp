@@ -9,7 +9,7 @@
 
 namespace fracture::detect {
 
-torch::Tensor nms(const torch::Tensor& boxes_in, const torch::Tensor& scores_in, double iou_thres) {
+torch::Tensor nms(const torch::Tensor& boxes_in, const torch::Tensor& scores_in, double iou_thres, int64_t max_keep) {
   FRACTURE_CHECK(boxes_in.dim() == 2 && boxes_in.size(1) == 4, "nms: boxes must be (N, 4), got ", boxes_in.sizes());
   FRACTURE_CHECK(scores_in.dim() == 1 && scores_in.size(0) == boxes_in.size(0), "nms: scores must be (",
                  boxes_in.size(0), "), got ", scores_in.sizes());
@@ -21,23 +21,30 @@ torch::Tensor nms(const torch::Tensor& boxes_in, const torch::Tensor& scores_in,
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return s[i] > s[j]; });
-  std::vector<bool> removed(n, false);
+  // Boxes in score order as separate arrays, so the inner loop is a plain vectorisable sweep.
+  std::vector<double> x1(n), y1(n), x2(n), y2(n), area(n);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = order[k];
+    x1[k] = b[i][0], y1[k] = b[i][1], x2[k] = b[i][2], y2[k] = b[i][3];
+    area[k] = (x2[k] - x1[k]) * (y2[k] - y1[k]);
+  }
+  std::vector<uint8_t> removed(n, 0);
   std::vector<int64_t> keep;
-  for (int64_t oi = 0; oi < n; ++oi) {
-    const int64_t i = order[oi];
-    if (removed[i]) continue;
-    keep.push_back(i);
-    const double area_i = (b[i][2] - b[i][0]) * (b[i][3] - b[i][1]);
-    for (int64_t oj = oi + 1; oj < n; ++oj) {
-      const int64_t j = order[oj];
-      if (removed[j]) continue;
-      const double iw = std::max(0.0, std::min(b[i][2], b[j][2]) - std::max(b[i][0], b[j][0]));
-      const double ih = std::max(0.0, std::min(b[i][3], b[j][3]) - std::max(b[i][1], b[j][1]));
+  for (int64_t k = 0; k < n; ++k) {
+    if (removed[k]) continue;
+    if (max_keep >= 0 && int64_t(keep.size()) >= max_keep) break;
+    keep.push_back(order[k]);
+    // Kept boxes are final in score order, so the first max_keep are the answer: stop there
+    // (turns the worst case, thousands of non-overlapping candidates, from O(n^2) into O(max_keep n)).
+    if (max_keep >= 0 && int64_t(keep.size()) >= max_keep) break;
+    const double ax1 = x1[k], ay1 = y1[k], ax2 = x2[k], ay2 = y2[k], aa = area[k];
+    for (int64_t j = k + 1; j < n; ++j) {
+      const double iw = std::max(0.0, std::min(ax2, x2[j]) - std::max(ax1, x1[j]));
+      const double ih = std::max(0.0, std::min(ay2, y2[j]) - std::max(ay1, y1[j]));
       const double inter = iw * ih;
-      const double area_j = (b[j][2] - b[j][0]) * (b[j][3] - b[j][1]);
-      const double uni = area_i + area_j - inter;
+      const double uni = aa + area[j] - inter;
       const double iou = uni > 0 ? inter / uni : 0.0;
-      if (iou > iou_thres) removed[j] = true;
+      removed[j] |= uint8_t(iou > iou_thres);
     }
   }
   return torch::tensor(keep, torch::kLong).to(boxes_in.device());
@@ -79,8 +86,7 @@ std::vector<torch::Tensor> non_max_suppression(const torch::Tensor& prediction, 
       if (det.size(0) > o.max_nms) det = det.index({det.select(1, 4).argsort(0, true).narrow(0, 0, o.max_nms)});
       if (det.size(0) > 0) {
         auto offset = det.narrow(1, 5, 1) * (o.agnostic ? 0.0 : o.max_wh);  // class-aware in one pass
-        auto keep = nms(det.narrow(1, 0, 4) + offset, det.select(1, 4), o.iou_thres);
-        if (keep.size(0) > o.max_det) keep = keep.narrow(0, 0, o.max_det);
+        auto keep = nms(det.narrow(1, 0, 4) + offset, det.select(1, 4), o.iou_thres, o.max_det);
         det = det.index({keep});
       }
     }

@@ -15,8 +15,9 @@ namespace fracture::detect {
 
 /// Greedy NMS: keep the highest score, drop boxes with IoU > iou_thres against it, repeat.
 /// boxes (N, 4) xyxy, scores (N). Returns kept indices (int64) by decreasing score (ties: lower
-/// index first).
-torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, double iou_thres);
+/// index first). max_keep >= 0 stops after that many kept boxes: the result is exactly the first
+/// max_keep of the unlimited result (what Ultralytics keeps with max_det), found in O(max_keep N).
+torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, double iou_thres, int64_t max_keep = -1);
 
 /// Options of non_max_suppression; defaults are Ultralytics' predict defaults except iou_thres
 /// (Ultralytics' function default 0.45; predict uses 0.7, validation conf 0.001 / iou 0.7 / multi-label).
