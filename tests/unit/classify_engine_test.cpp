@@ -147,6 +147,32 @@ TEST(ComputeThreads, KeySetsAtenThreadsNullMeansEveryUsableCore) {
   at::set_num_threads(before);
 }
 
+TEST(ClassifyHead, EfficientNetOneLogitHeadStartsNearZero) {
+  // torchvision's rule gives U(-1, 1) weights for one output: logits of several units at the start.
+  torch::manual_seed(0);
+  fracture::models::ClassifierOptions mo;
+  mo.num_classes = 1;
+  auto net = fracture::models::make_classifier("efficientnet_b0", mo);
+  net->train();  // as training sees it: BatchNorm on batch statistics (eval-mode running stats of a
+                 // fresh net shrink the features, which hides the problem)
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({8, 3, 64, 64});
+  const double before = net->forward(x).abs().max().item<double>();
+  fracture::engine::prepare_one_logit_head(*net);
+  const double after = net->forward(x).abs().max().item<double>();
+  std::printf("efficientnet_b0 one-logit head: max |logit| %.3f with torchvision's init, %.4f after\n", before, after);
+  EXPECT_GT(before, 1.0);
+  EXPECT_LT(after, 0.5);
+  auto p = net->named_parameters();
+  EXPECT_EQ(p["classifier.1.bias"].abs().max().item<double>(), 0.0);
+  EXPECT_NEAR(p["classifier.1.weight"].std().item<double>(), 0.01, 0.002);
+  // the other backbones are left as torchvision builds them
+  auto r = fracture::models::make_classifier("resnet18", mo);
+  auto w = r->named_parameters()["fc.weight"].clone();
+  fracture::engine::prepare_one_logit_head(*r);
+  EXPECT_TRUE(torch::equal(w, r->named_parameters()["fc.weight"]));
+}
+
 TEST(ClassifyOptions, BadInputsNameTheKey) {
   Config c = Config::defaults();
   c.set("model", "resnet50", "test");

@@ -126,6 +126,13 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
                          const ClassifyOptions& opt, uint64_t seed, Logger& log, const std::string& tag,
                          const std::function<void(const std::vector<EpochRecord>&)>& on_epoch = {});
 
+/// Re-initialises a freshly built one-logit head where torchvision's rule is degenerate for one
+/// output: EfficientNet's U(-1/sqrt(out), 1/sqrt(out)) = U(-1, 1), which starts training at logits of
+/// about +-20. Its output layer then starts as MobileNetV3's does: N(0, 0.01) weight, zero bias.
+/// ResNet18 (PyTorch's Linear default) and MobileNetV3 are left as torchvision makes them.
+/// fit_classifier calls it before loading weights=, so a checkpoint's own one-logit head wins.
+void prepare_one_logit_head(models::ClassifierImpl& net);
+
 /// Logits (one per item, item order) of `net` in eval mode, without augmentation.
 std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vector<ClsItem>& items,
                                    const ClassifyOptions& opt);
