@@ -1,5 +1,5 @@
 # fracture: the two commands a newcomer needs (see README):
-#   make demo   install what is missing, build, generate the synthetic set and validate it (the study joins as issues #4/#5 land)
+#   make demo   install what is missing, build, generate the synthetic set, validate it, run the classification study and train/test YOLOv8n
 #   make test   install what is missing, build, run every test (ctest)
 BUILD ?= build
 JOBS ?= $(shell nproc)

@@ -11,24 +11,22 @@ BUILD="${1:-build}"
 BIN="$BUILD/fracture"
 DEMO="${DEMO_DIR:-runs/demo}"
 DATA="$DEMO/synthetic"
-N="${DEMO_N:-600}"
+N="${DEMO_N:-1200}"
 IMGSZ="${DEMO_IMGSZ:-256}"
 if [ "${DEMO_FAST:-0}" = "1" ]; then
-  CLS="folds=3 repeats=1 epochs=1 imgsz=64"; CLS_MODEL=mobilenet_v3_small
+  N="${DEMO_N:-600}"; CLS="folds=3 repeats=1 epochs=1 imgsz=64"; CLS_MODEL=mobilenet_v3_small
   DET_EPOCHS=1; DET_IMGSZ=128
 else
-  CLS="folds=${DEMO_FOLDS:-5} repeats=${DEMO_REPEATS:-1} epochs=${DEMO_CLS_EPOCHS:-8} imgsz=${DEMO_CLS_IMGSZ:-128}"
+  CLS="folds=${DEMO_FOLDS:-3} repeats=${DEMO_REPEATS:-1} epochs=${DEMO_CLS_EPOCHS:-12} imgsz=${DEMO_CLS_IMGSZ:-96}"
   CLS_MODEL="${DEMO_CLS_MODEL:-all}"
   DET_EPOCHS="${DEMO_DET_EPOCHS:-30}"; DET_IMGSZ="${DEMO_DET_IMGSZ:-256}"
 fi
 
 mkdir -p "$DEMO"
-if [ -f "$DATA/data.yaml" ]; then
-  echo "demo: reusing $DATA (delete it to regenerate)"
-else
-  echo "demo: generating $N synthetic radiographs at ${IMGSZ}px into $DATA"
-  "$BIN" synth out="$DATA" n="$N" imgsz="$IMGSZ" seed=0
-fi
+# Always (re)generated: a few seconds, deterministic, and a set left by an older generator version
+# or other DEMO_N/DEMO_IMGSZ is replaced (synth only overwrites its own earlier output).
+echo "demo: generating $N synthetic radiographs at ${IMGSZ}px into $DATA"
+"$BIN" synth out="$DATA" n="$N" imgsz="$IMGSZ" seed=0
 echo "demo: validating the dataset"
 "$BIN" check data="$DATA/data.yaml" report="$DEMO/check.json"
 
