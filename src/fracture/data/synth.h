@@ -45,7 +45,7 @@ const char* synth_region_name(SynthRegion r);
 int synth_fracture_class(SynthRegion r);
 
 struct SynthOptions {
-  int n = 600;                    ///< number of images
+  int n = 1200;                   ///< number of images
   int imgsz = 224;                ///< square output size, pixels (16..4096)
   uint64_t seed = 0;              ///< all randomness derives from it
   std::string difficulty = "medium";  ///< easy, medium, hard: fracture subtlety, noise, distractors
