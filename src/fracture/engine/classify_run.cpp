@@ -133,7 +133,7 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
       changed += "\n  " + k.name + ": run has " + value_text(saved, k.name) + ", command line has " + v;
   }
   FRACTURE_CHECK(changed.empty(), "resume=", run.string(), ": the command line changes keys of the study; a resumed ",
-                 "run keeps its args.yaml (only device, workers, verbose may change):", changed);
+                 "run keeps its args.yaml (only device, workers, threads, verbose may change):", changed);
   for (const char* k : {"device", "workers", "threads", "verbose"}) saved.set(k, value_text(cfg, k), "command line");
   cfg = saved;
   log.info("resuming {} (keys from its args.yaml)", run.string());
