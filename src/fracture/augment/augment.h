@@ -53,8 +53,9 @@ enum class AugmentTask { kDetect, kClassify };
 /// AugmentOptions from the config keys degrees, translate, scale, fliplr, flipud, mosaic, hsv_v,
 /// aug_contrast, aug_gamma (configs/default.yaml); range-checked, errors name the key. A null
 /// translate / scale / hsv_v takes the task's default: detection the Ultralytics 0.1 / 0.5 / 0.4;
-/// classification the milder 0.05 / 0.1 / 0.2 ("small rotation and scale"), because zooming out by
-/// up to 2x erases the few-pixel fracture signs a classifier must find (measured on the synthetic set).
+/// classification the milder 0.05 / 0.1 / 0.2 (the study's "small rotation and scale": zooming out
+/// by up to 2x can shrink a fracture line below a pixel; on the synthetic set both settings learnt
+/// about equally, so this is a choice of principle, see README).
 AugmentOptions augment_options(const Config& cfg, AugmentTask task = AugmentTask::kDetect);
 
 /// How letterbox() mapped the original image: x_out = x_in * scale + pad_x (pixels, same for y).
