@@ -30,9 +30,9 @@ torch::Tensor nms(const torch::Tensor& boxes_in, const torch::Tensor& scores_in,
   }
   std::vector<uint8_t> removed(n, 0);
   std::vector<int64_t> keep;
+  if (max_keep == 0) return torch::empty({0}, torch::TensorOptions().dtype(torch::kLong).device(boxes_in.device()));
   for (int64_t k = 0; k < n; ++k) {
     if (removed[k]) continue;
-    if (max_keep >= 0 && int64_t(keep.size()) >= max_keep) break;
     keep.push_back(order[k]);
     // Kept boxes are final in score order, so the first max_keep are the answer: stop there
     // (turns the worst case, thousands of non-overlapping candidates, from O(n^2) into O(max_keep n)).
