@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fracture/core/heap.h"
 #include "fracture/torch/threads.h"
 #include "fracture/cli/commands.h"
 #include "fracture/core/config.h"
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     auto log = fracture::make_logger(cfg.boolean("verbose"));
+    const std::string heap = fracture::tune_heap_for_tensors();
+    if (!heap.empty()) log->debug("{}", heap);
     fracture::apply_compute_threads(cfg, *log);
     return found->run(cfg, *log);
   } catch (const fracture::Error& e) {
