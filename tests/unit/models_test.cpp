@@ -11,6 +11,7 @@
 #include "fracture/models/classifier.h"
 #include "fracture/models/efficientnet.h"
 #include "fracture/models/inference.h"
+#include "fracture/models/resnet.h"
 
 namespace fs = std::filesystem;
 using namespace fracture::models;
@@ -164,7 +165,8 @@ TEST_P(Arch, ExportedFilesLoadBackIntoTorchvision) {
 // BatchNorm folding (optimize_for_inference): logits within 1e-4 of the unfolded model relative to
 // the largest logit, with non-trivial BN statistics; the BN is really skipped afterwards.
 TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
-  for (bool channels_last : {false, true}) {
+  // (channels_last, onednn): NCHW ATen, NHWC ATen, NHWC fused oneDNN (when built in).
+  for (auto [channels_last, onednn] : {std::pair{false, false}, std::pair{true, false}, std::pair{true, true}}) {
     torch::manual_seed(3);
     ClassifierOptions o;
     o.num_classes = 10;
@@ -188,15 +190,32 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     ref->eval();
     InferenceOptions io;
     io.channels_last = channels_last;
+    io.onednn = onednn;
     optimize_for_inference(*opt, io);
+    // The fused path is really taken when asked for and built in (and only then).
+    int fused = 0;
+    for (auto& m : opt->modules(true)) {
+      if (auto* seq = m->as<fracture::models::SeqImpl>()) {
+        for (auto& f : seq->fast) fused += f ? 1 : 0;
+      } else if (auto* b = m->as<fracture::models::BasicBlockImpl>()) {
+        fused += (b->fast1 ? 1 : 0) + (b->fast2 ? 1 : 0);
+      }
+    }
+    EXPECT_EQ(fused > 0, uses_onednn(io)) << GetParam() << ": " << fused << " fused convolutions";
+    if (onednn && channels_last) EXPECT_EQ(uses_onednn(io), fracture::models::OnednnConv::available());
     torch::InferenceMode guard;
+    for (auto shape : {std::vector<int64_t>{2, 3, 64, 64}, std::vector<int64_t>{1, 3, 61, 47}}) {
+      auto x = torch::randn(shape);
+      auto want = ref->forward(x);
+      auto got = opt->forward(inference_input(x, io));
+      double err = (got - want).abs().max().item<double>();
+      double scale = want.abs().max().item<double>();
+      EXPECT_GT(scale, 1e-3) << "logits too small to make the comparison meaningful";
+      EXPECT_LE(err, 1e-4 * scale) << GetParam() << " channels_last " << channels_last << " onednn " << onednn
+                                   << " input " << x.sizes() << ": max abs diff " << err;
+    }
     auto x = torch::randn({2, 3, 64, 64});
-    auto want = ref->forward(x);
     auto got = opt->forward(inference_input(x, io));
-    double err = (got - want).abs().max().item<double>();
-    double scale = want.abs().max().item<double>();
-    EXPECT_GT(scale, 1e-3) << "logits too small to make the comparison meaningful";
-    EXPECT_LE(err, 1e-4 * scale) << GetParam() << " channels_last " << channels_last << ": max abs diff " << err;
     // The folded BatchNorms are skipped: changing their statistics no longer changes the logits.
     for (auto& m : opt->modules(false)) {
       if (auto* bn = m->as<torch::nn::BatchNorm2d>()) bn->running_mean.add_(5.0);
@@ -205,6 +224,67 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     EXPECT_THROW(opt->train(), fracture::Error);
     EXPECT_THROW(optimize_for_inference(*opt, io), fracture::Error);
   }
+}
+
+// OnednnConv against ATen: conv + bias + activation (+ residual before or after it) for plain,
+// strided, dilated, grouped and depthwise convolutions, batch 1 and 3, NCHW and sliced inputs.
+TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
+  if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
+  using fracture::models::OnednnAct;
+  using fracture::models::OnednnConv;
+  using fracture::models::OnednnConvSpec;
+  torch::manual_seed(11);
+  torch::InferenceMode guard;
+  struct Case { int64_t cin, cout, k, stride, pad, dil, groups; };
+  const Case cases[] = {{8, 16, 3, 1, 1, 1, 1}, {8, 16, 3, 2, 1, 1, 1}, {16, 16, 1, 1, 0, 1, 1},
+                        {8, 8, 3, 1, 2, 2, 1},  {16, 16, 5, 2, 2, 1, 16}, {8, 16, 3, 1, 1, 1, 4}};
+  auto aten_act = [](const torch::Tensor& y, OnednnAct a) {
+    switch (a) {
+      case OnednnAct::relu: return torch::relu(y);
+      case OnednnAct::silu: return torch::silu(y);
+      case OnednnAct::hardswish: return torch::hardswish(y);
+      case OnednnAct::sigmoid: return torch::sigmoid(y);
+      case OnednnAct::none: break;
+    }
+    return y;
+  };
+  for (const auto& c : cases) {
+    auto w = torch::randn({c.cout, c.cin / c.groups, c.k, c.k}) * 0.3;
+    auto b = torch::randn({c.cout});
+    for (auto act : {OnednnAct::none, OnednnAct::relu, OnednnAct::silu, OnednnAct::hardswish, OnednnAct::sigmoid}) {
+      for (bool after : {true, false}) {
+        OnednnConvSpec s;
+        s.stride = c.stride;
+        s.padding = c.pad;
+        s.dilation = c.dil;
+        s.groups = c.groups;
+        s.act = act;
+        s.add_after_act = after;
+        OnednnConv conv(w, b, s);
+        for (int64_t batch : {1, 3}) {
+          // A channel slice of a wider NCHW tensor: neither contiguous nor channels-last.
+          auto wide = torch::randn({batch, c.cin * 2, 19, 13});
+          auto x = wide.narrow(1, c.cin / 2, c.cin);
+          auto lin = torch::conv2d(x, w, b, c.stride, c.pad, c.dil, c.groups);
+          auto skip = torch::randn(lin.sizes());
+          auto want = after ? aten_act(lin, act) + skip : aten_act(lin + skip, act);
+          auto got = conv.forward(x, &skip);
+          EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
+          double err = (got - want).abs().max().item<double>();
+          EXPECT_LE(err, 1e-4 * (1 + want.abs().max().item<double>()))
+              << "cin " << c.cin << " k " << c.k << " stride " << c.stride << " dil " << c.dil << " groups "
+              << c.groups << " act " << int(act) << " after " << after << " batch " << batch;
+          auto plain = conv.forward(x);
+          EXPECT_LE((plain - aten_act(lin, act)).abs().max().item<double>(), 1e-4 * (1 + lin.abs().max().item<double>()));
+        }
+        EXPECT_NE(conv.implementation(), "");
+      }
+    }
+  }
+  // Bad input is refused with the expected channel count named.
+  OnednnConvSpec s;
+  OnednnConv conv(torch::randn({4, 3, 1, 1}), torch::Tensor(), s);
+  EXPECT_THROW(conv.forward(torch::randn({1, 5, 8, 8})), fracture::Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Torchvision, Arch, ::testing::Values("resnet18", "mobilenet_v3_small", "efficientnet_b0"));

@@ -152,36 +152,48 @@ TEST(YoloV8, MatchesPyTorchReference) {
   EXPECT_GT(want.narrow(1, 0, 4).std().item<double>(), 1.0);
 }
 
-// BatchNorm folding (+ channels-last) gives the unfused eval output up to float rounding, for a model
-// whose BatchNorm statistics are not the identity (a few train-mode forwards move them).
+// BatchNorm folding (+ channels-last, + fused oneDNN convolutions when built in) gives the unfused
+// eval output up to float rounding, for a model whose BatchNorm statistics are not the identity (a
+// few train-mode forwards move them); batch 2 at 96x64 and batch 1 at 32x160 (one cell high at stride 32).
 TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
-  torch::manual_seed(3);
-  fracture::models::YoloV8Options o;
-  o.scale = "n";
-  o.nc = 3;
-  fracture::models::YoloV8 net(o);
-  net->train();
-  {
-    torch::NoGradGuard ng;
-    for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
+  for (auto [channels_last, onednn] : {std::pair{false, false}, std::pair{true, false}, std::pair{true, true}}) {
+    torch::manual_seed(3);
+    fracture::models::YoloV8Options o;
+    o.scale = "n";
+    o.nc = 3;
+    fracture::models::YoloV8 net(o);
+    net->train();
+    {
+      torch::NoGradGuard ng;
+      for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
+    }
+    net->eval();
+    std::vector<torch::Tensor> xs{torch::rand({2, 3, 96, 64}), torch::rand({1, 3, 32, 160})};
+    std::vector<torch::Tensor> refs;
+    {
+      torch::NoGradGuard ng;
+      for (auto& x : xs) refs.push_back(net->forward(x));
+    }
+    fracture::models::InferenceOptions io;
+    io.channels_last = channels_last;
+    io.onednn = onednn;
+    fracture::models::optimize_for_inference(*net, io);
+    int fast = 0;
+    for (auto& m : net->modules(false)) {
+      if (auto* c = m->as<fracture::models::YoloConvImpl>()) fast += c->fast ? 1 : 0;
+    }
+    EXPECT_EQ(fast > 0, fracture::models::uses_onednn(io)) << fast << " fused convolutions";
+    torch::InferenceMode guard;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      auto y = net->forward(fracture::models::inference_input(xs[i], io));
+      ASSERT_EQ(y.sizes(), refs[i].sizes());
+      // boxes in pixels and sigmoid scores: relative to the magnitude of each output
+      const double err = (y - refs[i]).abs().max().item<double>();
+      const double scale = refs[i].abs().max().item<double>();
+      EXPECT_LT(err, 1e-4 * scale) << "channels_last " << channels_last << " onednn " << onednn << " input "
+                                   << xs[i].sizes() << ": max abs diff " << err << " of max " << scale;
+    }
+    EXPECT_THROW(net->train(true), fracture::Error);
+    EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);
   }
-  net->eval();
-  auto x = torch::rand({2, 3, 96, 64});
-  torch::Tensor ref;
-  {
-    torch::NoGradGuard ng;
-    ref = net->forward(x);
-  }
-  fracture::models::InferenceOptions io;
-  io.channels_last = true;
-  fracture::models::optimize_for_inference(*net, io);
-  torch::InferenceMode guard;
-  auto y = net->forward(fracture::models::inference_input(x, io));
-  ASSERT_EQ(y.sizes(), ref.sizes());
-  // boxes in pixels and sigmoid scores: relative to the magnitude of each output
-  const double err = (y - ref).abs().max().item<double>();
-  const double scale = ref.abs().max().item<double>();
-  EXPECT_LT(err, 1e-4 * scale) << "max abs diff " << err << " of max " << scale;
-  EXPECT_THROW(net->train(true), fracture::Error);
-  EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);
 }

@@ -51,6 +51,61 @@ void fold_seq(SeqImpl& seq) {
 }
 }  // namespace
 
+bool uses_onednn(const InferenceOptions& options) {
+  return options.onednn && options.channels_last && options.fold_bn && OnednnConv::available();
+}
+
+std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act, bool add_after_act) {
+  const auto& o = conv.options;
+  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  FRACTURE_CHECK(pad && (*pad)->at(0) == (*pad)->at(1) && o.stride()->at(0) == o.stride()->at(1) &&
+                     o.dilation()->at(0) == o.dilation()->at(1) && c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr,
+                 "make_onednn_conv: only square stride/padding/dilation with zero padding are supported");
+  OnednnConvSpec s;
+  s.stride = o.stride()->at(0);
+  s.padding = (*pad)->at(0);
+  s.dilation = o.dilation()->at(0);
+  s.groups = o.groups();
+  s.act = act;
+  s.add_after_act = add_after_act;
+  return std::make_shared<OnednnConv>(conv.weight, conv.bias, s);
+}
+
+namespace {
+OnednnAct onednn_act(Act a, bool* ok) {
+  *ok = true;
+  switch (a) {
+    case Act::none: return OnednnAct::none;
+    case Act::relu: return OnednnAct::relu;
+    case Act::hardswish: return OnednnAct::hardswish;
+    case Act::silu: return OnednnAct::silu;
+    case Act::sigmoid: return OnednnAct::sigmoid;
+    case Act::hardsigmoid: break;  // oneDNN 2.6 has no hardsigmoid eltwise
+  }
+  *ok = false;
+  return OnednnAct::none;
+}
+
+// Seq children (conv, folded BN[, activation]) -> one fused oneDNN convolution at the conv's index.
+void fuse_seq_onednn(SeqImpl& seq) {
+  if (seq.skip.empty()) return;  // nothing folded here
+  auto kids = seq.children();
+  seq.fast.assign(kids.size(), nullptr);
+  for (size_t i = 0; i + 1 < kids.size(); ++i) {
+    auto* conv = kids[i]->as<torch::nn::Conv2d>();
+    if (!conv || !seq.skip[i + 1]) continue;  // a conv whose BN was folded
+    OnednnAct act = OnednnAct::none;
+    bool fuse_act = false;
+    if (i + 2 < kids.size()) {
+      if (auto* a = kids[i + 2]->as<ActivationImpl>()) act = onednn_act(a->act, &fuse_act);
+    }
+    if (!fuse_act) act = OnednnAct::none;
+    seq.fast[i] = make_onednn_conv(*conv, act);
+    if (fuse_act) seq.skip[i + 2] = true;
+  }
+}
+}  // namespace
+
 void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options) {
   FRACTURE_CHECK(!net.inference_only(), "optimize_for_inference: ", net.arch(), " is already optimised");
   net.eval();
@@ -69,6 +124,18 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
+  if (uses_onednn(options)) {
+    for (auto& m : net.modules(/*include_self=*/true)) {
+      if (auto* seq = m->as<SeqImpl>()) {
+        fuse_seq_onednn(*seq);
+      } else if (auto* block = m->as<BasicBlockImpl>()) {
+        block->fast1 = make_onednn_conv(*block->conv1, OnednnAct::relu);
+        block->fast2 = make_onednn_conv(*block->conv2, OnednnAct::relu, /*add_after_act=*/false);
+      } else if (auto* resnet = m->as<ResNet18Impl>()) {
+        resnet->fast_stem = make_onednn_conv(*resnet->conv1, OnednnAct::relu);
+      }
+    }
+  }
   net.set_inference_only();
 }
 

@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include "fracture/models/classifier.h"
+#include "fracture/models/onednn_conv.h"
 
 namespace fracture::models {
 
@@ -19,7 +20,14 @@ namespace fracture::models {
 struct InferenceOptions {
   bool fold_bn = true;         ///< fold each eval BatchNorm into the conv before it (adds a conv bias)
   bool channels_last = false;  ///< store 4-D weights NHWC; feed inputs through inference_input()
+  /// With channels_last and fold_bn, in a build with oneDNN (OnednnConv::available()): each
+  /// convolution with its activation (and ResNet's/YOLOv8's residual add) runs as one fused oneDNN
+  /// primitive with weights reordered once (onednn_conv.h). Ignored otherwise.
+  bool onednn = true;
 };
+
+/// True when `options` make optimize_for_inference use fused oneDNN convolutions in this build.
+bool uses_onednn(const InferenceOptions& options);
 
 /// Puts `net` in eval mode and applies `options`. Folding uses the BatchNorm running statistics:
 /// w' = w * gamma / sqrt(var + eps), b' = beta + (b - mean) * gamma / sqrt(var + eps) (computed in
@@ -37,5 +45,10 @@ void weights_to_channels_last(torch::nn::Module& net);
 
 /// Folds BatchNorm `bn` (eval statistics) into `conv` in place, giving conv a bias.
 void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
+
+/// A fused oneDNN convolution with `conv`'s current weight, bias, stride, padding, dilation and
+/// groups, followed by `act` (call after folding).
+std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act,
+                                             bool add_after_act = true);
 
 }  // namespace fracture::models

@@ -5,11 +5,13 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "fracture/models/onednn_conv.h"
+
 namespace fracture::models {
 
 /// nn::Sequential with a plain forward(Tensor), so sequentials can nest (keys "0", "1", ...).
 /// `skip[i]` true makes forward pass over child i (a BatchNorm folded into the conv before it by
-/// optimize_for_inference); empty (the default) runs every child.
+/// optimize_for_inference, or an activation fused into it); empty (the default) runs every child.
 class SeqImpl : public torch::nn::SequentialImpl {
  public:
   using torch::nn::SequentialImpl::SequentialImpl;
@@ -17,11 +19,20 @@ class SeqImpl : public torch::nn::SequentialImpl {
     if (skip.empty()) return torch::nn::SequentialImpl::forward<torch::Tensor>(std::move(x));
     size_t i = 0;
     for (auto& m : *this) {
-      if (!skip[i++]) x = m.forward<torch::Tensor>(std::move(x));
+      const size_t k = i++;
+      if (skip[k]) continue;
+      if (k < fast.size() && fast[k]) {
+        x = fast[k]->forward(x);
+      } else {
+        x = m.forward<torch::Tensor>(std::move(x));
+      }
     }
     return x;
   }
   std::vector<bool> skip;
+  /// fast[i]: child i (a conv) and the children it absorbed (marked in skip) as one fused oneDNN
+  /// convolution (optimize_for_inference with InferenceOptions::onednn).
+  std::vector<std::shared_ptr<OnednnConv>> fast;
 };
 TORCH_MODULE(Seq);
 

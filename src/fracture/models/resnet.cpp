@@ -22,6 +22,10 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  if (fast1 && fast2) {  // inference: relu(conv2(relu(conv1 x)) + identity), two oneDNN primitives
+    auto identity = downsample ? downsample->forward(x) : x;
+    return fast2->forward(fast1->forward(x), &identity);
+  }
   auto y = conv1->forward(x);
   if (!bn_folded) y = bn1->forward(y);
   y = torch::relu_(y);  // in place, as torchvision's ReLU(inplace=True)
@@ -56,9 +60,13 @@ ResNet18Impl::ResNet18Impl(const ClassifierOptions& o) {
 }
 
 torch::Tensor ResNet18Impl::forward(torch::Tensor x) {
-  x = conv1->forward(x);
-  if (!bn_folded) x = bn1->forward(x);
-  x = torch::relu_(x);                                                      // (B, 64, H/2, W/2)
+  if (fast_stem) {
+    x = fast_stem->forward(x);
+  } else {
+    x = conv1->forward(x);
+    if (!bn_folded) x = bn1->forward(x);
+    x = torch::relu_(x);  // (B, 64, H/2, W/2)
+  }
   x = torch::max_pool2d(x, 3, 2, 1);                                        // (B, 64, H/4, W/4)
   x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));  // (B, 512, H/32, W/32)
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);                     // (B, 512)

@@ -19,6 +19,8 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   Seq downsample{nullptr};  // null when shapes already match
   bool bn_folded = false;   // bn1/bn2 folded into conv1/conv2 (optimize_for_inference): skipped
+  /// Fused oneDNN forms (InferenceOptions::onednn): relu(conv1) and relu(conv2 + identity).
+  std::shared_ptr<OnednnConv> fast1, fast2;
 };
 TORCH_MODULE(BasicBlock);
 
@@ -38,6 +40,7 @@ class ResNet18Impl : public ClassifierImpl {
   torch::nn::Linear fc{nullptr};
   double dropout = 0.0;
   bool bn_folded = false;  // bn1 folded into conv1 (optimize_for_inference): skipped
+  std::shared_ptr<OnednnConv> fast_stem;  // relu(conv1) fused (InferenceOptions::onednn)
 };
 TORCH_MODULE(ResNet18);
 

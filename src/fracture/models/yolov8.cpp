@@ -33,6 +33,7 @@ YoloConvImpl::YoloConvImpl(int64_t c1, int64_t c2, int64_t k, int64_t s) {
 }
 
 torch::Tensor YoloConvImpl::forward(torch::Tensor x) {
+  if (fast) return fast->forward(x);
   if (fused) {  // inference only: no autograd through the in-place SiLU
     auto y = conv->forward(x);
     return torch::silu_(y);
@@ -47,6 +48,7 @@ YoloBottleneckImpl::YoloBottleneckImpl(int64_t c1, int64_t c2, bool shortcut) {
 }
 
 torch::Tensor YoloBottleneckImpl::forward(torch::Tensor x) {
+  if (add && cv2->fast) return cv2->fast->forward(cv1->forward(x), &x);  // x + silu(conv): one primitive
   auto y = cv2->forward(cv1->forward(x));
   return add ? x + y : y;
 }
@@ -241,6 +243,11 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
+  if (uses_onednn(options)) {
+    for (auto& m : net.modules(/*include_self=*/false)) {
+      if (auto* c = m->as<YoloConvImpl>()) c->fast = make_onednn_conv(*c->conv, OnednnAct::silu);
+    }
+  }
   net.set_inference_only();
 }
 

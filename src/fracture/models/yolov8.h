@@ -51,6 +51,8 @@ class YoloConvImpl : public torch::nn::Module {
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
   bool fused = false;  ///< bn folded into conv (optimize_for_inference): bn skipped, SiLU in place
+  /// silu(conv) as one oneDNN primitive (optimize_for_inference with InferenceOptions::onednn).
+  std::shared_ptr<OnednnConv> fast;
 };
 TORCH_MODULE(YoloConv);
 

@@ -1,0 +1,55 @@
+// One convolution + bias + activation (+ a residual add) as a single oneDNN primitive, for CPU
+// inference on fp32 channels-last (NHWC) tensors. Used by optimize_for_inference when the build has
+// oneDNN (FRACTURE_WITH_ONEDNN) and InferenceOptions::onednn is on.
+//
+//   OnednnConvSpec s;  s.stride = 2;  s.padding = 1;  s.act = OnednnAct::silu;
+//   OnednnConv conv(weight, bias, s);            // weight (O, I/groups, kh, kw), bias (O,) or undefined
+//   torch::Tensor y = conv.forward(x);           // x (B, I, H, W) -> (B, O, H', W'), both channels-last
+//   torch::Tensor z = conv.forward(x, &skip);    // act(conv(x) + b) + skip (or act(conv + b + skip))
+//
+// What it saves over ATen's convolution followed by separate ops (PyTorch 1.13): the activation and
+// the residual add are oneDNN post-ops, applied while the output tile is still in cache, instead of
+// two more passes over the output; the weights are reordered into oneDNN's blocked layout once per
+// input shape instead of on every call; every shape goes to oneDNN (ATen sends small batch-1 1x1
+// convolutions to an im2col + OpenBLAS GEMM whose spinning threads compete with OpenMP's).
+// Results equal ATen's to float rounding (tested in models_test against the unfused models).
+#pragma once
+#include <torch/types.h>
+
+#include <memory>
+
+namespace fracture::models {
+
+enum class OnednnAct { none, relu, silu, hardswish, sigmoid };
+
+struct OnednnConvSpec {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t dilation = 1;
+  int64_t groups = 1;
+  OnednnAct act = OnednnAct::none;
+  /// With a residual given to forward(): true = act(conv + b) + skip (YOLOv8 Bottleneck),
+  /// false = act(conv + b + skip) (ResNet BasicBlock).
+  bool add_after_act = true;
+};
+
+class OnednnConv {
+ public:
+  /// True when this build links oneDNN (FRACTURE_WITH_ONEDNN).
+  static bool available();
+  /// Copies weight (and bias) to fp32 CPU; throws fracture::Error when oneDNN is not built in.
+  OnednnConv(const torch::Tensor& weight, const torch::Tensor& bias, const OnednnConvSpec& spec);
+  ~OnednnConv();
+  /// x: (B, I, H, W) fp32 CPU, any layout (made channels-last contiguous if it is not). `skip`, when
+  /// given, has the output's shape. Returns a new channels-last contiguous tensor. Thread-safe.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor* skip = nullptr) const;
+  /// oneDNN's implementation name for the shapes seen so far (e.g. "brgconv:avx512_core"), for tests
+  /// and logs; "" before the first call.
+  std::string implementation() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fracture::models
