@@ -55,6 +55,14 @@ bool uses_onednn(const InferenceOptions& options) {
   return options.onednn && options.channels_last && options.fold_bn && OnednnConv::available();
 }
 
+bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net) {
+  if (!uses_onednn(options)) return false;
+  for (const auto& p : net.parameters()) {
+    if (!p.device().is_cpu() || p.scalar_type() != torch::kFloat32) return false;
+  }
+  return true;
+}
+
 std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act, bool add_after_act) {
   const auto& o = conv.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
@@ -124,7 +132,7 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
-  if (uses_onednn(options)) {
+  if (uses_onednn(options, net)) {
     for (auto& m : net.modules(/*include_self=*/true)) {
       if (auto* seq = m->as<SeqImpl>()) {
         fuse_seq_onednn(*seq);

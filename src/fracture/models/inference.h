@@ -26,8 +26,11 @@ struct InferenceOptions {
   bool onednn = true;
 };
 
-/// True when `options` make optimize_for_inference use fused oneDNN convolutions in this build.
+/// True when `options` make optimize_for_inference use fused oneDNN convolutions in this build
+/// (for a model whose parameters are fp32 on the CPU; others keep ATen's convolutions).
 bool uses_onednn(const InferenceOptions& options);
+/// uses_onednn(options) and every parameter of `net` is an fp32 CPU tensor.
+bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net);
 
 /// Puts `net` in eval mode and applies `options`. Folding uses the BatchNorm running statistics:
 /// w' = w * gamma / sqrt(var + eps), b' = beta + (b - mean) * gamma / sqrt(var + eps) (computed in

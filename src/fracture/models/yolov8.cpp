@@ -243,7 +243,7 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
-  if (uses_onednn(options)) {
+  if (uses_onednn(options, net)) {
     for (auto& m : net.modules(/*include_self=*/false)) {
       if (auto* c = m->as<YoloConvImpl>()) c->fast = make_onednn_conv(*c->conv, OnednnAct::silu);
     }
