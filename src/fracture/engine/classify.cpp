@@ -15,6 +15,7 @@
 #include "fracture/core/splits.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/models/checkpoint.h"
+#include "fracture/models/inference.h"
 
 namespace fracture::engine {
 
@@ -55,6 +56,14 @@ std::vector<torch::Tensor> snapshot(const torch::nn::Module& m) {
   return out;
 }
 
+// True when every 4-D parameter is stored channels-last (restore() and load_state_dict copy_ into
+// the parameters, which keeps their memory format).
+bool weights_channels_last(const torch::nn::Module& m) {
+  for (const auto& p : m.parameters())
+    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast)) return false;
+  return true;
+}
+
 void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
   torch::NoGradGuard no_grad;
   size_t i = 0;
@@ -71,6 +80,7 @@ LoaderOptions training_loader_options(const ClassifyOptions& opt, size_t n, uint
   lo.shuffle = true;
   lo.seed = seed;
   lo.drop_last = n > size_t(opt.batch) && n % size_t(opt.batch) == 1;
+  lo.channels_last = opt.channels_last;
   return lo;
 }
 
@@ -178,6 +188,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.repeats = int(cfg.integer("repeats"));
   o.group_by_patient = cfg.boolean("group_by_patient");
   o.seed = uint64_t(cfg.integer("seed"));
+  o.channels_last = cfg.boolean("channels_last") && o.device == "cpu";  // measured on oneDNN (CPU) only
   FRACTURE_CHECK(o.epochs >= 1, "key 'epochs' must be >= 1, got ", o.epochs);
   FRACTURE_CHECK(o.batch >= 2, "key 'batch' must be >= 2 for BatchNorm training, got ", o.batch);
   FRACTURE_CHECK(o.patience >= 1, "key 'patience' must be >= 1, got ", o.patience);
@@ -261,6 +272,7 @@ std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vecto
   lo.workers = opt.workers;
   lo.shuffle = false;
   lo.seed = 0;
+  lo.channels_last = opt.channels_last;
   Loader loader(src, lo);
   const torch::Device device(opt.device);
   torch::NoGradGuard no_grad;
@@ -310,6 +322,9 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
     for (const auto& line : res.load_report) log.info("{} {}: {}", arch, tag, line);
   }
   res.net->to(device);
+  // After weights= (copy_ into an NHWC parameter would keep NHWC anyway), before the optimiser
+  // (which keeps references to these parameters and makes its state in their memory format).
+  if (opt.channels_last) models::weights_to_channels_last(*res.net);
 
   // Loaders: training with augmentation, validation without.
   ClassificationOptions tdata = opt.data;
@@ -359,6 +374,8 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       torch::Tensor x = b->images.to(device);
       torch::Tensor y = b->labels.to(device, torch::kFloat);
+      if (it == 1)  // the first step: the memory format the run trains in
+        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) && weights_channels_last(*res.net);
       torch::Tensor z = res.net->forward(x).reshape({-1});
       auto bce = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions();
       if (pos_weight.defined()) bce.pos_weight(pos_weight);

@@ -27,6 +27,10 @@
 // same logit otherwise.
 // Input: grey images replicated to 3 channels and ImageNet-normalised, always (pretrained or not),
 // so every saved model has torchvision's 3-channel stem and loads into torchvision unchanged.
+// Memory format (channels_last, device cpu): the 4-D weights are stored channels-last (NHWC) before
+// the optimiser is made, and every batch (training, precise BN, validation, prediction) is
+// channels-last, where oneDNN's convolutions run without a reorder per call. Results agree with
+// NCHW to float rounding, not bit for bit; saved weights are plain NCHW files either way.
 // Determinism (CPU): torch::manual_seed and the loader seed derive from (seed, model name, repeat,
 // fold) only, so a fold gives the same weights whether run alone, in model=all, or on resume.
 #pragma once
@@ -67,6 +71,7 @@ struct ClassifyOptions {
   int folds = 5, repeats = 3;
   bool group_by_patient = true;
   uint64_t seed = 0;
+  bool channels_last = true;        ///< key channels_last and device cpu: NHWC weights and batches (see above)
   ClassificationOptions data;       ///< imgsz, resize, clahe, augmentations (augment set per loader)
 };
 
@@ -117,6 +122,7 @@ struct FitResult {
   double seconds = 0;                 ///< wall time of the whole fit
   std::vector<double> val_logits;     ///< on the validation items at the best epoch (item order)
   std::vector<std::string> load_report;  ///< what loading `weights` did (empty from scratch)
+  bool channels_last = false;         ///< the first training batch and every 4-D weight were channels-last
 };
 
 /// Trains `arch` on `train`, early-stopping on `val` (both need both classes). `seed` seeds

@@ -20,6 +20,7 @@
 #include "fracture/detect/loss.h"
 #include "fracture/engine/ema.h"
 #include "fracture/models/checkpoint.h"
+#include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
 #include "fracture/torch/loader.h"
 
@@ -152,6 +153,13 @@ models::NamedTensors grads_of(const torch::nn::Module& m) {
   return g;
 }
 
+// True when every 4-D parameter is stored channels-last.
+bool weights_channels_last(const torch::nn::Module& m) {
+  for (const auto& p : m.parameters())
+    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast)) return false;
+  return true;
+}
+
 void load_tensors_into(torch::nn::Module& m, const fs::path& file) {
   models::LoadOptions lo;
   lo.strict = true;
@@ -239,6 +247,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const int nbs = in_int(cfg, "nbs", 1);
   const uint64_t seed = uint64_t(in_int(cfg, "seed", 0));
   const torch::Device device(cfg.str("device"));
+  const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();  // measured on oneDNN (CPU) only
   const std::string scale = model_scale(cfg.str("model"));
 
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
@@ -268,6 +277,12 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   net->to(device);
   models::YoloV8 ema_net(mo);
   ema_net->to(device);
+  // NHWC before the optimiser and the EMA are made: both keep these tensors, and copy_ / mul_ / add_
+  // (EMA, resume loading) keep a tensor's memory format.
+  if (channels_last) {
+    models::weights_to_channels_last(*net);
+    models::weights_to_channels_last(*ema_net);
+  }
   ModelEMA ema(*net, ema_net.ptr());
 
   // Data.
@@ -286,6 +301,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   lo.workers = workers;
   lo.shuffle = true;
   lo.seed = seed;
+  lo.channels_last = channels_last;
   Loader loader(src, lo);
   const int64_t nb = int64_t(loader.batches_per_epoch());
 
@@ -318,6 +334,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   vo.max_det = cfg.integer("max_det");
   vo.clahe = dopt.clahe;
   vo.read = dopt.read;
+  vo.channels_last = channels_last;
 
   TrainState st;
   std::vector<std::string> csv_rows;
@@ -335,7 +352,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
       for (auto& p : net->named_parameters(true)) {
         auto it = gm.find(p.key());
-        if (it != gm.end()) p.value().mutable_grad() = it->second.to(p.value().device()).clone();
+        if (it != gm.end())  // in the parameter's memory format, as autograd makes gradients
+          p.value().mutable_grad() = it->second.to(p.value().device()).clone(p.value().suggest_memory_format());
       }
     }
     std::istringstream in(read_file(run / "results.csv"));
@@ -390,6 +408,9 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
         accumulate = accumulate0;
       }
       auto x = b->images.to(device);
+      if (epoch == st.epochs_done && i == 0)  // the first step: the memory format the run trains in
+        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) && weights_channels_last(*net) &&
+                            weights_channels_last(*ema_net);
       auto feats = net->forward_train(x);
       auto out = loss(feats, b->targets.to(device), x.size(2), x.size(3));
       FRACTURE_CHECK(std::isfinite(out.total.item<double>()), "detect train: the loss is not finite at epoch ",
@@ -479,7 +500,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   }
 
   // Final validation of `best` (Ultralytics final_eval).
-  LoadedDetector best = load_detector(wdir / "best.safetensors", device);
+  LoadedDetector best = load_detector(wdir / "best.safetensors", device, channels_last);
   res.final_val = validate_detector(*best.net, ds.splits.at("val"), ds.names, vo, log, nullptr);
   write_val_report(res.final_val, ds.names, run);
   log.info("detect train: {} epochs done, best epoch {} (fitness {:.4f}); results in {}", res.epochs_done,

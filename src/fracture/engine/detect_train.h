@@ -17,6 +17,9 @@
 // accumulation ramps from 1 to nbs / batch; lf(e) linear max(1 - e / epochs, 0)(1 - lrf) + lrf or
 // cosine; gradient-norm clip 10; EMA after every optimiser step; validation of the EMA every epoch;
 // fitness 0.1 mAP50 + 0.9 mAP50-95; early stopping after `patience` epochs without improvement.
+// channels_last (device cpu): the model's and the EMA's 4-D weights are stored NHWC before the
+// optimiser and the EMA are made, and training, validation and final-validation batches are NHWC;
+// the weight files are written NCHW (Ultralytics-loadable) either way.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/types.h>
@@ -94,6 +97,7 @@ struct DetectTrainResult {
   double best_fitness = 0;
   bool early_stopped = false;
   std::vector<std::string> names;  ///< the dataset's class names
+  bool channels_last = false;  ///< the first training batch and the 4-D weights of the model and its EMA were NHWC
   DetValOutput final_val;    ///< validation of weights/best on the val split (empty when stopped early by stop_after)
 };
 
