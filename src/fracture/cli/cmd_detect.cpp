@@ -46,7 +46,8 @@ int cmd_detect_val(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect val: data= must name a data.yaml");
   const std::string split = cfg.str("split");
   const torch::Device device(cfg.str("device"));
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device);
+  const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true);
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
                  ds.names.size(), " classes but the model ", det.weights.string(), " was trained for ",
@@ -63,6 +64,7 @@ int cmd_detect_val(const Config& cfg, Logger& log) {
   vo.max_det = cfg.integer("max_det");
   vo.clahe = float(cfg.real("clahe"));
   vo.read.dicom_window = cfg.str("dicom_window");
+  vo.channels_last = channels_last;
   engine::DetValOutput out = engine::validate_detector(*det.net, ds.splits.at(split), ds.names, vo, log);
   fs::path run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "val" : cfg.str("name"));
   write_file_atomic(run / "args.yaml", cfg.to_yaml());
@@ -77,7 +79,8 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   const fs::path source = cfg.str("source");
   FRACTURE_CHECK(fs::exists(source), "detect predict: source '", source.string(), "' does not exist");
   const torch::Device device(cfg.str("device"));
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device);
+  const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true);
   std::vector<fs::path> files;
   if (fs::is_directory(source)) {
     for (const auto& e : fs::recursive_directory_iterator(source))
@@ -92,6 +95,7 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   po.conf = cfg.is_null("conf") ? 0.25 : cfg.real("conf");
   po.iou = cfg.real("iou");
   po.max_det = cfg.integer("max_det");
+  po.channels_last = channels_last;
   ReadOptions ro;
   ro.dicom_window = cfg.str("dicom_window");
   fs::path run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "predict" : cfg.str("name"));

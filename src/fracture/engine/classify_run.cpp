@@ -31,6 +31,7 @@
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/models/checkpoint.h"
+#include "fracture/models/inference.h"
 
 namespace fracture::engine {
 
@@ -363,16 +364,21 @@ models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& op
   auto net = models::make_classifier(m.arch, mo);
   models::load_state_dict(*net, models::read_safetensors(m.weights), m.weights.string(), /*strict=*/true);
   net->to(torch::Device(opt.device));
-  net->eval();
+  // val / predict only: BatchNorm folded; with channels_last (CPU) NHWC weights, which predict_logits'
+  // NHWC batches then meet, and fused oneDNN convolutions where built in. Logits equal to float rounding.
+  models::InferenceOptions io;
+  io.channels_last = opt.channels_last;
+  models::optimize_for_inference(*net, io);
   return net;
 }
 
-// Options of the trained run (imgsz, resize, clahe, dicom window), with this command's batch, workers, device.
+// Options of the trained run (imgsz, resize, clahe, dicom window), with this command's batch, workers,
+// device and channels_last (how to compute, not what was trained).
 ClassifyOptions trained_options(const Config& run_cfg, const Config& cfg, const std::string& arch) {
   Config c = run_cfg;
   c.set("model", arch, "trained run");
   c.set("weights", "null", "trained run");
-  for (const char* k : {"batch", "workers", "device"}) c.set(k, value_text(cfg, k), "command line");
+  for (const char* k : {"batch", "workers", "device", "channels_last"}) c.set(k, value_text(cfg, k), "command line");
   return classify_options(c);
 }
 

@@ -15,6 +15,7 @@
 #include "fracture/detect/loss.h"
 #include "fracture/detect/nms.h"
 #include "fracture/models/checkpoint.h"
+#include "fracture/models/inference.h"
 #include "fracture/torch/loader.h"
 
 namespace fracture::engine {
@@ -38,7 +39,7 @@ void write_names(const fs::path& weights_dir, const std::vector<std::string>& na
   write_file_atomic(weights_dir / "names.json", json(names).dump(1));
 }
 
-LoadedDetector load_detector(const fs::path& model, const torch::Device& device) {
+LoadedDetector load_detector(const fs::path& model, const torch::Device& device, bool channels_last, bool optimize) {
   LoadedDetector d;
   d.weights = resolve_detector_weights(model);
   models::NamedTensors t = models::read_checkpoint(d.weights);
@@ -63,6 +64,13 @@ LoadedDetector load_detector(const fs::path& model, const torch::Device& device)
   lo.source = d.weights.string();
   models::load_state_dict(*d.net, t, lo);
   d.net->to(device);
+  if (optimize) {
+    models::InferenceOptions io;
+    io.channels_last = channels_last;
+    models::optimize_for_inference(*d.net, io);  // eval mode, BN folded (+ NHWC, fused oneDNN convs)
+  } else if (channels_last) {
+    models::weights_to_channels_last(*d.net);
+  }
   d.net->eval();
   fs::path names_file = d.weights.parent_path() / "names.json";
   if (fs::exists(names_file)) {
@@ -132,6 +140,7 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   lo.batch = std::max(1, opt.batch);
   lo.workers = opt.workers;
   lo.shuffle = false;
+  lo.channels_last = opt.channels_last;
   Loader loader(src, lo);
   loader.start_epoch(0);
 
@@ -346,7 +355,8 @@ std::vector<Prediction> predict_image(models::YoloV8Impl& net, const cv::Mat& im
   net.eval();
   const torch::Device device = net.parameters().front().device();
   auto t = torch::from_blob(x.data, {1, 1, x.rows, x.cols}, torch::kFloat32).clone();
-  t = t.expand({1, 3, x.rows, x.cols}).contiguous().to(device);  // grey replicated to 3 channels
+  const auto format = opt.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  t = t.expand({1, 3, x.rows, x.cols}).contiguous(format).to(device);  // grey replicated to 3 channels
   auto pred = net.forward(t);                                      // (1, 4 + nc, A)
   detect::NmsOptions no;
   no.conf_thres = opt.conf;

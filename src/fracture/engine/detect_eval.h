@@ -46,8 +46,13 @@ std::filesystem::path resolve_detector_weights(const std::filesystem::path& mode
 
 /// Builds a YoloV8 of the scale and class count found in the weights (model.0.conv.weight width
 /// 16/32/48 -> n/s/m; model.22.cv3.0.2.weight rows -> nc), loads them strictly and puts it in eval
-/// mode on `device`. Names from names.json beside the weights.
-LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device);
+/// mode on `device`; with `channels_last` its 4-D weights are then stored channels-last (NHWC), for
+/// DetValOptions / PredictOptions with channels_last. With `optimize` the model is then
+/// models::optimize_for_inference'd (BatchNorm folded; on the CPU with channels_last, fused oneDNN
+/// convolutions): faster, outputs equal to float rounding, inference only. Names from names.json
+/// beside the weights.
+LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device,
+                             bool channels_last = false, bool optimize = false);
 
 /// Writes names.json (a JSON list of class names) beside weights, read back by load_detector.
 void write_names(const std::filesystem::path& weights_dir, const std::vector<std::string>& names);
@@ -62,6 +67,7 @@ struct DetValOptions {
   bool multi_label = true;
   ReadOptions read;
   float clahe = 0.0f;
+  bool channels_last = false;  ///< batches in channels-last (NHWC) memory (for a model with NHWC weights)
 };
 
 /// Detections of one validation image, in original-image pixels.
@@ -111,6 +117,7 @@ struct PredictOptions {
   double iou = 0.7;
   int64_t max_det = 300;
   bool agnostic = false;
+  bool channels_last = false;  ///< input in channels-last (NHWC) memory (for a model with NHWC weights)
 };
 
 /// Detections for one grey CV_32FC1 [0, 1] image of any size: letterbox to imgsz (pad 114/255),
