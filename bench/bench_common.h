@@ -4,9 +4,11 @@
 //   long n = std::atol(bench::arg(argc, argv, "iters", "3").c_str());
 //   double peak = bench::matmul_peak_gflops();        // fp32 1024^2 matmul, this process's threads
 //   auto rows = bench::run_child("/usr/bin/python3 bench/x.py model=a");  // {"a": {1.0, 2.0, ...}}
+//   auto [cpp, py] = bench::run_pair_median(cmd_cpp, cmd_py, 3);           // medians of 3 alternated runs
 #pragma once
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +73,40 @@ inline std::map<std::string, std::vector<double>> run_child(const std::string& c
   }
   pclose(p);
   return out;
+}
+
+using Rows = std::map<std::string, std::vector<double>>;
+
+/// Element-wise median of each name's values over several runs (names missing from a run are skipped).
+inline Rows median_rows(const std::vector<Rows>& runs) {
+  Rows out;
+  std::map<std::string, std::vector<std::vector<double>>> all;
+  for (const auto& r : runs)
+    for (const auto& [name, v] : r) all[name].push_back(v);
+  for (auto& [name, vs] : all) {
+    size_t n = vs.front().size();
+    for (const auto& v : vs) n = std::min(n, v.size());
+    std::vector<double> med(n);
+    for (size_t k = 0; k < n; ++k) {
+      std::vector<double> col;
+      for (const auto& v : vs) col.push_back(v[k]);
+      std::sort(col.begin(), col.end());
+      med[k] = col.size() % 2 ? col[col.size() / 2] : 0.5 * (col[col.size() / 2 - 1] + col[col.size() / 2]);
+    }
+    out[name] = med;
+  }
+  return out;
+}
+
+/// Runs `a` and `b` (b may be empty) `repeats` times each, alternating a, b, a, b, ... so that a slow
+/// phase of a shared machine falls on both sides, and returns each side's element-wise medians.
+inline std::pair<Rows, Rows> run_pair_median(const std::string& a, const std::string& b, int repeats) {
+  std::vector<Rows> ra, rb;
+  for (int i = 0; i < std::max(1, repeats); ++i) {
+    ra.push_back(run_child(a));
+    if (!b.empty()) rb.push_back(run_child(b));
+  }
+  return {median_rows(ra), median_rows(rb)};
 }
 
 }  // namespace bench

@@ -1,17 +1,23 @@
 // Classifier speed on CPU, C++ (libtorch) against torchvision (bench/classifier_bench.py), each model
 // and each side in its own process so peak RSS is per model and per side. Prints per model:
 // training images/s (forward + backward + AdamW, batch 16), inference images/s at batch 1 and 16
-// (eval, InferenceMode) plain and after optimize_for_inference (BatchNorm folded, channels-last when
-// cl=1), peak RSS (VmHWM), and achieved GFLOP/s as a share of a 1024x1024 fp32 matmul measured in the
-// same process; then the C++ / Python ratios. Not a test.
+// (eval, InferenceMode) plain and after optimize_for_inference (BatchNorm folded, channels-last and
+// fused oneDNN convolutions when cl=1), peak RSS (VmHWM), and achieved GFLOP/s as a share of a
+// 1024x1024 fp32 matmul measured in the same process; then the C++ / Python ratios. Not a test.
+// Training is the median of `iters` steps, inference the best of 3 blocks of `infer_iters` calls, on
+// both sides. The C++ side trains channels-last (train_cl=1, as the engines' default) and sets up
+// malloc as the CLI does (malloc=1); the Python side trains NCHW unless py_train_cl=1. repeat=N runs
+// each side's process N times, alternating C++ and Python, and prints the medians.
 //
 //   build-x/bench/classifier_bench [imgsz=224] [iters=3] [infer_iters=10] [threads=2] [cl=1]
+//                                  [train_cl=1] [malloc=1] [onednn=1] [py_train_cl=0] [repeat=1]
 //                                  [model=all|resnet18|...] [python=1] [script=bench/classifier_bench.py]
 //
 // model=NAME runs one model in this process and prints one "RESULT ..." line (used by model=all,
 // which re-runs this binary per model and, with python=1, /usr/bin/python3 bench/classifier_bench.py).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,13 +28,13 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "fracture/core/heap.h"
 #include "fracture/models/classifier.h"
 #include "fracture/models/inference.h"
 
 using bench::arg;
 using bench::matmul_peak_gflops;
 using bench::peak_rss_mib;
-using bench::run_child;
 using bench::seconds_since;
 using fracture::models::make_classifier;
 
@@ -42,40 +48,56 @@ double forward_flops_224(const std::string& name) {
   if (name == "efficientnet_b0") return 769072064.0;
   return 0;
 }
-// Inference images/s at batch b: `warm` untimed calls, then `iters` timed ones.
+// Inference images/s at batch b: 2 untimed calls, then the best of 3 blocks of `iters` calls (the
+// Python side times the same way), so a moment of contention on a shared machine does not decide it.
 double infer_ips(fracture::models::ClassifierImpl& net, const torch::Tensor& x, long iters) {
   torch::InferenceMode guard;
   for (int i = 0; i < 2; ++i) net.forward(x);
-  auto t0 = std::chrono::steady_clock::now();
-  for (long i = 0; i < iters; ++i) net.forward(x);
-  return x.size(0) * iters / seconds_since(t0);
+  double best = 1e30;
+  for (int r = 0; r < 3; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < iters; ++i) net.forward(x);
+    best = std::min(best, seconds_since(t0));
+  }
+  return x.size(0) * iters / best;
 }
 
-int run_one(const std::string& name, long imgsz, long iters, long infer_iters, bool cl) {
+int run_one(const std::string& name, long imgsz, long iters, long infer_iters, bool cl, bool train_cl,
+            bool onednn) {
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
   fracture::models::ClassifierOptions opt;
   opt.num_classes = 1;
   auto net = make_classifier(name, opt);
+  // train_cl: as the engines train by default (config key channels_last), weights and batches NHWC.
+  if (train_cl) fracture::models::weights_to_channels_last(*net);
   torch::optim::AdamW optim(net->parameters(), torch::optim::AdamWOptions(1e-4));
   auto x16 = torch::randn({16, 3, imgsz, imgsz});
   auto y16 = torch::randint(0, 2, {16, 1}).to(torch::kFloat32);
+  auto xt = train_cl ? x16.contiguous(torch::MemoryFormat::ChannelsLast) : x16;
   net->train();
-  double train = 0;
+  std::vector<double> steps;
   for (long i = 0; i <= iters; ++i) {  // iteration 0 is the warm-up
     auto t0 = std::chrono::steady_clock::now();
     optim.zero_grad();
-    auto loss = torch::binary_cross_entropy_with_logits(net->forward(x16), y16);
+    auto loss = torch::binary_cross_entropy_with_logits(net->forward(xt), y16);
     loss.backward();
     optim.step();
-    if (i > 0) train += seconds_since(t0);
+    if (i > 0) steps.push_back(seconds_since(t0));
   }
-  const double train_ips = 16.0 * iters / train;
+  std::sort(steps.begin(), steps.end());
+  const double train_ips = 16.0 / steps[steps.size() / 2];  // median step
+  if (train_cl) {  // back to NCHW for the plain inference columns
+    torch::NoGradGuard ng;
+    for (auto& p : net->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous());
+  }
   net->eval();
   auto x1 = torch::randn({1, 3, imgsz, imgsz});
   const double b1 = infer_ips(*net, x1, infer_iters), b16 = infer_ips(*net, x16, infer_iters);
   fracture::models::InferenceOptions io;
   io.channels_last = cl;
+  io.onednn = onednn;
   fracture::models::optimize_for_inference(*net, io);
   const double b1o = infer_ips(*net, fracture::models::inference_input(x1, io), infer_iters);
   const double b16o = infer_ips(*net, fracture::models::inference_input(x16, io), infer_iters);
@@ -94,25 +116,34 @@ int main(int argc, char** argv) {
   const long infer_iters = std::atol(arg(argc, argv, "infer_iters", "10").c_str());
   const long threads = std::atol(arg(argc, argv, "threads", "2").c_str());
   const bool cl = arg(argc, argv, "cl", "1") == "1";
+  const bool train_cl = arg(argc, argv, "train_cl", "1") == "1";        // C++ side, as the engines
+  const bool onednn = arg(argc, argv, "onednn", "1") == "1";            // fused oneDNN convs in "opt"
+  const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";  // Python side: NCHW by default
   const bool python = arg(argc, argv, "python", "1") == "1";
+  const int repeat = std::atoi(arg(argc, argv, "repeat", "1").c_str());  // alternated runs per side; medians
   const std::string model = arg(argc, argv, "model", "all");
   const std::string script = arg(argc, argv, "script", "bench/classifier_bench.py");  // relative to cwd
+  // malloc=1 (default): glibc malloc set up as the fracture CLI does (fracture/core/heap.h); 0: defaults.
+  const bool tune_malloc = arg(argc, argv, "malloc", "1") == "1";
+  if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl);
+  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl, train_cl, onednn);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " iters=" << iters << " infer_iters=" << infer_iters << " threads=" << threads;
-  std::printf("threads %ld, imgsz %ld, train %ld timed iterations (+1 warm-up), inference %ld (+2 warm-up), cl=%d\n",
-              threads, imgsz, iters, infer_iters, cl ? 1 : 0);
+  std::printf("threads %ld, imgsz %ld, train %ld timed iterations (+1 warm-up), inference %ld (+2 warm-up), cl=%d, "
+              "medians of %d alternated runs per side\n",
+              threads, imgsz, iters, infer_iters, cl ? 1 : 0, std::max(1, repeat));
   std::printf("%-19s %-4s %8s %8s %8s %8s %8s %8s %8s %11s %11s\n", "model", "side", "train/s", "b1/s", "b16/s",
               "b1opt/s", "b16opt/s", "peakMiB", "mmGF/s", "trainGF/s", "inferGF/s");
   for (const auto& name : fracture::models::classifier_names()) {
-    auto c = run_child(std::string(argv[0]) + " model=" + name + " cl=" + (cl ? "1" : "0") + " " + common.str());
-    std::map<std::string, std::vector<double>> py;
-    if (python) {
-      py = run_child("/usr/bin/python3 " + script + " model=" +
-                     name + " " + common.str());
-    }
+    const std::string cmd_c = std::string(argv[0]) + " model=" + name + " cl=" + (cl ? "1" : "0") +
+                              " malloc=" + (tune_malloc ? "1" : "0") + " train_cl=" + (train_cl ? "1" : "0") +
+                              " onednn=" + (onednn ? "1" : "0") + " " + common.str();
+    const std::string cmd_py = python ? "/usr/bin/python3 " + script + " model=" + name +
+                                            " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()
+                                      : "";
+    auto [c, py] = bench::run_pair_median(cmd_c, cmd_py, repeat);
     auto print = [&](const char* side, const std::vector<double>& v) {
       if (v.size() < 9) {
         std::printf("%-19s %-4s (no result)\n", name.c_str(), side);

@@ -6,15 +6,21 @@
 // images/s (forward + surrogate loss + backward + SGD step on both sides; the C++ side also with the
 // real DetectionLoss, "full tr/s"), peak RSS (VmHWM), achieved GFLOP/s
 // against a 1024x1024 fp32 matmul measured in the same process, then C++ / Python ratios, and the
-// NMS time on the C++ side. Not a test.
+// NMS time on the C++ side. Not a test. The optimised C++ path uses fused oneDNN convolutions when
+// built with them. Latency is the best of 3 blocks of `runs` calls, training the median of `iters`
+// steps, on both sides. The C++ side trains channels-last (train_cl=1, as the engine's default
+// channels_last) and sets up malloc as the CLI does (malloc=1); Python trains NCHW unless py_train_cl=1.
+// repeat=N runs each side's process N times, alternating C++ and Python, and prints the medians.
 //
 //   build/bench/yolov8_bench [imgsz=640] [scales=nsm] [runs=5] [threads=2] [train_imgsz=320]
-//                            [train_batch=8] [iters=2] [python=1] [script=bench/yolov8_bench.py]
+//                            [train_batch=8] [iters=2] [train_cl=1] [malloc=1] [onednn=1] [py_train_cl=0] [repeat=1]
+//                            [python=1] [script=bench/yolov8_bench.py]
 //
 // scale=X runs one scale in this process and prints one "RESULT ..." line (scales= re-runs this
 // binary per scale and, with python=1, /usr/bin/python3 bench/yolov8_bench.py).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +31,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "fracture/core/heap.h"
 #include "fracture/detect/loss.h"
 #include "fracture/detect/nms.h"
 #include "fracture/models/yolov8.h"
@@ -33,7 +40,6 @@ namespace {
 using bench::arg;
 using bench::matmul_peak_gflops;
 using bench::peak_rss_mib;
-using bench::run_child;
 using clock_type = std::chrono::steady_clock;
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
@@ -41,12 +47,17 @@ double ms_since(clock_type::time_point t0) {
 double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int runs) {
   torch::InferenceMode guard;
   net.forward(x);  // warm-up
-  auto t0 = clock_type::now();
-  for (int i = 0; i < runs; ++i) net.forward(x);
-  return ms_since(t0) / runs;
+  double best = 1e30;
+  for (int r = 0; r < 3; ++r) {
+    auto t0 = clock_type::now();
+    for (int i = 0; i < runs; ++i) net.forward(x);
+    best = std::min(best, ms_since(t0));
+  }
+  return best / runs;
 }
 
-int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters) {
+int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters,
+            bool train_cl, bool onednn) {
   const int64_t nc = 7;  // the synthetic set's anatomical classes
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
@@ -59,9 +70,11 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   auto train_speed = [&](bool full) {
     torch::manual_seed(0);
     fracture::models::YoloV8 net(o);
+    if (train_cl) fracture::models::weights_to_channels_last(*net);
     net->train();
     fracture::detect::DetectionLoss loss(nc);
     auto x = torch::rand({train_batch, 3, train_imgsz, train_imgsz});
+    if (train_cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     std::vector<float> rows;
     for (int64_t b = 0; b < train_batch; ++b)
       for (int k = 0; k < 3; ++k) {
@@ -70,7 +83,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
       }
     auto targets = torch::from_blob(rows.data(), {int64_t(rows.size() / 6), 6}).clone();
     torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(1e-3).momentum(0.9).nesterov(true));
-    double total = 0;
+    std::vector<double> steps;
     for (int i = 0; i <= iters; ++i) {  // iteration 0 is the warm-up
       auto t0 = clock_type::now();
       opt.zero_grad();
@@ -83,9 +96,10 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
       }
       l.backward();
       opt.step();
-      if (i > 0) total += ms_since(t0) / 1000;
+      if (i > 0) steps.push_back(ms_since(t0) / 1000);
     }
-    return train_batch * iters / total;
+    std::sort(steps.begin(), steps.end());
+    return train_batch / steps[steps.size() / 2];  // median step
   };
   const double train_net = train_speed(false), train_full = train_speed(true);
   fracture::models::YoloV8 net(o);
@@ -94,6 +108,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   const double eager = latency_ms(*net, x, runs);
   fracture::models::InferenceOptions io;
   io.channels_last = true;
+  io.onednn = onednn;
   fracture::models::optimize_for_inference(*net, io);
   const double fused = latency_ms(*net, fracture::models::inference_input(x, io), runs);
   // NMS in the validation setting on a worst case (every anchor scored uniformly at random).
@@ -127,26 +142,37 @@ int main(int argc, char** argv) {
   const int64_t train_batch = std::atoll(arg(argc, argv, "train_batch", "8").c_str());
   const int iters = std::atoi(arg(argc, argv, "iters", "2").c_str());
   const bool python = arg(argc, argv, "python", "1") == "1";
+  const int repeat = std::atoi(arg(argc, argv, "repeat", "1").c_str());  // alternated runs per side; medians
   const std::string scales = arg(argc, argv, "scales", "nsm");
   const std::string one = arg(argc, argv, "scale", "");
   const std::string script = arg(argc, argv, "script", "bench/yolov8_bench.py");
+  // malloc=1 (default): glibc malloc set up as the fracture CLI does (fracture/core/heap.h); 0: defaults.
+  const bool tune_malloc = arg(argc, argv, "malloc", "1") == "1";
+  const bool train_cl = arg(argc, argv, "train_cl", "1") == "1";
+  const bool onednn = arg(argc, argv, "onednn", "1") == "1";  // fused oneDNN convolutions in "opt"
+  const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";
+  if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters);
+  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " runs=" << runs << " threads=" << threads << " train_imgsz=" << train_imgsz
          << " train_batch=" << train_batch << " iters=" << iters;
   std::printf("threads %d, inference batch 1 at %lld px (%d runs + 1 warm-up), training batch %lld at %lld px "
-              "(%d iterations + 1 warm-up), nc 7\n",
+              "(%d iterations + 1 warm-up), nc 7, medians of %d alternated runs per side\n",
               threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
-              static_cast<long long>(train_imgsz), iters);
+              static_cast<long long>(train_imgsz), iters, std::max(1, repeat));
   std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s\n", "scale", "side", "eager ms", "opt ms", "train/s",
               "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s");
   for (char s : scales) {
     const std::string name(1, s);
-    auto c = run_child(std::string(argv[0]) + " scale=" + name + " " + common.str());
-    std::map<std::string, std::vector<double>> py;
-    if (python) py = run_child("/usr/bin/python3 " + script + " scale=" + name + " " + common.str());
+    const std::string cmd_c = std::string(argv[0]) + " scale=" + name + " malloc=" + (tune_malloc ? "1" : "0") +
+                              " train_cl=" + (train_cl ? "1" : "0") + " onednn=" + (onednn ? "1" : "0") + " " +
+                              common.str();
+    const std::string cmd_py = python ? "/usr/bin/python3 " + script + " scale=" + name +
+                                            " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()
+                                      : "";
+    auto [c, py] = bench::run_pair_median(cmd_c, cmd_py, repeat);
     const double gflop = (py.count(name) && py[name].size() >= 6) ? py[name][5] : 0;  // Python's hook count
     auto& a = c[name];
     auto& b = py[name];
