@@ -281,6 +281,28 @@ TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
       }
     }
   }
+  // bf16 (opt-in): bf16 output, or fp32 with fp32_out, within bf16 rounding of ATen's fp32 result
+  // (8-bit mantissa on inputs, weights and, without fp32_out, the output: 2e-2 of the largest value).
+  {
+    auto w = torch::randn({16, 8, 3, 3}) * 0.3;
+    auto b = torch::randn({16});
+    auto x = torch::randn({2, 8, 15, 11});
+    auto want = torch::silu(torch::conv2d(x, w, b, 1, 1));
+    for (bool fp32_out : {false, true}) {
+      OnednnConvSpec s;
+      s.padding = 1;
+      s.act = OnednnAct::silu;
+      s.bf16 = true;
+      s.fp32_out = fp32_out;
+      OnednnConv conv(w, b, s);
+      auto got = conv.forward(x);
+      EXPECT_EQ(got.scalar_type(), fp32_out ? torch::kFloat32 : torch::kBFloat16);
+      const double err = (got.to(torch::kFloat32) - want).abs().max().item<double>();
+      const double scale = want.abs().max().item<double>();
+      EXPECT_LE(err, 2e-2 * scale) << "fp32_out " << fp32_out;
+      EXPECT_GT(err, 1e-6 * scale) << "no bf16 rounding at all: was bf16 used?";
+    }
+  }
   // Bad input is refused with the expected channel count named.
   OnednnConvSpec s;
   OnednnConv conv(torch::randn({4, 3, 1, 1}), torch::Tensor(), s);

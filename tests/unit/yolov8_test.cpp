@@ -197,3 +197,73 @@ TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
     EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);
   }
 }
+
+// bf16 inference (opt-in): the same detections up to bf16 rounding. Box centres/sizes within 2 % of
+// the input size and class scores within 0.03 of the fp32 model's, on a model with moved BatchNorm
+// statistics; refused where the fused oneDNN path is not in effect, leaving the model untouched.
+TEST(YoloV8, Bf16InferenceStaysCloseToFp32) {
+  torch::manual_seed(5);
+  fracture::models::YoloV8Options o;
+  o.scale = "n";
+  o.nc = 3;
+  fracture::models::YoloV8 net(o);
+  net->train();
+  {
+    torch::NoGradGuard ng;
+    for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
+    // Zero the head's output biases (box 1.0, class ~-10 at init) so the raw maps are the network's
+    // own signal, where rounding shows, not a constant.
+    for (size_t i = 0; i < net->l22->cv2->size(); ++i) {
+      net->l22->cv2->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>()->bias.zero_();
+      net->l22->cv3->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>()->bias.zero_();
+    }
+  }
+  net->eval();
+  auto x = torch::rand({2, 3, 96, 128});
+  torch::Tensor ref;
+  std::vector<torch::Tensor> ref_raw;
+  {
+    torch::NoGradGuard ng;
+    ref = net->forward(x);
+    ref_raw = net->forward_train(x);  // eval mode: the raw maps before decoding
+  }
+  fracture::models::InferenceOptions io;
+  io.channels_last = false;
+  io.bf16 = true;
+  EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);  // needs channels-last
+  EXPECT_FALSE(net->inference_only());
+  io.channels_last = true;
+  if (!fracture::models::uses_onednn(io)) {
+    EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);
+    GTEST_SKIP() << "built without oneDNN: bf16 inference is refused (checked)";
+  }
+  fracture::models::optimize_for_inference(*net, io);
+  EXPECT_FALSE(net->l22->fast_box.empty());
+  torch::InferenceMode guard;
+  auto y = net->forward(fracture::models::inference_input(x, io));
+  ASSERT_EQ(y.sizes(), ref.sizes());
+  EXPECT_EQ(y.scalar_type(), torch::kFloat32);
+  const double box_err = (y.narrow(1, 0, 4) - ref.narrow(1, 0, 4)).abs().max().item<double>();
+  const double score_err = (y.narrow(1, 4, 3) - ref.narrow(1, 4, 3)).abs().max().item<double>();
+  std::printf("bf16 vs fp32: box max abs diff %.3f px, score max abs diff %.4f\n", box_err, score_err);
+  EXPECT_LT(box_err, 0.02 * 128) << "box max abs diff (px)";
+  EXPECT_LT(score_err, 0.03) << "score max abs diff";
+  // The raw maps carry bf16 rounding: well above fp32's (~1e-6) and well below 5 %.
+  auto raw = net->forward_train(fracture::models::inference_input(x, io));
+  double raw_rel = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    EXPECT_EQ(raw[i].scalar_type(), torch::kFloat32);
+    raw_rel = std::max(raw_rel, (raw[i] - ref_raw[i]).abs().max().item<double>() /
+                                    ref_raw[i].abs().max().item<double>());
+  }
+  std::printf("bf16 vs fp32: raw maps max abs diff %.2e of their max\n", raw_rel);
+  EXPECT_GT(raw_rel, 1e-4) << "no bf16 rounding visible: was the bf16 path taken?";
+  EXPECT_LT(raw_rel, 5e-2);
+  // Between the convolutions the activations really are bf16.
+  for (auto& m : net->modules(false)) {
+    if (auto* c = m->as<fracture::models::YoloConvImpl>()) {
+      EXPECT_EQ(c->forward(torch::rand({1, c->conv->weight.size(1), 32, 32})).scalar_type(), torch::kBFloat16);
+      break;
+    }
+  }
+}

@@ -63,7 +63,8 @@ bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net) {
   return true;
 }
 
-std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act, bool add_after_act) {
+std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act, bool add_after_act,
+                                             bool bf16, bool fp32_out) {
   const auto& o = conv.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
   FRACTURE_CHECK(pad && (*pad)->at(0) == (*pad)->at(1) && o.stride()->at(0) == o.stride()->at(1) &&
@@ -76,6 +77,8 @@ std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, 
   s.groups = o.groups();
   s.act = act;
   s.add_after_act = add_after_act;
+  s.bf16 = bf16;
+  s.fp32_out = fp32_out;
   return std::make_shared<OnednnConv>(conv.weight, conv.bias, s);
 }
 
@@ -116,6 +119,8 @@ void fuse_seq_onednn(SeqImpl& seq) {
 
 void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options) {
   FRACTURE_CHECK(!net.inference_only(), "optimize_for_inference: ", net.arch(), " is already optimised");
+  FRACTURE_CHECK(!options.bf16, "optimize_for_inference: bf16 inference is built for the YOLOv8 detector only, not ",
+                 net.arch());
   net.eval();
   if (options.fold_bn) {
     for (auto& m : net.modules(/*include_self=*/true)) {

@@ -24,6 +24,10 @@ struct InferenceOptions {
   /// convolution with its activation (and ResNet's/YOLOv8's residual add) runs as one fused oneDNN
   /// primitive with weights reordered once (onednn_conv.h). Ignored otherwise.
   bool onednn = true;
+  /// YOLOv8 only, with onednn in effect: bf16 convolutions (OnednnConvSpec::bf16), activations in
+  /// bf16 between them, the Detect head's last convolutions writing fp32 (so decoding, DFL and NMS
+  /// stay fp32). Outputs differ from fp32 by bf16 rounding; an opt-in speed/precision trade.
+  bool bf16 = false;
 };
 
 /// True when `options` make optimize_for_inference use fused oneDNN convolutions in this build
@@ -52,6 +56,6 @@ void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl&
 /// A fused oneDNN convolution with `conv`'s current weight, bias, stride, padding, dilation and
 /// groups, followed by `act` (call after folding).
 std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act,
-                                             bool add_after_act = true);
+                                             bool add_after_act = true, bool bf16 = false, bool fp32_out = false);
 
 }  // namespace fracture::models

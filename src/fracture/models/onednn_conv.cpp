@@ -51,6 +51,13 @@ struct OnednnConv::Impl {
   mutable std::map<std::pair<Dims, bool>, std::shared_ptr<Entry>> cache;  // (input dims, has skip)
   mutable std::string last_impl;
 
+  memory::data_type src_type() const { return spec.bf16 ? memory::data_type::bf16 : memory::data_type::f32; }
+  memory::data_type dst_type() const {
+    return spec.bf16 && !spec.fp32_out ? memory::data_type::bf16 : memory::data_type::f32;
+  }
+  torch::ScalarType src_scalar() const { return spec.bf16 ? torch::kBFloat16 : torch::kFloat32; }
+  torch::ScalarType dst_scalar() const { return spec.bf16 && !spec.fp32_out ? torch::kBFloat16 : torch::kFloat32; }
+
   std::shared_ptr<Entry> entry(const Dims& src, bool with_skip) const {
     std::lock_guard<std::mutex> lock(mu);
     auto key = std::make_pair(src, with_skip);
@@ -64,8 +71,9 @@ struct OnednnConv::Impl {
                    kh, "x", kw);
     Dims wdims = g == 1 ? Dims{o, weight.size(1), kh, kw} : Dims{g, o / g, weight.size(1), kh, kw};
     auto f32 = memory::data_type::f32;
-    memory::desc src_md(src, f32, memory::format_tag::nhwc), dst_md(dst, f32, memory::format_tag::nhwc);
-    memory::desc w_any(wdims, f32, memory::format_tag::any), b_md({o}, f32, memory::format_tag::x);
+    const auto in_dt = src_type(), out_dt = dst_type();
+    memory::desc src_md(src, in_dt, memory::format_tag::nhwc), dst_md(dst, out_dt, memory::format_tag::nhwc);
+    memory::desc w_any(wdims, in_dt, memory::format_tag::any), b_md({o}, f32, memory::format_tag::x);
     dnnl::post_ops po;
     auto [alg, alpha, beta] = eltwise(spec.act);
     const bool act = spec.act != OnednnAct::none;
@@ -77,7 +85,13 @@ struct OnednnConv::Impl {
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per-call scratchpad: concurrent calls are safe
     dnnl::convolution_forward::desc cd(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
                                        w_any, b_md, dst_md, {s, s}, {d - 1, d - 1}, {p, p}, {p, p});
-    dnnl::convolution_forward::primitive_desc pd(cd, attr, eng);
+    dnnl::convolution_forward::primitive_desc pd;
+    try {
+      pd = dnnl::convolution_forward::primitive_desc(cd, attr, eng);
+    } catch (const dnnl::error& err) {
+      FRACTURE_FAIL("OnednnConv: oneDNN has no ", spec.bf16 ? "bf16" : "fp32", " convolution for this CPU and shape (",
+                    err.what(), ")", spec.bf16 ? "; bf16 needs a CPU with AVX-512" : "");
+    }
     auto e = std::make_shared<Entry>();
     e->prim = dnnl::convolution_forward(pd);
     e->dst = dst;
@@ -115,19 +129,20 @@ OnednnConv::OnednnConv(const torch::Tensor& weight, const torch::Tensor& bias, c
 OnednnConv::~OnednnConv() = default;
 
 torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor* skip) const {
-  FRACTURE_CHECK(x_in.dim() == 4 && x_in.device().is_cpu() && x_in.scalar_type() == torch::kFloat32,
-                 "OnednnConv: input must be a (B, C, H, W) fp32 CPU tensor, got ", x_in.sizes(), " ",
-                 x_in.scalar_type(), " on ", x_in.device());
+  FRACTURE_CHECK(x_in.dim() == 4 && x_in.device().is_cpu() &&
+                     (x_in.scalar_type() == torch::kFloat32 ||
+                      (impl_->spec.bf16 && x_in.scalar_type() == torch::kBFloat16)),
+                 "OnednnConv: input must be a (B, C, H, W) ", impl_->spec.bf16 ? "fp32 or bf16" : "fp32",
+                 " CPU tensor, got ", x_in.sizes(), " ", x_in.scalar_type(), " on ", x_in.device());
   const int64_t in_ch = impl_->weight.size(1) * impl_->spec.groups;
   FRACTURE_CHECK(x_in.size(1) == in_ch, "OnednnConv: input has ", x_in.size(1), " channels, the weight expects ",
                  in_ch);
-  torch::Tensor x = x_in.is_contiguous(torch::MemoryFormat::ChannelsLast)
-                        ? x_in
-                        : x_in.contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor x = x_in.to(impl_->src_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
   auto e = impl_->entry(dims_of(x), skip != nullptr);
-  auto y = torch::empty(e->dst, x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  auto y = torch::empty(e->dst, x.options().dtype(impl_->dst_scalar()).memory_format(torch::MemoryFormat::ChannelsLast));
   auto f32 = memory::data_type::f32;
-  memory::desc src_md(dims_of(x), f32, memory::format_tag::nhwc), dst_md(e->dst, f32, memory::format_tag::nhwc);
+  memory::desc src_md(dims_of(x), impl_->src_type(), memory::format_tag::nhwc);
+  memory::desc dst_md(e->dst, impl_->dst_type(), memory::format_tag::nhwc);
   memory src(src_md, impl_->eng, x.data_ptr()), dst(dst_md, impl_->eng, y.data_ptr());
   memory b(memory::desc({impl_->weight.size(0)}, f32, memory::format_tag::x), impl_->eng, impl_->bias.data_ptr());
   auto scratch = torch::empty({static_cast<int64_t>(e->scratch.get_size())}, torch::kUInt8);
@@ -138,8 +153,7 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
   if (skip) {
     FRACTURE_CHECK(skip->sizes() == y.sizes(), "OnednnConv: residual has shape ", skip->sizes(), ", the output ",
                    y.sizes());
-    s = skip->is_contiguous(torch::MemoryFormat::ChannelsLast) ? *skip
-                                                                : skip->contiguous(torch::MemoryFormat::ChannelsLast);
+    s = skip->to(impl_->dst_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
     const int index = (impl_->spec.add_after_act && impl_->spec.act != OnednnAct::none) ? 1 : 0;
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory(dst_md, impl_->eng, s.data_ptr()));
   }

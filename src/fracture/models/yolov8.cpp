@@ -124,6 +124,14 @@ void DetectImpl::bias_init() {
 std::vector<torch::Tensor> DetectImpl::forward_raw(const std::vector<torch::Tensor>& x) {
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < x.size(); ++i) {
+    if (!fast_box.empty()) {  // bf16 inference: Conv, Conv (bf16), then the fused 1x1 conv writing fp32
+      auto* b = cv2->ptr<torch::nn::SequentialImpl>(i).get();
+      auto* c = cv3->ptr<torch::nn::SequentialImpl>(i).get();
+      auto box = fast_box[i]->forward(b->ptr<YoloConvImpl>(1)->forward(b->ptr<YoloConvImpl>(0)->forward(x[i])));
+      auto cls = fast_cls[i]->forward(c->ptr<YoloConvImpl>(1)->forward(c->ptr<YoloConvImpl>(0)->forward(x[i])));
+      out.push_back(torch::cat({box, cls}, 1));
+      continue;
+    }
     auto box = cv2->ptr<torch::nn::SequentialImpl>(i)->forward(x[i]);
     auto cls = cv3->ptr<torch::nn::SequentialImpl>(i)->forward(x[i]);
     out.push_back(torch::cat({box, cls}, 1));  // (B, 64 + nc, H_i, W_i)
@@ -233,6 +241,10 @@ void YoloV8Impl::train(bool on) {
 
 void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
   FRACTURE_CHECK(!net.inference_only(), "optimize_for_inference: the YOLOv8 model is already optimised");
+  const bool fast = uses_onednn(options, net);  // before anything changes: a refusal leaves the model as it was
+  FRACTURE_CHECK(!options.bf16 || fast, "optimize_for_inference: bf16 needs the fused oneDNN path: channels_last, ",
+                 "fold_bn and onednn on, an fp32 CPU model and a build with oneDNN (this one ",
+                 OnednnConv::available() ? "has it" : "has not", ")");
   net.eval();
   if (options.fold_bn) {
     for (auto& m : net.modules(/*include_self=*/false)) {
@@ -243,9 +255,19 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
-  if (uses_onednn(options, net)) {
+  if (fast) {
     for (auto& m : net.modules(/*include_self=*/false)) {
-      if (auto* c = m->as<YoloConvImpl>()) c->fast = make_onednn_conv(*c->conv, OnednnAct::silu);
+      if (auto* c = m->as<YoloConvImpl>())
+        c->fast = make_onednn_conv(*c->conv, OnednnAct::silu, true, options.bf16);
+    }
+    if (options.bf16) {  // the head's last convs write fp32, so decoding and NMS stay fp32
+      auto& d = *net.l22;
+      for (size_t i = 0; i < d.cv2->size(); ++i) {
+        auto box = d.cv2->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>();
+        auto cls = d.cv3->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>();
+        d.fast_box.push_back(make_onednn_conv(*box, OnednnAct::none, true, true, /*fp32_out=*/true));
+        d.fast_cls.push_back(make_onednn_conv(*cls, OnednnAct::none, true, true, /*fp32_out=*/true));
+      }
     }
   }
   net.set_inference_only();

@@ -115,6 +115,9 @@ class DetectImpl : public torch::nn::Module {
   DetectImpl(int64_t nc, const std::vector<int64_t>& ch);
   /// Raw maps: 3 x (B, 64 + nc, H_i, W_i), box logits first then class logits.
   std::vector<torch::Tensor> forward_raw(const std::vector<torch::Tensor>& x);
+  /// The last 1x1 convolution of cv2.i / cv3.i as oneDNN primitives writing fp32 (set by
+  /// optimize_for_inference with InferenceOptions::bf16); empty otherwise.
+  std::vector<std::shared_ptr<OnednnConv>> fast_box, fast_cls;
   /// Decodes raw maps: (B, 4 + nc, A), boxes xywh in input pixels, class scores sigmoided.
   torch::Tensor decode(const std::vector<torch::Tensor>& raw);
   /// Bias prior (Ultralytics bias_init): box 1.0, class log(5 / nc / (640 / stride)^2).
