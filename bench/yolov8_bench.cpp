@@ -7,7 +7,7 @@
 // real DetectionLoss, "full tr/s"), peak RSS (VmHWM), achieved GFLOP/s
 // against a 1024x1024 fp32 matmul measured in the same process, then C++ / Python ratios, and the
 // NMS time on the C++ side. Not a test. The optimised C++ path uses fused oneDNN convolutions when
-// built with them. Latency is the best of 3 blocks of `runs` calls, training the median of `iters`
+// built with them; "bf16 ms" is the opt-in bf16 path (InferenceOptions::bf16; 0 when not built). Latency is the best of 3 blocks of `runs` calls, training the median of `iters`
 // steps, on both sides. The C++ side trains channels-last (train_cl=1, as the engine's default
 // channels_last) and sets up malloc as the CLI does (malloc=1); Python trains NCHW unless py_train_cl=1.
 // repeat=N runs each side's process N times, alternating C++ and Python, and prints the medians.
@@ -126,9 +126,18 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   auto t0 = clock_type::now();
   for (int i = 0; i < runs; ++i) fracture::detect::non_max_suppression(y, val);
   const double nms = ms_since(t0) / runs;
-  // RESULT scale eager_ms fused_ms train_net_ips peak_rss_mib matmul_gflops nms_ms train_full_ips
-  std::printf("RESULT %s %.2f %.2f %.2f %.1f %.1f %.2f %.2f\n", scale.c_str(), eager, fused, train_net, peak_rss_mib(),
-              peak, nms, train_full);
+  // The opt-in bf16 path (InferenceOptions::bf16), on a fresh model (the fp32 one is released first).
+  double bf16 = 0;
+  if (onednn && fracture::models::uses_onednn(io)) {
+    net = fracture::models::YoloV8(o);
+    fracture::models::InferenceOptions ib = io;
+    ib.bf16 = true;
+    fracture::models::optimize_for_inference(*net, ib);
+    bf16 = latency_ms(*net, fracture::models::inference_input(x, ib), runs);
+  }
+  // RESULT scale eager_ms fused_ms train_net_ips peak_rss_mib matmul_gflops nms_ms train_full_ips bf16_ms
+  std::printf("RESULT %s %.2f %.2f %.2f %.1f %.1f %.2f %.2f %.2f\n", scale.c_str(), eager, fused, train_net,
+              peak_rss_mib(), peak, nms, train_full, bf16);
   return 0;
 }
 
@@ -162,8 +171,8 @@ int main(int argc, char** argv) {
               "(%d iterations + 1 warm-up), nc 7, medians of %d alternated runs per side\n",
               threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
               static_cast<long long>(train_imgsz), iters, std::max(1, repeat));
-  std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s\n", "scale", "side", "eager ms", "opt ms", "train/s",
-              "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s");
+  std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s %8s\n", "scale", "side", "eager ms", "opt ms", "train/s",
+              "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s", "bf16 ms");
   for (char s : scales) {
     const std::string name(1, s);
     const std::string cmd_c = std::string(argv[0]) + " scale=" + name + " malloc=" + (tune_malloc ? "1" : "0") +
@@ -176,10 +185,10 @@ int main(int argc, char** argv) {
     const double gflop = (py.count(name) && py[name].size() >= 6) ? py[name][5] : 0;  // Python's hook count
     auto& a = c[name];
     auto& b = py[name];
-    if (a.size() >= 7) {
+    if (a.size() >= 8) {
       const double gfs = gflop > 0 ? gflop / (a[1] / 1000) : 0;
-      std::printf("%-5s %-5s %10.1f %10.1f %9.2f %8.0f %8.1f %7.1f %5.1f%% %8.1f %10.2f\n", name.c_str(), "C++", a[0], a[1],
-                  a[2], a[3], a[4], gfs, gfs > 0 ? 100 * gfs / a[4] : 0, a[5], a[6]);
+      std::printf("%-5s %-5s %10.1f %10.1f %9.2f %8.0f %8.1f %7.1f %5.1f%% %8.1f %10.2f %8.1f\n", name.c_str(), "C++", a[0],
+                  a[1], a[2], a[3], a[4], gfs, gfs > 0 ? 100 * gfs / a[4] : 0, a[5], a[6], a[7]);
     } else {
       std::printf("%-5s %-5s (no result)\n", name.c_str(), "C++");
     }
@@ -191,12 +200,13 @@ int main(int argc, char** argv) {
       } else {
         std::printf("%-5s %-5s (no result)\n", name.c_str(), "py");
       }
-      if (a.size() >= 7 && b.size() >= 6) {
+      if (a.size() >= 8 && b.size() >= 6) {
         // Latency ratios (lower is better for C++): C++ optimised against Python eager, and against
         // Python fused; training and peak RSS ratios C++ / Python.
-        std::printf("%-5s %-5s opt/py-eager %.2f  opt/py-fused %.2f  eager/py-eager %.2f  train %.2f  peak %.2f\n",
+        std::printf("%-5s %-5s opt/py-eager %.2f  opt/py-fused %.2f  eager/py-eager %.2f  train %.2f  peak %.2f"
+                    "  bf16/py-eager %.2f\n",
                     name.c_str(), "C/py", a[1] / b[0], a[1] / b[1], a[0] / b[0], b[2] > 0 ? a[2] / b[2] : 0.0,
-                    a[3] / b[3]);
+                    a[3] / b[3], a[7] / b[0]);
       }
     }
     std::fflush(stdout);

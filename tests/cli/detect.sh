@@ -76,6 +76,27 @@ for b in j['boxes']:
 PY
 [ -f "$TMP/runs/detect/predict2/wide.png" ]
 
+# precision=bf16 (where the build has oneDNN): the same image gives the same boxes as fp32 up to bf16
+# rounding (confidences within 0.05, box corners within 2 px at this 150x70 image); bad values refused.
+if "$BIN" detect predict model="$RUN" source="$TMP/wide.png" imgsz=64 conf=0.001 precision=bf16 \
+     project="$TMP/runs" name=bf16 > /dev/null 2> "$TMP/bf16err.txt"; then
+  /usr/bin/python3 - "$TMP/runs/detect/predict2/wide.json" "$TMP/runs/detect/bf16/wide.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f))['boxes'] for f in sys.argv[1:3])
+top = lambda bs: sorted(bs, key=lambda x: -x['confidence'])[:5]
+assert len(a) > 0 and len(b) > 0, (len(a), len(b))
+for x, y in zip(top(a), top(b)):
+    assert abs(x['confidence'] - y['confidence']) < 0.05, (x, y)
+    assert max(abs(p - q) for p, q in zip(x['xyxy'], y['xyxy'])) < 2.0, (x, y)
+PY
+else
+  grep -q "needs a build with oneDNN" "$TMP/bf16err.txt" || { cat "$TMP/bf16err.txt"; exit 1; }
+fi
+if "$BIN" detect predict model="$RUN" source="$TMP/wide.png" imgsz=64 precision=fp16 project="$TMP/runs" 2> "$TMP/err_p.txt"; then
+  echo "expected failure for precision=fp16"; exit 1
+fi
+grep -q "must be fp32 or bf16" "$TMP/err_p.txt" || { cat "$TMP/err_p.txt"; exit 1; }
+
 # DICOM input (when the binary was built with DICOM)
 if "$BIN" synth out="$TMP/dcm" n=3 imgsz=64 seed=2 dicom=true > /dev/null 2>&1; then
   DCM=$(find "$TMP/dcm" -name '*.dcm' | head -1)

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "fracture/cli/commands.h"
+#include "fracture/core/error.h"
 #include "fracture/engine/classify.h"
 
 namespace fracture::cli {
@@ -19,11 +20,22 @@ int print(const engine::ClassifyOutcome& out, Logger& log) {
   log.debug("run directory {}", out.run_dir.string());
   return 0;
 }
+// The classifiers have no bf16 path (InferenceOptions::bf16 is YOLOv8-only): say so, not ignore it.
+void refuse_bf16(const Config& cfg) {
+  FRACTURE_CHECK(cfg.str("precision") == "fp32", "precision=", cfg.str("precision"),
+                 ": classify runs in fp32 only (bf16 inference is built for detect val/predict)");
+}
 }  // namespace
 
 int cmd_classify_train(const Config& cfg, Logger& log) { return print(engine::classify_train(cfg, log), log); }
 int cmd_classify_cv(const Config& cfg, Logger& log) { return print(engine::classify_cv(cfg, log), log); }
-int cmd_classify_val(const Config& cfg, Logger& log) { return print(engine::classify_val(cfg, log), log); }
-int cmd_classify_predict(const Config& cfg, Logger& log) { return print(engine::classify_predict(cfg, log), log); }
+int cmd_classify_val(const Config& cfg, Logger& log) {
+  refuse_bf16(cfg);
+  return print(engine::classify_val(cfg, log), log);
+}
+int cmd_classify_predict(const Config& cfg, Logger& log) {
+  refuse_bf16(cfg);
+  return print(engine::classify_predict(cfg, log), log);
+}
 
 }  // namespace fracture::cli

@@ -18,6 +18,7 @@
 #include "fracture/data/yolo.h"
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/detect_train.h"
+#include "fracture/models/onednn_conv.h"
 
 namespace fracture::cli {
 
@@ -42,12 +43,25 @@ int cmd_detect_train(const Config& cfg, Logger& log) {
   return 0;
 }
 
+// precision=fp32|bf16: bf16 only where the fused oneDNN path runs (CPU, channels_last, oneDNN built in).
+static bool inference_bf16(const Config& cfg, const torch::Device& device) {
+  const std::string p = cfg.str("precision");
+  FRACTURE_CHECK(p == "fp32" || p == "bf16", "config key 'precision' must be fp32 or bf16, got '", p, "'");
+  if (p == "fp32") return false;
+  FRACTURE_CHECK(device.is_cpu() && cfg.boolean("channels_last"),
+                 "precision=bf16 runs on the CPU with channels_last=true (got device=", cfg.str("device"),
+                 ", channels_last=", cfg.boolean("channels_last") ? "true" : "false", ")");
+  FRACTURE_CHECK(models::OnednnConv::available(),
+                 "precision=bf16 needs a build with oneDNN (FRACTURE_WITH_ONEDNN and libdnnl-dev); this one has none");
+  return true;
+}
+
 int cmd_detect_val(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect val: data= must name a data.yaml");
   const std::string split = cfg.str("split");
   const torch::Device device(cfg.str("device"));
   const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true);
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device));
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
                  ds.names.size(), " classes but the model ", det.weights.string(), " was trained for ",
@@ -80,7 +94,7 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(fs::exists(source), "detect predict: source '", source.string(), "' does not exist");
   const torch::Device device(cfg.str("device"));
   const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true);
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device));
   std::vector<fs::path> files;
   if (fs::is_directory(source)) {
     for (const auto& e : fs::recursive_directory_iterator(source))

@@ -39,7 +39,8 @@ void write_names(const fs::path& weights_dir, const std::vector<std::string>& na
   write_file_atomic(weights_dir / "names.json", json(names).dump(1));
 }
 
-LoadedDetector load_detector(const fs::path& model, const torch::Device& device, bool channels_last, bool optimize) {
+LoadedDetector load_detector(const fs::path& model, const torch::Device& device, bool channels_last, bool optimize,
+                             bool bf16) {
   LoadedDetector d;
   d.weights = resolve_detector_weights(model);
   models::NamedTensors t = models::read_checkpoint(d.weights);
@@ -67,6 +68,7 @@ LoadedDetector load_detector(const fs::path& model, const torch::Device& device,
   if (optimize) {
     models::InferenceOptions io;
     io.channels_last = channels_last;
+    io.bf16 = bf16;
     models::optimize_for_inference(*d.net, io);  // eval mode, BN folded (+ NHWC, fused oneDNN convs)
   } else if (channels_last) {
     models::weights_to_channels_last(*d.net);

@@ -49,10 +49,11 @@ std::filesystem::path resolve_detector_weights(const std::filesystem::path& mode
 /// mode on `device`; with `channels_last` its 4-D weights are then stored channels-last (NHWC), for
 /// DetValOptions / PredictOptions with channels_last. With `optimize` the model is then
 /// models::optimize_for_inference'd (BatchNorm folded; on the CPU with channels_last, fused oneDNN
-/// convolutions): faster, outputs equal to float rounding, inference only. Names from names.json
+/// convolutions): faster, outputs equal to float rounding, inference only; with `bf16` too, bf16
+/// convolutions (InferenceOptions::bf16: outputs differ by bf16 rounding). Names from names.json
 /// beside the weights.
 LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device,
-                             bool channels_last = false, bool optimize = false);
+                             bool channels_last = false, bool optimize = false, bool bf16 = false);
 
 /// Writes names.json (a JSON list of class names) beside weights, read back by load_detector.
 void write_names(const std::filesystem::path& weights_dir, const std::vector<std::string>& names);
