@@ -13,6 +13,17 @@ def peak_rss_mib():
     return -1.0
 
 
+def best_block_seconds(fn, calls, blocks=3):
+    """The fastest of `blocks` blocks of `calls` calls of fn(), in seconds (the C++ side times the same way)."""
+    best = 1e30
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def matmul_peak_gflops():
     """fp32 GFLOP/s of a 1024x1024 matmul (best of 5 batches of 10), this process's threads."""
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)

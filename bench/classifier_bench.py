@@ -20,7 +20,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import matmul_peak_gflops, peak_rss_mib  # noqa: E402
+from bench_common import best_block_seconds, matmul_peak_gflops, peak_rss_mib  # noqa: E402
 
 args = dict(a.split("=") for a in sys.argv[1:])
 imgsz, iters, threads = int(args.get("imgsz", 224)), int(args.get("iters", 3)), int(args.get("threads", 2))
@@ -55,13 +55,7 @@ def infer_ips(net, x):
     with torch.inference_mode():
         for _ in range(2):
             net(x)
-        best = 1e30
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(infer_iters):
-                net(x)
-            best = min(best, time.perf_counter() - t0)
-        return x.shape[0] * infer_iters / best
+        return x.shape[0] * infer_iters / best_block_seconds(lambda: net(x), infer_iters)
 
 
 for name in models:

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "oracle"))
 import yolov8_ref  # noqa: E402
 
 sys.path.insert(0, HERE)
-from bench_common import matmul_peak_gflops, peak_rss_mib  # noqa: E402
+from bench_common import best_block_seconds, matmul_peak_gflops, peak_rss_mib  # noqa: E402
 
 args = dict(a.split("=") for a in sys.argv[1:])
 scale = args.get("scale", "n")
@@ -54,13 +54,7 @@ def forward_flops(net, size):
 def latency_ms(net, x):
     with torch.inference_mode():
         net(x)  # warm-up
-        best = 1e30
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(runs):
-                net(x)
-            best = min(best, time.perf_counter() - t0)
-        return 1000 * best / runs
+        return 1000 * best_block_seconds(lambda: net(x), runs) / runs
 
 
 def fuse(net):

@@ -152,22 +152,27 @@ TEST(YoloV8, MatchesPyTorchReference) {
   EXPECT_GT(want.narrow(1, 0, 4).std().item<double>(), 1.0);
 }
 
+// A YOLOv8n (nc 3) in eval mode whose BatchNorm statistics are not the identity: a few train-mode
+// forwards on random images move them.
+static fracture::models::YoloV8 yolov8n_with_moved_bn(uint64_t seed) {
+  torch::manual_seed(seed);
+  fracture::models::YoloV8Options o;
+  o.scale = "n";
+  o.nc = 3;
+  fracture::models::YoloV8 net(o);
+  net->train();
+  torch::NoGradGuard ng;
+  for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
+  net->eval();
+  return net;
+}
+
 // BatchNorm folding (+ channels-last, + fused oneDNN convolutions when built in) gives the unfused
 // eval output up to float rounding, for a model whose BatchNorm statistics are not the identity (a
 // few train-mode forwards move them); batch 2 at 96x64 and batch 1 at 32x160 (one cell high at stride 32).
 TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
   for (auto [channels_last, onednn] : {std::pair{false, false}, std::pair{true, false}, std::pair{true, true}}) {
-    torch::manual_seed(3);
-    fracture::models::YoloV8Options o;
-    o.scale = "n";
-    o.nc = 3;
-    fracture::models::YoloV8 net(o);
-    net->train();
-    {
-      torch::NoGradGuard ng;
-      for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
-    }
-    net->eval();
+    auto net = yolov8n_with_moved_bn(3);
     std::vector<torch::Tensor> xs{torch::rand({2, 3, 96, 64}), torch::rand({1, 3, 32, 160})};
     std::vector<torch::Tensor> refs;
     {
@@ -202,15 +207,9 @@ TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
 // the input size and class scores within 0.03 of the fp32 model's, on a model with moved BatchNorm
 // statistics; refused where the fused oneDNN path is not in effect, leaving the model untouched.
 TEST(YoloV8, Bf16InferenceStaysCloseToFp32) {
-  torch::manual_seed(5);
-  fracture::models::YoloV8Options o;
-  o.scale = "n";
-  o.nc = 3;
-  fracture::models::YoloV8 net(o);
-  net->train();
+  auto net = yolov8n_with_moved_bn(5);
   {
     torch::NoGradGuard ng;
-    for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 3, 64, 64}) * 2 - 0.5);
     // Zero the head's output biases (box 1.0, class ~-10 at init) so the raw maps are the network's
     // own signal, where rounding shows, not a constant.
     for (size_t i = 0; i < net->l22->cv2->size(); ++i) {
@@ -218,7 +217,6 @@ TEST(YoloV8, Bf16InferenceStaysCloseToFp32) {
       net->l22->cv3->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>()->bias.zero_();
     }
   }
-  net->eval();
   auto x = torch::rand({2, 3, 96, 128});
   torch::Tensor ref;
   std::vector<torch::Tensor> ref_raw;
