@@ -15,6 +15,21 @@ for f in args.yaml results.csv metrics.json curves.json curves.csv predictions.j
          weights/best.safetensors weights/names.json weights/last_optimizer.pt weights/last_state.json; do
   [ -f "$RUN/$f" ] || { echo "missing $RUN/$f"; cat "$TMP/train.txt"; exit 1; }
 done
+# curve plots (Ultralytics' names), when some class has ground truth: decodable 900x650 PNGs
+/usr/bin/python3 - "$RUN" <<'PY'
+import json, os, sys
+from PIL import Image
+run = sys.argv[1]
+classes = json.load(open(os.path.join(run, 'curves.json')))['classes']
+for f in ['PR_curve.png', 'F1_curve.png', 'P_curve.png', 'R_curve.png']:
+    p = os.path.join(run, f)
+    if not classes:
+        assert not os.path.exists(p), p
+        continue
+    im = Image.open(p)
+    assert im.size == (900, 650), (f, im.size)
+    assert len(set(im.convert('RGB').getdata())) > 10, f + ' looks blank'
+PY
 [ "$(wc -l < "$RUN/results.csv")" -eq 2 ] || { echo "results.csv should have a header and 1 row"; exit 1; }
 head -1 "$RUN/results.csv" | grep -q "^epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B)"
 # safetensors header carries Ultralytics keys

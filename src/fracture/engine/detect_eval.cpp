@@ -16,6 +16,7 @@
 #include "fracture/detect/nms.h"
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"
+#include "fracture/report/plot.h"
 #include "fracture/torch/loader.h"
 
 namespace fracture::engine {
@@ -218,6 +219,64 @@ namespace {
 json box_json(const BoxXyxy& b) { return json::array({b.x1, b.y1, b.x2, b.y2}); }
 }  // namespace
 
+namespace {
+// Ultralytics' curve plots from the curve data: PR_curve.png (P vs R at IoU 0.5), F1_curve.png,
+// P_curve.png and R_curve.png (vs confidence); one thin line per class with ground truth, the class
+// mean in bold. Nothing is written when no class has ground truth.
+void write_curve_plots(const DetectionResults& r, const fs::path& dir) {
+  const auto& cv_ = r.curves;
+  const size_t nc = r.per_class.size();
+  if (nc == 0 || cv_.conf_grid.empty()) return;
+  auto mean_of = [&](const std::vector<std::vector<double>>& rows) {
+    std::vector<double> m(rows.front().size(), 0.0);
+    for (const auto& row : rows)
+      for (size_t i = 0; i < m.size(); ++i) m[i] += row[i] / double(rows.size());
+    return m;
+  };
+  auto fmt = [](const char* f, double a, double b = 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, f, a, b);
+    return std::string(buf);
+  };
+  struct Plot {
+    const char* file;
+    const char* title;
+    const char* xlabel;
+    const char* ylabel;
+    const std::vector<double>& x;
+    const std::vector<std::vector<double>>& y;
+  };
+  const Plot plots[] = {{"PR_curve.png", "Precision-Recall curve (IoU 0.5)", "Recall", "Precision", cv_.recall_grid, cv_.pr_curve},
+                        {"F1_curve.png", "F1-Confidence curve", "Confidence", "F1", cv_.conf_grid, cv_.f1},
+                        {"P_curve.png", "Precision-Confidence curve", "Confidence", "Precision", cv_.conf_grid, cv_.precision},
+                        {"R_curve.png", "Recall-Confidence curve", "Confidence", "Recall", cv_.conf_grid, cv_.recall}};
+  for (const auto& p : plots) {
+    if (p.y.size() != nc || p.x.empty()) continue;
+    std::vector<report::Series> s;
+    const auto mean = mean_of(p.y);
+    const std::string file = p.file;
+    if (file == "PR_curve.png") {
+      s.push_back({fmt("all classes %.3f mAP@0.5", r.map50), p.x, mean, true});
+    } else {
+      const size_t best = size_t(std::max_element(mean.begin(), mean.end()) - mean.begin());
+      s.push_back({fmt(file == "R_curve.png" ? "all classes %.2f at %.3f" : "all classes max %.2f at %.3f", mean[best],
+                       p.x[best]),
+                   p.x, mean, true});
+    }
+    for (size_t c = 0; c < nc; ++c) {
+      const std::string label = file == "PR_curve.png" ? r.per_class[c].name + fmt(" %.3f", r.per_class[c].ap50)
+                                                        : r.per_class[c].name;
+      s.push_back({label, p.x, p.y[c], false});
+    }
+    report::PlotOptions o;
+    o.title = p.title;
+    o.xlabel = p.xlabel;
+    o.ylabel = p.ylabel;
+    report::write_png_atomic(report::line_plot(s, o), dir / p.file);
+  }
+}
+}  // namespace
+
 void write_val_report(const DetValOutput& out, const std::vector<std::string>& names, const fs::path& dir) {
   const DetectionResults& r = out.results;
   const int nc = int(names.size());
@@ -292,6 +351,7 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
     csv << "\n";
   }
   write_file_atomic(dir / "curves.csv", csv.str());
+  write_curve_plots(r, dir);
 
   json pj = json::array();
   for (const auto& im : out.images) {

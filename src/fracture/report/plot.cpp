@@ -1,0 +1,115 @@
+#include "fracture/report/plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+
+namespace fracture::report {
+
+namespace {
+// Margins of the axes box inside the image, in pixels.
+constexpr int kLeft = 80, kRight = 30, kTop = 50, kBottom = 70;
+
+// matplotlib's tab10 colours as BGR.
+const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},  {189, 103, 148},
+                               {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
+
+void text(cv::Mat& img, const std::string& s, cv::Point at, double scale, const cv::Scalar& colour, bool centre = false,
+          int thickness = 1) {
+  int base = 0;
+  cv::Size sz = cv::getTextSize(s, cv::FONT_HERSHEY_SIMPLEX, scale, thickness, &base);
+  if (centre) at.x -= sz.width / 2;
+  cv::putText(img, s, at, cv::FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv::LINE_AA);
+}
+}  // namespace
+
+cv::Point data_to_pixel(double x, double y, const PlotOptions& o) {
+  const double w = o.width - kLeft - kRight, h = o.height - kTop - kBottom;
+  const double fx = (x - o.xmin) / (o.xmax - o.xmin), fy = (y - o.ymin) / (o.ymax - o.ymin);
+  return {kLeft + static_cast<int>(std::lround(fx * w)), kTop + static_cast<int>(std::lround((1.0 - fy) * h))};
+}
+
+cv::Mat line_plot(const std::vector<Series>& series, const PlotOptions& o) {
+  FRACTURE_CHECK(o.xmax > o.xmin && o.ymax > o.ymin, "line_plot: empty axis range");
+  FRACTURE_CHECK(o.width >= kLeft + kRight + 50 && o.height >= kTop + kBottom + 50, "line_plot: image too small (",
+                 o.width, "x", o.height, ")");
+  for (const auto& s : series)
+    FRACTURE_CHECK(s.x.size() == s.y.size(), "line_plot: series '", s.label, "' has ", s.x.size(), " x and ",
+                   s.y.size(), " y values");
+  cv::Mat img(o.height, o.width, CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Point p00 = data_to_pixel(o.xmin, o.ymin, o), p11 = data_to_pixel(o.xmax, o.ymax, o);
+  const cv::Scalar grey(200, 200, 200), black(0, 0, 0);
+  // Grid and ticks at fifths of each range.
+  for (int i = 0; i <= 5; ++i) {
+    const double fx = o.xmin + (o.xmax - o.xmin) * i / 5.0, fy = o.ymin + (o.ymax - o.ymin) * i / 5.0;
+    const cv::Point gx = data_to_pixel(fx, o.ymin, o), gy = data_to_pixel(o.xmin, fy, o);
+    cv::line(img, {gx.x, p11.y}, {gx.x, p00.y}, grey, 1);
+    cv::line(img, {p00.x, gy.y}, {p11.x, gy.y}, grey, 1);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", fx);
+    text(img, buf, {gx.x, p00.y + 22}, 0.5, black, true);
+    std::snprintf(buf, sizeof buf, "%.1f", fy);
+    text(img, buf, {p00.x - 40, gy.y + 5}, 0.5, black);
+  }
+  cv::rectangle(img, p11, p00, black, 1);
+  text(img, o.title, {o.width / 2, kTop - 18}, 0.7, black, true, 2);
+  text(img, o.xlabel, {(p00.x + p11.x) / 2, o.height - 20}, 0.6, black, true);
+  // y label: drawn horizontally above the axis (OpenCV has no rotated text).
+  text(img, o.ylabel, {8, kTop - 18}, 0.55, black);
+
+  // Lines: thin ones first, bold ones on top; clipped to the axes box.
+  cv::Mat plot = img(cv::Rect(p00.x, p11.y, p11.x - p00.x + 1, p00.y - p11.y + 1));
+  const cv::Point offset(p00.x, p11.y);
+  std::vector<std::pair<const Series*, cv::Scalar>> legend;
+  int colour = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& s : series) {
+      if (s.bold != (pass == 1)) continue;
+      const cv::Scalar c = s.bold ? cv::Scalar(140, 40, 20) : kColours[colour++ % 10];
+      std::vector<cv::Point> pts;
+      for (size_t i = 0; i < s.x.size(); ++i) {
+        if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+        pts.push_back(data_to_pixel(s.x[i], s.y[i], o) - offset);
+      }
+      if (pts.size() >= 2) cv::polylines(plot, pts, false, c, s.bold ? 3 : 1, cv::LINE_AA);
+      if (pts.size() == 1) cv::circle(plot, pts[0], s.bold ? 3 : 2, c, cv::FILLED);
+      legend.emplace_back(&s, c);
+    }
+  }
+  // Legend: bold entries first, at most max_legend, inside the upper right of the axes.
+  std::stable_sort(legend.begin(), legend.end(), [](const auto& a, const auto& b) { return a.first->bold > b.first->bold; });
+  const int shown = std::min<int>(int(legend.size()), std::max(0, o.max_legend));
+  if (shown > 0) {
+    int w = 0;
+    for (int i = 0; i < shown; ++i)
+      w = std::max(w, cv::getTextSize(legend[size_t(i)].first->label, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, nullptr).width);
+    const int rows = shown + (int(legend.size()) > shown ? 1 : 0);
+    const cv::Rect box(p11.x - w - 50, p11.y + 8, w + 42, rows * 18 + 8);
+    cv::rectangle(img, box, cv::Scalar(255, 255, 255), cv::FILLED);
+    cv::rectangle(img, box, grey, 1);
+    for (int i = 0; i < shown; ++i) {
+      const int y = box.y + 16 + i * 18;
+      const auto& [s, c] = legend[size_t(i)];
+      cv::line(img, {box.x + 6, y - 4}, {box.x + 28, y - 4}, c, s->bold ? 3 : 2, cv::LINE_AA);
+      text(img, s->label, {box.x + 34, y}, 0.45, black);
+    }
+    if (int(legend.size()) > shown) {
+      text(img, "+" + std::to_string(legend.size() - size_t(shown)) + " more", {box.x + 34, box.y + 16 + shown * 18},
+           0.45, black);
+    }
+  }
+  return img;
+}
+
+void write_png_atomic(const cv::Mat& image, const std::filesystem::path& path) {
+  std::vector<uchar> buf;
+  FRACTURE_CHECK(!image.empty() && cv::imencode(".png", image, buf), path.string(), ": could not encode the PNG");
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
+}
+
+}  // namespace fracture::report

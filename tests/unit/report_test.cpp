@@ -1,0 +1,71 @@
+// fracture::report::line_plot: where lines land, legend, clipping, bad input; PNG round trip.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+
+#include "fracture/core/error.h"
+#include "fracture/report/plot.h"
+
+namespace fs = std::filesystem;
+using fracture::report::data_to_pixel;
+using fracture::report::line_plot;
+using fracture::report::PlotOptions;
+using fracture::report::Series;
+
+namespace {
+bool is_white(const cv::Mat& img, cv::Point p) {
+  const cv::Vec3b v = img.at<cv::Vec3b>(p);
+  return v[0] == 255 && v[1] == 255 && v[2] == 255;
+}
+}  // namespace
+
+TEST(LinePlot, DrawsEachSeriesWhereItsDataIs) {
+  PlotOptions o;
+  o.width = 400;
+  o.height = 300;
+  o.max_legend = 0;  // no legend box over the lines
+  // y = x (thin) and y = 0.25 (bold), on the default [0, 1] axes.
+  std::vector<Series> s{{"diag", {0, 1}, {0, 1}, false}, {"flat", {0, 1}, {0.25, 0.25}, true}};
+  cv::Mat img = line_plot(s, o);
+  ASSERT_EQ(img.size(), cv::Size(400, 300));
+  ASSERT_EQ(img.type(), CV_8UC3);
+  // On the lines: coloured. A point on neither (x 0.8, y 0.5; off the grid lines): white.
+  EXPECT_FALSE(is_white(img, data_to_pixel(0.5, 0.5, o)));
+  EXPECT_FALSE(is_white(img, data_to_pixel(0.7, 0.25, o)));
+  EXPECT_TRUE(is_white(img, data_to_pixel(0.7, 0.5, o) + cv::Point(3, 3)));
+  // The bold line is dark blue (BGR 140, 40, 20), drawn over the thin one where they cross.
+  const cv::Vec3b bold = img.at<cv::Vec3b>(data_to_pixel(0.25, 0.25, o));
+  EXPECT_EQ(bold, cv::Vec3b(140, 40, 20));
+  // Axes corners map to the plot box, y growing upwards.
+  EXPECT_LT(data_to_pixel(0, 1, o).y, data_to_pixel(0, 0, o).y);
+  EXPECT_LT(data_to_pixel(0, 0, o).x, data_to_pixel(1, 0, o).x);
+}
+
+TEST(LinePlot, ClipsOutOfRangeAndSkipsNonFinitePoints) {
+  PlotOptions o;
+  std::vector<Series> s{{"wild", {0, 0.5, 1}, {-3, std::nan(""), 7}, false}};
+  cv::Mat img = line_plot(s, o);  // must not throw or draw outside the axes box
+  EXPECT_TRUE(is_white(img, {o.width - 5, o.height / 2}));
+}
+
+TEST(LinePlot, RefusesMismatchedSeriesAndEmptyRanges) {
+  PlotOptions o;
+  EXPECT_THROW(line_plot({{"bad", {0, 1}, {0}, false}}, o), fracture::Error);
+  o.xmax = o.xmin;
+  EXPECT_THROW(line_plot({}, o), fracture::Error);
+}
+
+TEST(LinePlot, PngWrittenAtomicallyReadsBack) {
+  const fs::path dir = fs::temp_directory_path() / "fracture_report_test";
+  fs::create_directories(dir);
+  PlotOptions o;
+  o.title = "t";
+  cv::Mat img = line_plot({{"a", {0, 1}, {0, 1}, false}}, o);
+  fracture::report::write_png_atomic(img, dir / "p.png");
+  cv::Mat back = cv::imread((dir / "p.png").string(), cv::IMREAD_COLOR);
+  ASSERT_FALSE(back.empty());
+  EXPECT_EQ(cv::norm(back, img, cv::NORM_INF), 0.0);
+  for (const auto& e : fs::directory_iterator(dir)) EXPECT_EQ(e.path().extension(), ".png") << e.path();  // no temp left
+  fs::remove_all(dir);
+}
