@@ -29,6 +29,8 @@ for f in ['PR_curve.png', 'F1_curve.png', 'P_curve.png', 'R_curve.png']:
     im = Image.open(p)
     assert im.size == (900, 650), (f, im.size)
     assert len(set(im.convert('RGB').getdata())) > 10, f + ' looks blank'
+cm = Image.open(os.path.join(run, 'confusion_matrix.png'))  # always: nc + background rows
+assert cm.size[0] > 300 and cm.size[1] > 300, cm.size
 PY
 [ "$(wc -l < "$RUN/results.csv")" -eq 2 ] || { echo "results.csv should have a header and 1 row"; exit 1; }
 head -1 "$RUN/results.csv" | grep -q "^epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B)"

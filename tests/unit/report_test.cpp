@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "fracture/core/error.h"
 #include "fracture/report/plot.h"
@@ -68,4 +69,19 @@ TEST(LinePlot, PngWrittenAtomicallyReadsBack) {
   EXPECT_EQ(cv::norm(back, img, cv::NORM_INF), 0.0);
   for (const auto& e : fs::directory_iterator(dir)) EXPECT_EQ(e.path().extension(), ".png") << e.path();  // no temp left
   fs::remove_all(dir);
+}
+
+TEST(Heatmap, ShadesCellsByValueAndRefusesRaggedInput) {
+  std::vector<std::vector<double>> v{{1.0, 0.0}, {0.0, 0.5}};
+  cv::Mat img = fracture::report::heatmap(v, {"a", "bg"}, {"a", "bg"}, "t", "True", "Predicted");
+  ASSERT_FALSE(img.empty());
+  // Find the darkest and count fully white pixels inside the cell area: a 1.0 cell is dark blue.
+  double mn = 0, mx = 0;
+  cv::Mat grey;
+  cv::cvtColor(img, grey, cv::COLOR_BGR2GRAY);
+  cv::minMaxLoc(grey, &mn, &mx);
+  EXPECT_LT(mn, 80);
+  EXPECT_EQ(mx, 255);
+  EXPECT_THROW(fracture::report::heatmap({{1.0}, {0.0, 1.0}}, {"a", "b"}, {"a", "b"}, "t", "x", "y"), fracture::Error);
+  EXPECT_THROW(fracture::report::heatmap(v, {"a"}, {"a", "b"}, "t", "x", "y"), fracture::Error);
 }

@@ -314,6 +314,23 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
   cm["iou"] = out.confusion.iou_thres;
   cm["matrix_pred_by_true"] = out.confusion.matrix;
   m["confusion_matrix"] = cm;
+  // confusion_matrix.png: each true class's column normalised to sum 1 (Ultralytics' normalize=True).
+  if (!out.confusion.matrix.empty()) {
+    const size_t n = out.confusion.matrix.size();
+    std::vector<std::vector<double>> norm(n, std::vector<double>(n, 0.0));
+    for (size_t t = 0; t < n; ++t) {
+      double col = 0;
+      for (size_t p = 0; p < n; ++p) col += double(out.confusion.matrix[p][t]);
+      for (size_t p = 0; p < n && col > 0; ++p) norm[p][t] = double(out.confusion.matrix[p][t]) / col;
+    }
+    if (cm_names.size() == n) {
+      char title[96];
+      std::snprintf(title, sizeof title, "Confusion matrix (columns normalised; conf %.2f, IoU %.2f)",
+                    out.confusion.conf_thres, out.confusion.iou_thres);
+      report::write_png_atomic(report::heatmap(norm, cm_names, cm_names, title, "True", "Predicted"),
+                               dir / "confusion_matrix.png");
+    }
+  }
   if (out.loss.size() == 3) m["loss"] = {{"box", out.loss[0]}, {"cls", out.loss[1]}, {"dfl", out.loss[2]}};
   write_file_atomic(dir / "metrics.json", m.dump(2));
   // The same numbers as one table (overall row first), for spreadsheets and model comparisons.

@@ -106,6 +106,56 @@ cv::Mat line_plot(const std::vector<Series>& series, const PlotOptions& o) {
   return img;
 }
 
+cv::Mat heatmap(const std::vector<std::vector<double>>& values, const std::vector<std::string>& row_labels,
+                const std::vector<std::string>& col_labels, const std::string& title, const std::string& xlabel,
+                const std::string& ylabel) {
+  const int rows = int(row_labels.size()), cols = int(col_labels.size());
+  FRACTURE_CHECK(int(values.size()) == rows, "heatmap: ", values.size(), " rows of values for ", rows, " row labels");
+  for (const auto& r : values)
+    FRACTURE_CHECK(int(r.size()) == cols, "heatmap: a row has ", r.size(), " values for ", cols, " column labels");
+  int label_w = 0;
+  for (const auto& l : row_labels)
+    label_w = std::max(label_w, cv::getTextSize(l, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, nullptr).width);
+  int col_label_w = 0;
+  for (const auto& l : col_labels)
+    col_label_w = std::max(col_label_w, cv::getTextSize(l, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, nullptr).width);
+  const int cell = std::max(24, std::min(70, 700 / std::max(1, std::max(rows, cols))));
+  const int left = label_w + 20, top = 60, bottom = col_label_w + 50;
+  cv::Mat img(top + rows * cell + bottom, std::max(left + cols * cell + 20, 300), CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Scalar black(0, 0, 0);
+  text(img, title, {img.cols / 2, 30}, 0.6, black, true, 2);
+  text(img, ylabel, {8, top - 8}, 0.5, black);
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      const double v = std::clamp(values[size_t(r)][size_t(c)], 0.0, 1.0);
+      // white -> dark blue (BGR 140, 40, 20)
+      const cv::Scalar fill(255 - v * (255 - 140), 255 - v * (255 - 40), 255 - v * (255 - 20));
+      const cv::Rect box(left + c * cell, top + r * cell, cell, cell);
+      cv::rectangle(img, box, fill, cv::FILLED);
+      cv::rectangle(img, box, cv::Scalar(220, 220, 220), 1);
+      if (cols <= 30 && v > 0) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%.2f", v);
+        text(img, buf, {box.x + cell / 2, box.y + cell / 2 + 4}, 0.35, v > 0.5 ? cv::Scalar(255, 255, 255) : black, true);
+      }
+    }
+    text(img, row_labels[size_t(r)], {8, top + r * cell + cell / 2 + 4}, 0.45, black);
+  }
+  // Column labels written top to bottom under each column (rotated text drawn on a transposed patch).
+  for (int c = 0; c < cols; ++c) {
+    cv::Mat patch(cell, col_label_w + 10, CV_8UC3, cv::Scalar(255, 255, 255));
+    text(patch, col_labels[size_t(c)], {col_label_w + 8 - cv::getTextSize(col_labels[size_t(c)], cv::FONT_HERSHEY_SIMPLEX,
+                                                                            0.45, 1, nullptr).width,
+                                        cell / 2 + 4},
+         0.45, black);
+    cv::Mat rotated;
+    cv::rotate(patch, rotated, cv::ROTATE_90_COUNTERCLOCKWISE);  // reads bottom to top, ends at the cells
+    rotated.copyTo(img(cv::Rect(left + c * cell, top + rows * cell + 4, rotated.cols, rotated.rows)));
+  }
+  text(img, xlabel, {left + cols * cell / 2, img.rows - 12}, 0.5, black, true);
+  return img;
+}
+
 void write_png_atomic(const cv::Mat& image, const std::filesystem::path& path) {
   std::vector<uchar> buf;
   FRACTURE_CHECK(!image.empty() && cv::imencode(".png", image, buf), path.string(), ": could not encode the PNG");

@@ -33,6 +33,15 @@ struct PlotOptions {
 /// Throws fracture::Error for a series whose x and y lengths differ or an empty axis range.
 cv::Mat line_plot(const std::vector<Series>& series, const PlotOptions& options);
 
+/// A matrix as a heatmap (Ultralytics' confusion_matrix.png): cell (r, c) shaded by values[r][c]
+/// from white (0) to dark blue (1), annotated with the value to 2 decimals when the matrix has at most
+/// 30 columns; row labels on the left (`ylabel` side), column labels under the cells. values are
+/// expected in [0, 1] (clamped); row_labels.size() rows, col_labels.size() columns. 8-bit BGR, size
+/// grows with the matrix. Throws fracture::Error for a ragged matrix or label counts that differ.
+cv::Mat heatmap(const std::vector<std::vector<double>>& values, const std::vector<std::string>& row_labels,
+                const std::vector<std::string>& col_labels, const std::string& title, const std::string& xlabel,
+                const std::string& ylabel);
+
 /// Encodes `image` as PNG and writes it atomically (temp file + rename). Throws fracture::Error.
 void write_png_atomic(const cv::Mat& image, const std::filesystem::path& path);
 
