@@ -56,14 +56,6 @@ std::vector<torch::Tensor> snapshot(const torch::nn::Module& m) {
   return out;
 }
 
-// True when every 4-D parameter is stored channels-last (restore() and load_state_dict copy_ into
-// the parameters, which keeps their memory format).
-bool weights_channels_last(const torch::nn::Module& m) {
-  for (const auto& p : m.parameters())
-    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast)) return false;
-  return true;
-}
-
 void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
   torch::NoGradGuard no_grad;
   size_t i = 0;
@@ -375,7 +367,7 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       torch::Tensor x = b->images.to(device);
       torch::Tensor y = b->labels.to(device, torch::kFloat);
       if (it == 1)  // the first step: the memory format the run trains in
-        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) && weights_channels_last(*res.net);
+        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) && models::weights_are_channels_last(*res.net);
       torch::Tensor z = res.net->forward(x).reshape({-1});
       auto bce = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions();
       if (pos_weight.defined()) bce.pos_weight(pos_weight);

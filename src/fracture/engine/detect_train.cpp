@@ -153,13 +153,6 @@ models::NamedTensors grads_of(const torch::nn::Module& m) {
   return g;
 }
 
-// True when every 4-D parameter is stored channels-last.
-bool weights_channels_last(const torch::nn::Module& m) {
-  for (const auto& p : m.parameters())
-    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast)) return false;
-  return true;
-}
-
 void load_tensors_into(torch::nn::Module& m, const fs::path& file) {
   models::LoadOptions lo;
   lo.strict = true;
@@ -409,8 +402,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       }
       auto x = b->images.to(device);
       if (epoch == st.epochs_done && i == 0)  // the first step: the memory format the run trains in
-        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) && weights_channels_last(*net) &&
-                            weights_channels_last(*ema_net);
+        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
+                            models::weights_are_channels_last(*net) && models::weights_are_channels_last(*ema_net);
       auto feats = net->forward_train(x);
       auto out = loss(feats, b->targets.to(device), x.size(2), x.size(3));
       FRACTURE_CHECK(std::isfinite(out.total.item<double>()), "detect train: the loss is not finite at epoch ",

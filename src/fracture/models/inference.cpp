@@ -159,6 +159,12 @@ void weights_to_channels_last(torch::nn::Module& net) {
   }
 }
 
+bool weights_are_channels_last(const torch::nn::Module& net) {
+  for (const auto& p : net.parameters())
+    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast)) return false;
+  return true;
+}
+
 torch::Tensor inference_input(const torch::Tensor& x, const InferenceOptions& options) {
   if (options.channels_last && x.dim() == 4) return x.contiguous(torch::MemoryFormat::ChannelsLast);
   return x;

@@ -50,6 +50,10 @@ torch::Tensor inference_input(const torch::Tensor& x, const InferenceOptions& op
 /// Stores every 4-D parameter of `net` in channels-last (NHWC) memory format, in place.
 void weights_to_channels_last(torch::nn::Module& net);
 
+/// True when every 4-D parameter of `net` is stored channels-last (what weights_to_channels_last
+/// leaves; copy_ and the optimisers' in-place updates keep it).
+bool weights_are_channels_last(const torch::nn::Module& net);
+
 /// Folds BatchNorm `bn` (eval statistics) into `conv` in place, giving conv a bias.
 void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
 
