@@ -122,18 +122,16 @@ void DetectImpl::bias_init() {
 }
 
 std::vector<torch::Tensor> DetectImpl::forward_raw(const std::vector<torch::Tensor>& x) {
+  // One branch: Sequential(Conv, Conv, Conv2d 1x1); with fused last convs (bf16 inference) the two
+  // Convs (bf16) and then the fused 1x1 conv writing fp32.
+  auto branch = [](torch::nn::SequentialImpl& seq, const std::shared_ptr<OnednnConv>& last, const torch::Tensor& t) {
+    if (!last) return seq.forward(t);
+    return last->forward(seq.ptr<YoloConvImpl>(1)->forward(seq.ptr<YoloConvImpl>(0)->forward(t)));
+  };
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < x.size(); ++i) {
-    if (!fast_box.empty()) {  // bf16 inference: Conv, Conv (bf16), then the fused 1x1 conv writing fp32
-      auto* b = cv2->ptr<torch::nn::SequentialImpl>(i).get();
-      auto* c = cv3->ptr<torch::nn::SequentialImpl>(i).get();
-      auto box = fast_box[i]->forward(b->ptr<YoloConvImpl>(1)->forward(b->ptr<YoloConvImpl>(0)->forward(x[i])));
-      auto cls = fast_cls[i]->forward(c->ptr<YoloConvImpl>(1)->forward(c->ptr<YoloConvImpl>(0)->forward(x[i])));
-      out.push_back(torch::cat({box, cls}, 1));
-      continue;
-    }
-    auto box = cv2->ptr<torch::nn::SequentialImpl>(i)->forward(x[i]);
-    auto cls = cv3->ptr<torch::nn::SequentialImpl>(i)->forward(x[i]);
+    auto box = branch(*cv2->ptr<torch::nn::SequentialImpl>(i), fast_box.empty() ? nullptr : fast_box[i], x[i]);
+    auto cls = branch(*cv3->ptr<torch::nn::SequentialImpl>(i), fast_cls.empty() ? nullptr : fast_cls[i], x[i]);
     out.push_back(torch::cat({box, cls}, 1));  // (B, 64 + nc, H_i, W_i)
   }
   return out;
