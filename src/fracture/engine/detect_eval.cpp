@@ -217,13 +217,28 @@ std::vector<int64_t> images_per_class(const std::vector<ImagePredictions>& image
 
 namespace {
 json box_json(const BoxXyxy& b) { return json::array({b.x1, b.y1, b.x2, b.y2}); }
-}  // namespace
 
-namespace {
-// Ultralytics' curve plots from the curve data: PR_curve.png (P vs R at IoU 0.5), F1_curve.png,
-// P_curve.png and R_curve.png (vs confidence); one thin line per class with ground truth, the class
-// mean in bold. Nothing is written when no class has ground truth.
-void write_curve_plots(const DetectionResults& r, const fs::path& dir) {
+// Ultralytics' plots of a validation: confusion_matrix.png (each true class's column normalised to
+// sum 1, Ultralytics' normalize=True; names + background), and from the curve data PR_curve.png (P
+// vs R at IoU 0.5), F1_curve.png, P_curve.png and R_curve.png (vs confidence), one thin line per
+// class with ground truth and the class mean in bold (none when no class has ground truth).
+void write_plots(const DetValOutput& out, const std::vector<std::string>& cm_names, const fs::path& dir) {
+  const auto& cmat = out.confusion.matrix;
+  if (!cmat.empty() && cm_names.size() == cmat.size()) {
+    const size_t n = cmat.size();
+    std::vector<std::vector<double>> norm(n, std::vector<double>(n, 0.0));
+    for (size_t t = 0; t < n; ++t) {
+      double col = 0;
+      for (size_t p = 0; p < n; ++p) col += double(cmat[p][t]);
+      for (size_t p = 0; p < n && col > 0; ++p) norm[p][t] = double(cmat[p][t]) / col;
+    }
+    char title[96];
+    std::snprintf(title, sizeof title, "Confusion matrix (columns normalised; conf %.2f, IoU %.2f)",
+                  out.confusion.conf_thres, out.confusion.iou_thres);
+    report::write_png_atomic(report::heatmap(norm, cm_names, cm_names, title, "True", "Predicted"),
+                             dir / "confusion_matrix.png");
+  }
+  const DetectionResults& r = out.results;
   const auto& cv_ = r.curves;
   const size_t nc = r.per_class.size();
   if (nc == 0 || cv_.conf_grid.empty()) return;
@@ -314,23 +329,6 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
   cm["iou"] = out.confusion.iou_thres;
   cm["matrix_pred_by_true"] = out.confusion.matrix;
   m["confusion_matrix"] = cm;
-  // confusion_matrix.png: each true class's column normalised to sum 1 (Ultralytics' normalize=True).
-  if (!out.confusion.matrix.empty()) {
-    const size_t n = out.confusion.matrix.size();
-    std::vector<std::vector<double>> norm(n, std::vector<double>(n, 0.0));
-    for (size_t t = 0; t < n; ++t) {
-      double col = 0;
-      for (size_t p = 0; p < n; ++p) col += double(out.confusion.matrix[p][t]);
-      for (size_t p = 0; p < n && col > 0; ++p) norm[p][t] = double(out.confusion.matrix[p][t]) / col;
-    }
-    if (cm_names.size() == n) {
-      char title[96];
-      std::snprintf(title, sizeof title, "Confusion matrix (columns normalised; conf %.2f, IoU %.2f)",
-                    out.confusion.conf_thres, out.confusion.iou_thres);
-      report::write_png_atomic(report::heatmap(norm, cm_names, cm_names, title, "True", "Predicted"),
-                               dir / "confusion_matrix.png");
-    }
-  }
   if (out.loss.size() == 3) m["loss"] = {{"box", out.loss[0]}, {"cls", out.loss[1]}, {"dfl", out.loss[2]}};
   write_file_atomic(dir / "metrics.json", m.dump(2));
   // The same numbers as one table (overall row first), for spreadsheets and model comparisons.
@@ -368,7 +366,7 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
     csv << "\n";
   }
   write_file_atomic(dir / "curves.csv", csv.str());
-  write_curve_plots(r, dir);
+  write_plots(out, cm_names, dir);
 
   json pj = json::array();
   for (const auto& im : out.images) {
