@@ -33,6 +33,25 @@ inline std::string arg(int argc, char** argv, const std::string& key, const std:
   return def;
 }
 
+/// The fastest of `blocks` blocks of `calls` calls of fn(), in seconds (the Python sides time the
+/// same way, bench_common.best_block_seconds): a moment of contention does not decide the figure.
+template <class Fn>
+double best_block_seconds(Fn&& fn, long calls, int blocks = 3) {
+  double best = 1e30;
+  for (int r = 0; r < blocks; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < calls; ++i) fn();
+    best = std::min(best, seconds_since(t0));
+  }
+  return best;
+}
+
+/// The median of `v` (upper median for an even count; v must not be empty).
+inline double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 /// Peak resident set size of this process in MiB (VmHWM from /proc/self/status).
 inline double peak_rss_mib() {
   std::ifstream f("/proc/self/status");

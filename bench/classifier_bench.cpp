@@ -53,13 +53,7 @@ double forward_flops_224(const std::string& name) {
 double infer_ips(fracture::models::ClassifierImpl& net, const torch::Tensor& x, long iters) {
   torch::InferenceMode guard;
   for (int i = 0; i < 2; ++i) net.forward(x);
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (long i = 0; i < iters; ++i) net.forward(x);
-    best = std::min(best, seconds_since(t0));
-  }
-  return x.size(0) * iters / best;
+  return x.size(0) * iters / bench::best_block_seconds([&] { net.forward(x); }, iters);
 }
 
 int run_one(const std::string& name, long imgsz, long iters, long infer_iters, bool cl, bool train_cl,
@@ -85,8 +79,7 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
     optim.step();
     if (i > 0) steps.push_back(seconds_since(t0));
   }
-  std::sort(steps.begin(), steps.end());
-  const double train_ips = 16.0 / steps[steps.size() / 2];  // median step
+  const double train_ips = 16.0 / bench::median_of(steps);  // median step
   if (train_cl) {  // back to NCHW for the plain inference columns
     torch::NoGradGuard ng;
     for (auto& p : net->parameters())

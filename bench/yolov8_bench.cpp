@@ -7,8 +7,8 @@
 // real DetectionLoss, "full tr/s"), peak RSS (VmHWM), achieved GFLOP/s
 // against a 1024x1024 fp32 matmul measured in the same process, then C++ / Python ratios, and the
 // NMS time on the C++ side. Not a test. The optimised C++ path uses fused oneDNN convolutions when
-// built with them; "bf16 ms" is the opt-in bf16 path (InferenceOptions::bf16; 0 when not built). Latency is the best of 3 blocks of `runs` calls, training the median of `iters`
-// steps, on both sides. The C++ side trains channels-last (train_cl=1, as the engine's default
+// built with them; "bf16 ms" is the opt-in bf16 path (InferenceOptions::bf16; 0 when not built).
+// Latency is the best of 3 blocks of `runs` calls, training the median of `iters` steps, on both sides. The C++ side trains channels-last (train_cl=1, as the engine's default
 // channels_last) and sets up malloc as the CLI does (malloc=1); Python trains NCHW unless py_train_cl=1.
 // repeat=N runs each side's process N times, alternating C++ and Python, and prints the medians.
 //
@@ -47,13 +47,7 @@ double ms_since(clock_type::time_point t0) {
 double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int runs) {
   torch::InferenceMode guard;
   net.forward(x);  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    auto t0 = clock_type::now();
-    for (int i = 0; i < runs; ++i) net.forward(x);
-    best = std::min(best, ms_since(t0));
-  }
-  return best / runs;
+  return 1000 * bench::best_block_seconds([&] { net.forward(x); }, runs) / runs;
 }
 
 int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters,
@@ -98,8 +92,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
       opt.step();
       if (i > 0) steps.push_back(ms_since(t0) / 1000);
     }
-    std::sort(steps.begin(), steps.end());
-    return train_batch / steps[steps.size() / 2];  // median step
+    return train_batch / bench::median_of(steps);  // median step
   };
   const double train_net = train_speed(false), train_full = train_speed(true);
   fracture::models::YoloV8 net(o);
