@@ -7,14 +7,17 @@
 // real DetectionLoss, "full tr/s"), peak RSS (VmHWM), achieved GFLOP/s
 // against a 1024x1024 fp32 matmul measured in the same process, then C++ / Python ratios, and the
 // NMS time on the C++ side. Not a test. The optimised C++ path uses fused oneDNN convolutions when
-// built with them; "bf16 ms" is the opt-in bf16 path (InferenceOptions::bf16; 0 when not built).
+// built with them and, with winograd=1 (the default, as the CLI's), Winograd F(4x4, 3x3) for its 3x3
+// stride-1 convolutions; "direct ms" is the same optimised fp32 model with oneDNN's direct
+// convolutions only (winograd off). "bf16 ms" is the opt-in bf16 path (InferenceOptions::bf16; 0
+// when not built).
 // Latency is the best of 3 blocks of `runs` calls, training the median of `iters` steps, on both sides. The C++ side trains channels-last (train_cl=1, as the engine's default
 // channels_last) and sets up malloc as the CLI does (malloc=1); Python trains NCHW unless py_train_cl=1.
 // repeat=N runs each side's process N times, alternating C++ and Python, and prints the medians.
 //
 //   build/bench/yolov8_bench [imgsz=640] [scales=nsm] [runs=5] [threads=2] [train_imgsz=320]
-//                            [train_batch=8] [iters=2] [train_cl=1] [malloc=1] [onednn=1] [py_train_cl=0] [repeat=1]
-//                            [python=1] [script=bench/yolov8_bench.py]
+//                            [train_batch=8] [iters=2] [train_cl=1] [malloc=1] [onednn=1] [winograd=1] [py_train_cl=0]
+//                            [repeat=1] [python=1] [script=bench/yolov8_bench.py]
 //
 // scale=X runs one scale in this process and prints one "RESULT ..." line (scales= re-runs this
 // binary per scale and, with python=1, /usr/bin/python3 bench/yolov8_bench.py).
@@ -51,7 +54,7 @@ double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int
 }
 
 int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters,
-            bool train_cl, bool onednn) {
+            bool train_cl, bool onednn, bool winograd) {
   const int64_t nc = 7;  // the synthetic set's anatomical classes
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
@@ -102,6 +105,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   fracture::models::InferenceOptions io;
   io.channels_last = true;
   io.onednn = onednn;
+  io.winograd = winograd;
   fracture::models::optimize_for_inference(*net, io);
   const double fused = latency_ms(*net, fracture::models::inference_input(x, io), runs);
   // NMS in the validation setting on a worst case (every anchor scored uniformly at random).
@@ -120,7 +124,14 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   for (int i = 0; i < runs; ++i) fracture::detect::non_max_suppression(y, val);
   const double nms = ms_since(t0) / runs;
   // The opt-in bf16 path (InferenceOptions::bf16), on a fresh model (the fp32 one is released first).
-  double bf16 = 0;
+  double bf16 = 0, direct = 0;
+  if (onednn && winograd && fracture::models::uses_onednn(io)) {  // the same without Winograd
+    net = fracture::models::YoloV8(o);
+    fracture::models::InferenceOptions id = io;
+    id.winograd = false;
+    fracture::models::optimize_for_inference(*net, id);
+    direct = latency_ms(*net, fracture::models::inference_input(x, id), runs);
+  }
   if (onednn && fracture::models::uses_onednn(io)) {
     net = fracture::models::YoloV8(o);
     fracture::models::InferenceOptions ib = io;
@@ -129,8 +140,9 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
     bf16 = latency_ms(*net, fracture::models::inference_input(x, ib), runs);
   }
   // RESULT scale eager_ms fused_ms train_net_ips peak_rss_mib matmul_gflops nms_ms train_full_ips bf16_ms
-  std::printf("RESULT %s %.2f %.2f %.2f %.1f %.1f %.2f %.2f %.2f\n", scale.c_str(), eager, fused, train_net,
-              peak_rss_mib(), peak, nms, train_full, bf16);
+  //        direct_ms
+  std::printf("RESULT %s %.2f %.2f %.2f %.1f %.1f %.2f %.2f %.2f %.2f\n", scale.c_str(), eager, fused, train_net,
+              peak_rss_mib(), peak, nms, train_full, bf16, direct);
   return 0;
 }
 
@@ -152,10 +164,11 @@ int main(int argc, char** argv) {
   const bool tune_malloc = arg(argc, argv, "malloc", "1") == "1";
   const bool train_cl = arg(argc, argv, "train_cl", "1") == "1";
   const bool onednn = arg(argc, argv, "onednn", "1") == "1";  // fused oneDNN convolutions in "opt"
+  const bool winograd = arg(argc, argv, "winograd", "1") == "1";  // Winograd 3x3 convolutions in "opt"
   const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";
   if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn);
+  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " runs=" << runs << " threads=" << threads << " train_imgsz=" << train_imgsz
@@ -164,12 +177,13 @@ int main(int argc, char** argv) {
               "(%d iterations + 1 warm-up), nc 7, medians of %d alternated runs per side\n",
               threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
               static_cast<long long>(train_imgsz), iters, std::max(1, repeat));
-  std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s %8s\n", "scale", "side", "eager ms", "opt ms", "train/s",
-              "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s", "bf16 ms");
+  std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s %8s %9s\n", "scale", "side", "eager ms", "opt ms",
+              "train/s", "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s", "bf16 ms", "direct ms");
   for (char s : scales) {
     const std::string name(1, s);
     const std::string cmd_c = std::string(argv[0]) + " scale=" + name + " malloc=" + (tune_malloc ? "1" : "0") +
-                              " train_cl=" + (train_cl ? "1" : "0") + " onednn=" + (onednn ? "1" : "0") + " " +
+                              " train_cl=" + (train_cl ? "1" : "0") + " onednn=" + (onednn ? "1" : "0") +
+                              " winograd=" + (winograd ? "1" : "0") + " " +
                               common.str();
     const std::string cmd_py = python ? "/usr/bin/python3 " + script + " scale=" + name +
                                             " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()
@@ -178,10 +192,11 @@ int main(int argc, char** argv) {
     const double gflop = (py.count(name) && py[name].size() >= 6) ? py[name][5] : 0;  // Python's hook count
     auto& a = c[name];
     auto& b = py[name];
-    if (a.size() >= 8) {
+    if (a.size() >= 9) {
+      // GFLOP/s counts the direct convolution's FLOPs (Winograd does fewer for the same output).
       const double gfs = gflop > 0 ? gflop / (a[1] / 1000) : 0;
-      std::printf("%-5s %-5s %10.1f %10.1f %9.2f %8.0f %8.1f %7.1f %5.1f%% %8.1f %10.2f %8.1f\n", name.c_str(), "C++", a[0],
-                  a[1], a[2], a[3], a[4], gfs, gfs > 0 ? 100 * gfs / a[4] : 0, a[5], a[6], a[7]);
+      std::printf("%-5s %-5s %10.1f %10.1f %9.2f %8.0f %8.1f %7.1f %5.1f%% %8.1f %10.2f %8.1f %9.1f\n", name.c_str(),
+                  "C++", a[0], a[1], a[2], a[3], a[4], gfs, gfs > 0 ? 100 * gfs / a[4] : 0, a[5], a[6], a[7], a[8]);
     } else {
       std::printf("%-5s %-5s (no result)\n", name.c_str(), "C++");
     }
@@ -193,13 +208,13 @@ int main(int argc, char** argv) {
       } else {
         std::printf("%-5s %-5s (no result)\n", name.c_str(), "py");
       }
-      if (a.size() >= 8 && b.size() >= 6) {
+      if (a.size() >= 9 && b.size() >= 6) {
         // Latency ratios (lower is better for C++): C++ optimised against Python eager, and against
         // Python fused; training and peak RSS ratios C++ / Python.
         std::printf("%-5s %-5s opt/py-eager %.2f  opt/py-fused %.2f  eager/py-eager %.2f  train %.2f  peak %.2f"
-                    "  bf16/py-eager %.2f\n",
+                    "  bf16/py-eager %.2f  direct/py-eager %.2f\n",
                     name.c_str(), "C/py", a[1] / b[0], a[1] / b[1], a[0] / b[0], b[2] > 0 ? a[2] / b[2] : 0.0,
-                    a[3] / b[3], a[7] / b[0]);
+                    a[3] / b[3], a[7] / b[0], a[8] / b[0]);
       }
     }
     std::fflush(stdout);

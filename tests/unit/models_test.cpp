@@ -12,6 +12,7 @@
 #include "fracture/models/efficientnet.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/resnet.h"
+#include "fracture/models/winograd.h"
 
 namespace fs = std::filesystem;
 using namespace fracture::models;
@@ -216,6 +217,16 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     }
     auto x = torch::randn({2, 3, 64, 64});
     auto got = opt->forward(inference_input(x, io));
+    if (GetParam() == std::string("resnet18") && uses_onednn(io)) {
+      // At 64 px, batch 2, Winograd pays (io.winograd's default) for layer1's 3x3 convolutions
+      // (64 channels, 16x16) and layer2's stride-1 ones (128 channels, 8x8; its first is strided).
+      int winograd = 0;
+      for (auto& m : opt->modules(true)) {
+        if (auto* b = m->as<fracture::models::BasicBlockImpl>())
+          winograd += (b->fast1->implementation() == "winograd_f4x3") + (b->fast2->implementation() == "winograd_f4x3");
+      }
+      EXPECT_EQ(winograd, 4 + 3);
+    }
     // The folded BatchNorms are skipped: changing their statistics no longer changes the logits.
     for (auto& m : opt->modules(false)) {
       if (auto* bn = m->as<torch::nn::BatchNorm2d>()) bn->running_mean.add_(5.0);
@@ -307,6 +318,105 @@ TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
   OnednnConvSpec s;
   OnednnConv conv(torch::randn({4, 3, 1, 1}), torch::Tensor(), s);
   EXPECT_THROW(conv.forward(torch::randn({1, 5, 8, 8})), fracture::Error);
+}
+
+// Winograd F(4x4, 3x3) against ATen's direct convolution: odd sizes (partial 4x4 tiles at the right
+// and bottom edges), padding 0 and 1, channel counts off the 64-channel blocks of the transforms,
+// every activation with the residual before and after it, NCHW-sliced input, and a batch large
+// enough for two chunks of tiles. Error bound 3e-5 of the largest pre-activation value (float
+// rounding through transforms with constants up to 8 and 1/24; measured up to 1.9e-5 at 288 channels).
+TEST(Winograd, MatchesAtenConvolution) {
+  using fracture::models::OnednnAct;
+  using fracture::models::WinogradConv;
+  torch::manual_seed(5);
+  torch::InferenceMode guard;
+  struct Case { int64_t cin, cout, batch, h, w, pad; };
+  // The last case: 64 + 64 channels -> chunks of 910 tiles; 4 x 16 x 16 = 1024 tiles -> two chunks.
+  const Case cases[] = {{3, 5, 1, 9, 7, 1}, {70, 33, 2, 13, 9, 1}, {16, 130, 1, 8, 8, 0}, {64, 64, 4, 64, 64, 1}};
+  auto aten_act = [](const torch::Tensor& y, OnednnAct a) {
+    switch (a) {
+      case OnednnAct::relu: return torch::relu(y);
+      case OnednnAct::silu: return torch::silu(y);
+      case OnednnAct::hardswish: return torch::hardswish(y);
+      case OnednnAct::sigmoid: return torch::sigmoid(y);
+      case OnednnAct::none: break;
+    }
+    return y;
+  };
+  double worst = 0;
+  for (const auto& c : cases) {
+    auto w = torch::randn({c.cout, c.cin, 3, 3}) * 0.3;
+    auto b = torch::randn({c.cout});
+    auto wide = torch::randn({c.batch, c.cin + 4, c.h, c.w});
+    auto x = wide.narrow(1, 2, c.cin);  // neither contiguous nor channels-last
+    auto lin = torch::conv2d(x, w, b, 1, c.pad);
+    auto skip = torch::randn(lin.sizes());
+    const double scale = lin.abs().max().item<double>();
+    for (auto act : {OnednnAct::none, OnednnAct::relu, OnednnAct::silu, OnednnAct::hardswish, OnednnAct::sigmoid}) {
+      for (bool after : {true, false}) {
+        WinogradConv conv(w, b, c.pad, act, after);
+        auto plain = conv.forward(x);
+        ASSERT_EQ(plain.sizes(), lin.sizes());
+        EXPECT_TRUE(plain.is_contiguous(torch::MemoryFormat::ChannelsLast));
+        const double e0 = (plain - aten_act(lin, act)).abs().max().item<double>();
+        auto want = after ? aten_act(lin, act) + skip : aten_act(lin + skip, act);
+        const double e1 = (conv.forward(x, &skip) - want).abs().max().item<double>();
+        worst = std::max({worst, e0 / scale, e1 / scale});
+        EXPECT_LE(e0, 3e-5 * scale) << "cin " << c.cin << " cout " << c.cout << " " << c.h << "x" << c.w << " pad "
+                                    << c.pad << " act " << int(act);
+        EXPECT_LE(e1, 3e-5 * scale) << "with residual, after " << after << ", cin " << c.cin << " act " << int(act);
+      }
+    }
+  }
+  std::printf("Winograd F(4x4,3x3): worst error %.2e of the largest pre-activation value\n", worst);
+  EXPECT_GT(worst, 0.0) << "bit-identical to ATen: is the Winograd path running at all?";
+  // Refusals: not a 3x3 kernel, wrong channel count, an input smaller than the kernel.
+  EXPECT_FALSE(WinogradConv::supports(torch::zeros({4, 4, 3, 3}), 2, 1, 1));
+  EXPECT_FALSE(WinogradConv::supports(torch::zeros({4, 4, 5, 5}), 1, 1, 1));
+  EXPECT_FALSE(WinogradConv::supports(torch::zeros({4, 2, 3, 3}), 1, 1, 2));
+  EXPECT_THROW(WinogradConv(torch::zeros({4, 4, 1, 1}), torch::Tensor(), 0, OnednnAct::none, true), fracture::Error);
+  WinogradConv conv(torch::randn({4, 3, 3, 3}), torch::Tensor(), 0, OnednnAct::none, true);
+  EXPECT_THROW(conv.forward(torch::randn({1, 5, 8, 8})), fracture::Error);
+  EXPECT_THROW(conv.forward(torch::randn({1, 3, 2, 8})), fracture::Error);
+}
+
+// OnednnConv with spec.winograd takes the Winograd path exactly where WinogradConv::pays() (and
+// never for bf16 or strided convolutions), and its results stay within the Winograd bound.
+TEST(Winograd, OnednnConvUsesItWherePaying) {
+  if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
+  using fracture::models::OnednnAct;
+  using fracture::models::OnednnConv;
+  using fracture::models::OnednnConvSpec;
+  using fracture::models::WinogradConv;
+  torch::manual_seed(6);
+  torch::InferenceMode guard;
+  auto w = torch::randn({48, 48, 3, 3}) * 0.2;
+  auto b = torch::randn({48});
+  OnednnConvSpec s;
+  s.padding = 1;
+  s.act = OnednnAct::silu;
+  s.winograd = true;
+  OnednnConv conv(w, b, s);
+  EXPECT_TRUE(WinogradConv::pays(48, 48, 4, 16, 16));   // 64 tiles x 48 x 48 = 147,456
+  EXPECT_FALSE(WinogradConv::pays(48, 48, 1, 16, 16));  // 16 tiles: too little work
+  EXPECT_FALSE(WinogradConv::pays(32, 64, 8, 64, 64));  // too few input channels
+  EXPECT_FALSE(WinogradConv::pays(512, 512, 8, 7, 7));  // 7x7 maps: most of each tile wasted
+  auto x = torch::randn({4, 48, 16, 16});
+  auto want = torch::silu(torch::conv2d(x, w, b, 1, 1));
+  auto got = conv.forward(x);
+  EXPECT_EQ(conv.implementation(), "winograd_f4x3");
+  EXPECT_LE((got - want).abs().max().item<double>(), 3e-5 * (1 + want.abs().max().item<double>()));
+  conv.forward(x.narrow(0, 0, 1));
+  EXPECT_NE(conv.implementation(), "winograd_f4x3");  // batch 1: does not pay, oneDNN's direct kernel
+  s.stride = 2;
+  OnednnConv strided(w, b, s);
+  strided.forward(x);
+  EXPECT_NE(strided.implementation(), "winograd_f4x3");
+  s.stride = 1;
+  s.winograd = false;
+  OnednnConv off(w, b, s);
+  off.forward(x);
+  EXPECT_NE(off.implementation(), "winograd_f4x3");
 }
 
 INSTANTIATE_TEST_SUITE_P(Torchvision, Arch, ::testing::Values("resnet18", "mobilenet_v3_small", "efficientnet_b0"));

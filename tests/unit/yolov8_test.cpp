@@ -173,7 +173,9 @@ static fracture::models::YoloV8 yolov8n_with_moved_bn(uint64_t seed) {
 TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
   for (auto [channels_last, onednn] : {std::pair{false, false}, std::pair{true, false}, std::pair{true, true}}) {
     auto net = yolov8n_with_moved_bn(3);
-    std::vector<torch::Tensor> xs{torch::rand({2, 3, 96, 64}), torch::rand({1, 3, 32, 160})};
+    // 256x256: maps large enough that the fused path runs Winograd for some 3x3 convolutions.
+    std::vector<torch::Tensor> xs{torch::rand({2, 3, 96, 64}), torch::rand({1, 3, 32, 160}),
+                                  torch::rand({1, 3, 256, 256})};
     std::vector<torch::Tensor> refs;
     {
       torch::NoGradGuard ng;
@@ -198,6 +200,12 @@ TEST(YoloV8, OptimizeForInferenceMatchesUnfused) {
       EXPECT_LT(err, 1e-4 * scale) << "channels_last " << channels_last << " onednn " << onednn << " input "
                                    << xs[i].sizes() << ": max abs diff " << err << " of max " << scale;
     }
+    int winograd = 0;  // convolutions whose last call (the 256x256 input) ran Winograd
+    for (auto& m : net->modules(false)) {
+      if (auto* c = m->as<fracture::models::YoloConvImpl>())
+        winograd += c->fast && c->fast->implementation() == "winograd_f4x3" ? 1 : 0;
+    }
+    EXPECT_EQ(winograd > 0, fracture::models::uses_onednn(io)) << winograd << " Winograd convolutions";
     EXPECT_THROW(net->train(true), fracture::Error);
     EXPECT_THROW(fracture::models::optimize_for_inference(*net, io), fracture::Error);
   }

@@ -61,7 +61,8 @@ int cmd_detect_val(const Config& cfg, Logger& log) {
   const std::string split = cfg.str("split");
   const torch::Device device(cfg.str("device"));
   const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device));
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device),
+                                                     cfg.boolean("winograd"));
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
                  ds.names.size(), " classes but the model ", det.weights.string(), " was trained for ",
@@ -94,7 +95,8 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(fs::exists(source), "detect predict: source '", source.string(), "' does not exist");
   const torch::Device device(cfg.str("device"));
   const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device));
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device),
+                                                     cfg.boolean("winograd"));
   std::vector<fs::path> files;
   if (fs::is_directory(source)) {
     for (const auto& e : fs::recursive_directory_iterator(source))

@@ -181,6 +181,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.group_by_patient = cfg.boolean("group_by_patient");
   o.seed = uint64_t(cfg.integer("seed"));
   o.channels_last = cfg.boolean("channels_last") && o.device == "cpu";  // measured on oneDNN (CPU) only
+  o.winograd = cfg.boolean("winograd");
   FRACTURE_CHECK(o.epochs >= 1, "key 'epochs' must be >= 1, got ", o.epochs);
   FRACTURE_CHECK(o.batch >= 2, "key 'batch' must be >= 2 for BatchNorm training, got ", o.batch);
   FRACTURE_CHECK(o.patience >= 1, "key 'patience' must be >= 1, got ", o.patience);

@@ -368,6 +368,7 @@ models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& op
   // NHWC batches then meet, and fused oneDNN convolutions where built in. Logits equal to float rounding.
   models::InferenceOptions io;
   io.channels_last = opt.channels_last;
+  io.winograd = opt.winograd;
   models::optimize_for_inference(*net, io);
   return net;
 }
@@ -378,7 +379,7 @@ ClassifyOptions trained_options(const Config& run_cfg, const Config& cfg, const 
   Config c = run_cfg;
   c.set("model", arch, "trained run");
   c.set("weights", "null", "trained run");
-  for (const char* k : {"batch", "workers", "device", "channels_last"}) c.set(k, value_text(cfg, k), "command line");
+  for (const char* k : {"batch", "workers", "device", "channels_last", "winograd"}) c.set(k, value_text(cfg, k), "command line");
   return classify_options(c);
 }
 

@@ -41,7 +41,7 @@ void write_names(const fs::path& weights_dir, const std::vector<std::string>& na
 }
 
 LoadedDetector load_detector(const fs::path& model, const torch::Device& device, bool channels_last, bool optimize,
-                             bool bf16) {
+                             bool bf16, bool winograd) {
   LoadedDetector d;
   d.weights = resolve_detector_weights(model);
   models::NamedTensors t = models::read_checkpoint(d.weights);
@@ -70,6 +70,7 @@ LoadedDetector load_detector(const fs::path& model, const torch::Device& device,
     models::InferenceOptions io;
     io.channels_last = channels_last;
     io.bf16 = bf16;
+    io.winograd = winograd;
     models::optimize_for_inference(*d.net, io);  // eval mode, BN folded (+ NHWC, fused oneDNN convs)
   } else if (channels_last) {
     models::weights_to_channels_last(*d.net);

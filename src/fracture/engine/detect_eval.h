@@ -50,10 +50,12 @@ std::filesystem::path resolve_detector_weights(const std::filesystem::path& mode
 /// DetValOptions / PredictOptions with channels_last. With `optimize` the model is then
 /// models::optimize_for_inference'd (BatchNorm folded; on the CPU with channels_last, fused oneDNN
 /// convolutions): faster, outputs equal to float rounding, inference only; with `bf16` too, bf16
-/// convolutions (InferenceOptions::bf16: outputs differ by bf16 rounding). Names from names.json
+/// convolutions (InferenceOptions::bf16: outputs differ by bf16 rounding); `winograd` as
+/// InferenceOptions::winograd (fp32 3x3 convolutions as Winograd F(4x4, 3x3)). Names from names.json
 /// beside the weights.
 LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device,
-                             bool channels_last = false, bool optimize = false, bool bf16 = false);
+                             bool channels_last = false, bool optimize = false, bool bf16 = false,
+                             bool winograd = true);
 
 /// Writes names.json (a JSON list of class names) beside weights, read back by load_detector.
 void write_names(const std::filesystem::path& weights_dir, const std::vector<std::string>& names);

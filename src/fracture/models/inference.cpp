@@ -64,7 +64,7 @@ bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net) {
 }
 
 std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act, bool add_after_act,
-                                             bool bf16, bool fp32_out) {
+                                             bool bf16, bool fp32_out, bool winograd) {
   const auto& o = conv.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
   FRACTURE_CHECK(pad && (*pad)->at(0) == (*pad)->at(1) && o.stride()->at(0) == o.stride()->at(1) &&
@@ -79,6 +79,7 @@ std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, 
   s.add_after_act = add_after_act;
   s.bf16 = bf16;
   s.fp32_out = fp32_out;
+  s.winograd = winograd;
   return std::make_shared<OnednnConv>(conv.weight, conv.bias, s);
 }
 
@@ -98,7 +99,7 @@ OnednnAct onednn_act(Act a, bool* ok) {
 }
 
 // Seq children (conv, folded BN[, activation]) -> one fused oneDNN convolution at the conv's index.
-void fuse_seq_onednn(SeqImpl& seq) {
+void fuse_seq_onednn(SeqImpl& seq, bool winograd) {
   if (seq.skip.empty()) return;  // nothing folded here
   auto kids = seq.children();
   seq.fast.assign(kids.size(), nullptr);
@@ -111,7 +112,7 @@ void fuse_seq_onednn(SeqImpl& seq) {
       if (auto* a = kids[i + 2]->as<ActivationImpl>()) act = onednn_act(a->act, &fuse_act);
     }
     if (!fuse_act) act = OnednnAct::none;
-    seq.fast[i] = make_onednn_conv(*conv, act);
+    seq.fast[i] = make_onednn_conv(*conv, act, true, false, false, winograd);
     if (fuse_act) seq.skip[i + 2] = true;
   }
 }
@@ -140,10 +141,11 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
   if (uses_onednn(options, net)) {
     for (auto& m : net.modules(/*include_self=*/true)) {
       if (auto* seq = m->as<SeqImpl>()) {
-        fuse_seq_onednn(*seq);
+        fuse_seq_onednn(*seq, options.winograd);
       } else if (auto* block = m->as<BasicBlockImpl>()) {
-        block->fast1 = make_onednn_conv(*block->conv1, OnednnAct::relu);
-        block->fast2 = make_onednn_conv(*block->conv2, OnednnAct::relu, /*add_after_act=*/false);
+        block->fast1 = make_onednn_conv(*block->conv1, OnednnAct::relu, true, false, false, options.winograd);
+        block->fast2 = make_onednn_conv(*block->conv2, OnednnAct::relu, /*add_after_act=*/false, false, false,
+                                        options.winograd);
       } else if (auto* resnet = m->as<ResNet18Impl>()) {
         resnet->fast_stem = make_onednn_conv(*resnet->conv1, OnednnAct::relu);
       }

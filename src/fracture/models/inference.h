@@ -28,6 +28,10 @@ struct InferenceOptions {
   /// bf16 between them, the Detect head's last convolutions writing fp32 (so decoding, DFL and NMS
   /// stay fp32). Outputs differ from fp32 by bf16 rounding; an opt-in speed/precision trade.
   bool bf16 = false;
+  /// With onednn in effect and fp32: 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) where it
+  /// pays (winograd.h): a quarter of their multiplies; outputs differ from the direct convolution
+  /// by float rounding amplified by the transforms (about 1e-5 of a layer's largest output).
+  bool winograd = true;
 };
 
 /// True when `options` make optimize_for_inference use fused oneDNN convolutions in this build
@@ -58,8 +62,9 @@ bool weights_are_channels_last(const torch::nn::Module& net);
 void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
 
 /// A fused oneDNN convolution with `conv`'s current weight, bias, stride, padding, dilation and
-/// groups, followed by `act` (call after folding).
+/// groups, followed by `act` (call after folding); `winograd` as OnednnConvSpec::winograd.
 std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act,
-                                             bool add_after_act = true, bool bf16 = false, bool fp32_out = false);
+                                             bool add_after_act = true, bool bf16 = false, bool fp32_out = false,
+                                             bool winograd = false);
 
 }  // namespace fracture::models

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "fracture/core/error.h"
+#include "fracture/models/winograd.h"
 
 #if defined(FRACTURE_WITH_ONEDNN)
 #include <oneapi/dnnl/dnnl.hpp>
@@ -103,7 +104,6 @@ struct OnednnConv::Impl {
     dnnl::stream st(eng);
     dnnl::reorder(user, e->weights).execute(st, user, e->weights);
     st.wait();
-    last_impl = e->impl;
     cache.emplace(key, e);
     return e;
   }
@@ -124,6 +124,9 @@ OnednnConv::OnednnConv(const torch::Tensor& weight, const torch::Tensor& bias, c
   FRACTURE_CHECK(impl_->bias.numel() == weight.size(0), "OnednnConv: bias has ", impl_->bias.numel(),
                  " values for ", weight.size(0), " output channels");
   impl_->spec = spec;
+  if (spec.winograd && !spec.bf16 && WinogradConv::supports(weight, spec.stride, spec.dilation, spec.groups)) {
+    winograd_ = std::make_shared<WinogradConv>(impl_->weight, impl_->bias, spec.padding, spec.act, spec.add_after_act);
+  }
 }
 
 OnednnConv::~OnednnConv() = default;
@@ -137,6 +140,17 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
   const int64_t in_ch = impl_->weight.size(1) * impl_->spec.groups;
   FRACTURE_CHECK(x_in.size(1) == in_ch, "OnednnConv: input has ", x_in.size(1), " channels, the weight expects ",
                  in_ch);
+  if (winograd_ && x_in.scalar_type() == torch::kFloat32) {
+    const int64_t p = impl_->spec.padding;
+    if (WinogradConv::pays(in_ch, impl_->weight.size(0), x_in.size(0), x_in.size(2) + 2 * p - 2,
+                           x_in.size(3) + 2 * p - 2)) {
+      {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->last_impl = "winograd_f4x3";
+      }
+      return winograd_->forward(x_in, skip);
+    }
+  }
   torch::Tensor x = x_in.to(impl_->src_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
   auto e = impl_->entry(dims_of(x), skip != nullptr);
   auto y = torch::empty(e->dst, x.options().dtype(impl_->dst_scalar()).memory_format(torch::MemoryFormat::ChannelsLast));
@@ -160,6 +174,10 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
   dnnl::stream st(impl_->eng);
   e->prim.execute(st, args);
   st.wait();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->last_impl = e->impl;
+  }
   return y;
 }
 

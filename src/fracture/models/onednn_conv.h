@@ -38,7 +38,13 @@ struct OnednnConvSpec {
   bool bf16 = false;
   /// With bf16: write an fp32 destination (for the last convolution before fp32 code).
   bool fp32_out = false;
+  /// fp32 3x3 stride-1 convolutions (groups 1) run as Winograd F(4x4, 3x3) (winograd.h) for the
+  /// input shapes where WinogradConv::pays(): a quarter of the multiplies, outputs within float
+  /// rounding amplified by the transforms (up to 1.9e-5 of max |y| measured; winograd.h).
+  bool winograd = false;
 };
+
+class WinogradConv;
 
 class OnednnConv {
  public:
@@ -50,13 +56,14 @@ class OnednnConv {
   /// x: (B, I, H, W) fp32 CPU, any layout (made channels-last contiguous if it is not). `skip`, when
   /// given, has the output's shape. Returns a new channels-last contiguous tensor. Thread-safe.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor* skip = nullptr) const;
-  /// oneDNN's implementation name for the shapes seen so far (e.g. "brgconv:avx512_core"), for tests
-  /// and logs; "" before the first call.
+  /// The implementation of the last call: oneDNN's name (e.g. "brgconv:avx512_core") or
+  /// "winograd_f4x3", for tests and logs; "" before the first call.
   std::string implementation() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::shared_ptr<WinogradConv> winograd_;  // set when spec.winograd and the weight suits it
 };
 
 }  // namespace fracture::models

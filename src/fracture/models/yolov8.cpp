@@ -256,7 +256,7 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
   if (fast) {
     for (auto& m : net.modules(/*include_self=*/false)) {
       if (auto* c = m->as<YoloConvImpl>())
-        c->fast = make_onednn_conv(*c->conv, OnednnAct::silu, true, options.bf16);
+        c->fast = make_onednn_conv(*c->conv, OnednnAct::silu, true, options.bf16, false, options.winograd);
     }
     if (options.bf16) {  // the head's last convs write fp32, so decoding and NMS stay fp32
       auto& d = *net.l22;
