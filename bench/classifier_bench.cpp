@@ -10,7 +10,7 @@
 // each side's process N times, alternating C++ and Python, and prints the medians.
 //
 //   build-x/bench/classifier_bench [imgsz=224] [iters=3] [infer_iters=10] [threads=2] [cl=1]
-//                                  [train_cl=1] [malloc=1] [onednn=1] [py_train_cl=0] [repeat=1]
+//                                  [train_cl=1] [malloc=1] [onednn=1] [winograd=1] [py_train_cl=0] [repeat=1]
 //                                  [model=all|resnet18|...] [python=1] [script=bench/classifier_bench.py]
 //
 // model=NAME runs one model in this process and prints one "RESULT ..." line (used by model=all,
@@ -57,7 +57,7 @@ double infer_ips(fracture::models::ClassifierImpl& net, const torch::Tensor& x, 
 }
 
 int run_one(const std::string& name, long imgsz, long iters, long infer_iters, bool cl, bool train_cl,
-            bool onednn) {
+            bool onednn, bool winograd) {
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
   fracture::models::ClassifierOptions opt;
@@ -91,6 +91,7 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
   fracture::models::InferenceOptions io;
   io.channels_last = cl;
   io.onednn = onednn;
+  io.winograd = winograd;  // resnet18's 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) where it pays
   fracture::models::optimize_for_inference(*net, io);
   const double b1o = infer_ips(*net, fracture::models::inference_input(x1, io), infer_iters);
   const double b16o = infer_ips(*net, fracture::models::inference_input(x16, io), infer_iters);
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   const bool cl = arg(argc, argv, "cl", "1") == "1";
   const bool train_cl = arg(argc, argv, "train_cl", "1") == "1";        // C++ side, as the engines
   const bool onednn = arg(argc, argv, "onednn", "1") == "1";            // fused oneDNN convs in "opt"
+  const bool winograd = arg(argc, argv, "winograd", "1") == "1";        // Winograd 3x3 convs in "opt"
   const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";  // Python side: NCHW by default
   const bool python = arg(argc, argv, "python", "1") == "1";
   const int repeat = std::atoi(arg(argc, argv, "repeat", "1").c_str());  // alternated runs per side; medians
@@ -120,7 +122,7 @@ int main(int argc, char** argv) {
   const bool tune_malloc = arg(argc, argv, "malloc", "1") == "1";
   if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl, train_cl, onednn);
+  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl, train_cl, onednn, winograd);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " iters=" << iters << " infer_iters=" << infer_iters << " threads=" << threads;
@@ -132,7 +134,8 @@ int main(int argc, char** argv) {
   for (const auto& name : fracture::models::classifier_names()) {
     const std::string cmd_c = std::string(argv[0]) + " model=" + name + " cl=" + (cl ? "1" : "0") +
                               " malloc=" + (tune_malloc ? "1" : "0") + " train_cl=" + (train_cl ? "1" : "0") +
-                              " onednn=" + (onednn ? "1" : "0") + " " + common.str();
+                              " onednn=" + (onednn ? "1" : "0") +
+                              " winograd=" + (winograd ? "1" : "0") + " " + common.str();
     const std::string cmd_py = python ? "/usr/bin/python3 " + script + " model=" + name +
                                             " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()
                                       : "";

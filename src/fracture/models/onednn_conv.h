@@ -63,7 +63,8 @@ class OnednnConv {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::shared_ptr<WinogradConv> winograd_;  // set when spec.winograd and the weight suits it
+  bool winograd_ok_ = false;                        // spec.winograd and the weight suits it
+  mutable std::shared_ptr<WinogradConv> winograd_;  // built at the first input shape where it pays
 };
 
 }  // namespace fracture::models
