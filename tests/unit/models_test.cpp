@@ -397,7 +397,8 @@ TEST(Winograd, OnednnConvUsesItWherePaying) {
   s.act = OnednnAct::silu;
   s.winograd = true;
   OnednnConv conv(w, b, s);
-  EXPECT_TRUE(WinogradConv::pays(48, 48, 4, 16, 16));   // 64 tiles x 48 x 48 = 147,456
+  EXPECT_TRUE(WinogradConv::pays(48, 48, 4, 16, 16));   // 64 tiles x 48 x 48 = 147,456 >= 131,072
+  EXPECT_FALSE(WinogradConv::pays(64, 64, 1, 20, 20));  // 25 tiles x 64 x 64 = 102,400
   EXPECT_FALSE(WinogradConv::pays(48, 48, 1, 16, 16));  // 16 tiles: too little work
   EXPECT_FALSE(WinogradConv::pays(32, 64, 8, 64, 64));  // too few input channels
   EXPECT_FALSE(WinogradConv::pays(512, 512, 8, 7, 7));  // 7x7 maps: most of each tile wasted

@@ -216,7 +216,7 @@ bool WinogradConv::supports(const torch::Tensor& weight, int64_t stride, int64_t
 
 bool WinogradConv::pays(int64_t in_ch, int64_t out_ch, int64_t batch, int64_t out_h, int64_t out_w) {
   const int64_t tiles = batch * ((out_h + kTile - 1) / kTile) * ((out_w + kTile - 1) / kTile);
-  return in_ch >= 48 && out_ch >= 48 && out_h >= 8 && out_w >= 8 && tiles * in_ch * out_ch >= 65536;
+  return in_ch >= 48 && out_ch >= 48 && out_h >= 8 && out_w >= 8 && tiles * in_ch * out_ch >= 131072;
 }
 
 WinogradConv::WinogradConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t padding, OnednnAct act,
@@ -270,7 +270,8 @@ torch::Tensor WinogradConv::forward(const torch::Tensor& x_in, const torch::Tens
   const bool skip_after = s.defined() && add_after_act_ && act_ != OnednnAct::none;
   // The tiles go through in chunks whose V (36, chunk, I) and M (36, chunk, O) take about 16 MiB
   // together, so they stay in this machine's 32 MiB L3 between the transforms and the products,
-  // and a large batch does not need its whole transformed input at once.
+  // and a large batch does not need its whole transformed input at once (4 MiB and 1 MiB budgets
+  // measured 7 % and 14 % slower over YOLOv8's layer shapes).
   const int64_t chunk = std::min(g.tiles, std::max<int64_t>(64, (int64_t{16} << 20) / (kPos * 4 * (in_ + out_))));
   auto v = torch::empty({chunk, kPos, in_}, x.options());
   auto m = torch::empty({chunk, kPos, out_}, x.options());
