@@ -237,6 +237,19 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
   }
 }
 
+// The activation `a` as ATen computes it (the reference for the fused and Winograd convolutions).
+static torch::Tensor aten_activation(const torch::Tensor& y, fracture::models::OnednnAct a) {
+  using fracture::models::OnednnAct;
+  switch (a) {
+    case OnednnAct::relu: return torch::relu(y);
+    case OnednnAct::silu: return torch::silu(y);
+    case OnednnAct::hardswish: return torch::hardswish(y);
+    case OnednnAct::sigmoid: return torch::sigmoid(y);
+    case OnednnAct::none: break;
+  }
+  return y;
+}
+
 // OnednnConv against ATen: conv + bias + activation (+ residual before or after it) for plain,
 // strided, dilated, grouped and depthwise convolutions, batch 1 and 3, NCHW and sliced inputs.
 TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
@@ -249,16 +262,6 @@ TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
   struct Case { int64_t cin, cout, k, stride, pad, dil, groups; };
   const Case cases[] = {{8, 16, 3, 1, 1, 1, 1}, {8, 16, 3, 2, 1, 1, 1}, {16, 16, 1, 1, 0, 1, 1},
                         {8, 8, 3, 1, 2, 2, 1},  {16, 16, 5, 2, 2, 1, 16}, {8, 16, 3, 1, 1, 1, 4}};
-  auto aten_act = [](const torch::Tensor& y, OnednnAct a) {
-    switch (a) {
-      case OnednnAct::relu: return torch::relu(y);
-      case OnednnAct::silu: return torch::silu(y);
-      case OnednnAct::hardswish: return torch::hardswish(y);
-      case OnednnAct::sigmoid: return torch::sigmoid(y);
-      case OnednnAct::none: break;
-    }
-    return y;
-  };
   for (const auto& c : cases) {
     auto w = torch::randn({c.cout, c.cin / c.groups, c.k, c.k}) * 0.3;
     auto b = torch::randn({c.cout});
@@ -278,7 +281,7 @@ TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
           auto x = wide.narrow(1, c.cin / 2, c.cin);
           auto lin = torch::conv2d(x, w, b, c.stride, c.pad, c.dil, c.groups);
           auto skip = torch::randn(lin.sizes());
-          auto want = after ? aten_act(lin, act) + skip : aten_act(lin + skip, act);
+          auto want = after ? aten_activation(lin, act) + skip : aten_activation(lin + skip, act);
           auto got = conv.forward(x, &skip);
           EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
           double err = (got - want).abs().max().item<double>();
@@ -286,7 +289,7 @@ TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
               << "cin " << c.cin << " k " << c.k << " stride " << c.stride << " dil " << c.dil << " groups "
               << c.groups << " act " << int(act) << " after " << after << " batch " << batch;
           auto plain = conv.forward(x);
-          EXPECT_LE((plain - aten_act(lin, act)).abs().max().item<double>(), 1e-4 * (1 + lin.abs().max().item<double>()));
+          EXPECT_LE((plain - aten_activation(lin, act)).abs().max().item<double>(), 1e-4 * (1 + lin.abs().max().item<double>()));
         }
         EXPECT_NE(conv.implementation(), "");
       }
@@ -333,16 +336,6 @@ TEST(Winograd, MatchesAtenConvolution) {
   struct Case { int64_t cin, cout, batch, h, w, pad; };
   // The last case: 64 + 64 channels -> chunks of 910 tiles; 4 x 16 x 16 = 1024 tiles -> two chunks.
   const Case cases[] = {{3, 5, 1, 9, 7, 1}, {70, 33, 2, 13, 9, 1}, {16, 130, 1, 8, 8, 0}, {64, 64, 4, 64, 64, 1}};
-  auto aten_act = [](const torch::Tensor& y, OnednnAct a) {
-    switch (a) {
-      case OnednnAct::relu: return torch::relu(y);
-      case OnednnAct::silu: return torch::silu(y);
-      case OnednnAct::hardswish: return torch::hardswish(y);
-      case OnednnAct::sigmoid: return torch::sigmoid(y);
-      case OnednnAct::none: break;
-    }
-    return y;
-  };
   double worst = 0;
   for (const auto& c : cases) {
     auto w = torch::randn({c.cout, c.cin, 3, 3}) * 0.3;
@@ -358,8 +351,8 @@ TEST(Winograd, MatchesAtenConvolution) {
         auto plain = conv.forward(x);
         ASSERT_EQ(plain.sizes(), lin.sizes());
         EXPECT_TRUE(plain.is_contiguous(torch::MemoryFormat::ChannelsLast));
-        const double e0 = (plain - aten_act(lin, act)).abs().max().item<double>();
-        auto want = after ? aten_act(lin, act) + skip : aten_act(lin + skip, act);
+        const double e0 = (plain - aten_activation(lin, act)).abs().max().item<double>();
+        auto want = after ? aten_activation(lin, act) + skip : aten_activation(lin + skip, act);
         const double e1 = (conv.forward(x, &skip) - want).abs().max().item<double>();
         worst = std::max({worst, e0 / scale, e1 / scale});
         EXPECT_LE(e0, 3e-5 * scale) << "cin " << c.cin << " cout " << c.cout << " " << c.h << "x" << c.w << " pad "
