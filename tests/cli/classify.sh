@@ -15,9 +15,19 @@ COMMON="model=mobilenet_v3_small imgsz=32 batch=8 epochs=1 workers=1 project=$TM
 "$BIN" classify train data="$TMP/data/classification.csv" $COMMON > "$TMP/train.txt" 2> "$TMP/train.err"
 RUN="$TMP/runs/classify/train"
 for f in args.yaml run.json splits.csv results.csv calibration.json fold.json weights/best.safetensors metrics.json \
-         oof_predictions.csv summary.md; do
+         oof_predictions.csv summary.md roc_curve.png pr_curve.png reliability_diagram.png; do
   test -s "$RUN/$f" || { echo "train: missing $f"; exit 1; }
 done
+# the plots are real PNGs of the plot size, not blank
+/usr/bin/python3 - "$RUN" <<'EOF'
+import sys
+from PIL import Image
+for name in ("roc_curve.png", "pr_curve.png", "reliability_diagram.png"):
+    im = Image.open(f"{sys.argv[1]}/{name}").convert("L")
+    assert im.size == (900, 650), (name, im.size)
+    lo, hi = im.getextrema()
+    assert hi - lo > 100, (name, "blank")
+EOF
 grep -q "metrics below are on 'test'" "$TMP/train.txt"
 grep -q "epoch 1/1: train_loss" "$TMP/train.err"
 head -1 "$RUN/results.csv" | grep -qx "epoch,train_loss,val_loss,val_auroc,lr,seconds"

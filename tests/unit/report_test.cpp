@@ -7,6 +7,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/report/plot.h"
+#include "fracture/report/study_plots.h"
 
 namespace fs = std::filesystem;
 using fracture::report::data_to_pixel;
@@ -84,4 +85,47 @@ TEST(Heatmap, ShadesCellsByValueAndRefusesRaggedInput) {
   EXPECT_EQ(mx, 255);
   EXPECT_THROW(fracture::report::heatmap({{1.0}, {0.0, 1.0}}, {"a", "b"}, {"a", "b"}, "t", "x", "y"), fracture::Error);
   EXPECT_THROW(fracture::report::heatmap(v, {"a"}, {"a", "b"}, "t", "x", "y"), fracture::Error);
+}
+
+// The classification study's plots: the three PNGs, where a backbone's points land (a reliability
+// bin at (0.3, 0.2) is drawn there; an empty bin is not), and a backbone without ROC (one class
+// only) left out of roc/pr while the reliability diagram is still written.
+TEST(StudyPlots, WritesRocPrAndReliabilityFromTheCurves) {
+  const fs::path dir = fs::temp_directory_path() / "fracture_study_plots_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fracture::StudyCurves c;
+  c.model = "resnet18";
+  c.has_roc = true;
+  c.roc = {{0, 0, 0.5, 1}, {0, 0.5, 1, 1}, {2, 0.9, 0.4, 0.1}};
+  c.pr = {{0.5, 0.67, 1, 1}, {1, 1, 0.5, 0}, {0.1, 0.4, 0.9}};
+  c.auroc = 0.875;
+  c.ap = 0.9;
+  c.prevalence = 0.5;
+  c.after.bins = {{0.0, 0.5, 4, 0.3, 0.2}, {0.5, 1.0, 0, 0, 0}};
+  c.after.ece = 0.1;
+  c.before = c.after;
+  fracture::report::write_study_plots(dir, {c});
+  for (const char* f : {"roc_curve.png", "pr_curve.png", "reliability_diagram.png"}) {
+    cv::Mat img = cv::imread((dir / f).string());
+    ASSERT_FALSE(img.empty()) << f;
+    EXPECT_EQ(img.size(), cv::Size(900, 650)) << f;
+  }
+  PlotOptions o;  // the size and axes write_study_plots uses
+  cv::Mat rel = cv::imread((dir / "reliability_diagram.png").string());
+  EXPECT_FALSE(is_white(rel, data_to_pixel(0.3, 0.2, o)));  // the non-empty bin's point
+  cv::Mat roc = cv::imread((dir / "roc_curve.png").string());
+  EXPECT_FALSE(is_white(roc, data_to_pixel(0.25, 0.75, o)));  // on the ROC segment (0, 0.5)-(0.5, 1)
+  EXPECT_TRUE(is_white(roc, data_to_pixel(0.75, 0.25, o) + cv::Point(3, 3)));  // below the chance line: empty
+  // One class only: no ROC/PR files, the reliability diagram still written.
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  c.has_roc = false;
+  fracture::report::write_study_plots(dir, {c});
+  EXPECT_FALSE(fs::exists(dir / "roc_curve.png"));
+  EXPECT_FALSE(fs::exists(dir / "pr_curve.png"));
+  EXPECT_TRUE(fs::exists(dir / "reliability_diagram.png"));
+  fracture::report::write_study_plots(dir / "none", {});  // nothing to draw: nothing written, no error
+  EXPECT_FALSE(fs::exists(dir / "none"));
+  fs::remove_all(dir);
 }

@@ -32,6 +32,7 @@
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"
+#include "fracture/report/study_plots.h"
 
 namespace fracture::engine {
 
@@ -225,6 +226,7 @@ ClassifyOutcome finish_study(const fs::path& run, const std::vector<FoldPredicti
   so.seed = uint64_t(cfg.integer("seed"));
   StudySummary s = summarise_study(folds, so);
   write_study_outputs(run, s, folds);
+  report::write_study_plots(run, study_curves(s, folds));  // roc_curve, pr_curve, reliability_diagram .png
   ClassifyOutcome out;
   out.run_dir = run;
   out.report = preface + format_study_tables(s);

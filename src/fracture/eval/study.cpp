@@ -828,39 +828,59 @@ void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s
   // curves.json: ROC / PR on the first repeat's pooled calibrated probabilities; reliability bins
   {
     json out = json::object();
-    for (const ModelSummary& m : s.models) {
-      if (m.repeats.empty()) continue;
-      const int r0 = m.repeats.front();
-      std::vector<int> y;
-      std::vector<double> p_raw, p_cal;
-      for (const FoldPredictions& f : folds) {
-        if (f.model != m.model || f.repeat != r0) continue;
-        const double t = find_fold(s, f).temperature;
-        const std::vector<double> a = apply_temperature_binary(f.logits, 1.0);
-        const std::vector<double> b = apply_temperature_binary(f.logits, t);
-        y.insert(y.end(), f.labels.begin(), f.labels.end());
-        p_raw.insert(p_raw.end(), a.begin(), a.end());
-        p_cal.insert(p_cal.end(), b.begin(), b.end());
-      }
+    for (const StudyCurves& c : study_curves(s, folds)) {
       json j;
-      j["repeat"] = r0;
+      j["repeat"] = c.repeat;
       j["score"] = "calibrated probability sigmoid(logit / T_fold)";
-      try {
-        const RocCurve roc = roc_curve(y, p_cal);
-        j["roc"] = {{"fpr", roc.fpr}, {"tpr", roc.tpr}, {"thresholds", roc.thresholds}};
-        const PrCurve pr = precision_recall_curve(y, p_cal);
-        j["pr"] = {{"precision", pr.precision}, {"recall", pr.recall}, {"thresholds", pr.thresholds}};
-      } catch (const Error& e) {
+      if (c.has_roc) {
+        j["roc"] = {{"fpr", c.roc.fpr}, {"tpr", c.roc.tpr}, {"thresholds", c.roc.thresholds}};
+        j["pr"] = {{"precision", c.pr.precision}, {"recall", c.pr.recall}, {"thresholds", c.pr.thresholds}};
+      } else {
         j["roc"] = nullptr;
         j["pr"] = nullptr;
-        j["note"] = e.what();
+        j["note"] = c.note;
       }
-      j["reliability_before"] = reliability_json(calibration_report(y, p_raw, s.options.calibration_bins));
-      j["reliability_after"] = reliability_json(calibration_report(y, p_cal, s.options.calibration_bins));
-      out[m.model] = j;
+      j["reliability_before"] = reliability_json(c.before);
+      j["reliability_after"] = reliability_json(c.after);
+      out[c.model] = j;
     }
     write_file_atomic(dir / "curves.json", json{{"models", out}}.dump(2) + "\n");
   }
+}
+
+std::vector<StudyCurves> study_curves(const StudySummary& s, const std::vector<FoldPredictions>& folds) {
+  std::vector<StudyCurves> curves;
+  for (const ModelSummary& m : s.models) {
+    if (m.repeats.empty()) continue;
+    StudyCurves c;
+    c.model = m.model;
+    c.repeat = m.repeats.front();
+    std::vector<int> y;
+    std::vector<double> p_raw, p_cal;
+    for (const FoldPredictions& f : folds) {
+      if (f.model != m.model || f.repeat != c.repeat) continue;
+      const double t = find_fold(s, f).temperature;
+      const std::vector<double> a = apply_temperature_binary(f.logits, 1.0);
+      const std::vector<double> b = apply_temperature_binary(f.logits, t);
+      y.insert(y.end(), f.labels.begin(), f.labels.end());
+      p_raw.insert(p_raw.end(), a.begin(), a.end());
+      p_cal.insert(p_cal.end(), b.begin(), b.end());
+    }
+    try {
+      c.roc = roc_curve(y, p_cal);
+      c.pr = precision_recall_curve(y, p_cal);
+      c.auroc = roc_auc_score(y, p_cal);
+      c.ap = average_precision_score(y, p_cal);
+      c.has_roc = true;
+    } catch (const Error& e) {
+      c.note = e.what();
+    }
+    c.prevalence = y.empty() ? 0.0 : double(std::count(y.begin(), y.end(), 1)) / double(y.size());
+    c.before = calibration_report(y, p_raw, s.options.calibration_bins);
+    c.after = calibration_report(y, p_cal, s.options.calibration_bins);
+    curves.push_back(std::move(c));
+  }
+  return curves;
 }
 
 }  // namespace fracture

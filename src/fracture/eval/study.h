@@ -44,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/thresholds.h"
 
 namespace fracture {
@@ -168,6 +169,23 @@ std::string criterion_name(ThresholdCriterion criterion, double target);
 /// Computes the summary. Throws fracture::Error naming the model/repeat/fold on inconsistent input
 /// (size mismatch, an image twice in one repeat, models scored on different image sets).
 StudySummary summarise_study(const std::vector<FoldPredictions>& folds, const StudyOptions& options = {});
+
+/// The curves of one backbone for curves.json and the study's plots: ROC and PR on the first
+/// repeat's pooled out-of-fold calibrated probabilities sigmoid(logit / T_fold), reliability bins
+/// before (T = 1) and after temperature scaling.
+struct StudyCurves {
+  std::string model;
+  int repeat = 0;                  ///< the repeat the curves pool
+  bool has_roc = false;            ///< false when ROC/PR are undefined (one class only); `note` says why
+  std::string note;
+  RocCurve roc;
+  PrCurve pr;
+  double auroc = 0, ap = 0;        ///< of the same pooled probabilities (the curves' own areas)
+  double prevalence = 0;           ///< share of positives: the PR curve's chance level
+  CalibrationReport before, after;
+};
+/// One entry per backbone that has predictions, in the summary's order.
+std::vector<StudyCurves> study_curves(const StudySummary& summary, const std::vector<FoldPredictions>& folds);
 
 /// Writes into `dir` (atomically, file by file): oof_predictions.csv, metrics.json (no wall times:
 /// byte-identical for the same predictions and options), timing.json (training wall times), summary.csv,

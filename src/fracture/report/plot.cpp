@@ -59,8 +59,18 @@ cv::Mat line_plot(const std::vector<Series>& series, const PlotOptions& o) {
   cv::rectangle(img, p11, p00, black, 1);
   text(img, o.title, {o.width / 2, kTop - 18}, 0.7, black, true, 2);
   text(img, o.xlabel, {(p00.x + p11.x) / 2, o.height - 20}, 0.6, black, true);
-  // y label: drawn horizontally above the axis (OpenCV has no rotated text).
-  text(img, o.ylabel, {8, kTop - 18}, 0.55, black);
+  // y label: OpenCV has no rotated text, so drawn into a strip that is turned 90 degrees and
+  // centred on the axis, left of the tick labels.
+  if (!o.ylabel.empty()) {
+    int base = 0;
+    const cv::Size sz = cv::getTextSize(o.ylabel, cv::FONT_HERSHEY_SIMPLEX, 0.55, 1, &base);
+    cv::Mat strip(sz.height + base + 4, sz.width + 4, CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::putText(strip, o.ylabel, {2, sz.height + 2}, cv::FONT_HERSHEY_SIMPLEX, 0.55, black, 1, cv::LINE_AA);
+    cv::rotate(strip, strip, cv::ROTATE_90_COUNTERCLOCKWISE);
+    const int h = std::min(strip.rows, o.height), y0 = std::max(0, (p00.y + p11.y) / 2 - h / 2);
+    const int hh = std::min(h, o.height - y0), ww = std::min(strip.cols, kLeft - 45);
+    strip(cv::Rect(0, strip.rows - hh, ww, hh)).copyTo(img(cv::Rect(8, y0, ww, hh)));
+  }
 
   // Lines: thin ones first, bold ones on top; clipped to the axes box.
   cv::Mat plot = img(cv::Rect(p00.x, p11.y, p11.x - p00.x + 1, p00.y - p11.y + 1));
@@ -77,7 +87,9 @@ cv::Mat line_plot(const std::vector<Series>& series, const PlotOptions& o) {
         pts.push_back(data_to_pixel(s.x[i], s.y[i], o) - offset);
       }
       if (pts.size() >= 2) cv::polylines(plot, pts, false, c, s.bold ? 3 : 1, cv::LINE_AA);
-      if (pts.size() == 1) cv::circle(plot, pts[0], s.bold ? 3 : 2, c, cv::FILLED);
+      if (pts.size() == 1 || s.markers) {
+        for (const cv::Point& p : pts) cv::circle(plot, p, s.bold ? 4 : 3, c, cv::FILLED, cv::LINE_AA);
+      }
       legend.emplace_back(&s, c);
     }
   }

@@ -19,6 +19,7 @@ struct Series {
   std::string label;
   std::vector<double> x, y;
   bool bold = false;  ///< thick dark-blue line (the mean), listed first in the legend
+  bool markers = false;  ///< also a dot at every point (sparse data, e.g. reliability bins)
 };
 
 struct PlotOptions {
@@ -29,7 +30,8 @@ struct PlotOptions {
 };
 
 /// The plot as an 8-bit BGR image (width x height): white background, axes with ticks at 0.2 steps
-/// of the range, grid, one colour per series (tab10 order), legend inside the upper right.
+/// of the range, grid, one colour per series (tab10 order), legend inside the upper right, the y
+/// label turned 90 degrees left of the axis.
 /// Throws fracture::Error for a series whose x and y lengths differ or an empty axis range.
 cv::Mat line_plot(const std::vector<Series>& series, const PlotOptions& options);
 
