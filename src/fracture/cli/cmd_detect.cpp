@@ -18,6 +18,7 @@
 #include "fracture/data/yolo.h"
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/detect_train.h"
+#include "fracture/models/inference.h"
 #include "fracture/models/onednn_conv.h"
 
 namespace fracture::cli {
@@ -56,13 +57,22 @@ static bool inference_bf16(const Config& cfg, const torch::Device& device) {
   return true;
 }
 
+// How val and predict run the detector: optimised, channels-last on the CPU (key channels_last),
+// precision and winograd from the config.
+static models::InferenceOptions inference_options(const Config& cfg, const torch::Device& device) {
+  models::InferenceOptions io;
+  io.channels_last = cfg.boolean("channels_last") && device.is_cpu();
+  io.bf16 = inference_bf16(cfg, device);
+  io.winograd = cfg.boolean("winograd");
+  return io;
+}
+
 int cmd_detect_val(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect val: data= must name a data.yaml");
   const std::string split = cfg.str("split");
   const torch::Device device(cfg.str("device"));
-  const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device),
-                                                     cfg.boolean("winograd"));
+  const models::InferenceOptions io = inference_options(cfg, device);
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, io);
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
                  ds.names.size(), " classes but the model ", det.weights.string(), " was trained for ",
@@ -79,7 +89,7 @@ int cmd_detect_val(const Config& cfg, Logger& log) {
   vo.max_det = cfg.integer("max_det");
   vo.clahe = float(cfg.real("clahe"));
   vo.read.dicom_window = cfg.str("dicom_window");
-  vo.channels_last = channels_last;
+  vo.channels_last = io.channels_last;
   engine::DetValOutput out = engine::validate_detector(*det.net, ds.splits.at(split), ds.names, vo, log);
   fs::path run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "val" : cfg.str("name"));
   write_file_atomic(run / "args.yaml", cfg.to_yaml());
@@ -94,9 +104,8 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   const fs::path source = cfg.str("source");
   FRACTURE_CHECK(fs::exists(source), "detect predict: source '", source.string(), "' does not exist");
   const torch::Device device(cfg.str("device"));
-  const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();
-  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, channels_last, /*optimize=*/true, inference_bf16(cfg, device),
-                                                     cfg.boolean("winograd"));
+  const models::InferenceOptions io = inference_options(cfg, device);
+  engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, io);
   std::vector<fs::path> files;
   if (fs::is_directory(source)) {
     for (const auto& e : fs::recursive_directory_iterator(source))
@@ -111,7 +120,7 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   po.conf = cfg.is_null("conf") ? 0.25 : cfg.real("conf");
   po.iou = cfg.real("iou");
   po.max_det = cfg.integer("max_det");
-  po.channels_last = channels_last;
+  po.channels_last = io.channels_last;
   ReadOptions ro;
   ro.dicom_window = cfg.str("dicom_window");
   fs::path run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "predict" : cfg.str("name"));

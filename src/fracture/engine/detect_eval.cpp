@@ -40,8 +40,7 @@ void write_names(const fs::path& weights_dir, const std::vector<std::string>& na
   write_file_atomic(weights_dir / "names.json", json(names).dump(1));
 }
 
-LoadedDetector load_detector(const fs::path& model, const torch::Device& device, bool channels_last, bool optimize,
-                             bool bf16, bool winograd) {
+LoadedDetector load_detector(const fs::path& model, const torch::Device& device, bool channels_last) {
   LoadedDetector d;
   d.weights = resolve_detector_weights(model);
   models::NamedTensors t = models::read_checkpoint(d.weights);
@@ -66,15 +65,7 @@ LoadedDetector load_detector(const fs::path& model, const torch::Device& device,
   lo.source = d.weights.string();
   models::load_state_dict(*d.net, t, lo);
   d.net->to(device);
-  if (optimize) {
-    models::InferenceOptions io;
-    io.channels_last = channels_last;
-    io.bf16 = bf16;
-    io.winograd = winograd;
-    models::optimize_for_inference(*d.net, io);  // eval mode, BN folded (+ NHWC, fused oneDNN convs)
-  } else if (channels_last) {
-    models::weights_to_channels_last(*d.net);
-  }
+  if (channels_last) models::weights_to_channels_last(*d.net);
   d.net->eval();
   fs::path names_file = d.weights.parent_path() / "names.json";
   if (fs::exists(names_file)) {
@@ -85,6 +76,13 @@ LoadedDetector load_detector(const fs::path& model, const torch::Device& device,
   } else {
     for (int64_t c = 0; c < nc; ++c) d.names.push_back("class" + std::to_string(c));
   }
+  return d;
+}
+
+LoadedDetector load_detector(const fs::path& model, const torch::Device& device,
+                             const models::InferenceOptions& optimize) {
+  LoadedDetector d = load_detector(model, device);
+  models::optimize_for_inference(*d.net, optimize);  // eval mode, BN folded (+ NHWC, fused oneDNN convs)
   return d;
 }
 

@@ -24,6 +24,7 @@
 #include "fracture/data/dataset.h"
 #include "fracture/data/image.h"
 #include "fracture/eval/detection_metrics.h"
+#include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
 
 namespace fracture::detect {
@@ -47,15 +48,14 @@ std::filesystem::path resolve_detector_weights(const std::filesystem::path& mode
 /// Builds a YoloV8 of the scale and class count found in the weights (model.0.conv.weight width
 /// 16/32/48 -> n/s/m; model.22.cv3.0.2.weight rows -> nc), loads them strictly and puts it in eval
 /// mode on `device`; with `channels_last` its 4-D weights are then stored channels-last (NHWC), for
-/// DetValOptions / PredictOptions with channels_last. With `optimize` the model is then
-/// models::optimize_for_inference'd (BatchNorm folded; on the CPU with channels_last, fused oneDNN
-/// convolutions): faster, outputs equal to float rounding, inference only; with `bf16` too, bf16
-/// convolutions (InferenceOptions::bf16: outputs differ by bf16 rounding); `winograd` as
-/// InferenceOptions::winograd (fp32 3x3 convolutions as Winograd F(4x4, 3x3)). Names from names.json
-/// beside the weights.
+/// DetValOptions / PredictOptions with channels_last. Names from names.json beside the weights.
 LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device,
-                             bool channels_last = false, bool optimize = false, bool bf16 = false,
-                             bool winograd = true);
+                             bool channels_last = false);
+/// The same, then models::optimize_for_inference'd with `optimize` (BatchNorm folded; with its
+/// channels_last NHWC weights and, on the CPU with oneDNN, fused convolutions, Winograd where it pays
+/// and bf16 when asked): faster, outputs equal to float rounding (bf16: bf16 rounding), inference only.
+LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device,
+                             const models::InferenceOptions& optimize);
 
 /// Writes names.json (a JSON list of class names) beside weights, read back by load_detector.
 void write_names(const std::filesystem::path& weights_dir, const std::vector<std::string>& names);
