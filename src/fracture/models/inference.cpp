@@ -63,23 +63,16 @@ bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net) {
   return true;
 }
 
-std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act, bool add_after_act,
-                                             bool bf16, bool fp32_out, bool winograd) {
+std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnConvSpec s) {
   const auto& o = conv.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
   FRACTURE_CHECK(pad && (*pad)->at(0) == (*pad)->at(1) && o.stride()->at(0) == o.stride()->at(1) &&
                      o.dilation()->at(0) == o.dilation()->at(1) && c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr,
                  "make_onednn_conv: only square stride/padding/dilation with zero padding are supported");
-  OnednnConvSpec s;
   s.stride = o.stride()->at(0);
   s.padding = (*pad)->at(0);
   s.dilation = o.dilation()->at(0);
   s.groups = o.groups();
-  s.act = act;
-  s.add_after_act = add_after_act;
-  s.bf16 = bf16;
-  s.fp32_out = fp32_out;
-  s.winograd = winograd;
   return std::make_shared<OnednnConv>(conv.weight, conv.bias, s);
 }
 
@@ -98,8 +91,9 @@ OnednnAct onednn_act(Act a, bool* ok) {
   return OnednnAct::none;
 }
 
-// Seq children (conv, folded BN[, activation]) -> one fused oneDNN convolution at the conv's index.
-void fuse_seq_onednn(SeqImpl& seq, bool winograd) {
+// Seq children (conv, folded BN[, activation]) -> one fused oneDNN convolution at the conv's index,
+// with `base`'s other settings.
+void fuse_seq_onednn(SeqImpl& seq, const OnednnConvSpec& base) {
   if (seq.skip.empty()) return;  // nothing folded here
   auto kids = seq.children();
   seq.fast.assign(kids.size(), nullptr);
@@ -112,7 +106,9 @@ void fuse_seq_onednn(SeqImpl& seq, bool winograd) {
       if (auto* a = kids[i + 2]->as<ActivationImpl>()) act = onednn_act(a->act, &fuse_act);
     }
     if (!fuse_act) act = OnednnAct::none;
-    seq.fast[i] = make_onednn_conv(*conv, act, true, false, false, winograd);
+    OnednnConvSpec s = base;
+    s.act = act;
+    seq.fast[i] = make_onednn_conv(*conv, s);
     if (fuse_act) seq.skip[i + 2] = true;
   }
 }
@@ -139,15 +135,20 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
   }
   if (options.channels_last) weights_to_channels_last(net);
   if (uses_onednn(options, net)) {
+    OnednnConvSpec base;
+    base.winograd = options.winograd;
+    OnednnConvSpec relu = base;
+    relu.act = OnednnAct::relu;
+    OnednnConvSpec relu_of_sum = relu;  // ResNet's relu(conv2 + identity)
+    relu_of_sum.add_after_act = false;
     for (auto& m : net.modules(/*include_self=*/true)) {
       if (auto* seq = m->as<SeqImpl>()) {
-        fuse_seq_onednn(*seq, options.winograd);
+        fuse_seq_onednn(*seq, base);
       } else if (auto* block = m->as<BasicBlockImpl>()) {
-        block->fast1 = make_onednn_conv(*block->conv1, OnednnAct::relu, true, false, false, options.winograd);
-        block->fast2 = make_onednn_conv(*block->conv2, OnednnAct::relu, /*add_after_act=*/false, false, false,
-                                        options.winograd);
+        block->fast1 = make_onednn_conv(*block->conv1, relu);
+        block->fast2 = make_onednn_conv(*block->conv2, relu_of_sum);
       } else if (auto* resnet = m->as<ResNet18Impl>()) {
-        resnet->fast_stem = make_onednn_conv(*resnet->conv1, OnednnAct::relu);
+        resnet->fast_stem = make_onednn_conv(*resnet->conv1, relu);  // 7x7 stride 2: never Winograd
       }
     }
   }

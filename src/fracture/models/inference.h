@@ -62,9 +62,8 @@ bool weights_are_channels_last(const torch::nn::Module& net);
 void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
 
 /// A fused oneDNN convolution with `conv`'s current weight, bias, stride, padding, dilation and
-/// groups, followed by `act` (call after folding); `winograd` as OnednnConvSpec::winograd.
-std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnAct act,
-                                             bool add_after_act = true, bool bf16 = false, bool fp32_out = false,
-                                             bool winograd = false);
+/// groups (call after folding); activation, residual order, bf16 and Winograd from `spec`, whose
+/// geometry fields (stride, padding, dilation, groups) are taken from `conv` instead.
+std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnConvSpec spec);
 
 }  // namespace fracture::models

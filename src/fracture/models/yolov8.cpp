@@ -254,17 +254,23 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
   }
   if (options.channels_last) weights_to_channels_last(net);
   if (fast) {
+    OnednnConvSpec silu;
+    silu.act = OnednnAct::silu;
+    silu.bf16 = options.bf16;
+    silu.winograd = options.winograd;
     for (auto& m : net.modules(/*include_self=*/false)) {
-      if (auto* c = m->as<YoloConvImpl>())
-        c->fast = make_onednn_conv(*c->conv, OnednnAct::silu, true, options.bf16, false, options.winograd);
+      if (auto* c = m->as<YoloConvImpl>()) c->fast = make_onednn_conv(*c->conv, silu);
     }
     if (options.bf16) {  // the head's last convs write fp32, so decoding and NMS stay fp32
       auto& d = *net.l22;
+      OnednnConvSpec last;  // no activation, bf16 in, fp32 out
+      last.bf16 = true;
+      last.fp32_out = true;
       for (size_t i = 0; i < d.cv2->size(); ++i) {
         auto box = d.cv2->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>();
         auto cls = d.cv3->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>();
-        d.fast_box.push_back(make_onednn_conv(*box, OnednnAct::none, true, true, /*fp32_out=*/true));
-        d.fast_cls.push_back(make_onednn_conv(*cls, OnednnAct::none, true, true, /*fp32_out=*/true));
+        d.fast_box.push_back(make_onednn_conv(*box, last));
+        d.fast_cls.push_back(make_onednn_conv(*cls, last));
       }
     }
   }
