@@ -225,8 +225,9 @@ ClassifyOutcome finish_study(const fs::path& run, const std::vector<FoldPredicti
   StudyOptions so;
   so.seed = uint64_t(cfg.integer("seed"));
   StudySummary s = summarise_study(folds, so);
-  write_study_outputs(run, s, folds);
-  report::write_study_plots(run, study_curves(s, folds));  // roc_curve, pr_curve, reliability_diagram .png
+  const std::vector<StudyCurves> curves = study_curves(s, folds);
+  write_study_outputs(run, s, folds, curves);
+  report::write_study_plots(run, curves);  // roc_curve, pr_curve, reliability_diagram .png
   ClassifyOutcome out;
   out.run_dir = run;
   out.report = preface + format_study_tables(s);

@@ -656,6 +656,11 @@ std::string format_study_tables(const StudySummary& s) {
 
 void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s,
                          const std::vector<FoldPredictions>& folds) {
+  write_study_outputs(dir, s, folds, study_curves(s, folds));
+}
+
+void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s,
+                         const std::vector<FoldPredictions>& folds, const std::vector<StudyCurves>& curves) {
   // oof_predictions.csv: one row per (model, repeat, outer fold, image), in the order of `folds`
   {
     std::ostringstream o;
@@ -828,7 +833,7 @@ void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s
   // curves.json: ROC / PR on the first repeat's pooled calibrated probabilities; reliability bins
   {
     json out = json::object();
-    for (const StudyCurves& c : study_curves(s, folds)) {
+    for (const StudyCurves& c : curves) {
       json j;
       j["repeat"] = c.repeat;
       j["score"] = "calibrated probability sigmoid(logit / T_fold)";

@@ -193,6 +193,10 @@ std::vector<StudyCurves> study_curves(const StudySummary& summary, const std::ve
 /// reliability-diagram points per backbone).
 void write_study_outputs(const std::filesystem::path& dir, const StudySummary& summary,
                          const std::vector<FoldPredictions>& folds);
+/// The same with `curves` = study_curves(summary, folds) already computed (when they are also
+/// plotted: report::write_study_plots), so they are not computed twice.
+void write_study_outputs(const std::filesystem::path& dir, const StudySummary& summary,
+                         const std::vector<FoldPredictions>& folds, const std::vector<StudyCurves>& curves);
 
 /// The Markdown tables (metrics with CIs, calibration before/after, operating points, comparisons).
 std::string format_study_tables(const StudySummary& summary);

@@ -7,8 +7,9 @@
 //                           with ECE after (before), and the diagonal of perfect calibration
 // All on the first repeat's pooled out-of-fold calibrated probabilities (the data of curves.json).
 //
-//   fracture::write_study_outputs(run, summary, folds);
-//   fracture::report::write_study_plots(run, fracture::study_curves(summary, folds));
+//   const auto curves = fracture::study_curves(summary, folds);
+//   fracture::write_study_outputs(run, summary, folds, curves);
+//   fracture::report::write_study_plots(run, curves);
 #pragma once
 #include <filesystem>
 #include <vector>
