@@ -14,6 +14,7 @@
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -21,15 +22,7 @@ using namespace fracture;
 
 namespace {
 
-template <class F>
-void expect_error(F f, const std::string& substring) {
-  try {
-    f();
-    ADD_FAILURE() << "expected fracture::Error containing '" << substring << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos) << e.what();
-  }
-}
+using fracture::test::expect_error;
 
 json run_temperature_oracle() {
   char tmpl[] = "/tmp/fracture_temperature_oracle_XXXXXX";

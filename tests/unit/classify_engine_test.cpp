@@ -22,10 +22,12 @@
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/torch/threads.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
 using namespace fracture;
 using namespace fracture::engine;
+using fracture::test::expect_error;
 
 // ---- pure parts -----------------------------------------------------------------------------------
 
@@ -139,12 +141,7 @@ TEST(ComputeThreads, KeySetsAtenThreadsNullMeansEveryUsableCore) {
   EXPECT_EQ(fracture::apply_compute_threads(c, *log), 1);
   EXPECT_EQ(at::get_num_threads(), 1);
   c.set("threads", "0", "test");
-  try {
-    fracture::apply_compute_threads(c, *log);
-    FAIL() << "expected fracture::Error for threads=0";
-  } catch (const fracture::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'threads'"), std::string::npos) << e.what();
-  }
+  expect_error([&] { fracture::apply_compute_threads(c, *log); }, "'threads'");
   at::set_num_threads(before);
 }
 
@@ -177,12 +174,7 @@ TEST(ClassifyHead, EfficientNetOneLogitHeadStartsNearZero) {
 TEST(ClassifyOptions, BadInputsNameTheKey) {
   Config c = Config::defaults();
   c.set("model", "resnet50", "test");
-  try {
-    classify_options(c);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("resnet50"), std::string::npos) << e.what();
-  }
+  expect_error([&] { classify_options(c); }, "resnet50");
   c.set("model", "all", "test");
   EXPECT_EQ(classify_options(c).models.size(), 3u);
   c.set("monitor", "accuracy", "test");
@@ -494,33 +486,18 @@ TEST_F(ClassifyTrained, CvIsDeterministicResumesToTheSameResultAndKeepsPatientsA
 
   // A resumed run refuses a changed study key, naming it.
   r.set("epochs", "3", "test");
-  try {
-    classify_cv(r, *log);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("epochs"), std::string::npos) << e.what();
-  }
+  expect_error([&] { classify_cv(r, *log); }, "epochs");
   // channels_last is a study key too (results agree with NCHW to rounding only, not bit for bit).
   r.set("epochs", Config::defaults().str("epochs"), "test");
   r.set("channels_last", "false", "test");
-  try {
-    classify_cv(r, *log);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("channels_last"), std::string::npos) << e.what();
-  }
+  expect_error([&] { classify_cv(r, *log); }, "channels_last");
 }
 
 TEST_F(ClassifyTrained, BadDatasetsAreRefused) {
   auto log = null_logger();
   Config c = config();
   c.set("folds", "40", "test");  // more folds than images per class
-  try {
-    classify_cv(c, *log);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("folds=40"), std::string::npos) << e.what();
-  }
+  expect_error([&] { classify_cv(c, *log); }, "folds=40");
   // one class only
   const fs::path one = root_ / "one.csv";
   std::string csv = "path,label\n";
@@ -529,12 +506,7 @@ TEST_F(ClassifyTrained, BadDatasetsAreRefused) {
   write_file_atomic(one, csv);
   c = config();
   c.set("data", one.string(), "test");
-  try {
-    classify_cv(c, *log);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("both classes"), std::string::npos) << e.what();
-  }
+  expect_error([&] { classify_cv(c, *log); }, "both classes");
   // missing run files
   Config v = Config::defaults();
   v.set("model", (root_ / "no_such_run").string(), "test");

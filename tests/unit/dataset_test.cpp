@@ -16,8 +16,10 @@
 #include "fracture/data/classification.h"
 #include "fracture/data/dataset.h"
 #include "fracture/data/yolo.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
+using fracture::test::expect_error;
 using fracture::Problem;
 
 namespace {
@@ -54,16 +56,6 @@ class DatasetTest : public ::testing::Test {
     return text("data.yaml", "path: .\ntrain: images/train\nval: images/val\nnames: [bone fracture, other]\n");
   }
 
-  template <class F>
-  static void expect_error(F f, std::initializer_list<std::string> parts) {
-    try {
-      f();
-      ADD_FAILURE() << "expected fracture::Error";
-    } catch (const fracture::Error& e) {
-      std::string msg = e.what();
-      for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    }
-  }
   // A label-file problem must be reported as "<label file>:<line>: ..." in strict mode.
   void expect_label_error(const std::string& label_content, const std::string& what, int line) {
     make_yolo(label_content);

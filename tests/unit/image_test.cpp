@@ -17,6 +17,7 @@
 #include "fracture/core/fs.h"
 #include "fracture/data/dicom.h"
 #include "fracture/data/image.h"
+#include "expect_error.h"
 
 #ifdef FRACTURE_WITH_DICOM
 #include <dcmtk/config/osconfig.h>
@@ -28,6 +29,7 @@
 #endif
 
 namespace fs = std::filesystem;
+using fracture::test::expect_error;
 using fracture::Image;
 using fracture::read_image;
 
@@ -57,17 +59,6 @@ class ImageTest : public ::testing::Test {
     cv::RNG rng(seed);
     rng.fill(m, cv::RNG::UNIFORM, 0, type == CV_16UC1 || type == CV_16UC3 ? 65536 : 256);
     return m;
-  }
-  // Expects a fracture::Error whose message contains every part.
-  template <class F>
-  static void expect_error(F f, std::initializer_list<std::string> parts) {
-    try {
-      f();
-      ADD_FAILURE() << "expected fracture::Error";
-    } catch (const fracture::Error& e) {
-      std::string msg = e.what();
-      for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    }
   }
   static double max_abs_diff(const cv::Mat& a, const cv::Mat& b) { return cv::norm(a, b, cv::NORM_INF); }
 

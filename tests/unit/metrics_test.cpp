@@ -14,6 +14,7 @@
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -43,15 +44,7 @@ void expect_vec_near(const std::vector<double>& got, const json& want, const std
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i].get<double>(), kExact) << what << "[" << i << "]";
 }
 
-template <class F>
-void expect_error(F f, const std::string& substring) {
-  try {
-    f();
-    ADD_FAILURE() << "expected fracture::Error containing '" << substring << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos) << e.what();
-  }
-}
+using fracture::test::expect_error;
 
 // Seeded normals for simulations (SplitMix64 + Box-Muller, platform independent).
 struct Rng : fracture::SplitMix64 {

@@ -22,6 +22,7 @@
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
 #include "fracture/eval/study.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -99,15 +100,7 @@ const FoldSummary& fold_of(const ModelSummary& m, int repeat, int fold) {
   throw std::runtime_error("no fold");
 }
 
-template <class F>
-void expect_error(F f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected fracture::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
+using fracture::test::expect_error;
 
 fs::path fresh_dir(const std::string& name) {
   char tmpl[] = "/tmp/fracture_study_test_XXXXXX";
