@@ -5,6 +5,7 @@
 //   double peak = bench::matmul_peak_gflops();        // fp32 1024^2 matmul, this process's threads
 //   auto rows = bench::run_child("/usr/bin/python3 bench/x.py model=a");  // {"a": {1.0, 2.0, ...}}
 //   auto [cpp, py] = bench::run_pair_median(cmd_cpp, cmd_py, 3);           // medians of 3 alternated runs
+//   bench::print_isa();                                // "isa: onednn avx2, aten AVX2, ... (ONEDNN_MAX_CPU_ISA=AVX2, ...)"
 #pragma once
 #include <torch/torch.h>
 
@@ -18,7 +19,18 @@
 #include <string>
 #include <vector>
 
+#include "fracture/models/cpu_isa.h"
+
 namespace bench {
+
+/// The instruction sets this run used, for the header of a bench table: our kernels' view
+/// (fracture::models::cpu_isa) and the caps in the environment, which the Python child inherits.
+inline void print_isa() {
+  const char* onednn = std::getenv("ONEDNN_MAX_CPU_ISA");
+  const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
+  std::printf("isa: %s (ONEDNN_MAX_CPU_ISA=%s, ATEN_CPU_CAPABILITY=%s; the Python side inherits both)\n",
+              fracture::models::cpu_isa().summary().c_str(), onednn ? onednn : "unset", aten ? aten : "unset");
+}
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

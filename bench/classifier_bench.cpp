@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
   std::printf("threads %ld, imgsz %ld, train %ld timed iterations (+1 warm-up), inference %ld (+2 warm-up), cl=%d, "
               "medians of %d alternated runs per side\n",
               threads, imgsz, iters, infer_iters, cl ? 1 : 0, std::max(1, repeat));
+  bench::print_isa();
   std::printf("%-19s %-4s %8s %8s %8s %8s %8s %8s %8s %11s %11s\n", "model", "side", "train/s", "b1/s", "b16/s",
               "b1opt/s", "b16opt/s", "peakMiB", "mmGF/s", "trainGF/s", "inferGF/s");
   for (const auto& name : fracture::models::classifier_names()) {

@@ -10,13 +10,16 @@
 // built with them and, with winograd=1 (the default, as the CLI's), Winograd F(4x4, 3x3) for its 3x3
 // stride-1 convolutions; "direct ms" is the same optimised fp32 model with oneDNN's direct
 // convolutions only (winograd off). "bf16 ms" is the opt-in bf16 path (InferenceOptions::bf16; 0
-// when not built).
+// when not built; the fp32 fallback on a CPU without native bf16 unless bf16_emulation=1). The
+// header's "isa:" line names the instruction sets used (ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY
+// caps apply to both sides).
 // Latency is the best of 3 blocks of `runs` calls, training the median of `iters` steps, on both sides. The C++ side trains channels-last (train_cl=1, as the engine's default
 // channels_last) and sets up malloc as the CLI does (malloc=1); Python trains NCHW unless py_train_cl=1.
 // repeat=N runs each side's process N times, alternating C++ and Python, and prints the medians.
 //
 //   build/bench/yolov8_bench [imgsz=640] [scales=nsm] [runs=5] [threads=2] [train_imgsz=320]
 //                            [train_batch=8] [iters=2] [train_cl=1] [malloc=1] [onednn=1] [winograd=1] [py_train_cl=0]
+//                            [bf16_emulation=0]
 //                            [repeat=1] [python=1] [script=bench/yolov8_bench.py]
 //
 // scale=X runs one scale in this process and prints one "RESULT ..." line (scales= re-runs this
@@ -54,7 +57,7 @@ double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int
 }
 
 int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters,
-            bool train_cl, bool onednn, bool winograd) {
+            bool train_cl, bool onednn, bool winograd, bool bf16_emulation) {
   const int64_t nc = 7;  // the synthetic set's anatomical classes
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
@@ -136,6 +139,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
     net = fracture::models::YoloV8(o);
     fracture::models::InferenceOptions ib = io;
     ib.bf16 = true;
+    ib.bf16_emulation = bf16_emulation;
     fracture::models::optimize_for_inference(*net, ib);
     bf16 = latency_ms(*net, fracture::models::inference_input(x, ib), runs);
   }
@@ -166,9 +170,12 @@ int main(int argc, char** argv) {
   const bool onednn = arg(argc, argv, "onednn", "1") == "1";  // fused oneDNN convolutions in "opt"
   const bool winograd = arg(argc, argv, "winograd", "1") == "1";  // Winograd 3x3 convolutions in "opt"
   const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";
+  // bf16_emulation=1: the bf16 column also where oneDNN only emulates bf16 (AVX-512 without bf16
+  // instructions, ONEDNN_MAX_CPU_ISA=AVX512_CORE); otherwise it is the fp32 fallback there.
+  const bool bf16_emulation = arg(argc, argv, "bf16_emulation", "0") == "1";
   if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd);
+  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd, bf16_emulation);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " runs=" << runs << " threads=" << threads << " train_imgsz=" << train_imgsz
@@ -177,14 +184,15 @@ int main(int argc, char** argv) {
               "(%d iterations + 1 warm-up), nc 7, medians of %d alternated runs per side\n",
               threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
               static_cast<long long>(train_imgsz), iters, std::max(1, repeat));
+  bench::print_isa();
   std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s %8s %9s\n", "scale", "side", "eager ms", "opt ms",
               "train/s", "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s", "bf16 ms", "direct ms");
   for (char s : scales) {
     const std::string name(1, s);
     const std::string cmd_c = std::string(argv[0]) + " scale=" + name + " malloc=" + (tune_malloc ? "1" : "0") +
                               " train_cl=" + (train_cl ? "1" : "0") + " onednn=" + (onednn ? "1" : "0") +
-                              " winograd=" + (winograd ? "1" : "0") + " " +
-                              common.str();
+                              " winograd=" + (winograd ? "1" : "0") + " bf16_emulation=" + (bf16_emulation ? "1" : "0") +
+                              " " + common.str();
     const std::string cmd_py = python ? "/usr/bin/python3 " + script + " scale=" + name +
                                             " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()
                                       : "";

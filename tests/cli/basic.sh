@@ -14,6 +14,7 @@ expect 0 "usage: fracture TASK" -- help
 expect 0 "usage: fracture TASK" -- --help
 expect 2 "usage: fracture TASK" --
 expect 0 "^fracture [0-9]" -- version
+expect 0 "^cpu: onednn [a-z0-9_]*, aten [A-Z0-9 ]*, kernels [a-z0-9]*, bf16 [a-z]*$" -- version
 expect 2 "did you mean 'detect'" -- detct train
 expect 2 "needs a mode" -- detect
 expect 1 "did you mean 'epochs'" -- synth epoch=3

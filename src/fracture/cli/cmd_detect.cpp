@@ -44,7 +44,8 @@ int cmd_detect_train(const Config& cfg, Logger& log) {
   return 0;
 }
 
-// precision=fp32|bf16: bf16 only where the fused oneDNN path runs (CPU, channels_last, oneDNN built in).
+// precision=fp32|bf16: bf16 only where the fused oneDNN path runs (CPU, channels_last, oneDNN built in);
+// on a CPU without native bf16 (models::bf16_supported) optimize_for_inference warns once and runs fp32.
 static bool inference_bf16(const Config& cfg, const torch::Device& device) {
   const std::string p = cfg.str("precision");
   FRACTURE_CHECK(p == "fp32" || p == "bf16", "config key 'precision' must be fp32 or bf16, got '", p, "'");
@@ -59,8 +60,9 @@ static bool inference_bf16(const Config& cfg, const torch::Device& device) {
 
 // How val and predict run the detector: optimised, channels-last on the CPU (key channels_last),
 // precision and winograd from the config.
-static models::InferenceOptions inference_options(const Config& cfg, const torch::Device& device) {
+static models::InferenceOptions inference_options(const Config& cfg, const torch::Device& device, Logger& log) {
   models::InferenceOptions io;
+  io.log = &log;
   io.channels_last = cfg.boolean("channels_last") && device.is_cpu();
   io.bf16 = inference_bf16(cfg, device);
   io.winograd = cfg.boolean("winograd");
@@ -71,7 +73,7 @@ int cmd_detect_val(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect val: data= must name a data.yaml");
   const std::string split = cfg.str("split");
   const torch::Device device(cfg.str("device"));
-  const models::InferenceOptions io = inference_options(cfg, device);
+  const models::InferenceOptions io = inference_options(cfg, device, log);
   engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, io);
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
@@ -104,7 +106,7 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   const fs::path source = cfg.str("source");
   FRACTURE_CHECK(fs::exists(source), "detect predict: source '", source.string(), "' does not exist");
   const torch::Device device(cfg.str("device"));
-  const models::InferenceOptions io = inference_options(cfg, device);
+  const models::InferenceOptions io = inference_options(cfg, device, log);
   engine::LoadedDetector det = engine::load_detector(cfg.str("model"), device, io);
   std::vector<fs::path> files;
   if (fs::is_directory(source)) {

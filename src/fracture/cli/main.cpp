@@ -12,6 +12,7 @@
 #include "fracture/cli/commands.h"
 #include "fracture/core/config.h"
 #include "fracture/core/error.h"
+#include "fracture/models/cpu_isa.h"
 #include "fracture/core/log.h"
 
 namespace {
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
       return words.empty() ? 2 : 0;
     }
     if (words[0] == "version") {
-      std::printf("fracture %s\n", FRACTURE_VERSION);
+      std::printf("fracture %s\ncpu: %s\n", FRACTURE_VERSION, fracture::models::cpu_isa().summary().c_str());
       return 0;
     }
     // cfg= first, then the other pairs, so the command line wins over the file.

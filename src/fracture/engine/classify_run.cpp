@@ -360,7 +360,7 @@ TrainedModel resolve_trained(fs::path p) {
   return m;
 }
 
-models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& opt) {
+models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& opt, Logger& log) {
   models::ClassifierOptions mo;
   mo.num_classes = 1;
   mo.in_channels = 3;
@@ -372,6 +372,7 @@ models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& op
   models::InferenceOptions io;
   io.channels_last = opt.channels_last;
   io.winograd = opt.winograd;
+  io.log = &log;  // debug notes where a convolution runs ATen's kernels instead of a fused one
   models::optimize_for_inference(*net, io);
   return net;
 }
@@ -640,7 +641,7 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(pos > 0 && pos < int(y.size()), source, ": split '", split, "' needs both classes for the metrics, got ",
                  pos, " fractured of ", y.size());
 
-  auto net = load_trained(m, opt);
+  auto net = load_trained(m, opt, log);
   const std::vector<double> z = predict_logits(*net, items, opt);
   const std::vector<double> p = apply_temperature_binary(z, 1.0);
   const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
@@ -740,7 +741,7 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
   }
   const double thr = cfg.real("threshold");
   FRACTURE_CHECK(thr >= 0 && thr <= 1, "key 'threshold' must be in [0, 1], got ", thr);
-  auto net = load_trained(m, opt);
+  auto net = load_trained(m, opt, log);
   const std::vector<double> z = predict_logits(*net, items, opt);
   const std::vector<double> p = apply_temperature_binary(z, 1.0);
   const std::vector<double> pc = apply_temperature_binary(z, m.temperature);

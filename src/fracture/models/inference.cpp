@@ -1,6 +1,8 @@
 #include "fracture/models/inference.h"
 
 #include "fracture/core/error.h"
+#include "fracture/core/log.h"
+#include "fracture/models/cpu_isa.h"
 #include "fracture/models/layers.h"
 #include "fracture/models/resnet.h"
 
@@ -76,6 +78,18 @@ std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, 
   return std::make_shared<OnednnConv>(conv.weight, conv.bias, s);
 }
 
+bool bf16_supported(std::string* why, bool allow_emulation) {
+  const CpuIsa& isa = cpu_isa();
+  if (isa.bf16 == Bf16Support::native || (allow_emulation && isa.bf16 == Bf16Support::emulated)) return true;
+  if (why) {
+    *why = isa.bf16 == Bf16Support::emulated
+               ? "this CPU (oneDNN ISA " + isa.onednn +
+                     ") has no bf16 instructions; oneDNN's emulated bf16 convolutions are slower than fp32 here"
+               : "oneDNN has no bf16 convolution for this CPU (ISA " + isa.onednn + "; it needs AVX-512)";
+  }
+  return false;
+}
+
 namespace {
 OnednnAct onednn_act(Act a, bool* ok) {
   *ok = true;
@@ -137,6 +151,7 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
   if (uses_onednn(options, net)) {
     OnednnConvSpec base;
     base.winograd = options.winograd;
+    base.log = options.log;
     OnednnConvSpec relu = base;
     relu.act = OnednnAct::relu;
     OnednnConvSpec relu_of_sum = relu;  // ResNet's relu(conv2 + identity)

@@ -26,13 +26,29 @@ struct InferenceOptions {
   bool onednn = true;
   /// YOLOv8 only, with onednn in effect: bf16 convolutions (OnednnConvSpec::bf16), activations in
   /// bf16 between them, the Detect head's last convolutions writing fp32 (so decoding, DFL and NMS
-  /// stay fp32). Outputs differ from fp32 by bf16 rounding; an opt-in speed/precision trade.
+  /// stay fp32). Outputs differ from fp32 by bf16 rounding; an opt-in speed/precision trade. Where
+  /// !bf16_supported(), the model runs fp32 with one warning to `log`.
   bool bf16 = false;
   /// With onednn in effect and fp32: 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) where it
   /// pays (winograd.h): a quarter of their multiplies; outputs differ from the direct convolution
   /// by float rounding amplified by the transforms (about 1e-5 of a layer's largest output).
   bool winograd = true;
+  /// With bf16: also run it where oneDNN only emulates bf16 (AVX-512 without bf16 instructions,
+  /// e.g. under ONEDNN_MAX_CPU_ISA=AVX512_CORE). Off by default: measured slower than fp32 there
+  /// (docs/performance.md); for benchmarks.
+  bool bf16_emulation = false;
+  /// Debug notes of the fused path (where a convolution falls back to ATen, and why) and the
+  /// warning when bf16 was asked for on a CPU that cannot run it; none when null. Not owned: it must
+  /// outlive the model.
+  spdlog::logger* log = nullptr;
 };
+
+/// Whether bf16 convolutions run on this CPU under the current ONEDNN_MAX_CPU_ISA (cpu_isa()):
+/// true where it has native bf16 instructions (AVX512_BF16 / AMX). False on AVX2 and older
+/// (oneDNN 2.6 has no bf16 convolution there) and on AVX-512 without bf16, where oneDNN emulates it
+/// (measured slower than fp32 there: docs/performance.md); `why` then says which.
+/// With allow_emulation, also true where oneDNN emulates bf16 on AVX-512 without bf16 instructions.
+bool bf16_supported(std::string* why = nullptr, bool allow_emulation = false);
 
 /// True when `options` make optimize_for_inference use fused oneDNN convolutions in this build
 /// (for a model whose parameters are fp32 on the CPU; others keep ATen's convolutions).

@@ -1,10 +1,15 @@
 #include "fracture/models/onednn_conv.h"
 
 #include <map>
+#include <optional>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <tuple>
 
 #include "fracture/core/error.h"
+#include "fracture/core/log.h"
+#include "fracture/models/cpu_isa.h"
 #include "fracture/models/winograd.h"
 
 #if defined(FRACTURE_WITH_ONEDNN)
@@ -41,12 +46,23 @@ struct OnednnConv::Impl {
   torch::Tensor weight;  // (O, I/g, kh, kw) contiguous fp32
   torch::Tensor bias;    // (O,) fp32, zeros when the conv had none
   OnednnConvSpec spec;
+  torch::Tensor weight_cl;  // the weight channels-last, for the ATen fallback
+  // How the residual reaches the output.
+  enum class Residual {
+    binary,  // binary-add post-op reading the skip tensor (jit / brgconv / jit_1x1 / jit_dw kernels)
+    sum,     // sum post-op: dst pre-filled with a copy of the skip (beta = 1 in gemm's sgemm)
+    after,   // the primitive computes act(conv + b) and ATen adds the skip afterwards
+    none,    // no residual in this call
+  };
   struct Entry {
     dnnl::convolution_forward prim;
     memory weights;  // reordered once into prim's layout
     memory::desc scratch;
     Dims dst;
-    std::string impl;
+    std::string impl;          // oneDNN's implementation name, or "aten"
+    Residual residual = Residual::none;  // how a residual is added (with_skip entries)
+    bool aten = false;         // no trustworthy fused primitive: ATen's ops
+    std::string why;           // why aten
   };
   mutable std::mutex mu;
   mutable std::map<std::pair<Dims, bool>, std::shared_ptr<Entry>> cache;  // (input dims, has skip)
@@ -59,6 +75,17 @@ struct OnednnConv::Impl {
   torch::ScalarType src_scalar() const { return spec.bf16 ? torch::kBFloat16 : torch::kFloat32; }
   torch::ScalarType dst_scalar() const { return spec.bf16 && !spec.fp32_out ? torch::kBFloat16 : torch::kFloat32; }
 
+  // A oneDNN primitive for (src dims, residual or not). Which implementation oneDNN picks depends on
+  // the CPU (and ONEDNN_MAX_CPU_ISA), the shape and the post-ops; only those checked right for the
+  // fused form are used (models_test runs every kind under the AVX2 and SSE4.1 caps too):
+  //  - jit / brgconv / jit_1x1 / jit_dw kernels: the residual as a binary-add post-op;
+  //  - gemm (im2col + sgemm; oneDNN picks it for grouped convolutions without AVX-512): oneDNN 2.6's
+  //    NHWC gemm convolution gives a binary post-op the logical offset (g * OC/g + oc) * OH * OW,
+  //    the offset of channel oc at pixel 0 of image 0 (src/cpu/gemm_convolution.cpp,
+  //    execute_forward_thr_nspc): right for a per-channel operand, wrong for a full residual (every
+  //    pixel adds the first pixel's value; measured off by up to 6.4). Its sum post-op is right but
+  //    must come first (act(conv + skip)); for act(conv) + skip ATen adds the skip after the primitive;
+  //  - ref (reference loops, many times slower) or no implementation at all: ATen's convolution.
   std::shared_ptr<Entry> entry(const Dims& src, bool with_skip) const {
     std::lock_guard<std::mutex> lock(mu);
     auto key = std::make_pair(src, with_skip);
@@ -70,42 +97,118 @@ struct OnednnConv::Impl {
     Dims dst{src[0], o, out(src[2], kh), out(src[3], kw)};
     FRACTURE_CHECK(dst[2] > 0 && dst[3] > 0, "OnednnConv: input ", src[2], "x", src[3], " is too small for kernel ",
                    kh, "x", kw);
+    auto e = std::make_shared<Entry>();
+    e->dst = dst;
     Dims wdims = g == 1 ? Dims{o, weight.size(1), kh, kw} : Dims{g, o / g, weight.size(1), kh, kw};
     auto f32 = memory::data_type::f32;
     const auto in_dt = src_type(), out_dt = dst_type();
     memory::desc src_md(src, in_dt, memory::format_tag::nhwc), dst_md(dst, out_dt, memory::format_tag::nhwc);
     memory::desc w_any(wdims, in_dt, memory::format_tag::any), b_md({o}, f32, memory::format_tag::x);
-    dnnl::post_ops po;
-    auto [alg, alpha, beta] = eltwise(spec.act);
     const bool act = spec.act != OnednnAct::none;
-    if (with_skip && !spec.add_after_act) po.append_binary(dnnl::algorithm::binary_add, dst_md);
-    if (act) po.append_eltwise(1.f, alg, alpha, beta);
-    if (with_skip && spec.add_after_act) po.append_binary(dnnl::algorithm::binary_add, dst_md);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per-call scratchpad: concurrent calls are safe
-    dnnl::convolution_forward::desc cd(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-                                       w_any, b_md, dst_md, {s, s}, {d - 1, d - 1}, {p, p}, {p, p});
-    dnnl::convolution_forward::primitive_desc pd;
-    try {
-      pd = dnnl::convolution_forward::primitive_desc(cd, attr, eng);
-    } catch (const dnnl::error& err) {
-      FRACTURE_FAIL("OnednnConv: oneDNN has no ", spec.bf16 ? "bf16" : "fp32", " convolution for this CPU and shape (",
-                    err.what(), ")", spec.bf16 ? "; bf16 needs a CPU with AVX-512" : "");
+    // The primitive for `how`, or none when oneDNN has nothing (or only its reference kernel) for it.
+    auto make_pd = [&](Residual how, std::string* why) -> std::optional<dnnl::convolution_forward::primitive_desc> {
+      dnnl::post_ops po;
+      auto [alg, alpha, beta] = eltwise(spec.act);
+      auto add_skip = [&] {
+        if (how == Residual::sum)
+          po.append_sum(1.f);
+        else if (how == Residual::binary)
+          po.append_binary(dnnl::algorithm::binary_add, dst_md);
+      };
+      if (!spec.add_after_act || !act) add_skip();
+      if (act) po.append_eltwise(1.f, alg, alpha, beta);
+      if (spec.add_after_act && act) add_skip();
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(po);
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per-call scratchpad: concurrent calls are safe
+      dnnl::convolution_forward::desc cd(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         src_md, w_any, b_md, dst_md, {s, s}, {d - 1, d - 1}, {p, p}, {p, p});
+      try {
+        dnnl::convolution_forward::primitive_desc pd(cd, attr, eng);
+        if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return pd;
+        *why = std::string("oneDNN offers only its reference kernel ") + pd.impl_info_str();
+      } catch (const dnnl::error& err) {
+        *why = std::string("oneDNN has no ") + (spec.bf16 ? "bf16" : "fp32") + " convolution for it (" + err.what() + ")";
+      }
+      return std::nullopt;
+    };
+    std::optional<dnnl::convolution_forward::primitive_desc> pd;
+    std::string why;
+    if (!with_skip) {
+      pd = make_pd(Residual::none, &why);
+    } else {
+      pd = make_pd(Residual::binary, &why);
+      e->residual = Residual::binary;
+      std::string reason = why;
+      if (pd && std::string(pd->impl_info_str()).find("gemm") != std::string::npos) {
+        reason = std::string(pd->impl_info_str()) + ": oneDNN 2.6's NHWC gemm convolution misplaces a full-tensor binary post-op";
+        pd.reset();
+      }
+      const bool sum_first = !spec.add_after_act || !act;  // oneDNN's sum post-op must come first
+      if (!pd && sum_first) {
+        pd = make_pd(Residual::sum, &why);
+        e->residual = Residual::sum;
+      }
+      if (!pd && !sum_first) {
+        pd = make_pd(Residual::none, &why);
+        e->residual = Residual::after;
+      }
+      if (pd && e->residual != Residual::binary)
+        note(describe(src) + ": residual add " + (e->residual == Residual::sum ? "as a sum post-op" : "by ATen after") +
+             " on " + pd->impl_info_str() + " (" + reason + ")");
     }
-    auto e = std::make_shared<Entry>();
-    e->prim = dnnl::convolution_forward(pd);
-    e->dst = dst;
-    e->impl = pd.impl_info_str();
-    e->scratch = pd.scratchpad_desc();
+    if (!pd) {
+      e->aten = true;
+      e->impl = "aten";
+      note(describe(src) + ": ATen's convolution instead of a fused oneDNN one: " + why);
+      cache.emplace(key, e);
+      return e;
+    }
+    e->prim = dnnl::convolution_forward(*pd);
+    e->impl = pd->impl_info_str();
+    e->scratch = pd->scratchpad_desc();
     memory::desc w_user(wdims, f32, g == 1 ? memory::format_tag::oihw : memory::format_tag::goihw);
     memory user(w_user, eng, weight.data_ptr());
-    e->weights = memory(pd.weights_desc(), eng);
+    e->weights = memory(pd->weights_desc(), eng);
     dnnl::stream st(eng);
     dnnl::reorder(user, e->weights).execute(st, user, e->weights);
     st.wait();
     cache.emplace(key, e);
     return e;
+  }
+
+  // "conv 8->16 k3 s1 p1 d1 g4 on 1x8x19x13" for the debug notes.
+  std::string describe(const Dims& src) const {
+    std::ostringstream m;
+    m << "OnednnConv " << weight.size(1) * spec.groups << "->" << weight.size(0) << " k" << weight.size(2) << " s"
+      << spec.stride << " p" << spec.padding << " d" << spec.dilation << " g" << spec.groups << " on " << src[0] << "x"
+      << src[1] << "x" << src[2] << "x" << src[3];
+    return m.str();
+  }
+
+  // Each distinct note once per process, at debug level, to the logger in the spec (if any).
+  void note(const std::string& what) const {
+    if (!spec.log) return;
+    static std::mutex said_mu;
+    static std::set<std::string> said;
+    std::lock_guard<std::mutex> lock(said_mu);
+    if (said.insert(what).second) spec.log->debug("{}", what);
+  }
+
+  // The same computation with ATen's ops (fp32; the result cast to the destination type).
+  torch::Tensor aten_forward(const torch::Tensor& x_in, const torch::Tensor* skip) const {
+    torch::Tensor x = x_in.to(torch::kFloat32).contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor y = torch::conv2d(x, weight_cl, bias, spec.stride, spec.padding, spec.dilation, spec.groups);
+    if (skip && !spec.add_after_act) y = y + skip->to(torch::kFloat32);
+    switch (spec.act) {
+      case OnednnAct::relu: y = torch::relu(y); break;
+      case OnednnAct::silu: y = torch::silu(y); break;
+      case OnednnAct::hardswish: y = torch::hardswish(y); break;
+      case OnednnAct::sigmoid: y = torch::sigmoid(y); break;
+      case OnednnAct::none: break;
+    }
+    if (skip && spec.add_after_act) y = y + skip->to(torch::kFloat32);
+    return y.to(dst_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);
   }
 };
 
@@ -124,6 +227,7 @@ OnednnConv::OnednnConv(const torch::Tensor& weight, const torch::Tensor& bias, c
   FRACTURE_CHECK(impl_->bias.numel() == weight.size(0), "OnednnConv: bias has ", impl_->bias.numel(),
                  " values for ", weight.size(0), " output channels");
   impl_->spec = spec;
+  impl_->weight_cl = impl_->weight.contiguous(torch::MemoryFormat::ChannelsLast);
   winograd_ok_ = spec.winograd && !spec.bf16 && WinogradConv::supports(weight, spec.stride, spec.dilation, spec.groups);
 }
 
@@ -151,14 +255,33 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
           winograd_ = std::make_shared<WinogradConv>(impl_->weight, impl_->bias, p, impl_->spec.act,
                                                      impl_->spec.add_after_act);
         w = winograd_;
-        impl_->last_impl = "winograd_f4x3";
+        impl_->last_impl = std::string("winograd_f4x3:") + to_string(cpu_isa().simd);
       }
       return w->forward(x_in, skip);
     }
   }
   torch::Tensor x = x_in.to(impl_->src_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
   auto e = impl_->entry(dims_of(x), skip != nullptr);
-  auto y = torch::empty(e->dst, x.options().dtype(impl_->dst_scalar()).memory_format(torch::MemoryFormat::ChannelsLast));
+  auto set_last = [&] {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->last_impl = e->impl;
+  };
+  if (skip)
+    FRACTURE_CHECK(skip->sizes() == torch::IntArrayRef(e->dst), "OnednnConv: residual has shape ", skip->sizes(),
+                   ", the output ", torch::IntArrayRef(e->dst));
+  if (e->aten) {
+    set_last();
+    return impl_->aten_forward(x_in, skip);
+  }
+  const auto cl = torch::MemoryFormat::ChannelsLast;
+  torch::Tensor y;
+  using Residual = Impl::Residual;
+  if (skip && e->residual == Residual::sum) {  // dst starts as a private copy of the residual; the sum post-op adds to it
+    y = skip->to(impl_->dst_scalar()).contiguous(cl);
+    if (y.data_ptr() == skip->data_ptr()) y = y.clone(cl);
+  } else {
+    y = torch::empty(e->dst, x.options().dtype(impl_->dst_scalar()).memory_format(cl));
+  }
   auto f32 = memory::data_type::f32;
   memory::desc src_md(dims_of(x), impl_->src_type(), memory::format_tag::nhwc);
   memory::desc dst_md(e->dst, impl_->dst_type(), memory::format_tag::nhwc);
@@ -169,20 +292,16 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},     {DNNL_ARG_WEIGHTS, e->weights}, {DNNL_ARG_BIAS, b},
                                        {DNNL_ARG_DST, dst},     {DNNL_ARG_SCRATCHPAD, pad}};
   torch::Tensor s;
-  if (skip) {
-    FRACTURE_CHECK(skip->sizes() == y.sizes(), "OnednnConv: residual has shape ", skip->sizes(), ", the output ",
-                   y.sizes());
-    s = skip->to(impl_->dst_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
+  if (skip && e->residual == Residual::binary) {
+    s = skip->to(impl_->dst_scalar()).contiguous(cl);  // no-op when so
     const int index = (impl_->spec.add_after_act && impl_->spec.act != OnednnAct::none) ? 1 : 0;
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory(dst_md, impl_->eng, s.data_ptr()));
   }
   dnnl::stream st(impl_->eng);
   e->prim.execute(st, args);
   st.wait();
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->last_impl = e->impl;
-  }
+  if (skip && e->residual == Residual::after) y.add_(*skip);
+  set_last();
   return y;
 }
 

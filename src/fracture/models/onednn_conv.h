@@ -13,10 +13,20 @@
 // input shape instead of on every call; every shape goes to oneDNN (ATen sends small batch-1 1x1
 // convolutions to an im2col + OpenBLAS GEMM whose spinning threads compete with OpenMP's).
 // Results equal ATen's to float rounding (tested in models_test against the unfused models).
+//
+// Right on every CPU: which oneDNN implementation runs depends on the CPU (and ONEDNN_MAX_CPU_ISA),
+// the shape and the post-ops. A residual that an implementation would add wrongly (oneDNN 2.6's
+// gemm convolution, chosen for grouped convolutions without AVX-512) goes through its sum post-op
+// instead; where oneDNN offers only its slow reference kernel, or nothing, the call runs ATen's
+// convolution and activation (implementation() "aten"), noted once at debug level in spec.log.
 #pragma once
 #include <torch/types.h>
 
 #include <memory>
+
+namespace spdlog {
+class logger;
+}
 
 namespace fracture::models {
 
@@ -42,6 +52,9 @@ struct OnednnConvSpec {
   /// input shapes where WinogradConv::pays(): a quarter of the multiplies, outputs within float
   /// rounding amplified by the transforms (up to 1.9e-5 of max |y| measured; winograd.h).
   bool winograd = false;
+  /// Where the debug notes go (ATen fallbacks, the sum-post-op route), each once per process; none
+  /// when null. Not owned: it must outlive this convolution.
+  spdlog::logger* log = nullptr;
 };
 
 class WinogradConv;
@@ -56,8 +69,9 @@ class OnednnConv {
   /// x: (B, I, H, W) fp32 CPU, any layout (made channels-last contiguous if it is not). `skip`, when
   /// given, has the output's shape. Returns a new channels-last contiguous tensor. Thread-safe.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor* skip = nullptr) const;
-  /// The implementation of the last call: oneDNN's name (e.g. "brgconv:avx512_core") or
-  /// "winograd_f4x3", for tests and logs; "" before the first call.
+  /// The implementation of the last call: oneDNN's name (e.g. "brgconv:avx512_core", "jit:avx2"),
+  /// "winograd_f4x3:" + the transforms' vector width ("avx512", "avx2", "baseline"), or "aten" (the
+  /// fallback), for tests and logs; "" before the first call.
   std::string implementation() const;
 
  private:

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "fracture/core/error.h"
+#include "fracture/models/cpu_isa.h"
 
 #if defined(FRACTURE_WITH_ONEDNN)
 #include <oneapi/dnnl/dnnl.h>
@@ -17,8 +18,8 @@ namespace fracture::models {
 
 namespace {
 
-// Everything the per-tile kernels call is forced inline, so that each target_clones copy of a
-// kernel (AVX-512, AVX2, baseline) vectorises it at its own width.
+// Everything the per-tile kernels call is forced inline, so that each copy of a kernel (AVX-512,
+// AVX2, baseline; tile_kernels below) vectorises it at its own width.
 #define FRACTURE_INLINE inline __attribute__((always_inline))
 
 constexpr int64_t kTile = 4;    // output tile side (m in F(m, r))
@@ -132,9 +133,8 @@ struct Geometry {
 // so that each of the 36 products reads a contiguous (ct, I) matrix (measured: 7 % faster overall
 // than tile-major V with strided products). x is (N, H, W, I) contiguous; tile t covers input rows
 // 4 ty - pad .. 4 ty - pad + 5 and the same columns (zeros outside the image).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void input_tiles(const float* x, float* v, int64_t c0, int64_t ct,
-                                                                              const Geometry& g, int64_t t0,
-                                                                              int64_t t1) {
+FRACTURE_INLINE void input_tiles_body(const float* x, float* v, int64_t c0, int64_t ct, const Geometry& g, int64_t t0,
+                                      int64_t t1) {
   alignas(64) float zeros[kBlock] = {};
   alignas(64) float tmp[kPos][kBlock];
   for (int64_t t = t0; t < t1; ++t) {
@@ -171,11 +171,9 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void input_tiles(co
 
 // Tiles [t0, t1) of y (N, OH, OW, O) = act(A^T m A + bias [+ skip]) [+ skip], from M (36, ct, O)
 // holding tiles [c0, c0 + ct); a tile's rows and columns past the output's edge are dropped.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void output_tiles(const float* m, int64_t c0, int64_t ct,
-                                                                               const float* bias, const float* skip,
-                                                                               bool skip_after, OnednnAct act,
-                                                                               float* y, const Geometry& g,
-                                                                               int64_t t0, int64_t t1) {
+FRACTURE_INLINE void output_tiles_body(const float* m, int64_t c0, int64_t ct, const float* bias, const float* skip,
+                                       bool skip_after, OnednnAct act, float* y, const Geometry& g, int64_t t0,
+                                       int64_t t1) {
   alignas(64) float tmp[kTile * kIn][kBlock];
   alignas(64) float res[kTile * kTile][kBlock];
   for (int64_t t = t0; t < t1; ++t) {
@@ -205,6 +203,43 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void output_tiles(c
       }
     }
   }
+}
+
+// One copy of each transform per vector width, chosen at run time by cpu_isa().simd: the CPU's
+// widest that oneDNN's effective ISA also allows, so ONEDNN_MAX_CPU_ISA=AVX2 (or SSE41) runs the
+// AVX2 (or baseline) copies on an AVX-512 machine, as an older CPU would (GCC's target_clones
+// would pick by the CPU alone). The bodies are forced inline into each copy.
+#define FRACTURE_TILE_COPIES(suffix, target)                                                                       \
+  target void input_tiles_##suffix(const float* x, float* v, int64_t c0, int64_t ct, const Geometry& g, int64_t t0, \
+                                   int64_t t1) {                                                                   \
+    input_tiles_body(x, v, c0, ct, g, t0, t1);                                                                      \
+  }                                                                                                                 \
+  target void output_tiles_##suffix(const float* m, int64_t c0, int64_t ct, const float* bias, const float* skip,   \
+                                    bool skip_after, OnednnAct act, float* y, const Geometry& g, int64_t t0,        \
+                                    int64_t t1) {                                                                   \
+    output_tiles_body(m, c0, ct, bias, skip, skip_after, act, y, g, t0, t1);                                        \
+  }
+FRACTURE_TILE_COPIES(avx512, __attribute__((target("avx512f"))))
+FRACTURE_TILE_COPIES(avx2, __attribute__((target("avx2"))))
+FRACTURE_TILE_COPIES(baseline, )
+#undef FRACTURE_TILE_COPIES
+
+using InputTiles = void (*)(const float*, float*, int64_t, int64_t, const Geometry&, int64_t, int64_t);
+using OutputTiles = void (*)(const float*, int64_t, int64_t, const float*, const float*, bool, OnednnAct, float*,
+                             const Geometry&, int64_t, int64_t);
+
+struct TileKernels {
+  InputTiles input;
+  OutputTiles output;
+};
+
+TileKernels tile_kernels(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::avx512: return {input_tiles_avx512, output_tiles_avx512};
+    case SimdLevel::avx2: return {input_tiles_avx2, output_tiles_avx2};
+    case SimdLevel::baseline: break;
+  }
+  return {input_tiles_baseline, output_tiles_baseline};
 }
 
 }  // namespace
@@ -284,10 +319,11 @@ torch::Tensor WinogradConv::forward(const torch::Tensor& x_in, const torch::Tens
   float* yp = y.data_ptr<float>();
   const OnednnAct act = act_;
   const int64_t in = in_, out = out_;
+  const TileKernels kern = tile_kernels(cpu_isa().simd);
   for (int64_t c0 = 0; c0 < g.tiles; c0 += chunk) {
     const int64_t ct = std::min(chunk, g.tiles - c0);  // this chunk's tiles: V (36, ct, I), M (36, ct, O)
 #pragma omp parallel for schedule(static)
-    for (int64_t t = c0; t < c0 + ct; ++t) input_tiles(xp, vp, c0, ct, g, t, t + 1);
+    for (int64_t t = c0; t < c0 + ct; ++t) kern.input(xp, vp, c0, ct, g, t, t + 1);
     // M[k] = V[k] @ U[k], (ct, I) x (I, O), for the 36 tile positions, one position per thread at a time (oneDNN's sgemm runs single-threaded inside an
     // OpenMP loop). Not ATen's bmm: that goes to OpenBLAS, whose pthreads keep spinning after each
     // call and take the cores from the next OpenMP loop (measured: the transforms ran 5-10x slower).
@@ -304,7 +340,7 @@ torch::Tensor WinogradConv::forward(const torch::Tensor& x_in, const torch::Tens
     }
     FRACTURE_CHECK(bad == 0, "WinogradConv: oneDNN sgemm failed for ", bad, " of the 36 tile positions");
 #pragma omp parallel for schedule(static)
-    for (int64_t t = c0; t < c0 + ct; ++t) output_tiles(mp, c0, ct, bp, sp, skip_after, act, yp, g, t, t + 1);
+    for (int64_t t = c0; t < c0 + ct; ++t) kern.output(mp, c0, ct, bp, sp, skip_after, act, yp, g, t, t + 1);
   }
   return y;
 }

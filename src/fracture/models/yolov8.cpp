@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "fracture/core/error.h"
+#include "fracture/core/log.h"
 #include "fracture/detect/boxes.h"
 
 namespace fracture::models {
@@ -253,19 +254,24 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
+  std::string no_bf16;
+  const bool bf16 = options.bf16 && bf16_supported(&no_bf16, options.bf16_emulation);
+  if (options.bf16 && !bf16 && options.log) options.log->warn("precision=bf16: {}; running fp32 instead", no_bf16);
   if (fast) {
     OnednnConvSpec silu;
     silu.act = OnednnAct::silu;
-    silu.bf16 = options.bf16;
+    silu.bf16 = bf16;
+    silu.log = options.log;
     silu.winograd = options.winograd;
     for (auto& m : net.modules(/*include_self=*/false)) {
       if (auto* c = m->as<YoloConvImpl>()) c->fast = make_onednn_conv(*c->conv, silu);
     }
-    if (options.bf16) {  // the head's last convs write fp32, so decoding and NMS stay fp32
+    if (bf16) {  // the head's last convs write fp32, so decoding and NMS stay fp32
       auto& d = *net.l22;
       OnednnConvSpec last;  // no activation, bf16 in, fp32 out
       last.bf16 = true;
       last.fp32_out = true;
+      last.log = options.log;
       for (size_t i = 0; i < d.cv2->size(); ++i) {
         auto box = d.cv2->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>();
         auto cls = d.cv3->ptr<torch::nn::SequentialImpl>(i)->ptr(2)->as<torch::nn::Conv2d>();
