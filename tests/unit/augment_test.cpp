@@ -87,6 +87,36 @@ TEST(Augment, LetterboxWideImage) {
   EXPECT_FLOAT_EQ(fracture::letterbox_to_original(lb, {0, 16}).y, 0);
 }
 
+TEST(Augment, ResizeAndPadFollowUltralytics) {
+  // load_image: 1000 x 333 at 640 -> r 0.64, h = min(ceil(213.12), 640) = 214 (round would give 213).
+  cv::Mat img(333, 1000, CV_32FC1, cv::Scalar(0.5));
+  cv::Mat r = fracture::resize_long_side(img, 640);
+  EXPECT_EQ(r.cols, 640);
+  EXPECT_EQ(r.rows, 214);
+  // LetterBox(center) into a 672 x 256 batch shape: left round(16 - 0.1) = 16, top round(21 - 0.1) = 21.
+  fracture::LetterboxInfo lb;
+  cv::Mat out = fracture::pad_centred(r, 672, 256, 0.25, &lb);
+  EXPECT_EQ(out.cols, 672);
+  EXPECT_EQ(out.rows, 256);
+  EXPECT_EQ(lb.pad_x, 16);
+  EXPECT_EQ(lb.pad_y, 21);
+  EXPECT_EQ(lb.dst_w, 672);
+  EXPECT_EQ(lb.dst_h, 256);
+  EXPECT_FLOAT_EQ(out.at<float>(20, 100), 0.25f);
+  EXPECT_FLOAT_EQ(out.at<float>(21, 100), 0.5f);
+  EXPECT_FLOAT_EQ(out.at<float>(21 + 214, 100), 0.25f);
+  // An odd margin: 641 - 640 = 1 -> left round(0.5 - 0.1) = 0, right 1.
+  fracture::pad_centred(r, 641, 214, 0, &lb);
+  EXPECT_EQ(lb.pad_x, 0);
+  // Shrinking interpolation is the caller's: INTER_AREA (validation) and INTER_LINEAR (training) differ.
+  cv::Mat stripes(100, 100, CV_32FC1);
+  for (int y = 0; y < 100; ++y)
+    for (int x = 0; x < 100; ++x) stripes.at<float>(y, x) = float(x % 2);
+  cv::Mat area = fracture::resize_long_side(stripes, 30), lin = fracture::resize_long_side(stripes, 30, cv::INTER_LINEAR);
+  EXPECT_GT(cv::norm(area, lin, cv::NORM_INF), 0.05);
+  EXPECT_THROW(fracture::pad_centred(r, 600, 256, 0, &lb), fracture::Error);
+}
+
 TEST(Augment, LetterboxTallImagePadsLeftRight) {
   cv::Mat img(128, 32, CV_32FC1, cv::Scalar(1.0));
   fracture::LetterboxInfo lb;

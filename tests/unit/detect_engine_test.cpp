@@ -225,7 +225,7 @@ TEST(DetectEngine, FitnessAndLetterboxMapping) {
   LetterboxInfo lb;
   lb.src_w = 200;
   lb.src_h = 100;
-  lb.dst = 64;
+  lb.dst_w = lb.dst_h = 64;
   lb.scale = 0.32f;
   lb.new_w = 64;
   lb.new_h = 32;
@@ -370,6 +370,24 @@ TEST(DetectEngine, ChannelsLastTrainsLikeNchwAndSavesNchw) {
     std::printf("val loss %zu: %.8f vs %.8f\n", k, va.loss[k], vb.loss[k]);
     EXPECT_NEAR(va.loss[k], vb.loss[k], 1e-5 * std::max(1.0, std::fabs(vb.loss[k]))) << k;
   }
+  // Rectangular batches (the default) and squares: both report the split's images in its order,
+  // every box inside its original image, and say which preprocessing they used.
+  vo.rect = false;
+  DetValOutput vs = validate_detector(*nhwc.net, ds.splits.at("val"), ds.names, vo, *log, &loss);
+  EXPECT_TRUE(va.rect);
+  EXPECT_FALSE(vs.rect);
+  ASSERT_EQ(va.images.size(), ds.splits.at("val").size());
+  ASSERT_EQ(vs.images.size(), va.images.size());
+  for (size_t k = 0; k < va.images.size(); ++k) {
+    EXPECT_EQ(va.images[k].path, ds.splits.at("val")[k].image.string());
+    EXPECT_EQ(vs.images[k].path, va.images[k].path);
+    EXPECT_EQ(vs.images[k].gts.size(), va.images[k].gts.size());
+    for (const auto& p : va.images[k].preds) {
+      EXPECT_GE(p.box.x1, 0.0);
+      EXPECT_LE(p.box.x2, double(va.images[k].width));
+      EXPECT_LE(p.box.y2, double(va.images[k].height));
+    }
+  }
   fs::remove_all(dir);
 }
 
@@ -395,6 +413,9 @@ TEST(DetectEngine, OverfitEightImagesAndRescoreSavedPredictions) {
   c.set("workers", "0", "test");
   c.set("save", "false", "test");  // best kept in memory, written once (no per-epoch checkpoints)
   for (const char* k : {"mosaic", "translate", "scale", "fliplr", "hsv_v"}) c.set(k, "0", "test");
+  // Trained without translation at one 96 px geometry, so validated at it: rect would pad these
+  // squares to 128 (Ultralytics' 0.5-stride margin) and test translation, which this run never saw.
+  c.set("rect", "false", "test");
   const auto t0 = std::chrono::steady_clock::now();
   DetectTrainResult r = detect_train(c, *log);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,9 +1,11 @@
-// Detection metrics: hand-computed cases and a numpy oracle (tests/oracle/detection_ap_ref.py).
+// Detection metrics: hand-computed cases and a reference following Ultralytics 8.1.0 step by step
+// (tests/oracle/ultralytics_val_ref.py).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -23,10 +25,11 @@ GroundTruth gt(double x1, double y1, double x2, double y2, int cls) { return Gro
 }  // namespace
 
 TEST(DetectionMetrics, BoxIouHandComputed) {
-  EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {5, 0, 15, 10}), 50.0 / 150.0);
-  EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {0, 0, 10, 10}), 1.0);
+  // Ultralytics' box_iou: inter / (union + 1e-7).
+  EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {5, 0, 15, 10}), 50.0 / (150.0 + 1e-7));
+  EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {0, 0, 10, 10}), 100.0 / (100.0 + 1e-7));
   EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {10, 10, 20, 20}), 0.0);  // touching corners
-  EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {2, 2, 4, 4}), 4.0 / 100.0);
+  EXPECT_DOUBLE_EQ(box_iou({0, 0, 10, 10}, {2, 2, 4, 4}), 4.0 / (100.0 + 1e-7));
   EXPECT_DOUBLE_EQ(box_iou({1, 1, 1, 1}, {1, 1, 1, 1}), 0.0);  // empty union
 }
 
@@ -58,31 +61,65 @@ TEST(DetectionMetrics, ComputeApHandComputed) {
   EXPECT_NEAR(compute_ap({0.0, 0.0}, {0.0, 0.0}), 0.0, 1e-12);
 }
 
-TEST(DetectionMetrics, MatchingTiesAndGreedy) {
-  // Two identical predictions on one GT: tie in IoU, the lower prediction index wins.
-  auto m = match_predictions({pred(0, 0, 10, 10, 0.9, 0), pred(0, 0, 10, 10, 0.9, 0)}, {gt(0, 0, 10, 10, 0)});
-  ASSERT_EQ(m.size(), 2u);
-  for (int t = 0; t < kNumIouThresholds; ++t) {
-    EXPECT_TRUE(m[0][t]);
-    EXPECT_FALSE(m[1][t]);
+TEST(DetectionMetrics, MatchingBasics) {
+  for (MatchRule rule : {MatchRule::ultralytics, MatchRule::coco, MatchRule::hungarian}) {
+    // Two identical predictions on one GT: one true positive, one false.
+    auto m = match_predictions({pred(0, 0, 10, 10, 0.9, 0), pred(0, 0, 10, 10, 0.8, 0)}, {gt(0, 0, 10, 10, 0)}, rule);
+    ASSERT_EQ(m.size(), 2u);
+    for (int t = 0; t < kNumIouThresholds; ++t) EXPECT_NE(m[0][t], m[1][t]) << to_string(rule);
+    // Class mismatch never matches.
+    m = match_predictions({pred(0, 0, 10, 10, 0.9, 1)}, {gt(0, 0, 10, 10, 0)}, rule);
+    EXPECT_FALSE(m[0][0]);
+    // IoU 0.72: true positive at 0.50..0.70 (5 thresholds), false at 0.75..0.95.
+    m = match_predictions({pred(0, 0, 10, 7.2, 0.9, 0)}, {gt(0, 0, 10, 10, 0)}, rule);
+    for (int t = 0; t < kNumIouThresholds; ++t) EXPECT_EQ(m[0][t], t < 5) << t << " " << to_string(rule);
+    // No ground truth or no predictions.
+    EXPECT_TRUE(match_predictions({}, {gt(0, 0, 1, 1, 0)}, rule).empty());
+    m = match_predictions({pred(0, 0, 1, 1, 0.5, 0)}, {}, rule);
+    EXPECT_FALSE(m[0][0]);
   }
-  // Class mismatch never matches.
-  m = match_predictions({pred(0, 0, 10, 10, 0.9, 1)}, {gt(0, 0, 10, 10, 0)});
-  EXPECT_FALSE(m[0][0]);
-  // Greedy by IoU: pairs (p0,g1) = 1, (p1,g1) = 80/100 = 0.8, (p0,g0) = 60/100 = 0.6,
-  // (p1,g0) = 40/100 = 0.4. p0 takes g1 first; p1 is left with g0 below 0.5: one TP, although
-  // p0-g0 + p1-g1 would have given two (greedy, not optimal, as Ultralytics).
-  m = match_predictions({pred(0, 0, 10, 10, 0.5, 0), pred(0, 0, 10, 8, 0.9, 0)},
-                        {gt(0, 4, 10, 10, 0), gt(0, 0, 10, 10, 0)});
-  EXPECT_TRUE(m[0][0]);
-  EXPECT_FALSE(m[1][0]);
-  // IoU 0.72: true positive at 0.50..0.70 (5 thresholds), false at 0.75..0.95.
-  m = match_predictions({pred(0, 0, 10, 7.2, 0.9, 0)}, {gt(0, 0, 10, 10, 0)});
-  for (int t = 0; t < kNumIouThresholds; ++t) EXPECT_EQ(m[0][t], t < 5) << t;
-  // No ground truth or no predictions.
-  EXPECT_TRUE(match_predictions({}, {gt(0, 0, 1, 1, 0)}).empty());
-  m = match_predictions({pred(0, 0, 1, 1, 0.5, 0)}, {});
-  EXPECT_FALSE(m[0][0]);
+  EXPECT_EQ(parse_match_rule("coco"), MatchRule::coco);
+  EXPECT_THROW(parse_match_rule("greedy"), Error);
+}
+
+// A scene where the three rules disagree, with each rule's correct matrix written out. Predictions
+// in NMS order (decreasing confidence), all of class 0:
+//   left:  g0 = (0,0,10,10); d0 (conf .90) = (0,0,10,6.2) IoU .62; d1 (.88) = (0,0,10,9.1) IoU .91:
+//          two detections on one box, the more confident one with the lower IoU.
+//   right: g1 = (100,0,110,10), g2 = (100,2,110,12); d2 (.85) = g1, IoU 1 with g1 and 80/120 = .667
+//          with g2; d3 (.80) = (100,1,110,10), IoU .9 with g1 and 80/110 = .727 with g2: a detection
+//          overlapping two boxes whose best box goes to another detection.
+// Ultralytics: a label goes to the lowest-index detection among those whose best label it is, and a
+// detection never falls back to its second-best label. COCO: by confidence, best unmatched IoU.
+// Hungarian: the largest total IoU.
+TEST(DetectionMetrics, RulesDisagreeOnAHandMadeScene) {
+  const std::vector<Prediction> preds = {pred(0, 0, 10, 6.2, 0.90, 0), pred(0, 0, 10, 9.1, 0.88, 0),
+                                         pred(100, 0, 110, 10, 0.85, 0), pred(100, 1, 110, 10, 0.80, 0)};
+  const std::vector<GroundTruth> gts = {gt(0, 0, 10, 10, 0), gt(100, 0, 110, 10, 0), gt(100, 2, 110, 12, 0)};
+  // Rows d0..d3, columns IoU 0.50 0.55 ... 0.95.
+  const std::vector<std::string> want_ultralytics = {"1110000000",   // d0 holds g0 while its IoU .62 counts
+                                                     "0001111110",   // d1 only once d0 drops out (t > .62)
+                                                     "1111111111",   // d2 = g1
+                                                     "0000000000"};  // d3: its best (g1) went to d2; no fallback to g2
+  const std::vector<std::string> want_coco = {"1110000000", "0001111110", "1111111111",
+                                              "1111100000"};  // d3 falls back to g2 (IoU .727) up to t = .70
+  const std::vector<std::string> want_hungarian = {"0000000000",   // d1's .91 beats d0's .62
+                                                   "1111111110", "1111111111",
+                                                   "1111100000"};  // d2-g1 + d3-g2 = 1.727 > d2-g2 + d3-g1 = 1.567
+  auto check = [&](MatchRule rule, const std::vector<std::string>& want) {
+    auto m = match_predictions(preds, gts, rule);
+    ASSERT_EQ(m.size(), want.size());
+    for (size_t d = 0; d < want.size(); ++d) {
+      std::string got;
+      for (int t = 0; t < kNumIouThresholds; ++t) got += m[d][t] ? '1' : '0';
+      EXPECT_EQ(got, want[d]) << to_string(rule) << " d" << d;
+    }
+  };
+  check(MatchRule::ultralytics, want_ultralytics);
+  check(MatchRule::coco, want_coco);
+  check(MatchRule::hungarian, want_hungarian);
+  // The rule fracture used before (greedy by IoU over all pairs) made d1, d2 and d3 true positives at
+  // 0.5, unlike Ultralytics (d0 and d2): the disagreement that halved mAP on real data.
 }
 
 TEST(DetectionMetrics, PerfectDetector) {
@@ -122,7 +159,10 @@ TEST(DetectionMetrics, NoGroundTruth) {
   EXPECT_EQ(r.map50, 0.0);
   EXPECT_EQ(r.map, 0.0);
   EXPECT_EQ(r.n_gt, 0);
-  EXPECT_EQ(dm.confusion().matrix[0][1], 1);  // false alarm -> background column
+  // Ultralytics 8.1.0 (DetectionValidator.update_metrics) calls ConfusionMatrix.process_batch only
+  // for images with labels, so a false alarm on a background image is not counted there; we follow it.
+  EXPECT_EQ(dm.confusion().matrix[0][1], 0);
+  EXPECT_EQ(dm.confusion().matrix[0][0], 0);
 }
 
 TEST(DetectionMetrics, ClassWithGroundTruthButNoDetections) {
@@ -186,53 +226,115 @@ TEST(DetectionMetrics, BadInputIsRejected) {
   EXPECT_THROW(ap_per_class({all, all}, {0.9, 0.8}, {0, 0}, {0}, {"a"}), Error);
 }
 
-TEST(DetectionMetrics, MatchesNumpyOracle) {
-  std::mt19937 rng(7);
+// Random scenes scored by our DetectionMetrics and by tests/oracle/ultralytics_val_ref.py, which
+// follows Ultralytics 8.1.0's validator and metrics source step by step in numpy (and pycocotools'
+// evaluateImg for "coco", scipy's linear_sum_assignment for "hungarian"): the true-positive matrix
+// per prediction must be identical, P, R, mAP50, mAP50-95 and per-class AP within 1e-12, and the
+// confusion matrix identical. Predictions cluster around the ground truth (several per box, some
+// spanning two boxes) so that the rules disagree, which is checked too.
+TEST(DetectionMetrics, MatchesUltralyticsStepByStepReference) {
+  std::mt19937 rng(11);
   std::uniform_real_distribution<double> u(0, 1);
   const int nc = 3;
-  std::vector<std::array<bool, kNumIouThresholds>> tp;
-  std::vector<double> conf;
-  std::vector<int> pred_cls, target_cls;
-  for (int i = 0; i < 180; ++i) target_cls.push_back(static_cast<int>(u(rng) * nc) % nc);
-  for (int i = 0; i < 150; ++i) {
-    std::array<bool, kNumIouThresholds> row{};
-    const double q = u(rng);  // a "match quality": TP at the first k thresholds
-    const int k = q < 0.4 ? 0 : static_cast<int>((q - 0.4) / 0.6 * 11);
-    for (int t = 0; t < kNumIouThresholds; ++t) row[t] = t < k;
-    tp.push_back(row);
-    conf.push_back(std::round(u(rng) * 1000) / 1000);  // some ties
-    pred_cls.push_back(static_cast<int>(u(rng) * nc) % nc);
+  const std::vector<std::string> names = {"a", "b", "c"};
+  struct Image {
+    std::vector<Prediction> preds;
+    std::vector<GroundTruth> gts;
+  };
+  std::vector<Image> images;
+  for (int i = 0; i < 60; ++i) {
+    Image im;
+    const int n_gt = i % 10 == 9 ? 0 : 1 + static_cast<int>(u(rng) * 4);
+    for (int g = 0; g < n_gt; ++g) {
+      const double x = u(rng) * 200, y = u(rng) * 200, w = 10 + u(rng) * 40, h = 10 + u(rng) * 40;
+      im.gts.push_back(gt(x, y, x + w, y + h, static_cast<int>(u(rng) * nc) % nc));
+      if (g > 0 && u(rng) < 0.5) {  // a second box overlapping the previous one
+        const BoxXyxy& b = im.gts[g - 1].box;
+        im.gts[g].box = {b.x1 + u(rng) * 8, b.y1 + u(rng) * 8, b.x2 + u(rng) * 8, b.y2 + u(rng) * 8};
+      }
+    }
+    const int n_pred = i % 10 == 4 ? 0 : static_cast<int>(u(rng) * 12);
+    std::vector<double> confs;
+    for (int p = 0; p < n_pred; ++p) confs.push_back(u(rng));
+    std::sort(confs.rbegin(), confs.rend());  // NMS order
+    for (int p = 0; p < n_pred; ++p) {
+      BoxXyxy b{u(rng) * 200, u(rng) * 200, 0, 0};
+      b.x2 = b.x1 + 10 + u(rng) * 40;
+      b.y2 = b.y1 + 10 + u(rng) * 40;
+      int cls = static_cast<int>(u(rng) * nc) % nc;
+      if (!im.gts.empty() && u(rng) < 0.8) {  // near a ground-truth box, usually of its class
+        const GroundTruth& g = im.gts[static_cast<size_t>(u(rng) * im.gts.size()) % im.gts.size()];
+        const double j = 1 + u(rng) * 6;
+        b = {g.box.x1 + (u(rng) - 0.5) * j, g.box.y1 + (u(rng) - 0.5) * j, g.box.x2 + (u(rng) - 0.5) * j,
+             g.box.y2 + (u(rng) - 0.5) * j};
+        if (u(rng) < 0.85) cls = g.cls;
+      }
+      im.preds.push_back(Prediction{b, confs[p], cls});
+    }
+    images.push_back(im);
   }
   nlohmann::json in;
   in["nc"] = nc;
-  in["conf"] = conf;
-  in["pred_cls"] = pred_cls;
-  in["target_cls"] = target_cls;
-  for (auto& row : tp) {
-    std::vector<int> r;
-    for (bool b : row) r.push_back(b ? 1 : 0);
-    in["tp"].push_back(r);
+  for (const auto& im : images) {
+    nlohmann::json j;
+    j["preds"] = nlohmann::json::array();
+    j["gts"] = nlohmann::json::array();
+    for (const auto& p : im.preds) j["preds"].push_back({p.box.x1, p.box.y1, p.box.x2, p.box.y2, p.conf, p.cls});
+    for (const auto& g : im.gts) j["gts"].push_back({g.cls, g.box.x1, g.box.y1, g.box.x2, g.box.y2});
+    in["images"].push_back(j);
   }
-  const auto dir = std::filesystem::temp_directory_path() / ("fracture_detap_" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() / ("fracture_detref_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   write_file_atomic(dir / "in.json", in.dump());
-  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/detection_ap_ref.py " +
+  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/ultralytics_val_ref.py " +
                           (dir / "in.json").string() + " " + (dir / "out.json").string();
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto out = nlohmann::json::parse(read_file(dir / "out.json"));
   std::filesystem::remove_all(dir);
 
-  DetectionResults r = ap_per_class(tp, conf, pred_cls, target_cls, {"a", "b", "c"});
-  // (ap_per_class refuses more true positives of a class than its ground truth: see BadInputIsRejected.)
-  ASSERT_EQ(r.per_class.size(), out["classes"].size());
-  for (size_t c = 0; c < r.per_class.size(); ++c) {
-    EXPECT_EQ(r.per_class[c].cls, out["classes"][c].get<int>());
-    for (int t = 0; t < kNumIouThresholds; ++t)
-      EXPECT_NEAR(r.per_class[c].ap_iou[t], out["ap"][c][t].get<double>(), 1e-12) << c << " " << t;
-    EXPECT_NEAR(r.per_class[c].p, out["p"][c].get<double>(), 1e-12);
-    EXPECT_NEAR(r.per_class[c].r, out["r"][c].get<double>(), 1e-12);
+  std::map<std::string, int> tp_count;
+  std::map<std::string, std::vector<std::array<bool, kNumIouThresholds>>> tp_of;
+  for (MatchRule rule : {MatchRule::ultralytics, MatchRule::coco, MatchRule::hungarian}) {
+    const auto& ref = out[to_string(rule)];
+    DetectionMetrics dm(names, rule);
+    std::vector<std::array<bool, kNumIouThresholds>> tp;
+    for (const auto& im : images) {
+      dm.update(im.preds, im.gts);
+      for (const auto& row : match_predictions(im.preds, im.gts, rule)) tp.push_back(row);
+    }
+    ASSERT_EQ(tp.size(), ref["tp"].size()) << to_string(rule);
+    int differing = 0, n_tp = 0;
+    for (size_t k = 0; k < tp.size(); ++k)
+      for (int t = 0; t < kNumIouThresholds; ++t) {
+        differing += tp[k][t] != (ref["tp"][k][t].get<int>() == 1);
+        n_tp += tp[k][t];
+      }
+    EXPECT_EQ(differing, 0) << to_string(rule) << ": true-positive entries differing from the reference";
+    tp_count[to_string(rule)] = n_tp;
+    tp_of[to_string(rule)] = tp;
+    const DetectionResults r = dm.compute();
+    EXPECT_NEAR(r.mp, ref["mp"].get<double>(), 1e-12) << to_string(rule);
+    EXPECT_NEAR(r.mr, ref["mr"].get<double>(), 1e-12) << to_string(rule);
+    EXPECT_NEAR(r.map50, ref["map50"].get<double>(), 1e-12) << to_string(rule);
+    EXPECT_NEAR(r.map, ref["map"].get<double>(), 1e-12) << to_string(rule);
+    ASSERT_EQ(r.per_class.size(), ref["classes"].size()) << to_string(rule);
+    for (size_t c = 0; c < r.per_class.size(); ++c) {
+      EXPECT_EQ(r.per_class[c].cls, ref["classes"][c].get<int>());
+      for (int t = 0; t < kNumIouThresholds; ++t)
+        EXPECT_NEAR(r.per_class[c].ap_iou[t], ref["ap"][c][t].get<double>(), 1e-12) << to_string(rule) << c << t;
+      EXPECT_NEAR(r.per_class[c].p, ref["p"][c].get<double>(), 1e-12);
+      EXPECT_NEAR(r.per_class[c].r, ref["r"][c].get<double>(), 1e-12);
+    }
+    EXPECT_GT(r.map50, 0.1) << "the random scenes are not degenerate";
+    if (rule == MatchRule::ultralytics) {
+      const auto& m = dm.confusion().matrix;
+      for (int a = 0; a <= nc; ++a)
+        for (int b = 0; b <= nc; ++b) EXPECT_EQ(m[a][b], out["confusion"][a][b].get<int64_t>()) << a << " " << b;
+    }
   }
-  EXPECT_NEAR(r.map50, out["map50"].get<double>(), 1e-12);
-  EXPECT_NEAR(r.map, out["map"].get<double>(), 1e-12);
-  EXPECT_GT(r.map50, 0.05);  // the random case is not degenerate
+  // The scenes exercise the differences between the rules.
+  std::printf("true-positive entries: ultralytics %d, coco %d, hungarian %d\n", tp_count["ultralytics"],
+              tp_count["coco"], tp_count["hungarian"]);
+  EXPECT_TRUE(tp_of["ultralytics"] != tp_of["coco"]);
+  EXPECT_TRUE(tp_of["coco"] != tp_of["hungarian"]);
 }

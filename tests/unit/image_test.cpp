@@ -32,6 +32,7 @@ namespace fs = std::filesystem;
 using fracture::test::expect_error;
 using fracture::Image;
 using fracture::read_image;
+using fracture::image_size;
 
 namespace {
 
@@ -221,7 +222,9 @@ TEST_F(ImageTest, JpegExifOrientationIsApplied) {
   const std::pair<int, int> cases[] = {{6, cv::ROTATE_90_CLOCKWISE}, {3, cv::ROTATE_180}, {8, cv::ROTATE_90_COUNTERCLOCKWISE}};
   for (const auto& [o, rot] : cases) {
     std::string bytes = with_orientation(o);
-    Image im = read_image(write("o" + std::to_string(o) + ".jpg", bytes));
+    const fs::path path = write("o" + std::to_string(o) + ".jpg", bytes);
+    Image im = read_image(path);
+    EXPECT_EQ(image_size(path), im.pixels.size()) << o << ": the header probe applies the orientation too";
     cv::Mat want;
     cv::rotate(plain.pixels, want, rot);
     ASSERT_EQ(im.pixels.size(), want.size()) << o;
@@ -230,6 +233,21 @@ TEST_F(ImageTest, JpegExifOrientationIsApplied) {
     cv::Mat buf(1, int(bytes.size()), CV_8UC1, bytes.data());
     EXPECT_EQ(max_abs_diff(im.pixels, cv::imdecode(buf, cv::IMREAD_GRAYSCALE)), 0) << o;
   }
+}
+
+TEST_F(ImageTest, ImageSizeFromHeadersMatchesTheDecodedImage) {
+  cv::Mat m8 = random_mat(23, 37, CV_8UC1, 5);
+  cv::Mat m16 = random_mat(31, 17, CV_16UC1, 6);
+  const std::pair<std::string, std::string> files[] = {
+      {"a.png", encode(".png", m8)},   {"b.png", encode(".png", m16)}, {"c.jpg", encode(".jpg", m8)},
+      {"d.bmp", encode(".bmp", m8)},   {"e.tif", encode(".tif", m16)},  // TIFF: decoded
+  };
+  for (const auto& [name, bytes] : files) {
+    const fs::path p = write(name, bytes);
+    EXPECT_EQ(image_size(p), read_image(p).pixels.size()) << name;
+  }
+  expect_error([&] { image_size(dir_ / "missing.png"); }, {"missing.png", "not found"});
+  expect_error([&] { image_size(write("junk.png", "not an image at all")); }, {"junk.png"});
 }
 
 TEST_F(ImageTest, NamesWithSpacesAndNonAscii) {

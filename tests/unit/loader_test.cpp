@@ -13,10 +13,13 @@
 #include <thread>
 
 #include "fracture/core/error.h"
+#include "fracture/data/image.h"
 #include "fracture/torch/loader.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
 using namespace fracture;
+using fracture::test::expect_error;
 
 namespace {
 
@@ -261,8 +264,56 @@ TEST_F(LoaderTest, DetectionTargetsLayout) {
   EXPECT_NEAR(b.targets[0][2].item<float>(), 0.5, 1e-5);
   EXPECT_NEAR(b.targets[0][3].item<float>(), 0.5, 1e-2);
   EXPECT_NEAR(b.targets[0][4].item<float>(), 0.4, 1e-5);
-  EXPECT_NEAR(b.targets[0][5].item<float>(), 0.3 * 53.0 / 64.0, 1e-5);  // new_h = round(40 * 64/48) = 53
+  // Ultralytics 8.1.0 load_image: new_h = min(ceil(40 * 64/48), 64) = 54 (not round's 53).
+  EXPECT_NEAR(b.targets[0][5].item<float>(), 0.3 * 54.0 / 64.0, 1e-5);
   EXPECT_EQ(b.labels[0].item<int64_t>(), -1);
+}
+
+TEST(RectBatches, FollowsUltralyticsSetRectangle) {
+  // w x h; aspect h / w: 0.8, 1.25, 0.5, 1.0, 0.75 -> sorted C E A D B = 2 4 0 3 1.
+  std::vector<cv::Size> sizes{{1000, 800}, {800, 1000}, {1000, 500}, {600, 600}, {640, 480}};
+  RectBatches rb = rect_batches(sizes, 2, 640);
+  EXPECT_EQ(rb.order, (std::vector<size_t>{2, 4, 0, 3, 1}));
+  // Batch {C, E}: all landscape, [0.75, 1] -> h ceil(0.75 * 20 + 0.5) * 32 = 512, w ceil(20.5) * 32 = 672.
+  // Batch {A, D}: mixed, [1, 1] -> 672 x 672. Batch {B}: portrait, [1, 1 / 1.25] -> w ceil(16.5) * 32 = 544.
+  const std::vector<cv::Size> want{{672, 512}, {672, 512}, {672, 672}, {672, 672}, {544, 672}};
+  EXPECT_EQ(rb.shapes, want);
+  // Equal aspect ratios keep their order (stable); a batch of one image per batch.
+  RectBatches one = rect_batches({{64, 32}, {128, 64}, {64, 64}}, 1, 64);
+  EXPECT_EQ(one.order, (std::vector<size_t>{0, 1, 2}));
+  EXPECT_EQ(one.shapes, (std::vector<cv::Size>{{96, 64}, {96, 64}, {96, 96}}));
+  expect_error([&] { rect_batches({{0, 10}}, 1, 64); }, {"rect_batches", "0x10"});
+}
+
+TEST_F(LoaderTest, RectangularValidationShapes) {
+  DetectionOptions d;
+  d.imgsz = 64, d.augment = false, d.channels = 1;
+  std::vector<cv::Size> sizes;
+  for (const auto& it : det) sizes.push_back(image_size(it.image));
+  RectBatches rb = rect_batches(sizes, 4, 64);
+  std::vector<DetItem> ordered;
+  for (size_t k : rb.order) ordered.push_back(det[k]);
+  d.shapes = rb.shapes;
+  auto src = std::make_shared<DetectionSource>(ordered, d);
+  LoaderOptions lo;
+  lo.batch = 4, lo.workers = 1, lo.shuffle = false;
+  Loader l(src, lo);
+  size_t k = 0;
+  for (const Batch& b : epoch_batches(l, 0)) {
+    const cv::Size s = rb.shapes[k];
+    EXPECT_EQ(b.images.size(2), s.height);
+    EXPECT_EQ(b.images.size(3), s.width);
+    for (const LetterboxInfo& lb : b.letterboxes) {
+      EXPECT_EQ(lb.dst_w, s.width);
+      EXPECT_EQ(lb.dst_h, s.height);
+      EXPECT_EQ(std::max(lb.new_w, lb.new_h), 64);  // long side imgsz, then padded
+      EXPECT_EQ(lb.pad_x, int(std::lround((s.width - lb.new_w) / 2.0 - 0.1)));
+    }
+    k += size_t(b.images.size(0));
+  }
+  EXPECT_EQ(k, det.size());
+  d.shapes.pop_back();
+  expect_error([&] { DetectionSource(ordered, d); }, {"rectangular shapes"});
 }
 
 TEST_F(LoaderTest, MosaicTargetsInsideAndCloseMosaic) {

@@ -81,35 +81,46 @@ AugmentOptions augment_options(const Config& cfg, AugmentTask task) {
   return o;
 }
 
-cv::Mat resize_long_side(const cv::Mat& img, int imgsz) {
+cv::Mat resize_long_side(const cv::Mat& img, int imgsz, int shrink) {
   check_grey(img, "resize_long_side");
   FRACTURE_CHECK(imgsz > 0, "resize_long_side: imgsz must be positive, got ", imgsz);
   int w = img.cols, h = img.rows;
   double r = double(imgsz) / std::max(w, h);
   if (r == 1.0) return img.clone();
-  int nw = std::max(1, int(std::lround(w * r)));
-  int nh = std::max(1, int(std::lround(h * r)));
+  int nw = std::max(1, std::min(int(std::ceil(w * r)), imgsz));
+  int nh = std::max(1, std::min(int(std::ceil(h * r)), imgsz));
   cv::Mat out;
-  cv::resize(img, out, cv::Size(nw, nh), 0, 0, r < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::resize(img, out, cv::Size(nw, nh), 0, 0, r < 1.0 ? shrink : cv::INTER_LINEAR);
+  return out;
+}
+
+cv::Mat pad_centred(const cv::Mat& resized, int dst_w, int dst_h, double pad_value, LetterboxInfo* info) {
+  check_grey(resized, "pad_centred");
+  FRACTURE_CHECK(dst_w >= resized.cols && dst_h >= resized.rows, "pad_centred: a ", resized.cols, "x", resized.rows,
+                 " image does not fit in ", dst_w, "x", dst_h);
+  LetterboxInfo lb = info ? *info : LetterboxInfo{};
+  lb.dst_w = dst_w;
+  lb.dst_h = dst_h;
+  lb.new_w = resized.cols;
+  lb.new_h = resized.rows;
+  // Ultralytics: dw = (W - w) / 2; left = round(dw - 0.1), right = round(dw + 0.1) (never a .5 tie).
+  lb.pad_x = int(std::lround((dst_w - lb.new_w) / 2.0 - 0.1));
+  lb.pad_y = int(std::lround((dst_h - lb.new_h) / 2.0 - 0.1));
+  cv::Mat out;
+  cv::copyMakeBorder(resized, out, lb.pad_y, dst_h - lb.new_h - lb.pad_y, lb.pad_x, dst_w - lb.new_w - lb.pad_x,
+                     cv::BORDER_CONSTANT, cv::Scalar(pad_value));
+  if (info) *info = lb;
   return out;
 }
 
 cv::Mat letterbox(const cv::Mat& img, int imgsz, double pad_value, LetterboxInfo* info) {
   check_grey(img, "letterbox");
   FRACTURE_CHECK(imgsz > 0, "letterbox: imgsz must be positive, got ", imgsz);
-  cv::Mat resized = resize_long_side(img, imgsz);
   LetterboxInfo lb;
   lb.src_w = img.cols;
   lb.src_h = img.rows;
-  lb.dst = imgsz;
   lb.scale = float(double(imgsz) / std::max(img.cols, img.rows));
-  lb.new_w = resized.cols;
-  lb.new_h = resized.rows;
-  lb.pad_x = (imgsz - lb.new_w) / 2;
-  lb.pad_y = (imgsz - lb.new_h) / 2;
-  cv::Mat out;
-  cv::copyMakeBorder(resized, out, lb.pad_y, imgsz - lb.new_h - lb.pad_y, lb.pad_x,
-                     imgsz - lb.new_w - lb.pad_x, cv::BORDER_CONSTANT, cv::Scalar(pad_value));
+  cv::Mat out = pad_centred(resize_long_side(img, imgsz), imgsz, imgsz, pad_value, &lb);
   if (info) *info = lb;
   return out;
 }
@@ -118,13 +129,13 @@ std::vector<Box> letterbox_boxes(const std::vector<Box>& boxes, const LetterboxI
   // The resized image is new_w x new_h (the exact rounded size, not scale * src) placed at pad.
   std::vector<Box> out;
   out.reserve(boxes.size());
-  double d = lb.dst;
+  const double dw = lb.dst_w, dh = lb.dst_h;
   for (const Box& b : boxes) {
     Box o = b;
-    o.cx = float((b.cx * lb.new_w + lb.pad_x) / d);
-    o.cy = float((b.cy * lb.new_h + lb.pad_y) / d);
-    o.w = float(b.w * lb.new_w / d);
-    o.h = float(b.h * lb.new_h / d);
+    o.cx = float((b.cx * lb.new_w + lb.pad_x) / dw);
+    o.cy = float((b.cy * lb.new_h + lb.pad_y) / dh);
+    o.w = float(b.w * lb.new_w / dw);
+    o.h = float(b.h * lb.new_h / dh);
     out.push_back(o);
   }
   return out;

@@ -22,6 +22,7 @@
 //   seed gives the same images on every standard library.
 #pragma once
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <array>
 #include <random>
@@ -61,9 +62,9 @@ AugmentOptions augment_options(const Config& cfg, AugmentTask task = AugmentTask
 /// How letterbox() mapped the original image: x_out = x_in * scale + pad_x (pixels, same for y).
 struct LetterboxInfo {
   int src_w = 0, src_h = 0;  ///< original size, pixels
-  int dst = 0;               ///< output side, pixels (square)
+  int dst_w = 0, dst_h = 0;  ///< output size, pixels (square imgsz, or a rectangular batch shape)
   float scale = 1.0f;        ///< output pixels per original pixel
-  int new_w = 0, new_h = 0;  ///< size of the resized image inside the square
+  int new_w = 0, new_h = 0;  ///< size of the resized image inside the output
   int pad_x = 0, pad_y = 0;  ///< left and top padding, pixels (right/bottom get the remainder)
 };
 
@@ -72,14 +73,23 @@ struct LetterboxInfo {
 /// Example: 200x100 to 64 gives scale 0.32, a 64x32 image, pad_x 0, pad_y 16.
 cv::Mat letterbox(const cv::Mat& img, int imgsz, double pad_value, LetterboxInfo* info);
 
-/// Maps boxes normalised to the original image into boxes normalised to the letterboxed square.
+/// Pads an already resized image centred to dst_w x dst_h (each at least its size) with `pad_value`,
+/// as Ultralytics' LetterBox(center=True, scaleup=False) does once load_image has resized it: left =
+/// round(dw / 2 - 0.1), top = round(dh / 2 - 0.1). Sets info's dst, new and pad fields only; the
+/// caller knows the original size and scale.
+cv::Mat pad_centred(const cv::Mat& resized, int dst_w, int dst_h, double pad_value, LetterboxInfo* info);
+
+/// Maps boxes normalised to the original image into boxes normalised to the letterboxed output.
 std::vector<Box> letterbox_boxes(const std::vector<Box>& boxes, const LetterboxInfo& lb);
 
 /// Maps a point in letterboxed pixels back to original-image pixels (inverse of the letterbox).
 cv::Point2f letterbox_to_original(const LetterboxInfo& lb, cv::Point2f p);
 
-/// Resizes so the long side is `imgsz` keeping the aspect ratio (Ultralytics' load_image step).
-cv::Mat resize_long_side(const cv::Mat& img, int imgsz);
+/// Resizes so the long side is `imgsz` keeping the aspect ratio, as Ultralytics 8.1.0's
+/// BaseDataset.load_image: r = imgsz / max(w, h), size min(ceil(w r), imgsz) x min(ceil(h r), imgsz);
+/// INTER_LINEAR when enlarging, and when shrinking `shrink` (Ultralytics: INTER_AREA for validation,
+/// INTER_LINEAR when augmenting for training).
+cv::Mat resize_long_side(const cv::Mat& img, int imgsz, int shrink = cv::INTER_AREA);
 
 /// Horizontal flip of the image (in place) and boxes (cx -> 1 - cx).
 void hflip(cv::Mat& img, std::vector<Box>& boxes);

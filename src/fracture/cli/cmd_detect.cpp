@@ -89,6 +89,8 @@ int cmd_detect_val(const Config& cfg, Logger& log) {
   vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
   vo.iou = cfg.real("iou");
   vo.max_det = cfg.integer("max_det");
+  vo.matching = parse_match_rule(cfg.str("matching"));
+  vo.rect = cfg.boolean("rect");
   vo.clahe = float(cfg.real("clahe"));
   vo.read.dicom_window = cfg.str("dicom_window");
   vo.channels_last = io.channels_last;

@@ -291,6 +291,20 @@ Image decode_image(std::string_view bytes, const std::string& name, const ReadOp
   return im;
 }
 
+cv::Size image_size(const std::filesystem::path& path, const ReadOptions& opt) {
+  std::error_code ec;
+  FRACTURE_CHECK(std::filesystem::exists(path, ec), path.string(), ": image file not found");
+  std::string bytes = read_file(path);
+  const std::string fmt = sniff_format(bytes);
+  Dims d = fmt == "png" ? png_dims(bytes) : fmt == "jpeg" ? jpeg_dims(bytes) : fmt == "bmp" ? bmp_dims(bytes) : Dims{};
+  if (d.w > 0 && d.h > 0 && d.w < (1 << 30) && d.h < (1 << 30)) {
+    if (fmt == "jpeg" && jpeg_exif_orientation(bytes) >= 5) std::swap(d.w, d.h);  // 5..8 transpose
+    return {int(d.w), int(d.h)};
+  }
+  Image im = decode_image(bytes, path.string(), opt);  // TIFF, DICOM, or a header we cannot read
+  return {im.pixels.cols, im.pixels.rows};
+}
+
 Image read_image(const std::filesystem::path& path, const ReadOptions& opt) {
   std::error_code ec;
   FRACTURE_CHECK(std::filesystem::exists(path, ec), path.string(), ": image file not found");

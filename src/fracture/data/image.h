@@ -38,6 +38,11 @@ Image read_image(const std::filesystem::path& path, const ReadOptions& opt = {})
 /// Decodes in-memory bytes (`name` is used in error messages only).
 Image decode_image(std::string_view bytes, const std::string& name, const ReadOptions& opt = {});
 
+/// Width and height of the image read_image() would return (EXIF orientation applied), from the
+/// PNG IHDR or JPEG SOF header without decoding; other formats are decoded. Throws like read_image
+/// when the header is unreadable. For ordering images by aspect ratio (rectangular validation).
+cv::Size image_size(const std::filesystem::path& path, const ReadOptions& opt = {});
+
 /// CV_32FC1 in [0, 1]: pixels / (2^bits - 1).
 cv::Mat to_float01(const Image& im);
 

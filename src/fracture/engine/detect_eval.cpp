@@ -137,9 +137,23 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   dopt.channels = 3;
   dopt.clahe = opt.clahe;
   dopt.read = opt.read;
-  auto src = std::make_shared<DetectionSource>(items, dopt);
+  const int batch = std::max(1, opt.batch);
+  // Loader order: the items' own, or with rect by aspect ratio; order[k] is the item at position k.
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<DetItem> loaded = items;
+  if (opt.rect) {
+    std::vector<cv::Size> sizes;
+    sizes.reserve(items.size());
+    for (const DetItem& it : items) sizes.push_back(image_size(it.image, opt.read));
+    RectBatches rb = rect_batches(sizes, batch, opt.imgsz, int(net.l22->stride.back()));  // 32
+    order = rb.order;
+    for (size_t k = 0; k < order.size(); ++k) loaded[k] = items[order[k]];
+    dopt.shapes = rb.shapes;
+  }
+  auto src = std::make_shared<DetectionSource>(loaded, dopt);
   LoaderOptions lo;
-  lo.batch = std::max(1, opt.batch);
+  lo.batch = batch;
   lo.workers = opt.workers;
   lo.shuffle = false;
   lo.channels_last = opt.channels_last;
@@ -157,7 +171,10 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   no.max_det = opt.max_det;
 
   DetValOutput out;
-  DetectionMetrics dm(names);
+  out.matching = opt.matching;
+  out.rect = opt.rect;
+  std::vector<ImagePredictions> by_item(items.size());
+  DetectionMetrics dm(names, opt.matching);
   torch::Tensor loss_sum;
   int64_t n_batches = 0;
   while (auto b = loader.next()) {
@@ -172,17 +189,18 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
     auto dets = detect::non_max_suppression(pred, no);
     for (size_t k = 0; k < dets.size(); ++k) {
       const LetterboxInfo& lb = b->letterboxes[k];
-      const DetItem& item = items[size_t(b->indices[k])];
+      const DetItem& item = loaded[size_t(b->indices[k])];
       ImagePredictions ip;
       ip.path = item.image.string();
       ip.width = lb.src_w;
       ip.height = lb.src_h;
       ip.preds = to_predictions(dets[k], lb);
       ip.gts = to_ground_truth(item, lb.src_w, lb.src_h, nc);
-      dm.update(ip.preds, ip.gts);
-      out.images.push_back(std::move(ip));
+      dm.update(ip.preds, ip.gts);  // in loader order, as Ultralytics accumulates its stats
+      by_item[order[size_t(b->indices[k])]] = std::move(ip);
     }
   }
+  out.images = std::move(by_item);  // back in the split's order
   out.results = dm.compute();
   out.confusion = dm.confusion();
   out.n_images = int64_t(out.images.size());
@@ -195,8 +213,9 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   return out;
 }
 
-DetectionMetrics metrics_from_images(const std::vector<ImagePredictions>& images, const std::vector<std::string>& names) {
-  DetectionMetrics dm(names);
+DetectionMetrics metrics_from_images(const std::vector<ImagePredictions>& images, const std::vector<std::string>& names,
+                                     MatchRule matching) {
+  DetectionMetrics dm(names, matching);
   for (const auto& im : images) dm.update(im.preds, im.gts);
   return dm;
 }
@@ -305,6 +324,8 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
   m["conf_at_best_f1"] = r.conf_at_best_f1;
   m["images"] = out.n_images;
   m["instances"] = r.n_gt;
+  m["matching"] = to_string(out.matching);  // how predictions were paired with ground truth (key `matching`)
+  m["rect"] = out.rect;  // rectangular validation batches (key `rect`) or imgsz squares
   json pc = json::object();
   for (const auto& c : r.per_class) {
     json e;

@@ -71,6 +71,11 @@ struct DetValOptions {
   ReadOptions read;
   float clahe = 0.0f;
   bool channels_last = false;  ///< batches in channels-last (NHWC) memory (for a model with NHWC weights)
+  MatchRule matching = MatchRule::ultralytics;  ///< key `matching`: how predictions meet ground truth
+  /// Key `rect`: Ultralytics' rectangular batches (images ordered by aspect ratio, each batch padded
+  /// to its own stride-multiple shape, see rect_batches), its default for validation; false = every
+  /// image letterboxed to the imgsz square.
+  bool rect = true;
 };
 
 /// Detections of one validation image, in original-image pixels.
@@ -84,6 +89,8 @@ struct ImagePredictions {
 struct DetValOutput {
   DetectionResults results;
   DetectionConfusion confusion{1};
+  MatchRule matching = MatchRule::ultralytics;  ///< the rule the results were computed with
+  bool rect = true;                             ///< rectangular batches (else imgsz squares)
   std::vector<ImagePredictions> images;
   int64_t n_images = 0;
   std::vector<double> loss;  ///< [box, cls, dfl] mean per batch when a loss was given, else empty
@@ -97,7 +104,8 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
                                const detect::DetectionLoss* loss = nullptr);
 
 /// Recomputes metrics from per-image predictions and ground truth (what validate_detector did).
-DetectionMetrics metrics_from_images(const std::vector<ImagePredictions>& images, const std::vector<std::string>& names);
+DetectionMetrics metrics_from_images(const std::vector<ImagePredictions>& images, const std::vector<std::string>& names,
+                                     MatchRule matching = MatchRule::ultralytics);
 
 /// Writes into dir: metrics.json (precision, recall, map50, map50_95, map75, fitness, per_class by
 /// name with images/instances, confusion_matrix with names + "background", conf_at_best_f1),

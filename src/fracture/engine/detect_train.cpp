@@ -325,6 +325,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
   vo.iou = cfg.real("iou");
   vo.max_det = cfg.integer("max_det");
+  vo.matching = parse_match_rule(cfg.str("matching"));  // the fitness that picks `best` follows it too
+  vo.rect = cfg.boolean("rect");
   vo.clahe = dopt.clahe;
   vo.read = dopt.read;
   vo.channels_last = channels_last;

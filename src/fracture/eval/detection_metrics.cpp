@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <numeric>
 #include <tuple>
 
@@ -81,19 +83,12 @@ void check_box(const BoxXyxy& b, const char* what, int64_t image, size_t index) 
                  ")");
 }
 
-// Greedy one-to-one matching by decreasing IoU over candidate (pred, gt) pairs.
+// A candidate (prediction, ground truth) pair and its IoU.
 struct Pair {
   double iou;
   int pred;
   int gt;
 };
-void sort_pairs(std::vector<Pair>& pairs) {
-  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) {
-    if (a.iou != b.iou) return a.iou > b.iou;
-    if (a.pred != b.pred) return a.pred < b.pred;
-    return a.gt < b.gt;
-  });
-}
 
 }  // namespace
 
@@ -108,32 +103,186 @@ double box_iou(const BoxXyxy& a, const BoxXyxy& b) {
   const double ih = std::max(0.0, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
   const double inter = iw * ih;
   const double uni = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
-  return uni > 0 ? inter / uni : 0.0;
+  return inter / (uni + 1e-7);  // Ultralytics' box_iou: eps 1e-7 in the denominator (0 for an empty union)
 }
 
+MatchRule parse_match_rule(const std::string& name) {
+  if (name == "ultralytics") return MatchRule::ultralytics;
+  if (name == "coco") return MatchRule::coco;
+  if (name == "hungarian") return MatchRule::hungarian;
+  FRACTURE_FAIL("matching must be ultralytics, coco or hungarian, got '", name, "'");
+}
+
+const char* to_string(MatchRule rule) {
+  switch (rule) {
+    case MatchRule::coco: return "coco";
+    case MatchRule::hungarian: return "hungarian";
+    case MatchRule::ultralytics: break;
+  }
+  return "ultralytics";
+}
+
+namespace {
+
+// iou[g][p]: same-class IoU, 0 for different classes (Ultralytics multiplies by correct_class).
+std::vector<std::vector<double>> class_iou(const std::vector<Prediction>& preds, const std::vector<GroundTruth>& gts) {
+  std::vector<std::vector<double>> iou(gts.size(), std::vector<double>(preds.size(), 0.0));
+  for (size_t g = 0; g < gts.size(); ++g)
+    for (size_t p = 0; p < preds.size(); ++p)
+      if (preds[p].cls == gts[g].cls) iou[g][p] = box_iou(preds[p].box, gts[g].box);
+  return iou;
+}
+
+// Ultralytics 8.1.0 DetectionValidator.match_predictions, default (non-scipy) path, at one threshold:
+//   1. candidates (label, detection) with IoU >= t, in np.nonzero's row-major order;
+//   2. sorted by IoU, highest first (argsort()[::-1]: ascending then reversed, so among equal IoUs
+//      the later candidate comes first; numpy's default sort is not stable beyond 16 elements, so
+//      exact IoU ties between different pairs may order differently there: not seen in practice);
+//   3. np.unique(detections, return_index=True) keeps each detection's first (best-IoU) candidate
+//      and returns them ORDERED BY DETECTION INDEX;
+//   4. np.unique(labels, return_index=True) on that list keeps, for each label, the candidate that
+//      comes first, i.e. the one with the LOWEST DETECTION INDEX (the highest confidence after NMS),
+//      not the highest IoU. A detection whose best label went to another keeps no match.
+void match_ultralytics(const std::vector<std::vector<double>>& iou, double t, std::vector<bool>& tp) {
+  std::vector<Pair> cand;  // Pair{iou, pred, gt}
+  for (size_t g = 0; g < iou.size(); ++g)
+    for (size_t p = 0; p < iou[g].size(); ++p)
+      if (iou[g][p] >= t) cand.push_back({iou[g][p], static_cast<int>(p), static_cast<int>(g)});
+  if (cand.empty()) return;
+  // Step 2: stable ascending sort, then reversed.
+  std::stable_sort(cand.begin(), cand.end(), [](const Pair& a, const Pair& b) { return a.iou < b.iou; });
+  std::reverse(cand.begin(), cand.end());
+  // Step 3: each detection's first candidate, in detection order.
+  std::vector<int> first_of_pred(tp.size(), -1);
+  for (size_t k = 0; k < cand.size(); ++k)
+    if (first_of_pred[cand[k].pred] < 0) first_of_pred[cand[k].pred] = static_cast<int>(k);
+  // Step 4: walking detections in index order, each label keeps the first it meets.
+  std::vector<bool> label_taken(iou.size(), false);
+  for (size_t p = 0; p < tp.size(); ++p) {
+    if (first_of_pred[p] < 0) continue;
+    const Pair& c = cand[first_of_pred[p]];
+    if (label_taken[c.gt]) continue;
+    label_taken[c.gt] = true;
+    tp[p] = true;
+  }
+}
+
+// COCO (pycocotools COCOeval.evaluateImg, per category, without crowd or area ranges): detections
+// in order of decreasing confidence (a stable sort, as its mergesort) each take the still-unmatched
+// ground truth of their class with the highest IoU, if that IoU reaches t; among equal IoUs the later
+// ground truth wins (its loop skips only IoUs below the best so far).
+void match_coco(const std::vector<Prediction>& preds, const std::vector<std::vector<double>>& iou, double t,
+                std::vector<bool>& tp) {
+  std::vector<size_t> order(preds.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return preds[a].conf > preds[b].conf; });
+  std::vector<bool> gt_used(iou.size(), false);
+  for (size_t p : order) {
+    int best = -1;
+    double best_iou = std::min(t, 1 - 1e-10);
+    for (size_t g = 0; g < iou.size(); ++g) {
+      if (gt_used[g] || iou[g][p] <= 0 || iou[g][p] < best_iou) continue;  // 0: another class
+      best_iou = iou[g][p];
+      best = static_cast<int>(g);
+    }
+    if (best >= 0) {
+      gt_used[best] = true;
+      tp[p] = true;
+    }
+  }
+}
+
+// Maximum-weight assignment (Hungarian / Kuhn-Munkres, O(n^2 m) with potentials) of rows to
+// columns of w (n rows <= m columns, weights >= 0): returns col_of_row. Maximises the sum of w.
+std::vector<int> max_weight_assignment(const std::vector<std::vector<double>>& w) {
+  const size_t n = w.size(), m = n ? w[0].size() : 0;
+  const double inf = std::numeric_limits<double>::infinity();
+  // Minimise cost = -w; 1-based arrays as in the classic formulation.
+  std::vector<double> u(n + 1, 0), v(m + 1, 0);
+  std::vector<size_t> row_of_col(m + 1, 0), way(m + 1, 0);
+  for (size_t i = 1; i <= n; ++i) {
+    row_of_col[0] = i;
+    size_t j0 = 0;
+    std::vector<double> minv(m + 1, inf);
+    std::vector<bool> used(m + 1, false);
+    do {
+      used[j0] = true;
+      const size_t i0 = row_of_col[j0];
+      double delta = inf;
+      size_t j1 = 0;
+      for (size_t j = 1; j <= m; ++j) {
+        if (used[j]) continue;
+        const double cur = -w[i0 - 1][j - 1] - u[i0] - v[j];
+        if (cur < minv[j]) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j] < delta) {
+          delta = minv[j];
+          j1 = j;
+        }
+      }
+      for (size_t j = 0; j <= m; ++j) {
+        if (used[j]) {
+          u[row_of_col[j]] += delta;
+          v[j] -= delta;
+        } else {
+          minv[j] -= delta;
+        }
+      }
+      j0 = j1;
+    } while (row_of_col[j0] != 0);
+    do {
+      const size_t j1 = way[j0];
+      row_of_col[j0] = row_of_col[j1];
+      j0 = j1;
+    } while (j0);
+  }
+  std::vector<int> col_of_row(n, -1);
+  for (size_t j = 1; j <= m; ++j)
+    if (row_of_col[j]) col_of_row[row_of_col[j] - 1] = static_cast<int>(j - 1);
+  return col_of_row;
+}
+
+// Optimal assignment (Ultralytics' use_scipy path: scipy linear_sum_assignment maximising the sum
+// of IoU over the pairs that reach t, pairs of weight 0 dropped afterwards).
+void match_hungarian(const std::vector<std::vector<double>>& iou, double t, std::vector<bool>& tp) {
+  const size_t ng = iou.size(), np_ = tp.size();
+  const bool rows_are_gts = ng <= np_;
+  std::vector<std::vector<double>> w(rows_are_gts ? ng : np_, std::vector<double>(rows_are_gts ? np_ : ng, 0.0));
+  bool any = false;
+  for (size_t g = 0; g < ng; ++g)
+    for (size_t p = 0; p < np_; ++p) {
+      const double x = iou[g][p] >= t ? iou[g][p] : 0.0;
+      any = any || x > 0;
+      (rows_are_gts ? w[g][p] : w[p][g]) = x;
+    }
+  if (!any) return;
+  const std::vector<int> col = max_weight_assignment(w);
+  for (size_t r = 0; r < col.size(); ++r) {
+    if (col[r] < 0 || w[r][col[r]] <= 0) continue;
+    tp[rows_are_gts ? col[r] : r] = true;
+  }
+}
+
+}  // namespace
+
 std::vector<std::array<bool, kNumIouThresholds>> match_predictions(const std::vector<Prediction>& preds,
-                                                                   const std::vector<GroundTruth>& gts) {
+                                                                   const std::vector<GroundTruth>& gts,
+                                                                   MatchRule rule) {
   std::vector<std::array<bool, kNumIouThresholds>> correct(preds.size());
   for (auto& row : correct) row.fill(false);
   if (preds.empty() || gts.empty()) return correct;
-  // Same-class IoU (0 for different classes, as Ultralytics' iou * correct_class).
-  std::vector<Pair> all;
-  for (size_t p = 0; p < preds.size(); ++p)
-    for (size_t g = 0; g < gts.size(); ++g)
-      if (preds[p].cls == gts[g].cls) {
-        const double iou = box_iou(preds[p].box, gts[g].box);
-        if (iou > 0) all.push_back({iou, static_cast<int>(p), static_cast<int>(g)});
-      }
-  sort_pairs(all);
+  const auto iou = class_iou(preds, gts);
   const auto thr = iou_thresholds();
   for (int t = 0; t < kNumIouThresholds; ++t) {
-    std::vector<bool> pred_used(preds.size(), false), gt_used(gts.size(), false);
-    for (const Pair& pr : all) {
-      if (pr.iou < thr[t]) break;  // sorted: the rest are below the threshold too
-      if (pred_used[pr.pred] || gt_used[pr.gt]) continue;
-      pred_used[pr.pred] = gt_used[pr.gt] = true;
-      correct[pr.pred][t] = true;
+    std::vector<bool> tp(preds.size(), false);
+    switch (rule) {
+      case MatchRule::ultralytics: match_ultralytics(iou, thr[t], tp); break;
+      case MatchRule::coco: match_coco(preds, iou, thr[t], tp); break;
+      case MatchRule::hungarian: match_hungarian(iou, thr[t], tp); break;
     }
+    for (size_t p = 0; p < preds.size(); ++p) correct[p][t] = tp[p];
   }
   return correct;
 }
@@ -255,34 +404,62 @@ DetectionConfusion::DetectionConfusion(int nc_, double conf_thres_, double iou_t
   matrix.assign(nc + 1, std::vector<int64_t>(nc + 1, 0));
 }
 
+// Ultralytics 8.1.0 ConfusionMatrix.process_batch for detection, step by step: predictions with
+// conf > conf_thres; class-agnostic candidates with IoU > iou_thres; sorted by IoU (highest first),
+// one per detection (its best), re-sorted by IoU, one per label (its best remaining). A label with a
+// match counts matrix[pred cls][label cls], one without matrix[nc][label cls]; a kept prediction
+// without a match counts matrix[pred cls][nc], but only when the image had at least one match
+// (upstream's `if n:`). DetectionMetrics calls this only for images with labels, as the validator.
 void DetectionConfusion::process_batch(const std::vector<Prediction>& preds_in, const std::vector<GroundTruth>& gts) {
   std::vector<Prediction> preds;
   for (const auto& p : preds_in)
     if (p.conf > conf_thres) preds.push_back(p);
-  std::vector<Pair> pairs;  // class-agnostic
-  for (size_t p = 0; p < preds.size(); ++p)
-    for (size_t g = 0; g < gts.size(); ++g) {
+  if (gts.empty()) {  // upstream's branch for an image without labels: every kept prediction is a false alarm
+    for (const auto& p : preds) matrix[p.cls][nc]++;
+    return;
+  }
+  std::vector<Pair> cand;  // row-major (label, detection), as torch.where
+  for (size_t g = 0; g < gts.size(); ++g)
+    for (size_t p = 0; p < preds.size(); ++p) {
       const double iou = box_iou(preds[p].box, gts[g].box);
-      if (iou > iou_thres) pairs.push_back({iou, static_cast<int>(p), static_cast<int>(g)});
+      if (iou > iou_thres) cand.push_back({iou, static_cast<int>(p), static_cast<int>(g)});
     }
-  sort_pairs(pairs);
+  auto by_iou_desc = [](std::vector<Pair>& v) {  // argsort()[::-1]
+    std::stable_sort(v.begin(), v.end(), [](const Pair& a, const Pair& b) { return a.iou < b.iou; });
+    std::reverse(v.begin(), v.end());
+  };
+  // np.unique(col, return_index=True): the first occurrence of each value, ordered by value.
+  auto first_per = [](const std::vector<Pair>& v, bool by_pred) {
+    std::map<int, Pair> first;
+    for (const Pair& c : v) first.emplace(by_pred ? c.pred : c.gt, c);
+    std::vector<Pair> out;
+    for (const auto& kv : first) out.push_back(kv.second);
+    return out;
+  };
+  std::vector<Pair> m = cand;
+  if (m.size() > 1) {
+    by_iou_desc(m);
+    m = first_per(m, /*by_pred=*/true);
+    by_iou_desc(m);
+    m = first_per(m, /*by_pred=*/false);
+  }
   std::vector<int> gt_match(gts.size(), -1);
   std::vector<bool> pred_used(preds.size(), false);
-  for (const Pair& pr : pairs) {
-    if (pred_used[pr.pred] || gt_match[pr.gt] >= 0) continue;
-    pred_used[pr.pred] = true;
-    gt_match[pr.gt] = pr.pred;
+  for (const Pair& c : m) {
+    gt_match[c.gt] = c.pred;
+    pred_used[c.pred] = true;
   }
   for (size_t g = 0; g < gts.size(); ++g) {
     if (gt_match[g] >= 0) matrix[preds[gt_match[g]].cls][gts[g].cls]++;  // right or wrong class
     else matrix[nc][gts[g].cls]++;                                         // missed: background
   }
-  for (size_t p = 0; p < preds.size(); ++p)
-    if (!pred_used[p]) matrix[preds[p].cls][nc]++;  // false alarm on background
+  if (!m.empty())
+    for (size_t p = 0; p < preds.size(); ++p)
+      if (!pred_used[p]) matrix[preds[p].cls][nc]++;  // false alarm on background
 }
 
-DetectionMetrics::DetectionMetrics(std::vector<std::string> names)
-    : names_(std::move(names)), confusion_(static_cast<int>(names_.empty() ? 1 : names_.size())) {
+DetectionMetrics::DetectionMetrics(std::vector<std::string> names, MatchRule rule)
+    : names_(std::move(names)), rule_(rule), confusion_(static_cast<int>(names_.empty() ? 1 : names_.size())) {
   FRACTURE_CHECK(!names_.empty(), "DetectionMetrics: at least one class name is needed");
 }
 
@@ -300,14 +477,18 @@ void DetectionMetrics::update(const std::vector<Prediction>& preds, const std::v
     FRACTURE_CHECK(gts[i].cls >= 0 && gts[i].cls < nc, "DetectionMetrics: image ", n_images_, " ground truth ", i,
                    ": class ", gts[i].cls, " is outside [0, ", nc, ")");
   }
-  auto correct = match_predictions(preds, gts);
+  if (preds.empty() && gts.empty()) {  // the validator skips such an image (it still counts as seen)
+    n_images_++;
+    return;
+  }
+  auto correct = match_predictions(preds, gts, rule_);
   for (size_t i = 0; i < preds.size(); ++i) {
     tp_.push_back(correct[i]);
     conf_.push_back(preds[i].conf);
     pred_cls_.push_back(preds[i].cls);
   }
   for (const auto& g : gts) target_cls_.push_back(g.cls);
-  confusion_.process_batch(preds, gts);
+  if (!gts.empty()) confusion_.process_batch(preds, gts);  // the validator's `if nl:`
   n_images_++;
 }
 

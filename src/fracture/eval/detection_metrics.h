@@ -7,10 +7,12 @@
 //   fracture::DetectionResults r = dm.compute();
 //   r.map50, r.map, r.mp, r.mr, r.per_class[0].ap50, dm.confusion().matrix ...
 //
-// What is followed (see docs/detect.md):
-//   - matching: per IoU threshold t in 0.50:0.05:0.95, candidate pairs (gt, pred) with the same
-//     class and IoU >= t, accepted greedily one-to-one in order of decreasing IoU (ties: lower
-//     prediction index first, then lower gt index);
+// What is followed (Ultralytics 8.1.0, engine/validator.py and utils/metrics.py; docs/detection.md):
+//   - matching (MatchRule::ultralytics, the default): per IoU threshold t in 0.50:0.05:0.95, the
+//     same-class candidates with IoU >= t sorted by IoU, each detection's best kept, then each
+//     label kept by the LOWEST-INDEX detection among those (np.unique re-orders by detection index;
+//     match_ultralytics in the .cpp says why). MatchRule::coco (pycocotools' greedy rule by
+//     confidence) and MatchRule::hungarian (maximum total IoU) are the alternatives;
 //   - ap_per_class / compute_ap: Ultralytics' 101-point interpolated AP integrated with the
 //     trapezoid rule after the sentinels (recall 0, precision 1) and (recall 1, precision 0) are
 //     added, so a perfect detector scores 0.995, not 1.0 (exactly as Ultralytics reports);
@@ -50,13 +52,31 @@ struct GroundTruth {
 /// The IoU thresholds 0.50:0.05:0.95 (computed as (50 + 5 i) / 100).
 std::array<double, kNumIouThresholds> iou_thresholds();
 
-/// Intersection over union of two xyxy boxes; 0 when the union is empty.
+/// Intersection over union of two xyxy boxes, inter / (union + 1e-7) as Ultralytics' box_iou (so 0
+/// for an empty union; a perfect overlap of 100 px^2 gives 1 - 1e-9).
 double box_iou(const BoxXyxy& a, const BoxXyxy& b);
 
-/// For each prediction, whether it is a true positive at each IoU threshold (see the matching
-/// rule at the top). Returns preds.size() rows.
+/// How predictions are paired one-to-one with ground truth of their class at each IoU threshold.
+enum class MatchRule {
+  /// Ultralytics 8.1.0 DetectionValidator.match_predictions (non-scipy path): candidates sorted by
+  /// IoU, each detection keeps its best, then each label goes to the lowest detection index among
+  /// them (after NMS: the most confident), not to the highest IoU. What Ultralytics' P, R and mAP use.
+  ultralytics,
+  /// pycocotools: detections by decreasing confidence each take the best still-unmatched ground truth.
+  coco,
+  /// Optimal assignment maximising the total IoU of the pairs that reach the threshold (Ultralytics'
+  /// use_scipy=True path, scipy.optimize.linear_sum_assignment).
+  hungarian,
+};
+/// "ultralytics" | "coco" | "hungarian" (the config key `matching`); throws fracture::Error otherwise.
+MatchRule parse_match_rule(const std::string& name);
+const char* to_string(MatchRule rule);
+
+/// For each prediction, whether it is a true positive at each IoU threshold under `rule`.
+/// preds in the order NMS returns them (decreasing confidence). Returns preds.size() rows.
 std::vector<std::array<bool, kNumIouThresholds>> match_predictions(const std::vector<Prediction>& preds,
-                                                                   const std::vector<GroundTruth>& gts);
+                                                                   const std::vector<GroundTruth>& gts,
+                                                                   MatchRule rule = MatchRule::ultralytics);
 
 /// numpy.interp: piecewise-linear interpolation of (xp, fp) at x, xp non-decreasing; `left` below
 /// xp[0], `right` above xp.back(). Exposed for tests.
@@ -117,11 +137,12 @@ DetectionResults ap_per_class(const std::vector<std::array<bool, kNumIouThreshol
                               const std::vector<double>& conf, const std::vector<int>& pred_cls,
                               const std::vector<int>& target_cls, const std::vector<std::string>& names);
 
-/// Confusion matrix as Ultralytics' ConfusionMatrix for detection: (nc + 1) x (nc + 1), indexed
-/// matrix[predicted][true], index nc = background. Predictions with conf > conf_thres are kept;
-/// pairs with IoU > iou_thres (class-agnostic) are matched greedily one-to-one by decreasing IoU.
-/// Matched pair: matrix[pred cls][gt cls] += 1; unmatched gt: matrix[nc][gt cls]; unmatched
-/// prediction: matrix[pred cls][nc].
+/// Confusion matrix as Ultralytics 8.1.0's ConfusionMatrix for detection: (nc + 1) x (nc + 1),
+/// indexed matrix[predicted][true], index nc = background. Predictions with conf > conf_thres are
+/// kept; class-agnostic pairs with IoU > iou_thres, each detection's best then each label's best by
+/// IoU (its process_batch, independent of MatchRule). Matched pair: matrix[pred cls][gt cls] += 1;
+/// unmatched gt: matrix[nc][gt cls]; unmatched prediction: matrix[pred cls][nc], counted only when
+/// the image had some match (upstream's quirk, kept for identical matrices).
 struct DetectionConfusion {
   int nc = 0;
   double conf_thres = 0.25;
@@ -135,16 +156,19 @@ struct DetectionConfusion {
 /// Accumulates predictions and ground truth image by image; compute() runs ap_per_class.
 class DetectionMetrics {
  public:
-  explicit DetectionMetrics(std::vector<std::string> names);
-  /// Adds one image. Checks class indices in [0, nc), finite boxes with x2 >= x1, y2 >= y1 and
+  explicit DetectionMetrics(std::vector<std::string> names, MatchRule rule = MatchRule::ultralytics);
+  /// Adds one image (the confusion matrix only when it has ground truth, as Ultralytics' validator).
+  /// Checks class indices in [0, nc), finite boxes with x2 >= x1, y2 >= y1 and
   /// confidences in [0, 1]; throws fracture::Error naming the image number and the index otherwise.
   void update(const std::vector<Prediction>& preds, const std::vector<GroundTruth>& gts);
   DetectionResults compute() const;
   const DetectionConfusion& confusion() const { return confusion_; }
   const std::vector<std::string>& names() const { return names_; }
+  MatchRule rule() const { return rule_; }
 
  private:
   std::vector<std::string> names_;
+  MatchRule rule_ = MatchRule::ultralytics;
   std::vector<std::array<bool, kNumIouThresholds>> tp_;
   std::vector<double> conf_;
   std::vector<int> pred_cls_;

@@ -4,6 +4,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <exception>
@@ -32,7 +34,7 @@ struct Resized {
 };
 
 Resized read_and_resize(const std::filesystem::path& path, const ReadOptions& read, int imgsz, bool stretch,
-                        float clahe_clip) {
+                        float clahe_clip, int shrink = cv::INTER_AREA) {
   Image im = read_image(path, read);
   Resized r;
   r.src_w = im.pixels.cols;
@@ -43,21 +45,21 @@ Resized read_and_resize(const std::filesystem::path& path, const ReadOptions& re
     cv::resize(im.pixels, out, cv::Size(imgsz, imgsz), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
     im.pixels = out;
   } else {
-    im.pixels = resize_long_side(im.pixels, imgsz);
+    im.pixels = resize_long_side(im.pixels, imgsz, shrink);
   }
   r.x = to_float01(im);
   if (clahe_clip > 0) r.x = clahe(r.x, clahe_clip);
   return r;
 }
 
-// Pads an image whose long side is already imgsz to the square, recording the mapping from the
-// original (src_w x src_h) file.
-cv::Mat pad_square(const Resized& r, int imgsz, float pad_value, LetterboxInfo* lb) {
-  cv::Mat x = letterbox(r.x, imgsz, pad_value, lb);  // no resize: long side is imgsz already
+// Pads an image whose long side is already imgsz to dst_w x dst_h (the imgsz square, or a
+// rectangular validation batch's shape), recording the mapping from the original file.
+cv::Mat pad_to(const Resized& r, int imgsz, int dst_w, int dst_h, float pad_value, LetterboxInfo* lb) {
+  *lb = LetterboxInfo{};
   lb->src_w = r.src_w;
   lb->src_h = r.src_h;
   lb->scale = float(double(imgsz) / std::max(r.src_w, r.src_h));
-  return x;
+  return pad_centred(r.x, dst_w, dst_h, pad_value, lb);
 }
 
 }  // namespace
@@ -119,7 +121,7 @@ Sample ClassificationSource::load(size_t index, std::mt19937_64& rng) const {
     s.letterbox = {r.src_w, r.src_h, opt_.imgsz, float(double(opt_.imgsz) / std::max(r.src_w, r.src_h)),
                    opt_.imgsz, opt_.imgsz, 0, 0};
   } else {
-    s.image = pad_square(r, opt_.imgsz, opt_.aug.pad_value, &s.letterbox);
+    s.image = pad_to(r, opt_.imgsz, opt_.imgsz, opt_.imgsz, opt_.aug.pad_value, &s.letterbox);
   }
   if (opt_.augment) {
     std::vector<Box> none;
@@ -140,6 +142,8 @@ DetectionSource::DetectionSource(std::vector<DetItem> items, DetectionOptions op
                  "detection loader: channels must be 1 or 3, got ", opt_.channels);
   FRACTURE_CHECK(opt_.aug.mosaic >= 0 && opt_.aug.mosaic <= 1,
                  "detection loader: 'mosaic' must be a probability in [0, 1], got ", opt_.aug.mosaic);
+  FRACTURE_CHECK(opt_.shapes.empty() || opt_.shapes.size() == items_.size(), "detection loader: ",
+                 opt_.shapes.size(), " rectangular shapes for ", items_.size(), " images");
 }
 
 std::string DetectionSource::describe(size_t index) const {
@@ -157,8 +161,11 @@ bool DetectionSource::mosaic_active() const {
   return opt_.epochs <= 0 || epoch_ < opt_.epochs - opt_.close_mosaic;
 }
 
+// Ultralytics 8.1.0 load_image: INTER_LINEAR when augmenting, INTER_AREA to shrink for validation.
+int DetectionSource::shrink_interpolation() const { return opt_.augment ? cv::INTER_LINEAR : cv::INTER_AREA; }
+
 cv::Mat DetectionSource::read_resized(size_t index) const {
-  return read_and_resize(items_[index].image, opt_.read, opt_.imgsz, false, opt_.clahe).x;
+  return read_and_resize(items_[index].image, opt_.read, opt_.imgsz, false, opt_.clahe, shrink_interpolation()).x;
 }
 
 Sample DetectionSource::load(size_t index, std::mt19937_64& rng) const {
@@ -183,8 +190,10 @@ Sample DetectionSource::load(size_t index, std::mt19937_64& rng) const {
     cv::Mat canvas = mosaic4(imgs, boxes, s, opt_.aug.pad_value, rng, out.boxes);
     out.image = random_affine(canvas, out.boxes, opt_.aug, rng, s, s);
   } else {
-    Resized r = read_and_resize(items_[index].image, opt_.read, s, false, opt_.clahe);
-    out.image = pad_square(r, s, opt_.aug.pad_value, &out.letterbox);
+    Resized r = read_and_resize(items_[index].image, opt_.read, s, false, opt_.clahe, shrink_interpolation());
+    const bool rect = !opt_.augment && !opt_.shapes.empty();  // rectangular validation batch shape
+    const int dst_w = rect ? opt_.shapes[index].width : s, dst_h = rect ? opt_.shapes[index].height : s;
+    out.image = pad_to(r, s, dst_w, dst_h, opt_.aug.pad_value, &out.letterbox);
     out.boxes = letterbox_boxes(items_[index].boxes, out.letterbox);
     if (opt_.augment) {
       out.image = random_affine(out.image, out.boxes, opt_.aug, rng, s, s);
@@ -196,6 +205,32 @@ Sample DetectionSource::load(size_t index, std::mt19937_64& rng) const {
     random_flips(out.image, out.boxes, opt_.aug, rng);
   }
   return out;
+}
+
+RectBatches rect_batches(const std::vector<cv::Size>& sizes, int batch, int imgsz, int stride, double pad) {
+  FRACTURE_CHECK(batch > 0 && imgsz > 0 && stride > 0, "rect_batches: batch, imgsz and stride must be positive");
+  const size_t n = sizes.size();
+  std::vector<double> ar(n);
+  for (size_t i = 0; i < n; ++i) {
+    FRACTURE_CHECK(sizes[i].width > 0 && sizes[i].height > 0, "rect_batches: image ", i, " has size ",
+                   sizes[i].width, "x", sizes[i].height);
+    ar[i] = double(sizes[i].height) / double(sizes[i].width);
+  }
+  RectBatches rb;
+  rb.order.resize(n);
+  for (size_t i = 0; i < n; ++i) rb.order[i] = i;
+  std::stable_sort(rb.order.begin(), rb.order.end(), [&](size_t a, size_t b) { return ar[a] < ar[b]; });
+  rb.shapes.resize(n);
+  auto side = [&](double ratio) { return int(std::ceil(ratio * imgsz / stride + pad)) * stride; };
+  for (size_t b0 = 0; b0 < n; b0 += size_t(batch)) {
+    const size_t b1 = std::min(n, b0 + size_t(batch));
+    const double mini = ar[rb.order[b0]], maxi = ar[rb.order[b1 - 1]];  // sorted ascending
+    double rh = 1, rw = 1;
+    if (maxi < 1) rh = maxi;
+    else if (mini > 1) rw = 1 / mini;
+    for (size_t k = b0; k < b1; ++k) rb.shapes[k] = cv::Size(side(rw), side(rh));
+  }
+  return rb;
 }
 
 // --- collate -----------------------------------------------------------------------------------

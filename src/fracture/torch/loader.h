@@ -105,6 +105,9 @@ struct DetectionOptions {
   float clahe = 0.0f;       ///< CLAHE clip limit on every image; 0 = off
   AugmentOptions aug;
   ReadOptions read;
+  /// Without augment: one padded size per item (rectangular validation, see rect_batches); empty =
+  /// the imgsz square. Items of one batch must share a size.
+  std::vector<cv::Size> shapes;
 };
 
 /// Detection samples from DetItems, as Ultralytics' training pipeline: each image resized so its
@@ -123,10 +126,23 @@ class DetectionSource : public Source {
 
  private:
   cv::Mat read_resized(size_t index) const;  // grey float, long side imgsz, CLAHE applied
+  int shrink_interpolation() const;
   std::vector<DetItem> items_;
   DetectionOptions opt_;
   int epoch_ = 0;
 };
+
+/// Ultralytics' rectangular validation batches (8.1.0 BaseDataset.set_rectangle): the images
+/// ordered by aspect ratio h / w (ours stable; numpy's argsort is not, so ties may be ordered
+/// otherwise), cut into batches of `batch`, and each batch padded to the smallest shape holding its
+/// images: [max h/w, 1] when all are landscape, [1, 1 / min h/w] when all are portrait, else [1, 1],
+/// each side ceil(ratio * imgsz / stride + pad) * stride pixels. Example: 16 images of 1000x800
+/// (w x h) at imgsz 640, batch 16: shape 672 x 544 (w x h) instead of 640 x 640.
+struct RectBatches {
+  std::vector<size_t> order;     ///< order[k]: the index (into `sizes`) of the k-th image
+  std::vector<cv::Size> shapes;  ///< shapes[k]: padded size (w x h) of the k-th image in that order
+};
+RectBatches rect_batches(const std::vector<cv::Size>& sizes, int batch, int imgsz, int stride = 32, double pad = 0.5);
 
 struct LoaderOptions {
   int batch = 16;
