@@ -66,7 +66,16 @@ assert rows[0]['class'] == 'all' and abs(float(rows[0]['map50']) - m['map50']) <
 assert sorted(r['class'] for r in rows[1:]) == sorted(m['per_class']), rows
 for r in rows[1:]:
     assert abs(float(r['map50_95']) - m['per_class'][r['class']]['map50_95']) < 1e-6, r
+assert m['matching'] == 'ultralytics' and m['rect'] is True, (m['matching'], m['rect'])
 PY
+# the other matching rule and square letterboxing are recorded; a bad rule names the key and the choices
+"$BIN" detect val model="$RUN" data="$D" split=test imgsz=64 matching=coco rect=false project="$TMP/runs" name=val_coco > /dev/null 2>&1
+/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['matching']=='coco' and m['rect'] is False, m" \
+  "$TMP/runs/detect/val_coco/metrics.json"
+if "$BIN" detect val model="$RUN" data="$D" split=test imgsz=64 matching=greedy project="$TMP/runs" 2> "$TMP/err_m.txt"; then
+  echo "matching=greedy should fail"; exit 1
+fi
+grep -q "hungarian" "$TMP/err_m.txt" || { cat "$TMP/err_m.txt"; exit 1; }
 
 # predict: a folder, and a non-square image of another size
 /usr/bin/python3 - "$TMP/wide.png" <<'PY'
@@ -92,6 +101,16 @@ for b in j['boxes']:
     assert b['name'] and 0.001 <= b['confidence'] <= 1
 PY
 [ -f "$TMP/runs/detect/predict2/wide.png" ]
+# the same image letterboxed to the square (rect=false): boxes still inside the original image
+"$BIN" detect predict model="$RUN" source="$TMP/wide.png" imgsz=64 conf=0.001 rect=false project="$TMP/runs" name=square > /dev/null 2>&1
+/usr/bin/python3 - "$TMP/runs/detect/square/wide.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert (j['width'], j['height']) == (150, 70) and j['boxes'], j
+for b in j['boxes']:
+    x1, y1, x2, y2 = b['xyxy']
+    assert 0 <= x1 <= x2 <= 150 and 0 <= y1 <= y2 <= 70, b
+PY
 
 # precision=bf16 (where the build has oneDNN): on a CPU with native bf16 the same image gives the same
 # boxes as fp32 up to bf16 rounding (confidences within 0.05, box corners within 2 px at this 150x70

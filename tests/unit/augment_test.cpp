@@ -117,6 +117,26 @@ TEST(Augment, ResizeAndPadFollowUltralytics) {
   EXPECT_THROW(fracture::pad_centred(r, 600, 256, 0, &lb), fracture::Error);
 }
 
+TEST(Augment, PredictLetterboxPadsToTheStrideOnly) {
+  // 1000 x 333 at 640: r 0.64 -> 640 x round(213.12) = 213, padded to 213 + (640 - 213) % 32 = 224.
+  fracture::LetterboxInfo lb;
+  cv::Mat out = fracture::letterbox_min(cv::Mat(333, 1000, CV_32FC1, cv::Scalar(0.5)), 640, 32, 0.25, &lb);
+  EXPECT_EQ(out.cols, 640);
+  EXPECT_EQ(out.rows, 224);
+  EXPECT_EQ(lb.new_h, 213);
+  EXPECT_EQ(lb.pad_y, 5);  // round(5.5 - 0.1)
+  EXPECT_FLOAT_EQ(lb.scale, 0.64f);
+  // Python's round is half to even: 128 x 33 at 64 -> r 0.5, h round(16.5) = 16 (not 17), padded to 32.
+  out = fracture::letterbox_min(cv::Mat(33, 128, CV_32FC1, cv::Scalar(0.5)), 64, 32, 0.25, &lb);
+  EXPECT_EQ(lb.new_h, 16);
+  EXPECT_EQ(out.rows, 32);
+  EXPECT_EQ(lb.pad_y, 8);
+  // Small images are enlarged (scaleup): 20 x 10 at 64 -> 64 x 32, no padding.
+  out = fracture::letterbox_min(cv::Mat(10, 20, CV_32FC1, cv::Scalar(0.5)), 64, 32, 0.25, &lb);
+  EXPECT_EQ(out.size(), cv::Size(64, 32));
+  EXPECT_EQ(lb.pad_x + lb.pad_y, 0);
+}
+
 TEST(Augment, LetterboxTallImagePadsLeftRight) {
   cv::Mat img(128, 32, CV_32FC1, cv::Scalar(1.0));
   fracture::LetterboxInfo lb;

@@ -125,6 +125,23 @@ cv::Mat letterbox(const cv::Mat& img, int imgsz, double pad_value, LetterboxInfo
   return out;
 }
 
+cv::Mat letterbox_min(const cv::Mat& img, int imgsz, int stride, double pad_value, LetterboxInfo* info) {
+  check_grey(img, "letterbox_min");
+  FRACTURE_CHECK(imgsz > 0 && stride > 0, "letterbox_min: imgsz and stride must be positive, got ", imgsz, ", ",
+                 stride);
+  LetterboxInfo lb;
+  lb.src_w = img.cols;
+  lb.src_h = img.rows;
+  const double r = std::min(double(imgsz) / img.rows, double(imgsz) / img.cols);
+  lb.scale = float(r);
+  const int nw = std::max(1, int(std::nearbyint(img.cols * r))), nh = std::max(1, int(std::nearbyint(img.rows * r)));
+  cv::Mat resized = img;
+  if (nw != img.cols || nh != img.rows) cv::resize(img, resized, cv::Size(nw, nh), 0, 0, cv::INTER_LINEAR);
+  cv::Mat out = pad_centred(resized, nw + (imgsz - nw) % stride, nh + (imgsz - nh) % stride, pad_value, &lb);
+  if (info) *info = lb;
+  return out;
+}
+
 std::vector<Box> letterbox_boxes(const std::vector<Box>& boxes, const LetterboxInfo& lb) {
   // The resized image is new_w x new_h (the exact rounded size, not scale * src) placed at pad.
   std::vector<Box> out;

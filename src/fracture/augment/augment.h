@@ -79,6 +79,12 @@ cv::Mat letterbox(const cv::Mat& img, int imgsz, double pad_value, LetterboxInfo
 /// caller knows the original size and scale.
 cv::Mat pad_centred(const cv::Mat& resized, int dst_w, int dst_h, double pad_value, LetterboxInfo* info);
 
+/// Ultralytics' prediction letterbox (8.1.0 LetterBox(auto=True, scaleup=True) for PyTorch models):
+/// scale r = min(imgsz / w, imgsz / h), enlarging too; size round(w r) x round(h r) (Python's round,
+/// half to even) by INTER_LINEAR; then padded centred only up to the next multiple of `stride` per
+/// side, not to the square. Example: 1000x333 at 640 -> r 0.64, 640x213 resized, padded to 640x224.
+cv::Mat letterbox_min(const cv::Mat& img, int imgsz, int stride, double pad_value, LetterboxInfo* info);
+
 /// Maps boxes normalised to the original image into boxes normalised to the letterboxed output.
 std::vector<Box> letterbox_boxes(const std::vector<Box>& boxes, const LetterboxInfo& lb);
 

@@ -125,6 +125,7 @@ int cmd_detect_predict(const Config& cfg, Logger& log) {
   po.iou = cfg.real("iou");
   po.max_det = cfg.integer("max_det");
   po.channels_last = io.channels_last;
+  po.rect = cfg.boolean("rect");
   ReadOptions ro;
   ro.dicom_window = cfg.str("dicom_window");
   fs::path run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "predict" : cfg.str("name"));

@@ -446,7 +446,9 @@ std::vector<Prediction> predict_image(models::YoloV8Impl& net, const cv::Mat& im
   FRACTURE_CHECK(opt.imgsz > 0 && opt.imgsz % 32 == 0, "detect predict: imgsz must be a positive multiple of 32, got ",
                  opt.imgsz);
   LetterboxInfo lb;
-  cv::Mat x = letterbox(img01, opt.imgsz, 114.0 / 255.0, &lb);
+  const int stride = int(net.l22->stride.back());  // 32
+  cv::Mat x = opt.rect ? letterbox_min(img01, opt.imgsz, stride, 114.0 / 255.0, &lb)
+                       : letterbox(img01, opt.imgsz, 114.0 / 255.0, &lb);
   if (!x.isContinuous()) x = x.clone();
   torch::NoGradGuard ng;
   net.eval();

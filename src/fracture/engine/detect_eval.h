@@ -129,10 +129,14 @@ struct PredictOptions {
   int64_t max_det = 300;
   bool agnostic = false;
   bool channels_last = false;  ///< input in channels-last (NHWC) memory (for a model with NHWC weights)
+  /// Key `rect`: Ultralytics' predict letterbox (letterbox_min: padded only to a multiple of 32);
+  /// false = the imgsz square.
+  bool rect = true;
 };
 
-/// Detections for one grey CV_32FC1 [0, 1] image of any size: letterbox to imgsz (pad 114/255),
-/// grey replicated to 3 channels, NMS, boxes mapped back to original pixels and clipped.
+/// Detections for one grey CV_32FC1 [0, 1] image of any size: letterbox (pad 114/255; see
+/// PredictOptions::rect), grey replicated to 3 channels, NMS, boxes mapped back to original pixels
+/// and clipped.
 std::vector<Prediction> predict_image(models::YoloV8Impl& net, const cv::Mat& img01, const PredictOptions& opt);
 
 /// Maps xyxy letterbox-pixel boxes back to original pixels and clips them: x = (x' - pad_x) / scale.

@@ -110,7 +110,7 @@ MatchRule parse_match_rule(const std::string& name) {
   if (name == "ultralytics") return MatchRule::ultralytics;
   if (name == "coco") return MatchRule::coco;
   if (name == "hungarian") return MatchRule::hungarian;
-  FRACTURE_FAIL("matching must be ultralytics, coco or hungarian, got '", name, "'");
+  FRACTURE_FAIL("config key 'matching' must be ultralytics, coco or hungarian, got '", name, "'");
 }
 
 const char* to_string(MatchRule rule) {
