@@ -3,6 +3,7 @@
 # $1 = fracture binary, $2 = source dir; cwd = build/tests.
 set -euo pipefail
 BIN=$1
+SRC=$2
 TMP=$(mktemp -d "$PWD/detect_cli.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 "$BIN" synth out="$TMP/d" n=30 imgsz=64 seed=1 > /dev/null 2>&1
@@ -68,10 +69,36 @@ for r in rows[1:]:
     assert abs(float(r['map50_95']) - m['per_class'][r['class']]['map50_95']) < 1e-6, r
 assert m['matching'] == 'ultralytics' and m['rect'] is True, (m['matching'], m['rect'])
 PY
+# The same predictions (predictions.json) scored by tests/oracle/ultralytics_val_ref.py, which follows
+# Ultralytics 8.1.0's validator step by step: detect val must print its P, R, mAP50 and mAP50-95.
+score_with_reference() {  # run_dir rule
+  /usr/bin/python3 - "$1" "$2" "$SRC/tests/oracle/ultralytics_val_ref.py" <<'PY'
+import json, os, subprocess, sys, tempfile
+run, rule, ref = sys.argv[1:4]
+m = json.load(open(os.path.join(run, 'metrics.json')))
+nc = len(m['confusion_matrix']['names']) - 1
+images = [{'preds': [b['xyxy'] + [b['conf'], b['class']] for b in im['boxes']],
+           'gts': [[l['class']] + l['xyxy'] for l in im['labels']]} for im in json.load(open(os.path.join(run, 'predictions.json')))]
+with tempfile.TemporaryDirectory() as d:
+    json.dump({'nc': nc, 'images': images}, open(os.path.join(d, 'in.json'), 'w'))
+    # an untrained model's confidences tie exactly: break ties by position as fracture does
+    subprocess.run([sys.executable, ref, os.path.join(d, 'in.json'), os.path.join(d, 'out.json')], check=True,
+                   env=dict(os.environ, FRACTURE_REF_STABLE_TIES='1'))
+    r = json.load(open(os.path.join(d, 'out.json')))[rule]
+tp = sum(row[0] for row in r['tp'])
+print(f"{rule}: {sum(len(i['preds']) for i in images)} predictions, {tp} true at IoU 0.5; "
+      f"ours mAP50 {m['map50']:.6f} P {m['precision']:.6f}, reference {r['map50']:.6f} P {r['mp']:.6f}")
+assert tp > 0, 'the comparison needs some true positives'
+for ours, theirs in (('precision', 'mp'), ('recall', 'mr'), ('map50', 'map50'), ('map50_95', 'map')):
+    assert abs(m[ours] - r[theirs]) < 1e-6, (ours, m[ours], r[theirs])
+PY
+}
+score_with_reference "$TMP/runs/detect/val" ultralytics
 # the other matching rule and square letterboxing are recorded; a bad rule names the key and the choices
 "$BIN" detect val model="$RUN" data="$D" split=test imgsz=64 matching=coco rect=false project="$TMP/runs" name=val_coco > /dev/null 2>&1
 /usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['matching']=='coco' and m['rect'] is False, m" \
   "$TMP/runs/detect/val_coco/metrics.json"
+score_with_reference "$TMP/runs/detect/val_coco" coco
 if "$BIN" detect val model="$RUN" data="$D" split=test imgsz=64 matching=greedy project="$TMP/runs" 2> "$TMP/err_m.txt"; then
   echo "matching=greedy should fail"; exit 1
 fi

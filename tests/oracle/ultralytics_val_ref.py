@@ -8,6 +8,11 @@ The two other matching rules follow their own sources: "coco" pycocotools' COCOe
 (one category at a time, no crowd, no area ranges), "hungarian" Ultralytics' use_scipy=True path
 (scipy.optimize.linear_sum_assignment, Debian's python3-scipy).
 
+Ties: numpy's default argsort (quicksort) is not stable, so where confidences (or IoUs) tie exactly,
+as an untrained model's often do, the order Ultralytics gives them depends on numpy's version and
+CPU. fracture breaks such ties by position (a stable sort). With FRACTURE_REF_STABLE_TIES=1 this
+reference does the same (kind="stable"); without it, it sorts exactly as upstream's lines do.
+
 usage: ultralytics_val_ref.py IN.json OUT.json
 IN:  {"nc": int, "images": [{"preds": [[x1, y1, x2, y2, conf, cls], ...],   # NMS order
                              "gts": [[cls, x1, y1, x2, y2], ...]}, ...]}
@@ -16,11 +21,13 @@ OUT: {rule: {"tp": [[0/1 x 10] per prediction, images in order], "classes": [...
       "confusion": [[(nc+1) x (nc+1)]]}
 """
 import json
+import os
 import sys
 
 import numpy as np
 import scipy.optimize
 
+SORT_KIND = "stable" if os.environ.get("FRACTURE_REF_STABLE_TIES") == "1" else None  # None: numpy's default
 IOUV = np.linspace(0.5, 0.95, 10)  # torch.linspace(0.5, 0.95, 10) in the validator
 
 
@@ -41,7 +48,7 @@ def match_ultralytics(pred_classes, true_classes, iou):
         matches = np.array(matches).T
         if matches.shape[0]:
             if matches.shape[0] > 1:
-                matches = matches[iou[matches[:, 0], matches[:, 1]].argsort()[::-1]]
+                matches = matches[iou[matches[:, 0], matches[:, 1]].argsort(kind=SORT_KIND)[::-1]]
                 matches = matches[np.unique(matches[:, 1], return_index=True)[1]]
                 matches = matches[np.unique(matches[:, 0], return_index=True)[1]]
             correct[matches[:, 1].astype(int), i] = True
@@ -112,9 +119,9 @@ def confusion_process_batch(matrix, nc, detections, gt_bboxes, gt_cls, conf=0.25
     if x[0].shape[0]:
         matches = np.concatenate((np.stack(x, 1), iou[x[0], x[1]][:, None]), 1)
         if x[0].shape[0] > 1:
-            matches = matches[matches[:, 2].argsort()[::-1]]
+            matches = matches[matches[:, 2].argsort(kind=SORT_KIND)[::-1]]
             matches = matches[np.unique(matches[:, 1], return_index=True)[1]]
-            matches = matches[matches[:, 2].argsort()[::-1]]
+            matches = matches[matches[:, 2].argsort(kind=SORT_KIND)[::-1]]
             matches = matches[np.unique(matches[:, 0], return_index=True)[1]]
     else:
         matches = np.zeros((0, 3))
@@ -148,7 +155,7 @@ def compute_ap(recall, precision):
 
 
 def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16):
-    i = np.argsort(-conf)
+    i = np.argsort(-conf, kind=SORT_KIND)
     tp, conf, pred_cls = tp[i], conf[i], pred_cls[i]
     unique_classes, nt = np.unique(target_cls, return_counts=True)
     nc = unique_classes.shape[0]

@@ -196,11 +196,14 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
       ip.height = lb.src_h;
       ip.preds = to_predictions(dets[k], lb);
       ip.gts = to_ground_truth(item, lb.src_w, lb.src_h, nc);
-      dm.update(ip.preds, ip.gts);  // in loader order, as Ultralytics accumulates its stats
       by_item[order[size_t(b->indices[k])]] = std::move(ip);
     }
   }
-  out.images = std::move(by_item);  // back in the split's order
+  // Accumulated in the split's order (Ultralytics uses its loader's, sorted by aspect ratio with
+  // rect): only exact ties in confidence can tell the two apart, and then predictions.json rescores
+  // to the same figures.
+  for (const ImagePredictions& ip : by_item) dm.update(ip.preds, ip.gts);
+  out.images = std::move(by_item);
   out.results = dm.compute();
   out.confusion = dm.confusion();
   out.n_images = int64_t(out.images.size());
