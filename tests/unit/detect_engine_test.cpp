@@ -1,4 +1,4 @@
-// Detection engine (issue #5): EMA, parameter groups, warmup/schedule values, fitness, letterbox
+// Detection engine: EMA, parameter groups, warmup/schedule values, fitness, letterbox
 // mapping, determinism and resume of `detect_train`, validation re-scored from its saved
 // predictions, and the overfit proof (YOLOv8n on 8 synthetic images reaches mAP50 >= 0.9).
 #include <gtest/gtest.h>

@@ -4,23 +4,18 @@ namespace fracture::cli {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"synth", "", "generate a synthetic radiograph dataset: fracture synth out=DIR n=N imgsz=S seed=K", cmd_synth, ""},
+      {"synth", "", "generate a synthetic radiograph dataset: fracture synth out=DIR n=N imgsz=S seed=K", cmd_synth},
       {"check", "", "validate a dataset and report problems and leakage: fracture check data=PATH strict=true|false",
-       cmd_check, ""},
-      {"classify", "train", "train a classifier on one split", cmd_classify_train, "issue #4 (classification study)"},
-      {"classify", "cv", "repeated stratified k-fold cross-validation study", cmd_classify_cv,
-       "issue #4 (classification study)"},
-      {"classify", "val", "evaluate a trained classification run", cmd_classify_val,
-       "issue #4 (classification study)"},
-      {"classify", "predict", "predict fracture probability for images", cmd_classify_predict,
-       "issue #4 (classification study)"},
-      {"detect", "train", "train a YOLOv8 detector", cmd_detect_train, "issue #5 (YOLOv8 detectors)"},
-      {"detect", "val", "validate a detector: P, R, mAP50, mAP50-95 per class", cmd_detect_val, "issue #5 (YOLOv8 detectors)"},
-      {"detect", "predict", "detect fractures in images, folders or DICOM", cmd_detect_predict, "issue #5 (YOLOv8 detectors)"},
-      {"weights", "inspect", "print the architecture, tensor and parameter counts of a checkpoint", cmd_weights_inspect,
-       "issue #3 (classification backbones)"},
-      {"weights", "convert", "convert a checkpoint between torchvision .pth and safetensors", cmd_weights_convert,
-       "issue #3 (classification backbones)"},
+       cmd_check},
+      {"classify", "train", "train a classifier on one split", cmd_classify_train},
+      {"classify", "cv", "repeated stratified k-fold cross-validation study", cmd_classify_cv},
+      {"classify", "val", "evaluate a trained classification run", cmd_classify_val},
+      {"classify", "predict", "predict fracture probability for images", cmd_classify_predict},
+      {"detect", "train", "train a YOLOv8 detector", cmd_detect_train},
+      {"detect", "val", "validate a detector: P, R, mAP50, mAP50-95 per class", cmd_detect_val},
+      {"detect", "predict", "detect fractures in images, folders or DICOM", cmd_detect_predict},
+      {"weights", "inspect", "print the architecture, tensor and parameter counts of a checkpoint", cmd_weights_inspect},
+      {"weights", "convert", "convert a checkpoint between torchvision .pth and safetensors", cmd_weights_convert},
   };
   return table;
 }

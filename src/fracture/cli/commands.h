@@ -13,8 +13,7 @@ struct Command {
   std::string task;   ///< classify, detect, synth, check, weights, ...
   std::string mode;   ///< train, val, predict, cv, ...; "" for tasks without modes
   std::string help;   ///< one line for `fracture help`
-  int (*run)(const Config& cfg, Logger& log);  ///< nullptr: listed but not available yet
-  std::string not_available;  ///< when run is nullptr: which issue will build it
+  int (*run)(const Config& cfg, Logger& log);
 };
 
 /// Every command, in help order.
@@ -25,12 +24,12 @@ int cmd_synth(const Config& cfg, Logger& log);
 int cmd_check(const Config& cfg, Logger& log);
 int cmd_weights_inspect(const Config& cfg, Logger& log);
 int cmd_weights_convert(const Config& cfg, Logger& log);
-// classify (cmd_classify.cpp, issue #4)
+// classify (cmd_classify.cpp)
 int cmd_classify_train(const Config& cfg, Logger& log);
 int cmd_classify_cv(const Config& cfg, Logger& log);
 int cmd_classify_val(const Config& cfg, Logger& log);
 int cmd_classify_predict(const Config& cfg, Logger& log);
-// detect (cmd_detect.cpp, issue #5)
+// detect (cmd_detect.cpp)
 int cmd_detect_train(const Config& cfg, Logger& log);
 int cmd_detect_val(const Config& cfg, Logger& log);
 int cmd_detect_predict(const Config& cfg, Logger& log);

@@ -88,11 +88,6 @@ int main(int argc, char** argv) {
       }
       return 2;
     }
-    if (!found->run) {
-      std::fprintf(stderr, "error: `fracture %s%s` is not available yet; it is planned in %s\n", task.c_str(),
-                   mode.empty() ? "" : (" " + mode).c_str(), found->not_available.c_str());
-      return 2;
-    }
     auto log = fracture::make_logger(cfg.boolean("verbose"));
     const std::string heap = fracture::tune_heap_for_tensors();
     if (!heap.empty()) log->debug("{}", heap);

@@ -2,7 +2,6 @@
 // the file, line or field at fault and what was expected.
 //
 //   FRACTURE_CHECK(nc > 0, path.string(), ": 'nc' must be a positive integer, got ", nc);
-//   throw fracture::NotAvailable("fracture detect train is not available yet (issue #5)");
 #pragma once
 #include <sstream>
 #include <stdexcept>
@@ -14,12 +13,6 @@ namespace fracture {
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-/// A task or mode that exists by name but is not built yet. Never fakes a result.
-class NotAvailable : public Error {
- public:
-  using Error::Error;
 };
 
 namespace detail {

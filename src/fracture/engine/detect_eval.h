@@ -1,12 +1,14 @@
-// YOLOv8 detection validation and prediction (Ultralytics DetectionValidator / DetectionPredictor
-// semantics), on letterboxed square inputs, boxes mapped back to original-image pixels.
+// YOLOv8 detection validation and prediction (Ultralytics 8.1.0 DetectionValidator /
+// DetectionPredictor semantics): rectangular or square letterboxed inputs, boxes mapped back to
+// original-image pixels.
 //
 //   auto det = fracture::engine::load_detector("runs/detect/train", torch::kCPU);  // or a .safetensors
 //   fracture::engine::DetValOptions vo;  vo.imgsz = 640;
 //   auto out = fracture::engine::validate_detector(*det.net, ds.splits.at("val"), ds.names, vo, *log);
 //   fracture::engine::write_val_report(out, ds.names, run_dir);   // metrics.json, curves, predictions
-//   std::cout << fracture::engine::format_val_table(out.results, out.n_images, ds.names);
-//   auto dets = fracture::engine::predict_image(*det.net, img01, 640, po);       // original pixels
+//   std::cout << fracture::engine::format_val_table(out, ds.names);
+//   fracture::engine::PredictOptions po;  po.imgsz = 640;
+//   auto dets = fracture::engine::predict_image(*det.net, img01, po);             // original pixels
 //
 // Validation: no augmentation; NMS conf 0.001, IoU 0.7, multi-label, max_det 300; matching and AP
 // from eval/detection_metrics.h; confusion matrix at conf 0.25, IoU 0.45 with a background row/col.
