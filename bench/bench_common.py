@@ -36,3 +36,25 @@ def matmul_peak_gflops():
                 torch.mm(a, b)
             best = min(best, (time.perf_counter() - t0) / 10)
     return 2.0 * 1024**3 / best / 1e9
+
+
+def forward_flops(net, imgsz):
+    """2 x multiply-adds of every Conv2d and Linear for one imgsz x imgsz image (eval mode), counted
+    with forward hooks; the module's training mode is restored."""
+    total = [0]
+
+    def hook(m, i, o):
+        if isinstance(m, torch.nn.Conv2d):
+            total[0] += 2 * o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            total[0] += 2 * o.numel() * m.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    was_training = net.training
+    net.eval()
+    with torch.inference_mode():
+        net(torch.zeros(1, 3, imgsz, imgsz))
+    net.train(was_training)
+    for h in handles:
+        h.remove()
+    return total[0]

@@ -20,7 +20,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import best_block_seconds, matmul_peak_gflops, peak_rss_mib  # noqa: E402
+from bench_common import best_block_seconds, matmul_peak_gflops, peak_rss_mib, forward_flops  # noqa: E402
 
 args = dict(a.split("=") for a in sys.argv[1:])
 imgsz, iters, threads = int(args.get("imgsz", 224)), int(args.get("iters", 3)), int(args.get("threads", 2))
@@ -28,27 +28,6 @@ infer_iters = int(args.get("infer_iters", 10))
 train_cl = args.get("train_cl", "0") == "1"
 models = [args["model"]] if "model" in args else ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]
 torch.set_num_threads(threads)
-
-
-def forward_flops(net, imgsz):
-    """2 x multiply-adds of every Conv2d and Linear for one image, counted with forward hooks."""
-    total = [0]
-
-    def hook(m, i, o):
-        if isinstance(m, torch.nn.Conv2d):
-            total[0] += 2 * o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-        elif isinstance(m, torch.nn.Linear):
-            total[0] += 2 * o.numel() * m.in_features
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    was_training = net.training
-    net.eval()
-    with torch.inference_mode():
-        net(torch.zeros(1, 3, imgsz, imgsz))
-    net.train(was_training)
-    for h in handles:
-        h.remove()
-    return total[0]
 
 
 def infer_ips(net, x):

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "oracle"))
 import yolov8_ref  # noqa: E402
 
 sys.path.insert(0, HERE)
-from bench_common import best_block_seconds, matmul_peak_gflops, peak_rss_mib  # noqa: E402
+from bench_common import best_block_seconds, matmul_peak_gflops, peak_rss_mib, forward_flops  # noqa: E402
 
 args = dict(a.split("=") for a in sys.argv[1:])
 scale = args.get("scale", "n")
@@ -33,22 +33,6 @@ train_imgsz, train_batch, iters = int(args.get("train_imgsz", 320)), int(args.ge
 nc = int(args.get("nc", 7))
 train_cl = args.get("train_cl", "0") == "1"
 torch.set_num_threads(threads)
-
-
-def forward_flops(net, size):
-    """2 x multiply-adds of every Conv2d for one image, counted with forward hooks."""
-    total = [0]
-
-    def hook(m, i, o):
-        if isinstance(m, torch.nn.Conv2d):
-            total[0] += 2 * o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    with torch.inference_mode():
-        net(torch.zeros(1, 3, size, size))
-    for h in handles:
-        h.remove()
-    return total[0]
 
 
 def latency_ms(net, x):

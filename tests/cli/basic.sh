@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
-# CLI basics: help, version, exit codes, key validation, not-yet-available commands say so.
+# CLI basics: help, version, exit codes, key validation, commands without their data fail clearly.
 set -u
 BIN="$1"
 fail=0
-expect() {  # expect CODE PATTERN -- ARGS...
-  local code="$1" pat="$2"; shift 3
-  local out rc
-  out=$("$BIN" "$@" 2>&1); rc=$?
-  if [ "$rc" != "$code" ]; then echo "FAIL: fracture $* exited $rc, expected $code"; echo "$out"; fail=1; return; fi
-  if ! grep -q -- "$pat" <<<"$out"; then echo "FAIL: fracture $*: output lacks '$pat'"; echo "$out"; fail=1; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # expect
 expect 0 "usage: fracture TASK" -- help
 expect 0 "usage: fracture TASK" -- --help
 expect 2 "usage: fracture TASK" --

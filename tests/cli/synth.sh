@@ -6,13 +6,7 @@ fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
-expect() {  # expect CODE PATTERN -- ARGS...
-  local code="$1" pat="$2"; shift 3
-  local out rc
-  out=$("$BIN" "$@" 2>&1); rc=$?
-  if [ "$rc" != "$code" ]; then echo "FAIL: fracture $* exited $rc, expected $code"; echo "$out"; fail=1; return; fi
-  if ! grep -q -- "$pat" <<<"$out"; then echo "FAIL: fracture $*: output lacks '$pat'"; echo "$out"; fail=1; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # expect
 
 out="$tmp/ds"
 expect 0 "wrote 30 images" -- synth out="$out" n=30 imgsz=64 seed=1

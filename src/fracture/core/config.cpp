@@ -9,16 +9,10 @@
 #include <sstream>
 
 #include "fracture/core/error.h"
+#include "fracture/core/fs.h"
 
 namespace fracture {
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
-}
 
 bool parse_int(const std::string& s, long long* out) {
   if (s.empty()) return false;
@@ -116,7 +110,7 @@ Config Config::from_text(const std::string& text, const std::string& origin) {
     std::smatch m;
     FRACTURE_CHECK(std::regex_match(t, m, line_re), origin, ":", lineno,
                    ": expected `key: value  # (type) meaning`, got '", t, "'");
-    KeyInfo k{m[1], m[3], trim(m[2]), trim(m[4])};
+    KeyInfo k{m[1], m[3], trim(m[2].str()), trim(m[4].str())};
     FRACTURE_CHECK(!c.values_.count(k.name), origin, ":", lineno, ": duplicate key '", k.name, "'");
     c.keys_.push_back(k);
     c.values_[k.name] = "null";

@@ -67,4 +67,9 @@ std::string lower_ext(const fs::path& p) {
   return e;
 }
 
+std::string trim(std::string_view s) {
+  const size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
+  return a == std::string_view::npos ? std::string() : std::string(s.substr(a, b - a + 1));
+}
+
 }  // namespace fracture

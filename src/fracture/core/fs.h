@@ -30,4 +30,7 @@ std::string hex64(uint64_t v);
 /// Lower-cased extension including the dot (".jpg"), "" when none.
 std::string lower_ext(const fs::path& p);
 
+/// `s` without leading and trailing spaces, tabs, CR and LF.
+std::string trim(std::string_view s);
+
 }  // namespace fracture

@@ -33,10 +33,6 @@ std::string where(const fs::path& file, const YAML::Node& n) {
   return line >= 0 ? file.string() + ":" + std::to_string(line + 1) : file.string();
 }
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
 
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;

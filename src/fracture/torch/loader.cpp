@@ -14,17 +14,11 @@
 #include <thread>
 
 #include "fracture/core/error.h"
+#include "fracture/core/rng.h"
 
 namespace fracture {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // Image read and resized so its long side is imgsz (or stretched to imgsz x imgsz), as float [0, 1].
 // Resizing happens on the 8/16-bit pixels, before the float conversion (4x less data to convert).
