@@ -1,4 +1,4 @@
-// Study statistics (eval/study.h): pooled OOF metrics with bootstrap CIs, per-fold temperature and
+// Study statistics (report/study.h): pooled OOF metrics with bootstrap CIs, per-fold temperature and
 // nested thresholds fitted on inner validation only, DeLong comparisons, input checks, outputs.
 // Reference values come from the oracle-tested building blocks (classification_metrics, bootstrap,
 // delong, temperature, thresholds) applied by hand to the same rows, and from hand computation.
@@ -21,7 +21,7 @@
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
-#include "fracture/eval/study.h"
+#include "fracture/report/study.h"
 #include "expect_error.h"
 
 namespace fs = std::filesystem;

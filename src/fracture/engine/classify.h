@@ -44,7 +44,7 @@
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
 #include "fracture/data/dataset.h"
-#include "fracture/eval/study.h"
+#include "fracture/report/study.h"
 #include "fracture/models/classifier.h"
 #include "fracture/torch/loader.h"
 

@@ -1,4 +1,4 @@
-// The classification study's plots, drawn from study_curves() (eval/study.h) with report::line_plot:
+// The classification study's plots, drawn from study_curves() (report/study.h) with report::line_plot:
 //   roc_curve.png           ROC of every backbone, labelled with its AUROC, and the chance diagonal
 //   pr_curve.png            precision-recall of every backbone, labelled with its AP, and the
 //                           prevalence (a chance classifier's precision)
@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "fracture/eval/study.h"
+#include "fracture/report/study.h"
 
 namespace fracture::report {
 

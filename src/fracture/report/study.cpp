@@ -1,4 +1,4 @@
-#include "fracture/eval/study.h"
+#include "fracture/report/study.h"
 
 #include <algorithm>
 #include <cmath>
