@@ -218,6 +218,159 @@ int in_int(const Config& cfg, const char* key, long long lo) {
   return int(v);
 }
 
+// The training loader's sample options: augmentation from the config (Ultralytics' keys), mosaic
+// closed for the last close_mosaic epochs.
+DetectionOptions train_data_options(const Config& cfg, int imgsz, int epochs) {
+  DetectionOptions dopt;
+  dopt.imgsz = imgsz;
+  dopt.augment = true;
+  dopt.channels = 3;
+  dopt.epochs = epochs;
+  dopt.close_mosaic = in_int(cfg, "close_mosaic", 0);
+  dopt.clahe = float(cfg.real("clahe"));
+  dopt.aug = augment_options(cfg);
+  dopt.read.dicom_window = cfg.str("dicom_window");
+  return dopt;
+}
+
+// The per-epoch validation of the EMA model, as Ultralytics' trainer: twice the training batch,
+// conf 0.001 unless set, the `matching` rule (the fitness that picks `best` follows it) and `rect`.
+DetValOptions epoch_val_options(const Config& cfg, int imgsz, int batch, int workers, const DetectionOptions& dopt,
+                                bool channels_last) {
+  DetValOptions vo;
+  vo.imgsz = imgsz;
+  vo.batch = batch * 2;
+  vo.workers = workers;
+  vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
+  vo.iou = cfg.real("iou");
+  vo.max_det = cfg.integer("max_det");
+  vo.matching = parse_match_rule(cfg.str("matching"));
+  vo.rect = cfg.boolean("rect");
+  vo.clahe = dopt.clahe;
+  vo.read = dopt.read;
+  vo.channels_last = channels_last;
+  return vo;
+}
+
+// What one epoch's optimisation steps use.
+struct EpochSteps {
+  Loader& loader;
+  models::YoloV8Impl& net;
+  ModelEMA& ema;
+  torch::optim::Optimizer& opt;
+  const detect::DetectionLoss& loss;
+  const OptimizerChoice& oc;
+  const WarmupInput& wi;
+  int64_t nb = 0;          ///< batches per epoch
+  int64_t nw = 0;          ///< warmup iterations
+  int accumulate0 = 1;     ///< nbs / batch after warmup
+  torch::Device device;
+};
+
+// One training epoch (Ultralytics' _do_train inner loop): the scheduled lr for every group, warmup
+// of lr / momentum / accumulation over the first nw iterations, forward, loss, backward, and every
+// `accumulate` iterations grad-norm clipping (10), an optimiser step and an EMA update. Returns the
+// running mean of the loss items (box, cls, dfl); *channels_last says whether the first batch was.
+torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, bool* channels_last) {
+  const double lr_sched = c.oc.lr * lr_factor(epoch, epochs, c.wi.lrf, c.wi.cos_lr);
+  for (auto& g : c.opt.param_groups()) g.options().set_lr(lr_sched);
+  c.loader.start_epoch(epoch);
+  c.net.train();
+  torch::Tensor tloss = torch::zeros({3}, torch::kDouble);
+  int64_t i = 0;
+  while (auto b = c.loader.next()) {
+    const int64_t ni = i + c.nb * epoch;
+    int accumulate = c.accumulate0;
+    if (ni <= c.nw) {
+      WarmupValues v = warmup_values(ni, c.nw, epoch, c.wi);
+      accumulate = v.accumulate;
+      for (size_t j = 0; j < c.opt.param_groups().size(); ++j) c.opt.param_groups()[j].options().set_lr(v.lr[j]);
+      set_momentum(c.opt, c.oc.name, v.momentum);
+    }
+    auto x = b->images.to(c.device);
+    if (i == 0) *channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+    auto feats = c.net.forward_train(x);
+    auto out = c.loss(feats, b->targets.to(c.device), x.size(2), x.size(3));
+    FRACTURE_CHECK(std::isfinite(out.total.item<double>()), "detect train: the loss is not finite at epoch ",
+                   epoch + 1, ", batch ", i + 1, " (lower lr0 or check the labels)");
+    out.total.backward();
+    tloss = (tloss * double(i) + out.items.to(torch::kCPU, torch::kDouble)) / double(i + 1);
+    if (ni - st.last_opt_step >= accumulate) {
+      torch::nn::utils::clip_grad_norm_(c.net.parameters(), 10.0);
+      c.opt.step();
+      c.opt.zero_grad();
+      c.ema.update(c.net);
+      st.last_opt_step = ni;
+    }
+    ++i;
+  }
+  return tloss;
+}
+
+// The run's resume state from weights/: the training model, the EMA, the optimiser, gradients
+// accumulated since the last optimiser step, and results.csv's rows of the finished epochs.
+TrainState restore_run(const fs::path& run, const fs::path& wdir, int epochs, torch::nn::Module& net,
+                       torch::nn::Module& ema_net, ModelEMA& ema, torch::optim::Optimizer& opt,
+                       std::vector<std::string>& csv_rows) {
+  TrainState st = load_state(wdir);
+  load_tensors_into(net, wdir / "last_model.safetensors");
+  load_tensors_into(ema_net, wdir / "last.safetensors");
+  ema.updates = st.ema_updates;
+  torch::load(opt, (wdir / "last_optimizer.pt").string());
+  if (fs::exists(wdir / "last_grads.safetensors")) {
+    auto g = models::read_checkpoint(wdir / "last_grads.safetensors");
+    std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
+    for (auto& p : net.named_parameters(true)) {
+      auto it = gm.find(p.key());
+      if (it != gm.end())  // in the parameter's memory format, as autograd makes gradients
+        p.value().mutable_grad() = it->second.to(p.value().device()).clone(p.value().suggest_memory_format());
+    }
+  }
+  std::istringstream in(read_file(run / "results.csv"));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line) && int(csv_rows.size()) < st.epochs_done)
+    if (!line.empty()) csv_rows.push_back(line);
+  FRACTURE_CHECK(st.epochs_done < epochs, "detect train: ", run.string(), " already finished its ", epochs,
+                 " epochs; nothing to resume");
+  return st;
+}
+
+// One results.csv row (Ultralytics' columns): epoch, train losses, P, R, mAP50, mAP50-95, val
+// losses, the three groups' learning rates, elapsed seconds.
+std::string results_row(int epoch, const torch::Tensor& tloss, const DetValOutput& vout, const double (&lrs)[3],
+                        double elapsed) {
+  std::string row = std::to_string(epoch + 1);
+  for (int k = 0; k < 3; ++k) row += "," + fmt(tloss[k].item<double>());
+  row += "," + fmt(vout.results.mp) + "," + fmt(vout.results.mr) + "," + fmt(vout.results.map50) + "," +
+         fmt(vout.results.map);
+  for (int k = 0; k < 3; ++k) row += "," + fmt(vout.loss.size() == 3 ? vout.loss[size_t(k)] : 0.0);
+  for (int k = 0; k < 3; ++k) row += "," + fmt(lrs[k]);
+  row += "," + fmt(std::round(elapsed * 1000.0) / 1000.0);
+  return row;
+}
+
+// What resume needs after an epoch: EMA weights (last, and best when it is), the training model,
+// the optimiser, gradients accumulated since the last optimiser step (they carry over into the next
+// epoch), and the state; each file written atomically, the state last.
+void save_epoch_checkpoint(const fs::path& wdir, const TrainState& st, int epoch, int64_t nb, bool is_best,
+                           const models::NamedTensors& best_state, torch::nn::Module& net, torch::nn::Module& ema_net,
+                           torch::optim::Optimizer& opt) {
+  models::save_safetensors(ema_net, wdir / "last.safetensors");
+  if (is_best) models::write_safetensors(best_state, wdir / "best.safetensors");
+  models::save_safetensors(net, wdir / "last_model.safetensors");
+  const fs::path tmp = wdir / "last_optimizer.pt.tmp";
+  torch::save(opt, tmp.string());
+  fs::rename(tmp, wdir / "last_optimizer.pt");
+  const int64_t last_ni = nb * (epoch + 1) - 1;
+  auto g = grads_of(net);
+  if (last_ni > st.last_opt_step && !g.empty())
+    models::write_safetensors(g, wdir / "last_grads.safetensors");
+  else
+    fs::remove(wdir / "last_grads.safetensors");
+  save_state(wdir, st);
+}
+
 }  // namespace
 
 DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after_epochs) {
@@ -279,15 +432,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   ModelEMA ema(*net, ema_net.ptr());
 
   // Data.
-  DetectionOptions dopt;
-  dopt.imgsz = imgsz;
-  dopt.augment = true;
-  dopt.channels = 3;
-  dopt.epochs = epochs;
-  dopt.close_mosaic = in_int(cfg, "close_mosaic", 0);
-  dopt.clahe = float(cfg.real("clahe"));
-  dopt.aug = augment_options(cfg);
-  dopt.read.dicom_window = cfg.str("dicom_window");
+  const DetectionOptions dopt = train_data_options(cfg, imgsz, epochs);
   auto src = std::make_shared<DetectionSource>(train_items, dopt);
   LoaderOptions lo;
   lo.batch = batch;
@@ -318,18 +463,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   lopt.dfl = cfg.real("dfl");
   const detect::DetectionLoss loss(nc, {8, 16, 32}, lopt);
 
-  DetValOptions vo;
-  vo.imgsz = imgsz;
-  vo.batch = batch * 2;
-  vo.workers = workers;
-  vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
-  vo.iou = cfg.real("iou");
-  vo.max_det = cfg.integer("max_det");
-  vo.matching = parse_match_rule(cfg.str("matching"));  // the fitness that picks `best` follows it too
-  vo.rect = cfg.boolean("rect");
-  vo.clahe = dopt.clahe;
-  vo.read = dopt.read;
-  vo.channels_last = channels_last;
+  const DetValOptions vo = epoch_val_options(cfg, imgsz, batch, workers, dopt, channels_last);
 
   TrainState st;
   std::vector<std::string> csv_rows;
@@ -337,27 +471,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
       "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2,time";
   if (resuming) {
-    st = load_state(wdir);
-    load_tensors_into(*net, wdir / "last_model.safetensors");
-    load_tensors_into(*ema_net, wdir / "last.safetensors");
-    ema.updates = st.ema_updates;
-    torch::load(*opt, (wdir / "last_optimizer.pt").string());
-    if (fs::exists(wdir / "last_grads.safetensors")) {
-      auto g = models::read_checkpoint(wdir / "last_grads.safetensors");
-      std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
-      for (auto& p : net->named_parameters(true)) {
-        auto it = gm.find(p.key());
-        if (it != gm.end())  // in the parameter's memory format, as autograd makes gradients
-          p.value().mutable_grad() = it->second.to(p.value().device()).clone(p.value().suggest_memory_format());
-      }
-    }
-    std::istringstream in(read_file(run / "results.csv"));
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line) && int(csv_rows.size()) < st.epochs_done)
-      if (!line.empty()) csv_rows.push_back(line);
-    FRACTURE_CHECK(st.epochs_done < epochs, "detect train: ", run.string(), " already finished its ", epochs,
-                   " epochs; nothing to resume");
+    st = restore_run(run, wdir, epochs, *net, *ema_net, ema, *opt, csv_rows);
   } else {
     opt->zero_grad();
   }
@@ -380,47 +494,17 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   res.names = ds.names;
   const auto t_start = std::chrono::steady_clock::now();
   const double elapsed0 = st.elapsed;
-  int accumulate = accumulate0;
+  EpochSteps steps{loader, *net, ema, *opt, loss, oc, wi, nb, nw, accumulate0, device};
   const bool save = cfg.boolean("save");
   models::NamedTensors best_state;
   if (resuming && fs::exists(wdir / "best.safetensors")) best_state = models::read_safetensors(wdir / "best.safetensors");
   for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
-    // Scheduler: lr = initial lr * lf(epoch) for every group (warmup overrides below).
-    const double lr_sched = oc.lr * lr_factor(epoch, epochs, wi.lrf, wi.cos_lr);
-    for (auto& g : opt->param_groups()) g.options().set_lr(lr_sched);
-    loader.start_epoch(epoch);
-    net->train();
-    torch::Tensor tloss = torch::zeros({3}, torch::kDouble);
-    int64_t i = 0;
-    while (auto b = loader.next()) {
-      const int64_t ni = i + nb * epoch;
-      if (ni <= nw) {
-        WarmupValues v = warmup_values(ni, nw, epoch, wi);
-        accumulate = v.accumulate;
-        for (size_t j = 0; j < opt->param_groups().size(); ++j) opt->param_groups()[j].options().set_lr(v.lr[j]);
-        set_momentum(*opt, oc.name, v.momentum);
-      } else {
-        accumulate = accumulate0;
-      }
-      auto x = b->images.to(device);
-      if (epoch == st.epochs_done && i == 0)  // the first step: the memory format the run trains in
-        res.channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
-                            models::weights_are_channels_last(*net) && models::weights_are_channels_last(*ema_net);
-      auto feats = net->forward_train(x);
-      auto out = loss(feats, b->targets.to(device), x.size(2), x.size(3));
-      FRACTURE_CHECK(std::isfinite(out.total.item<double>()), "detect train: the loss is not finite at epoch ",
-                     epoch + 1, ", batch ", i + 1, " (lower lr0 or check the labels)");
-      out.total.backward();
-      tloss = (tloss * double(i) + out.items.to(torch::kCPU, torch::kDouble)) / double(i + 1);
-      if (ni - st.last_opt_step >= accumulate) {
-        torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
-        opt->step();
-        opt->zero_grad();
-        ema.update(*net);
-        st.last_opt_step = ni;
-      }
-      ++i;
-    }
+    const bool first_epoch_here = epoch == st.epochs_done;
+    bool batch_channels_last = false;
+    const torch::Tensor tloss = train_epoch(steps, epoch, epochs, st, &batch_channels_last);
+    if (first_epoch_here)  // the memory format the run trains in
+      res.channels_last = batch_channels_last && models::weights_are_channels_last(*net) &&
+                          models::weights_are_channels_last(*ema_net);
     double lrs[3];
     for (size_t j = 0; j < 3; ++j) lrs[j] = opt->param_groups()[j].options().get_lr();
 
@@ -436,14 +520,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       st.best_fitness = fit;
       st.best_epoch = epoch + 1;
     }
-    std::string row = std::to_string(epoch + 1);
-    for (int k = 0; k < 3; ++k) row += "," + fmt(tloss[k].item<double>());
-    row += "," + fmt(vout.results.mp) + "," + fmt(vout.results.mr) + "," + fmt(vout.results.map50) + "," +
-           fmt(vout.results.map);
-    for (int k = 0; k < 3; ++k) row += "," + fmt(vout.loss.size() == 3 ? vout.loss[size_t(k)] : 0.0);
-    for (int k = 0; k < 3; ++k) row += "," + fmt(lrs[k]);
-    row += "," + fmt(std::round(st.elapsed * 1000.0) / 1000.0);
-    csv_rows.push_back(row);
+    csv_rows.push_back(results_row(epoch, tloss, vout, lrs, st.elapsed));
     std::string csv = csv_header + "\n";
     for (const auto& r : csv_rows) csv += r + "\n";
     write_file_atomic(run / "results.csv", csv);
@@ -454,22 +531,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       best_state.clear();
       for (const auto& [k, v] : models::state_dict(*ema_net)) best_state.emplace_back(k, v.detach().to(torch::kCPU).clone());
     }
-    if (save) {
-      models::save_safetensors(*ema_net, wdir / "last.safetensors");
-      if (is_best) models::write_safetensors(best_state, wdir / "best.safetensors");
-      models::save_safetensors(*net, wdir / "last_model.safetensors");
-      const fs::path tmp = wdir / "last_optimizer.pt.tmp";
-      torch::save(*opt, tmp.string());
-      fs::rename(tmp, wdir / "last_optimizer.pt");
-      // Gradients accumulated since the last optimiser step carry over into the next epoch.
-      const int64_t last_ni = nb * (epoch + 1) - 1;
-      auto g = grads_of(*net);
-      if (last_ni > st.last_opt_step && !g.empty())
-        models::write_safetensors(g, wdir / "last_grads.safetensors");
-      else
-        fs::remove(wdir / "last_grads.safetensors");
-      save_state(wdir, st);
-    }
+    if (save) save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best_state, *net, *ema_net, *opt);
 
     log.info("detect train: epoch {}/{} box {:.4f} cls {:.4f} dfl {:.4f} | P {:.3f} R {:.3f} mAP50 {:.3f} "
              "mAP50-95 {:.3f}{}",
