@@ -19,6 +19,7 @@
 #include "fracture/data/classification.h"
 #include "fracture/data/synth.h"
 #include "fracture/engine/classify.h"
+#include "fracture/engine/classify_run.h"
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/torch/threads.h"

@@ -9,6 +9,7 @@
 #include "fracture/cli/commands.h"
 #include "fracture/core/error.h"
 #include "fracture/engine/classify.h"
+#include "fracture/engine/classify_run.h"
 
 namespace fracture::cli {
 

@@ -1,12 +1,6 @@
 // Classification engine: fine-tunes one backbone (resnet18, mobilenet_v3_small, efficientnet_b0)
-// as a binary fracture classifier, and runs the four `fracture classify` modes on run directories.
-//
-//   fracture::Config cfg = fracture::Config::defaults();
-//   cfg.set("data", "synthetic/classification.csv", "example");
-//   cfg.set("model", "mobilenet_v3_small", "example");
-//   fracture::engine::ClassifyOutcome out = fracture::engine::classify_cv(cfg, *log);
-//   std::printf("%s", out.report.c_str());           // the study's Markdown tables
-//   // out.run_dir = runs/classify/cv: splits.csv, folds/<model>/r<R>f<F>/..., metrics.json, ...
+// as a binary fracture classifier. The four `fracture classify` modes that run it on run
+// directories are in classify_run.h.
 //
 //   // One training run on item lists (what each fold does):
 //   auto opt = fracture::engine::classify_options(cfg);
@@ -159,22 +153,5 @@ uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold
 /// Serialises FoldPredictions (doubles round-trip exactly) and reads them back.
 std::string fold_to_json(const FoldPredictions& f);
 FoldPredictions fold_from_json(const std::string& text, const std::string& origin);
-
-/// What a mode produced: its run directory and the text to print.
-struct ClassifyOutcome {
-  std::filesystem::path run_dir;
-  std::string report;
-};
-
-/// `fracture classify cv`: repeated (group-)stratified k-fold for every model; resume=RUN_DIR
-/// continues a killed run (folds with fold.json are read back, not retrained).
-ClassifyOutcome classify_cv(const Config& cfg, Logger& log);
-/// `fracture classify train`: train split, early stopping / T / thresholds on val, report on test
-/// (or on val, flagged optimistic, when the dataset has no test split).
-ClassifyOutcome classify_train(const Config& cfg, Logger& log);
-/// `fracture classify val model=RUN_DIR split=val|test`: metrics with bootstrap CIs of a trained run.
-ClassifyOutcome classify_val(const Config& cfg, Logger& log);
-/// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
-ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 
 }  // namespace fracture::engine

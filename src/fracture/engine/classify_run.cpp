@@ -8,6 +8,8 @@
 //   the study outputs (metrics.json, oof_predictions.csv, summary.md, ...) from write_study_outputs
 // `classify train` writes the same per model into the run dir (one model) or run/<model>/ (all):
 //   weights/best.safetensors, results.csv, calibration.json, fold.json.
+#include "fracture/engine/classify_run.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>

@@ -1,0 +1,36 @@
+// The four `fracture classify` modes on run directories (classify_run.cpp), built on the training
+// engine of classify.h: cv (the cross-validated study), train, val and predict.
+//
+//   fracture::Config cfg = fracture::Config::defaults();
+//   cfg.set("data", "synthetic/classification.csv", "example");
+//   cfg.set("model", "mobilenet_v3_small", "example");
+//   fracture::engine::ClassifyOutcome out = fracture::engine::classify_cv(cfg, *log);
+//   std::printf("%s", out.report.c_str());           // the study's Markdown tables
+//   // out.run_dir = runs/classify/cv: splits.csv, folds/<model>/r<R>f<F>/..., metrics.json, ...
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "fracture/core/config.h"
+#include "fracture/core/log.h"
+
+namespace fracture::engine {
+
+/// What a mode produced: its run directory and the text to print.
+struct ClassifyOutcome {
+  std::filesystem::path run_dir;
+  std::string report;
+};
+
+/// `fracture classify cv`: repeated (group-)stratified k-fold for every model; resume=RUN_DIR
+/// continues a killed run (folds with fold.json are read back, not retrained).
+ClassifyOutcome classify_cv(const Config& cfg, Logger& log);
+/// `fracture classify train`: train split, early stopping / T / thresholds on val, report on test
+/// (or on val, flagged optimistic, when the dataset has no test split).
+ClassifyOutcome classify_train(const Config& cfg, Logger& log);
+/// `fracture classify val model=RUN_DIR split=val|test`: metrics with bootstrap CIs of a trained run.
+ClassifyOutcome classify_val(const Config& cfg, Logger& log);
+/// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
+ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
+
+}  // namespace fracture::engine
