@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "fracture/core/fs.h"
-#include "fracture/torch/loader.h"
+#include "fracture/data/loader.h"
 
 namespace fs = std::filesystem;
 using namespace fracture;

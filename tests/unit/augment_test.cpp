@@ -4,7 +4,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "fracture/augment/augment.h"
+#include "fracture/data/augment.h"
 #include "fracture/core/error.h"
 
 using fracture::AugmentOptions;

@@ -14,7 +14,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/data/image.h"
-#include "fracture/torch/loader.h"
+#include "fracture/data/loader.h"
 #include "expect_error.h"
 
 namespace fs = std::filesystem;

@@ -13,7 +13,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
-#include "fracture/core/splits.h"
+#include "fracture/data/splits.h"
 
 namespace fs = std::filesystem;
 using fracture::Error;

@@ -8,11 +8,11 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "fracture/augment/augment.h"
+#include "fracture/data/augment.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rng.h"
-#include "fracture/core/splits.h"
+#include "fracture/data/splits.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"

@@ -40,7 +40,7 @@
 #include "fracture/data/dataset.h"
 #include "fracture/report/study.h"
 #include "fracture/models/classifier.h"
-#include "fracture/torch/loader.h"
+#include "fracture/data/loader.h"
 
 namespace fracture::engine {
 

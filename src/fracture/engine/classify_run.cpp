@@ -26,7 +26,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rundir.h"
-#include "fracture/core/splits.h"
+#include "fracture/data/splits.h"
 #include "fracture/data/classification.h"
 #include "fracture/data/image.h"
 #include "fracture/engine/classify.h"

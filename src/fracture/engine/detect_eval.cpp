@@ -17,7 +17,7 @@
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/report/plot.h"
-#include "fracture/torch/loader.h"
+#include "fracture/data/loader.h"
 
 namespace fracture::engine {
 

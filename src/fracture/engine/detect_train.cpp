@@ -12,7 +12,7 @@
 #include <memory>
 #include <sstream>
 
-#include "fracture/augment/augment.h"
+#include "fracture/data/augment.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rundir.h"
@@ -22,7 +22,7 @@
 #include "fracture/models/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
-#include "fracture/torch/loader.h"
+#include "fracture/data/loader.h"
 
 namespace fracture::engine {
 

@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-#include "fracture/augment/augment.h"
+#include "fracture/data/augment.h"
 #include "fracture/data/dataset.h"
 #include "fracture/data/image.h"
 

@@ -1,4 +1,4 @@
-#include "fracture/torch/loader.h"
+#include "fracture/data/loader.h"
 
 #include <torch/torch.h>
 

@@ -1,4 +1,4 @@
-#include "fracture/augment/augment.h"
+#include "fracture/data/augment.h"
 
 #include <opencv2/imgproc.hpp>
 

@@ -1,4 +1,4 @@
-#include "fracture/core/splits.h"
+#include "fracture/data/splits.h"
 
 #include <algorithm>
 #include <cmath>
