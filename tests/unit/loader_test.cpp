@@ -156,6 +156,20 @@ TEST_F(LoaderTest, ClassificationGreyWithoutNormalisationMatchesPixels) {
   EXPECT_EQ(batches[0].images.sizes(), (std::vector<int64_t>{1, 1, 24, 24}));
   EXPECT_NEAR(batches[0].images[0][0][3][7].item<float>(), (7 * 10 + 3) / 255.0f, 1e-6);
   EXPECT_NEAR(batches[0].images[0][0][20][22].item<float>(), (22 * 10 + 20) / 255.0f, 1e-6);
+  // A stretched 48 x 12 file: its record maps the 24 x 24 output's corners back to the file's.
+  fs::path wide = dir / "wide_stretch.png";
+  cv::imwrite(wide.string(), cv::Mat(12, 48, CV_8UC1, cv::Scalar(90)));
+  auto ws = std::make_shared<ClassificationSource>(std::vector<ClsItem>{{wide, 0, ""}}, o);
+  Loader lw(ws, lo);
+  const LetterboxInfo lb = epoch_batches(lw, 0)[0].letterboxes[0];
+  EXPECT_EQ(lb.dst_w, 24);
+  EXPECT_EQ(lb.dst_h, 24);
+  EXPECT_EQ(lb.new_w, 24);
+  EXPECT_EQ(lb.new_h, 24);
+  EXPECT_EQ(lb.pad_x + lb.pad_y, 0);
+  const cv::Point2f far = letterbox_to_original(lb, {24.0f, 24.0f});
+  EXPECT_FLOAT_EQ(far.x, 48.0f);
+  EXPECT_FLOAT_EQ(far.y, 12.0f);
   EXPECT_THROW(ClassificationSource({}, [] {
                  ClassificationOptions bad;
                  bad.resize = "crop";

@@ -112,8 +112,11 @@ Sample ClassificationSource::load(size_t index, std::mt19937_64& rng) const {
   s.path = item.image.string();
   if (stretch) {
     s.image = r.x;
-    s.letterbox = {r.src_w, r.src_h, opt_.imgsz, float(double(opt_.imgsz) / std::max(r.src_w, r.src_h)),
-                   opt_.imgsz, opt_.imgsz, 0, 0};
+    // Stretched: the whole output is the image (x and y scale apart; letterbox_to_original uses new_w/h).
+    s.letterbox.src_w = r.src_w;
+    s.letterbox.src_h = r.src_h;
+    s.letterbox.dst_w = s.letterbox.dst_h = s.letterbox.new_w = s.letterbox.new_h = opt_.imgsz;
+    s.letterbox.scale = float(double(opt_.imgsz) / std::max(r.src_w, r.src_h));
   } else {
     s.image = pad_to(r, opt_.imgsz, opt_.imgsz, opt_.imgsz, opt_.aug.pad_value, &s.letterbox);
   }
