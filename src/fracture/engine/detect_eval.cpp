@@ -141,17 +141,17 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   // Loader order: the items' own, or with rect by aspect ratio; order[k] is the item at position k.
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::vector<DetItem> loaded = items;
+  std::vector<DetItem> reordered;  // rect only: the items in loader order
   if (opt.rect) {
     std::vector<cv::Size> sizes;
     sizes.reserve(items.size());
     for (const DetItem& it : items) sizes.push_back(image_size(it.image, opt.read));
     RectBatches rb = rect_batches(sizes, batch, opt.imgsz, int(net.l22->stride.back()));  // 32
     order = rb.order;
-    for (size_t k = 0; k < order.size(); ++k) loaded[k] = items[order[k]];
+    for (size_t k : order) reordered.push_back(items[k]);
     dopt.shapes = rb.shapes;
   }
-  auto src = std::make_shared<DetectionSource>(loaded, dopt);
+  auto src = std::make_shared<DetectionSource>(opt.rect ? std::move(reordered) : items, dopt);
   LoaderOptions lo;
   lo.batch = batch;
   lo.workers = opt.workers;
@@ -189,14 +189,15 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
     auto dets = detect::non_max_suppression(pred, no);
     for (size_t k = 0; k < dets.size(); ++k) {
       const LetterboxInfo& lb = b->letterboxes[k];
-      const DetItem& item = loaded[size_t(b->indices[k])];
+      const size_t item_index = order[size_t(b->indices[k])];
+      const DetItem& item = items[item_index];
       ImagePredictions ip;
       ip.path = item.image.string();
       ip.width = lb.src_w;
       ip.height = lb.src_h;
       ip.preds = to_predictions(dets[k], lb);
       ip.gts = to_ground_truth(item, lb.src_w, lb.src_h, nc);
-      by_item[order[size_t(b->indices[k])]] = std::move(ip);
+      by_item[item_index] = std::move(ip);
     }
   }
   // Accumulated in the split's order (Ultralytics uses its loader's, sorted by aspect ratio with

@@ -90,6 +90,14 @@ struct Pair {
   int gt;
 };
 
+// numpy's `iou.argsort()[::-1]`, as Ultralytics orders candidate pairs: ascending (stable, as
+// numpy's sort is for the small arrays of one image), then reversed, so among equal IoUs the later
+// pair comes first.
+void sort_by_iou_desc(std::vector<Pair>& v) {
+  std::stable_sort(v.begin(), v.end(), [](const Pair& a, const Pair& b) { return a.iou < b.iou; });
+  std::reverse(v.begin(), v.end());
+}
+
 }  // namespace
 
 std::array<double, kNumIouThresholds> iou_thresholds() {
@@ -149,9 +157,7 @@ void match_ultralytics(const std::vector<std::vector<double>>& iou, double t, st
     for (size_t p = 0; p < iou[g].size(); ++p)
       if (iou[g][p] >= t) cand.push_back({iou[g][p], static_cast<int>(p), static_cast<int>(g)});
   if (cand.empty()) return;
-  // Step 2: stable ascending sort, then reversed.
-  std::stable_sort(cand.begin(), cand.end(), [](const Pair& a, const Pair& b) { return a.iou < b.iou; });
-  std::reverse(cand.begin(), cand.end());
+  sort_by_iou_desc(cand);  // step 2
   // Step 3: each detection's first candidate, in detection order.
   std::vector<int> first_of_pred(tp.size(), -1);
   for (size_t k = 0; k < cand.size(); ++k)
@@ -424,10 +430,6 @@ void DetectionConfusion::process_batch(const std::vector<Prediction>& preds_in, 
       const double iou = box_iou(preds[p].box, gts[g].box);
       if (iou > iou_thres) cand.push_back({iou, static_cast<int>(p), static_cast<int>(g)});
     }
-  auto by_iou_desc = [](std::vector<Pair>& v) {  // argsort()[::-1]
-    std::stable_sort(v.begin(), v.end(), [](const Pair& a, const Pair& b) { return a.iou < b.iou; });
-    std::reverse(v.begin(), v.end());
-  };
   // np.unique(col, return_index=True): the first occurrence of each value, ordered by value.
   auto first_per = [](const std::vector<Pair>& v, bool by_pred) {
     std::map<int, Pair> first;
@@ -438,9 +440,9 @@ void DetectionConfusion::process_batch(const std::vector<Prediction>& preds_in, 
   };
   std::vector<Pair> m = cand;
   if (m.size() > 1) {
-    by_iou_desc(m);
+    sort_by_iou_desc(m);
     m = first_per(m, /*by_pred=*/true);
-    by_iou_desc(m);
+    sort_by_iou_desc(m);
     m = first_per(m, /*by_pred=*/false);
   }
   std::vector<int> gt_match(gts.size(), -1);
