@@ -9,10 +9,16 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <numeric>
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
 #include "fracture/core/error.h"
+#include "fracture/core/fs.h"
 #include "fracture/data/image.h"
 #include "fracture/data/loader.h"
 #include "expect_error.h"
@@ -297,6 +303,48 @@ TEST(RectBatches, FollowsUltralyticsSetRectangle) {
   EXPECT_EQ(one.order, (std::vector<size_t>{0, 1, 2}));
   EXPECT_EQ(one.shapes, (std::vector<cv::Size>{{96, 64}, {96, 64}, {96, 96}}));
   expect_error([&] { rect_batches({{0, 10}}, 1, 64); }, {"rect_batches", "0x10"});
+}
+
+// rect_batches, resize_long_side and pad_centred against tests/oracle/ultralytics_rect_ref.py, which
+// follows Ultralytics 8.1.0's set_rectangle, load_image and LetterBox step by step: 200 random
+// image sizes (landscape, portrait, square; distinct aspect ratios) at imgsz 640, batch 16.
+TEST(RectBatches, MatchesUltralyticsStepByStepReference) {
+  std::mt19937_64 rng(7);
+  std::vector<cv::Size> sizes;
+  std::set<std::pair<int, int>> seen;
+  while (sizes.size() < 200) {
+    const int w = 64 + int(rng() % 3000), h = 64 + int(rng() % 3000);
+    const int g = std::gcd(w, h);
+    if (!seen.insert({w / g, h / g}).second) continue;  // one size per aspect ratio
+    sizes.emplace_back(w, h);
+  }
+  sizes.emplace_back(640, 640);  // r == 1: no resize
+  nlohmann::json in;
+  for (const auto& s : sizes) in["sizes"].push_back({s.width, s.height});
+  in["batch"] = 16, in["imgsz"] = 640, in["stride"] = 32, in["pad"] = 0.5;
+  const fs::path d = fs::temp_directory_path() / ("fracture_rectref_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  write_file_atomic(d / "in.json", in.dump());
+  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/ultralytics_rect_ref.py " +
+                          (d / "in.json").string() + " " + (d / "out.json").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto ref = nlohmann::json::parse(read_file(d / "out.json"));
+  fs::remove_all(d);
+
+  const RectBatches rb = rect_batches(sizes, 16, 640);
+  ASSERT_EQ(rb.order.size(), ref["order"].size());
+  for (size_t k = 0; k < rb.order.size(); ++k) {
+    ASSERT_EQ(rb.order[k], ref["order"][k].get<size_t>()) << k;
+    const cv::Size shape(ref["shapes"][k][0].get<int>(), ref["shapes"][k][1].get<int>());
+    EXPECT_EQ(rb.shapes[k], shape) << k;
+    const cv::Size src = sizes[rb.order[k]];
+    LetterboxInfo lb;
+    pad_centred(resize_long_side(cv::Mat(src, CV_8UC1, cv::Scalar(0)), 640), shape.width, shape.height, 0, &lb);
+    EXPECT_EQ(lb.new_w, ref["resized"][k][0].get<int>()) << k << " " << src;
+    EXPECT_EQ(lb.new_h, ref["resized"][k][1].get<int>()) << k << " " << src;
+    EXPECT_EQ(lb.pad_x, ref["left_top"][k][0].get<int>()) << k;
+    EXPECT_EQ(lb.pad_y, ref["left_top"][k][1].get<int>()) << k;
+  }
 }
 
 TEST_F(LoaderTest, RectangularValidationShapes) {
