@@ -1,13 +1,15 @@
 """Reference for fracture's rectangular validation geometry, following Ultralytics 8.1.0's source
 step by step: ultralytics/data/base.py BaseDataset.set_rectangle (batch shapes) and load_image
 (long-side resize sizes), ultralytics/data/augment.py LetterBox.__call__ with auto=False,
-scaleup=False, center=True (the padding of an image already resized by load_image). numpy does
+scaleup=False, center=True (the padding of an image already resized by load_image), and the
+predictor's LetterBox(auto=True, stride) on the original image ("predict", per input size). numpy does
 what numpy does there; sizes are distinct aspect ratios, so argsort's tie order does not matter.
 
 usage: ultralytics_rect_ref.py IN.json OUT.json
 IN:  {"sizes": [[w, h], ...], "batch": int, "imgsz": int, "stride": int, "pad": float}
 OUT: {"order": [...], "shapes": [[w, h] per position], "resized": [[w, h] per position],
-      "left_top": [[left, top] per position]}
+      "left_top": [[left, top] per position],
+      "predict": [[out_w, out_h, new_w, new_h, left, top] per input size]}
 """
 import json
 import math
@@ -51,6 +53,18 @@ def main():
         out["shapes"].append([int(new_shape[1]), int(new_shape[0])])
         out["resized"].append([int(new_unpad[0]), int(new_unpad[1])])
         out["left_top"].append([left, top])
+    # The predictor: LetterBox(new_shape=(imgsz, imgsz), auto=True, stride) on the original image.
+    out["predict"] = []
+    for w0, h0 in d["sizes"]:
+        r = min(imgsz / h0, imgsz / w0)  # scaleup=True
+        new_unpad = int(round(w0 * r)), int(round(h0 * r))
+        dw, dh = imgsz - new_unpad[0], imgsz - new_unpad[1]
+        dw, dh = np.mod(dw, stride), np.mod(dh, stride)
+        dw, dh = dw / 2, dh / 2
+        top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+        left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+        out["predict"].append([new_unpad[0] + left + right, new_unpad[1] + top + bottom, new_unpad[0], new_unpad[1],
+                               left, top])
     json.dump(out, open(sys.argv[2], "w"))
 
 

@@ -305,8 +305,8 @@ TEST(RectBatches, FollowsUltralyticsSetRectangle) {
   expect_error([&] { rect_batches({{0, 10}}, 1, 64); }, {"rect_batches", "0x10"});
 }
 
-// rect_batches, resize_long_side and pad_centred against tests/oracle/ultralytics_rect_ref.py, which
-// follows Ultralytics 8.1.0's set_rectangle, load_image and LetterBox step by step: 200 random
+// rect_batches, resize_long_side, pad_centred and letterbox_min against tests/oracle/ultralytics_rect_ref.py,
+// which follows Ultralytics 8.1.0's set_rectangle, load_image and LetterBox step by step: 200 random
 // image sizes (landscape, portrait, square; distinct aspect ratios) at imgsz 640, batch 16.
 TEST(RectBatches, MatchesUltralyticsStepByStepReference) {
   std::mt19937_64 rng(7);
@@ -344,6 +344,18 @@ TEST(RectBatches, MatchesUltralyticsStepByStepReference) {
     EXPECT_EQ(lb.new_h, ref["resized"][k][1].get<int>()) << k << " " << src;
     EXPECT_EQ(lb.pad_x, ref["left_top"][k][0].get<int>()) << k;
     EXPECT_EQ(lb.pad_y, ref["left_top"][k][1].get<int>()) << k;
+  }
+  // detect predict's letterbox (LetterBox auto=True: padded to the stride only), per input size.
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    LetterboxInfo lb;
+    const cv::Mat out = letterbox_min(cv::Mat(sizes[i], CV_32FC1, cv::Scalar(0)), 640, 32, 0, &lb);
+    const auto& p = ref["predict"][i];
+    EXPECT_EQ(out.cols, p[0].get<int>()) << sizes[i];
+    EXPECT_EQ(out.rows, p[1].get<int>()) << sizes[i];
+    EXPECT_EQ(lb.new_w, p[2].get<int>()) << sizes[i];
+    EXPECT_EQ(lb.new_h, p[3].get<int>()) << sizes[i];
+    EXPECT_EQ(lb.pad_x, p[4].get<int>()) << sizes[i];
+    EXPECT_EQ(lb.pad_y, p[5].get<int>()) << sizes[i];
   }
 }
 
