@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "fracture/models/cpu_isa.h"
+#include "fracture/models/kernels/cpu_isa.h"
 
 namespace bench {
 

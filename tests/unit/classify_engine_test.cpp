@@ -20,14 +20,16 @@
 #include "fracture/data/synth.h"
 #include "fracture/engine/classify.h"
 #include "fracture/engine/classify_run.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
-#include "fracture/torch/threads.h"
+#include "fracture/engine/threads.h"
 #include "expect_error.h"
 
 namespace fs = std::filesystem;
 using namespace fracture;
 using namespace fracture::engine;
+using fracture::report::fold_from_json;
+using fracture::report::fold_to_json;
 using fracture::test::expect_error;
 
 // ---- pure parts -----------------------------------------------------------------------------------

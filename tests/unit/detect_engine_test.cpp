@@ -24,7 +24,7 @@
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/detect_train.h"
 #include "fracture/engine/ema.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/yolov8.h"
 
 namespace fs = std::filesystem;
@@ -146,7 +146,7 @@ TEST(DetectEngine, ParameterGroupsSplitBiasesBatchNormAndWeights) {
   o.scale = "n";
   o.nc = 2;
   models::YoloV8 net(o);
-  ParamGroups g = yolo_param_groups(*net);
+  ParamGroups g = param_groups(*net, /*trainable_only=*/true);
   int64_t n_bn = 0, n_trainable = 0;
   for (const auto& m : net->modules(false))
     if (dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) ++n_bn;
@@ -428,7 +428,7 @@ TEST(DetectEngine, OverfitEightImagesAndRescoreSavedPredictions) {
 
   // metrics.json and a recomputation from predictions.json with labels read from the dataset.
   DetDataset ds = load_yolo(data, true, *log, nullptr);
-  auto images = read_predictions_json(r.run_dir / "predictions.json");
+  auto images = report::read_predictions_json(r.run_dir / "predictions.json");
   ASSERT_EQ(images.size(), ds.splits.at("val").size());
   DetectionMetrics dm(ds.names);
   for (auto& im : images) {

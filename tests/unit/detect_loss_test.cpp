@@ -14,7 +14,7 @@
 #include "fracture/core/error.h"
 #include "fracture/detect/boxes.h"
 #include "fracture/detect/loss.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/yolov8.h"
 
 using namespace fracture::detect;

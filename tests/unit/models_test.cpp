@@ -9,13 +9,13 @@
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/classifier.h"
-#include "fracture/models/cpu_isa.h"
+#include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/efficientnet.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/resnet.h"
-#include "fracture/models/winograd.h"
+#include "fracture/models/kernels/winograd.h"
 
 namespace fs = std::filesystem;
 using namespace fracture::models;

@@ -243,35 +243,57 @@ TEST(Splits, HoldOutByGroup) {
   EXPECT_THROW(fracture::split_by_group(y, g, 1.1, -0.1, 0.0, 1), Error);
 }
 
-TEST(Splits, SplitFileRoundTripAndErrors) {
+TEST(Splits, CvSplitsRolesAndFileRoundTrip) {
   fs::path dir = temp_dir("csv");
   std::vector<fracture::SplitItem> items;
-  for (int i = 0; i < 12; ++i)
+  for (int i = 0; i < 30; ++i)
     items.push_back({"images/a,b \"q\"/" + std::to_string(i) + ".png", i % 3 ? "P" + std::to_string(i / 2) : "",
                      i % 2});
-  auto rows = fracture::make_cv_splits(items, 3, 2, 7, true, {"no", "yes"});
-  ASSERT_EQ(rows.size(), 24u);
-  EXPECT_EQ(rows[13].repeat, 1);
-  EXPECT_EQ(rows[13].path, items[1].path);
+  fracture::CvSplitOptions cv;
+  cv.folds = 3;
+  cv.repeats = 2;
+  cv.seed = 7;
+  cv.val_fraction = 0.25;
+  auto rows = fracture::make_cv_splits(items, cv, {"no", "yes"});
+  ASSERT_EQ(rows.size(), items.size() * 3 * 2);
+  // Row (r, f, i) at (r * folds + f) * n + i; in every repeat each item is "test" in exactly one fold.
+  const size_t n = items.size();
+  for (int r = 0; r < 2; ++r) {
+    std::vector<int> test_count(n, 0);
+    for (int f = 0; f < 3; ++f) {
+      std::map<std::string, std::set<std::string>> roles_of_patient;
+      for (size_t i = 0; i < n; ++i) {
+        const auto& row = rows[(size_t(r) * 3 + size_t(f)) * n + i];
+        EXPECT_EQ(row.image, items[i].image);
+        EXPECT_EQ(row.repeat, r);
+        EXPECT_EQ(row.fold, f);
+        test_count[i] += row.role == "test";
+        if (!row.patient_id.empty()) roles_of_patient[row.patient_id].insert(row.role);
+      }
+      for (const auto& [p, roles] : roles_of_patient) EXPECT_EQ(roles.size(), 1u) << p;  // grouped: one role each
+    }
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(test_count[i], 1) << i;
+  }
+  // Reproducible from the options alone (a resumed run compares splits.csv byte for byte).
+  EXPECT_EQ(fracture::split_csv_text(rows), fracture::split_csv_text(fracture::make_cv_splits(items, cv, {"no", "yes"})));
+
   fracture::write_split_csv(dir / "run" / "splits.csv", rows);
   auto back = fracture::read_split_csv(dir / "run" / "splits.csv");
   ASSERT_EQ(back.size(), rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
-    EXPECT_EQ(back[i].path, rows[i].path);
+    EXPECT_EQ(back[i].image, rows[i].image);
     EXPECT_EQ(back[i].patient_id, rows[i].patient_id);
     EXPECT_EQ(back[i].label, rows[i].label);
     EXPECT_EQ(back[i].repeat, rows[i].repeat);
     EXPECT_EQ(back[i].fold, rows[i].fold);
+    EXPECT_EQ(back[i].role, rows[i].role);
   }
-  // No patient in two folds within a repeat.
-  std::map<std::pair<int, std::string>, std::set<int>> folds_of;
-  for (const auto& r : back)
-    if (!r.patient_id.empty()) folds_of[{r.repeat, r.patient_id}].insert(r.fold);
-  for (const auto& [key, f] : folds_of) EXPECT_EQ(f.size(), 1u) << key.second;
 
+  const std::string head = "image,patient_id,label,repeat,fold,role\n";
   fracture::write_file_atomic(dir / "bad1.csv", "file,label\nx,1\n");
-  fracture::write_file_atomic(dir / "bad2.csv", "path,patient_id,label,repeat,fold\na.png,,0,0,1\nb.png,,x,0,1\n");
-  fracture::write_file_atomic(dir / "bad3.csv", "path,patient_id,label,repeat,fold\na.png,,0,0\n");
+  fracture::write_file_atomic(dir / "bad2.csv", head + "a.png,,0,0,1,test\nb.png,,x,0,1,test\n");
+  fracture::write_file_atomic(dir / "bad3.csv", head + "a.png,,0,0,test\n");
+  fracture::write_file_atomic(dir / "bad4.csv", head + "a.png,,0,0,1,holdout\n");
   auto expect_msg = [](const fs::path& p, const std::string& want) {
     try {
       fracture::read_split_csv(p);
@@ -282,6 +304,7 @@ TEST(Splits, SplitFileRoundTripAndErrors) {
   };
   expect_msg(dir / "bad1.csv", "bad1.csv:1: expected the header");
   expect_msg(dir / "bad2.csv", "bad2.csv:3: field 'label' expects an integer, got 'x'");
-  expect_msg(dir / "bad3.csv", "bad3.csv:2: expected 5 fields");
+  expect_msg(dir / "bad3.csv", "bad3.csv:2: expected 6 fields");
+  expect_msg(dir / "bad4.csv", "bad4.csv:2: role must be train, val or test, got 'holdout'");
   fs::remove_all(dir);
 }

@@ -22,6 +22,7 @@
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
 #include "fracture/report/study.h"
+#include "fracture/report/study_files.h"
 #include "expect_error.h"
 
 namespace fs = std::filesystem;

@@ -17,7 +17,7 @@
 #include "fracture/core/error.h"
 #include "fracture/models/inference.h"
 #include "fracture/detect/boxes.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/yolov8.h"
 
 using namespace fracture::models;

@@ -8,7 +8,7 @@
 #include "fracture/cli/commands.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 
 namespace fracture::cli {
 

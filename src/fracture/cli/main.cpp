@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "fracture/core/heap.h"
-#include "fracture/torch/threads.h"
+#include "fracture/engine/threads.h"
 #include "fracture/cli/commands.h"
 #include "fracture/core/config.h"
 #include "fracture/core/error.h"
-#include "fracture/models/cpu_isa.h"
+#include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/core/log.h"
 
 namespace {

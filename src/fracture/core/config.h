@@ -5,7 +5,7 @@
 //   cfg.set("epochs", "10", "command line");      // type-checked against the default's "(int)"
 //   cfg.set("epoch", "10", "command line");       // throws: unknown key 'epoch' (did you mean 'epochs'?)
 //   int epochs = cfg.integer("epochs");
-//   fracture::write_file_atomic(run / "args.yaml", cfg.to_yaml());
+//   fracture::write_run_args(run, cfg);                     // run/args.yaml (core/rundir.h)
 #pragma once
 #include <map>
 #include <optional>

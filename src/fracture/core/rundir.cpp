@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "fracture/core/error.h"
+#include "fracture/core/fs.h"
 
 namespace fracture {
 
@@ -23,6 +24,10 @@ std::filesystem::path make_run_dir(const std::filesystem::path& project, const s
     FRACTURE_CHECK(errno == EEXIST, p.string(), ": cannot create run folder: ", std::strerror(errno));
   }
   FRACTURE_FAIL(parent.string(), ": too many runs named '", name, "'");
+}
+
+void write_run_args(const std::filesystem::path& run, const Config& cfg) {
+  write_file_atomic(run / "args.yaml", cfg.to_yaml());
 }
 
 }  // namespace fracture

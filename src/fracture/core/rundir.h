@@ -2,10 +2,12 @@
 // run is never overwritten (train, train2, train3, ...).
 //
 //   fs::path run = fracture::make_run_dir("runs", "detect", "train");   // runs/detect/train2 if train exists
-//   fracture::write_file_atomic(run / "args.yaml", cfg.to_yaml());
+//   fracture::write_run_args(run, cfg);                                  // run/args.yaml
 #pragma once
 #include <filesystem>
 #include <string>
+
+#include "fracture/core/config.h"
 
 namespace fracture {
 
@@ -13,5 +15,9 @@ namespace fracture {
 /// Creation is atomic (mkdir fails when the folder exists), so two runs never share a folder.
 std::filesystem::path make_run_dir(const std::filesystem::path& project, const std::string& task,
                                    const std::string& name);
+
+/// args.yaml: the run's resolved config (Config::to_yaml), written atomically; a resumed run reads
+/// it back with Config::merge_file.
+void write_run_args(const std::filesystem::path& run, const Config& cfg);
 
 }  // namespace fracture

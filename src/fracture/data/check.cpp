@@ -88,19 +88,16 @@ int CheckReport::errors() const {
 
 int CheckReport::warnings() const { return int(findings.size()) - errors(); }
 
-CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger& log) {
+namespace {
+
+// 1. Loads with the regular loader (its per-item problems become error-level findings); fills the
+//    report's kind, names and per-split summaries, and returns every image with its split.
+std::vector<Entry> load_entries(const fs::path& data, const CheckOptions& opt, Logger& log, CheckReport& r) {
   std::error_code ec;
-  FRACTURE_CHECK(fs::exists(data, ec), data.string(), ": dataset not found; expected a data.yaml, a COCO json, ",
-                 "a class folder or a CSV manifest");
-  CheckReport r;
-  r.source = data;
-  r.near_duplicate_bits = opt.near_duplicate_bits;
   std::vector<Problem> problems;
   std::vector<Entry> entries;
   const std::string ext = lower_ext(data);
   const bool is_dir = fs::is_directory(data, ec);
-
-  // 1. Load with the regular loader; its per-item problems are error-level findings.
   if (!is_dir && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
     DetDataset ds;
     if (ext == ".json") {
@@ -153,9 +150,12 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
                   "(.json), a class folder, or a CSV manifest (.csv)");
   }
   for (const Problem& p : problems) r.findings.push_back({true, "load", p});
+  return entries;
+}
 
-  // 2. Decode and hash every image on opt.threads threads. In strict mode the first failure (in
-  //    listing order) stops the check.
+// 2. Decodes and hashes every image on opt.threads threads (in strict mode the first failure, in
+//    listing order, stops the check) and adds the decoded images to the split summaries.
+std::vector<Decoded> decode_entries(const std::vector<Entry>& entries, const CheckOptions& opt, CheckReport& r) {
   std::vector<Decoded> dec(entries.size());
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
@@ -208,13 +208,15 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
     r.splits[k].height = stats_of(heights[k]);
   }
 
-  // 3. Exact duplicates: equal (content hash, size), confirmed byte by byte. Cross-split = error.
-  std::vector<size_t> ok;
-  for (size_t i = 0; i < entries.size(); ++i)
-    if (dec[i].ok) ok.push_back(i);
-  std::stable_sort(ok.begin(), ok.end(), [&](size_t a, size_t b) {
-    return std::make_pair(dec[a].content, dec[a].size) < std::make_pair(dec[b].content, dec[b].size);
-  });
+  return dec;
+}
+
+// 3. Exact duplicates: equal (content hash, size), confirmed byte by byte; across splits an error.
+//    Returns the (lower, higher) entry pairs found, which near-duplicates skip.
+std::set<std::pair<size_t, size_t>> exact_duplicates(const std::vector<Entry>& entries, const std::vector<Decoded>& dec,
+                                                     const std::vector<size_t>& ok, const CheckOptions& opt,
+                                                     CheckReport& r) {
+  std::error_code ec;
   std::set<std::pair<size_t, size_t>> exact;  // (lower, higher) entry index pairs already reported
   for (size_t a = 0; a < ok.size(); ++a) {
     for (size_t b = a + 1; b < ok.size() && dec[ok[b]].content == dec[ok[a]].content && dec[ok[b]].size == dec[ok[a]].size;
@@ -234,7 +236,12 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
     }
   }
 
-  // 4. Near-duplicates by perceptual hash (all pairs; 4 popcounts each, fine up to ~100k images).
+  return exact;
+}
+
+// 4. Near-duplicates by perceptual hash (all pairs; 4 popcounts each, fine up to ~100k images).
+void near_duplicates(const std::vector<Entry>& entries, const std::vector<Decoded>& dec, const std::vector<size_t>& ok,
+                     const std::set<std::pair<size_t, size_t>>& exact, const CheckOptions& opt, CheckReport& r) {
   if (opt.near_duplicate_bits >= 0) {
     for (size_t a = 0; a < ok.size(); ++a) {
       for (size_t b = a + 1; b < ok.size(); ++b) {
@@ -251,6 +258,28 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
       }
     }
   }
+}
+
+}  // namespace
+
+CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger& log) {
+  std::error_code ec;
+  FRACTURE_CHECK(fs::exists(data, ec), data.string(), ": dataset not found; expected a data.yaml, a COCO json, ",
+                 "a class folder or a CSV manifest");
+  CheckReport r;
+  r.source = data;
+  r.near_duplicate_bits = opt.near_duplicate_bits;
+  const std::vector<Entry> entries = load_entries(data, opt, log, r);
+  const std::vector<Decoded> dec = decode_entries(entries, opt, r);
+  // Decoded images, ordered by (content hash, size) so exact duplicates are neighbours.
+  std::vector<size_t> ok;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (dec[i].ok) ok.push_back(i);
+  std::stable_sort(ok.begin(), ok.end(), [&](size_t a, size_t b) {
+    return std::make_pair(dec[a].content, dec[a].size) < std::make_pair(dec[b].content, dec[b].size);
+  });
+  const auto exact = exact_duplicates(entries, dec, ok, opt, r);
+  near_duplicates(entries, dec, ok, exact, opt, r);
   log.debug("check: {} images, {} errors, {} warnings", entries.size(), r.errors(), r.warnings());
   return r;
 }

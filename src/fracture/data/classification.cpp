@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "fracture/core/csv.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/data/problem_sink.h"
@@ -55,60 +56,6 @@ std::vector<fs::path> images_under(const fs::path& dir, ProblemSink& sink) {
   }
   FRACTURE_CHECK(!ec, dir.string(), ": cannot list folder: ", ec.message());
   std::sort(out.begin(), out.end());
-  return out;
-}
-
-// RFC 4180 records with the 1-based line each starts on.
-struct CsvRecord {
-  int line = 0;
-  std::vector<std::string> fields;
-};
-
-std::vector<CsvRecord> parse_csv(const std::string& text, const fs::path& file) {
-  std::vector<CsvRecord> out;
-  size_t i = 0;
-  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // UTF-8 byte order mark
-  int line = 1;
-  while (i < text.size()) {
-    CsvRecord rec;
-    rec.line = line;
-    std::string field;
-    bool in_quotes = false, quoted = false, end = false;
-    while (!end) {
-      if (i >= text.size()) {
-        FRACTURE_CHECK(!in_quotes, file.string(), ":", rec.line, ": unterminated quoted field");
-        rec.fields.push_back(field);
-        break;
-      }
-      char c = text[i++];
-      if (in_quotes) {
-        if (c == '"') {
-          if (i < text.size() && text[i] == '"') field += '"', ++i;
-          else in_quotes = false;
-        } else {
-          if (c == '\n') ++line;
-          field += c;
-        }
-      } else if (c == '"') {
-        FRACTURE_CHECK(trim(field).empty(), file.string(), ":", line, ": quote inside an unquoted field");
-        field.clear();
-        in_quotes = quoted = true;
-      } else if (c == ',') {
-        rec.fields.push_back(quoted ? field : trim(field));
-        field.clear();
-        quoted = false;
-      } else if (c == '\n' || c == '\r') {
-        if (c == '\r' && i < text.size() && text[i] == '\n') ++i;
-        ++line;
-        rec.fields.push_back(quoted ? field : trim(field));
-        end = true;
-      } else {
-        field += c;
-      }
-    }
-    bool blank = rec.fields.size() == 1 && rec.fields[0].empty();
-    if (!blank) out.push_back(std::move(rec));
-  }
   return out;
 }
 
@@ -173,11 +120,11 @@ ClsDataset load_csv_manifest(const fs::path& csv, const std::string& positive, b
   std::error_code ec;
   FRACTURE_CHECK(fs::is_regular_file(csv, ec), csv.string(), ": CSV manifest not found");
   FRACTURE_CHECK(!positive.empty(), "positive: the positive class name must not be empty");
-  std::vector<CsvRecord> rows = parse_csv(read_file(csv), csv);
+  std::vector<csv::Record> rows = csv::parse(read_file(csv), csv.string(), /*trim_unquoted=*/true);
   FRACTURE_CHECK(!rows.empty(), csv.string(), ": empty CSV; expected a header row 'path,label[,patient_id][,split]'");
 
   // Header: column name -> index.
-  const CsvRecord& head = rows[0];
+  const csv::Record& head = rows[0];
   std::map<std::string, size_t> col;
   for (size_t k = 0; k < head.fields.size(); ++k) {
     std::string name = lower(trim(head.fields[k]));
@@ -205,7 +152,7 @@ ClsDataset load_csv_manifest(const fs::path& csv, const std::string& positive, b
   int negative_line = 0;
   std::map<fs::path, int> seen;
   for (size_t r = 1; r < rows.size(); ++r) {
-    const CsvRecord& row = rows[r];
+    const csv::Record& row = rows[r];
     if (row.fields.size() != head.fields.size()) {
       sink.add(csv, row.line, "expected " + std::to_string(head.fields.size()) + " fields (as in the header), got " +
                                   std::to_string(row.fields.size()));

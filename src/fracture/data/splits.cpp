@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 
+#include "fracture/core/csv.h"
 #include "fracture/core/error.h"
 #include "fracture/core/rng.h"
 #include "fracture/core/fs.h"
@@ -259,64 +260,76 @@ std::vector<int> split_by_group(const std::vector<int>& labels, const std::vecto
   return out;
 }
 
-std::vector<SplitRow> make_cv_splits(const std::vector<SplitItem>& items, int k, int repeats, uint64_t seed,
-                                     bool group_by_patient, const std::vector<std::string>& class_names) {
+std::vector<int> inner_split(const std::vector<int>& labels, const std::vector<std::string>& patients,
+                             double val_fraction, uint64_t seed) {
+  FRACTURE_CHECK(val_fraction > 0 && val_fraction < 1, "inner split: val_fraction must be in (0, 1), got ",
+                 val_fraction);
+  FRACTURE_CHECK(patients.empty() || patients.size() == labels.size(), "inner split: ", labels.size(), " labels vs ",
+                 patients.size(), " patient ids");
+  std::vector<std::string> groups = patients;
+  if (groups.empty()) groups.assign(labels.size(), "");
+  std::vector<int> s = split_by_group(labels, groups, 1.0 - val_fraction, val_fraction, 0.0, seed);
+  int counts[2][2] = {{0, 0}, {0, 0}};  // [role][label]
+  for (size_t i = 0; i < s.size(); ++i) {
+    FRACTURE_CHECK(s[i] == 0 || s[i] == 1, "inner split: unexpected role ", s[i]);
+    FRACTURE_CHECK(labels[i] == 0 || labels[i] == 1, "inner split: label must be 0 or 1, got ", labels[i]);
+    counts[s[i]][labels[i]] += 1;
+  }
+  FRACTURE_CHECK(counts[1][0] > 0 && counts[1][1] > 0 && counts[0][0] > 0 && counts[0][1] > 0,
+                 "inner split of ", labels.size(), " training images (val_fraction ", val_fraction,
+                 "): inner train has ", counts[0][1], " fractured / ", counts[0][0], " not, inner validation ",
+                 counts[1][1], " / ", counts[1][0], "; each needs both classes: use more images, fewer folds, or ",
+                 "another val_fraction");
+  return s;
+}
+
+uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold) {
+  uint64_t h = splitmix64(seed);
+  h = splitmix64(h ^ hash_bytes(model));
+  h = splitmix64(h ^ uint64_t(repeat));
+  h = splitmix64(h ^ (uint64_t(fold) + 0x100000000ull));
+  return h >> 1;  // torch seeds are fine with 63 bits; keeps the value printable as a signed int
+}
+
+std::vector<SplitRow> make_cv_splits(const std::vector<SplitItem>& items, const CvSplitOptions& opt,
+                                     const std::vector<std::string>& class_names) {
+  const size_t n = items.size();
   std::vector<int> labels;
   std::vector<std::string> groups;
   for (const auto& it : items) {
     labels.push_back(it.label);
-    groups.push_back(group_by_patient ? it.patient_id : std::string());
+    groups.push_back(opt.group_by_patient ? it.patient_id : std::string());
   }
-  std::vector<std::vector<int>> folds = repeated_kfold(labels, groups, k, repeats, seed, class_names);
+  const auto fold_of = repeated_kfold(labels, groups, opt.folds, opt.repeats, opt.seed, class_names);
   std::vector<SplitRow> rows;
-  for (int r = 0; r < repeats; ++r)
-    for (size_t i = 0; i < items.size(); ++i)
-      rows.push_back({items[i].path, items[i].patient_id, items[i].label, r, folds[r][i]});
+  rows.reserve(n * size_t(opt.folds) * size_t(opt.repeats));
+  for (int r = 0; r < opt.repeats; ++r) {
+    for (int f = 0; f < opt.folds; ++f) {
+      std::vector<size_t> rest;
+      std::vector<int> rl;
+      std::vector<std::string> rg;
+      for (size_t i = 0; i < n; ++i) {
+        if (fold_of[r][i] == f) continue;
+        rest.push_back(i);
+        rl.push_back(labels[i]);
+        rg.push_back(groups[i]);
+      }
+      std::vector<int> inner;
+      try {
+        inner = inner_split(rl, rg, opt.val_fraction, fold_seed(opt.seed, "inner", r, f));
+      } catch (const Error& e) {
+        FRACTURE_FAIL("repeat ", r, " fold ", f, ": ", e.what());
+      }
+      std::vector<const char*> role(n, "test");
+      for (size_t j = 0; j < rest.size(); ++j) role[rest[j]] = inner[j] == 1 ? "val" : "train";
+      for (size_t i = 0; i < n; ++i)
+        rows.push_back({items[i].image, items[i].patient_id, items[i].label, r, f, role[i]});
+    }
+  }
   return rows;
 }
 
 namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return q + "\"";
-}
-
-// Splits one CSV record starting at `pos` (RFC 4180: quoted fields may hold commas, doubled
-// quotes and newlines). Advances `pos` past the record and counts newlines consumed in `lines`.
-std::vector<std::string> csv_record(const std::string& text, size_t& pos, int& lines, const std::string& where) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  while (pos < text.size()) {
-    char ch = text[pos++];
-    if (quoted) {
-      if (ch == '"') {
-        if (pos < text.size() && text[pos] == '"') {
-          fields.back() += '"';
-          ++pos;
-        } else {
-          quoted = false;
-        }
-      } else {
-        if (ch == '\n') ++lines;
-        fields.back() += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      fields.emplace_back();
-    } else if (ch == '\n') {
-      ++lines;
-      break;
-    } else if (ch != '\r') {
-      fields.back() += ch;
-    }
-  }
-  FRACTURE_CHECK(!quoted, where, ": unterminated quoted field");
-  return fields;
-}
 
 int parse_int_field(const std::string& s, const std::string& where, const char* name) {
   try {
@@ -328,37 +341,38 @@ int parse_int_field(const std::string& s, const std::string& where, const char* 
   FRACTURE_FAIL(where, ": field '", name, "' expects an integer, got '", s, "'");
 }
 
+const std::vector<std::string> kSplitHeader = {"image", "patient_id", "label", "repeat", "fold", "role"};
+
 }  // namespace
 
-void write_split_csv(const std::filesystem::path& file, const std::vector<SplitRow>& rows) {
-  std::ostringstream s;
-  s << "path,patient_id,label,repeat,fold\n";
+std::string split_csv_text(const std::vector<SplitRow>& rows) {
+  std::string s = csv::line(kSplitHeader);
   for (const auto& r : rows)
-    s << csv_field(r.path) << ',' << csv_field(r.patient_id) << ',' << r.label << ',' << r.repeat << ',' << r.fold
-      << '\n';
-  write_file_atomic(file, s.str());
+    s += csv::line({r.image, r.patient_id, std::to_string(r.label), std::to_string(r.repeat), std::to_string(r.fold),
+                    r.role});
+  return s;
+}
+
+void write_split_csv(const std::filesystem::path& file, const std::vector<SplitRow>& rows) {
+  write_file_atomic(file, split_csv_text(rows));
 }
 
 std::vector<SplitRow> read_split_csv(const std::filesystem::path& file) {
-  std::string text = read_file(file);
-  size_t pos = 0;
-  int line = 1;
-  int next_line = 1;
-  std::vector<std::string> head = csv_record(text, pos, next_line, file.string() + ":1");
-  FRACTURE_CHECK(head == std::vector<std::string>({"path", "patient_id", "label", "repeat", "fold"}),
-                 file.string(), ":1: expected the header `path,patient_id,label,repeat,fold`");
+  const std::vector<csv::Record> recs = csv::parse(read_file(file), file.string());
+  FRACTURE_CHECK(!recs.empty() && recs[0].fields == kSplitHeader, file.string(),
+                 ":1: expected the header `image,patient_id,label,repeat,fold,role`");
   std::vector<SplitRow> rows;
-  while (pos < text.size()) {
-    line = next_line;
-    std::string where = file.string() + ":" + std::to_string(line);
-    std::vector<std::string> f = csv_record(text, pos, next_line, where);
-    if (f.size() == 1 && f[0].empty()) continue;  // blank line
-    FRACTURE_CHECK(f.size() == 5, where, ": expected 5 fields `path,patient_id,label,repeat,fold`, got ", f.size());
-    FRACTURE_CHECK(!f[0].empty(), where, ": empty path");
+  for (size_t k = 1; k < recs.size(); ++k) {
+    const std::vector<std::string>& f = recs[k].fields;
+    const std::string where = file.string() + ":" + std::to_string(recs[k].line);
+    FRACTURE_CHECK(f.size() == 6, where, ": expected 6 fields `image,patient_id,label,repeat,fold,role`, got ",
+                   f.size());
+    FRACTURE_CHECK(!f[0].empty(), where, ": empty image path");
     SplitRow r{f[0], f[1], parse_int_field(f[2], where, "label"), parse_int_field(f[3], where, "repeat"),
-               parse_int_field(f[4], where, "fold")};
-    FRACTURE_CHECK(r.label >= 0 && r.repeat >= 0 && r.fold >= 0, where,
-                   ": label, repeat and fold must be >= 0");
+               parse_int_field(f[4], where, "fold"), f[5]};
+    FRACTURE_CHECK(r.label >= 0 && r.repeat >= 0 && r.fold >= 0, where, ": label, repeat and fold must be >= 0");
+    FRACTURE_CHECK(r.role == "train" || r.role == "val" || r.role == "test", where,
+                   ": role must be train, val or test, got '", r.role, "'");
     rows.push_back(r);
   }
   return rows;

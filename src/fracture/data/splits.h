@@ -6,10 +6,11 @@
 //   std::vector<std::string> patients = {"P1", "P1", "P2", ...};
 //   std::vector<int> g = fracture::stratified_group_kfold(labels, patients, 5, 0);   // no patient in two folds
 //
-//   std::vector<fracture::SplitItem> items = ...;                   // path, patient_id, label
-//   auto rows = fracture::make_cv_splits(items, /*k=*/5, /*repeats=*/3, /*seed=*/0, /*group=*/true);
-//   fracture::write_split_csv(run / "splits.csv", rows);            // atomic; reproduces the study
-//   auto again = fracture::read_split_csv(run / "splits.csv");
+//   std::vector<fracture::SplitItem> items = {{"a.png", "P1", 1}, {"b.png", "P2", 0}};   // image, patient, label
+//   fracture::CvSplitOptions cv;  cv.folds = 5;  cv.repeats = 3;
+//   std::vector<fracture::SplitRow> rows = fracture::make_cv_splits(items, cv);   // role per (repeat, fold)
+//   fracture::write_split_csv(run / "splits.csv", rows);            // atomic; the study's one split file
+//   std::vector<fracture::SplitRow> again = fracture::read_split_csv(run / "splits.csv");
 //
 // A "fold" value is the test fold of an item: in repeat r, fold f trains on every item whose fold
 // is not f and tests on the items whose fold is f. Labels are small non-negative integers (class
@@ -62,33 +63,55 @@ std::vector<std::vector<int>> repeated_kfold(const std::vector<int>& labels, con
 std::vector<int> split_by_group(const std::vector<int>& labels, const std::vector<std::string>& groups,
                                 double train, double val, double test, uint64_t seed);
 
+/// Inner split of an outer training part: role 0 (inner train) or 1 (inner validation) per item, a
+/// share `val_fraction` of each class in validation, grouped by patient (no patient in both roles)
+/// when `patients` has ids. Throws fracture::Error when either role would lack a class.
+std::vector<int> inner_split(const std::vector<int>& labels, const std::vector<std::string>& patients,
+                             double val_fraction, uint64_t seed);
+
+/// Seed of one (model, repeat, fold) cell: SplitMix64 mix of the four (inner splits use the model
+/// name "inner"; training seeds the backbone's name).
+uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold);
+
 /// One item to split.
 struct SplitItem {
-  std::string path;        ///< image path as the dataset names it
+  std::string image;       ///< image path as the dataset names it
   std::string patient_id;  ///< "" when unknown
-  int label = 0;           ///< class index
+  int label = 0;           ///< class index (0 / 1 for the inner split)
 };
 
-/// One row of a split file: item `path` is in test fold `fold` of repeat `repeat`.
+/// One row of a run's splits.csv: in cell (repeat, fold), item `image` is in `role`: "test" (the
+/// outer fold), "val" (the inner validation split of the rest) or "train".
 struct SplitRow {
-  std::string path;
+  std::string image;
   std::string patient_id;
   int label = 0;
   int repeat = 0;
   int fold = 0;
+  std::string role;
 };
 
-/// Rows for every (repeat, item), repeat-major in item order. Grouped by patient_id when
-/// `group_by_patient` and at least one item has a patient id, else plain stratified.
-std::vector<SplitRow> make_cv_splits(const std::vector<SplitItem>& items, int k, int repeats, uint64_t seed,
-                                     bool group_by_patient, const std::vector<std::string>& class_names = {});
+struct CvSplitOptions {
+  int folds = 5, repeats = 3;
+  uint64_t seed = 0;
+  bool group_by_patient = true;  ///< group by patient_id where items have one
+  double val_fraction = 0.2;     ///< inner validation share of each outer training part
+};
 
-/// Writes rows as CSV with header `path,patient_id,label,repeat,fold` (RFC 4180 quoting for
-/// fields holding a comma, quote or newline), atomically.
+/// The cross-validation study's splits: repeated_kfold(labels, patients) gives each item its test
+/// fold per repeat; in cell (r, f) the rest is split by inner_split(val_fraction,
+/// fold_seed(seed, "inner", r, f)) into train and val. Rows repeat-major, then fold, then item
+/// order, every item in every cell. Errors of a cell's inner split name the repeat and fold.
+std::vector<SplitRow> make_cv_splits(const std::vector<SplitItem>& items, const CvSplitOptions& options,
+                                     const std::vector<std::string>& class_names = {});
+
+/// splits.csv: header `image,patient_id,label,repeat,fold,role`, one csv::line per row.
+std::string split_csv_text(const std::vector<SplitRow>& rows);
+/// Writes split_csv_text(rows) atomically.
 void write_split_csv(const std::filesystem::path& file, const std::vector<SplitRow>& rows);
 
-/// Reads a split file written by write_split_csv. Throws fracture::Error naming file:line and the
-/// expected form on a bad header, wrong field count, or a non-integer label/repeat/fold.
+/// Reads a file written by write_split_csv. Throws fracture::Error naming file:line and the expected
+/// form on a bad header, wrong field count, a non-integer label/repeat/fold or an unknown role.
 std::vector<SplitRow> read_split_csv(const std::filesystem::path& file);
 
 }  // namespace fracture

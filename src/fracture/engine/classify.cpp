@@ -1,12 +1,11 @@
-// Classification engine, training half: options, learning-rate schedule, early stopping, one fit,
-// prediction, inner split, fold seeds and fold.json. The run modes are in classify_run.cpp.
+// Classification engine, training half: options, learning-rate schedule, early stopping, one fit and
+// prediction. The run modes are in classify_run.cpp; their files in report/classify_files.
 #include "fracture/engine/classify.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "fracture/data/augment.h"
 #include "fracture/core/error.h"
@@ -14,7 +13,7 @@
 #include "fracture/core/rng.h"
 #include "fracture/data/splits.h"
 #include "fracture/eval/classification_metrics.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
 
 namespace fracture::engine {
@@ -216,32 +215,6 @@ ClassifyOptions classify_options(const Config& cfg) {
   return o;
 }
 
-double lr_at_iteration(int64_t it, int64_t total, int64_t warmup, double lr0, double lrf) {
-  if (warmup > 0 && it < warmup) return lr0 * double(it + 1) / double(warmup);
-  const double span = double(std::max<int64_t>(1, total - 1 - warmup));
-  double t = double(it - warmup) / span;
-  t = std::min(1.0, std::max(0.0, t));
-  return lr0 * (lrf + (1.0 - lrf) * 0.5 * (1.0 + std::cos(M_PI * t)));
-}
-
-EarlyStopping::EarlyStopping(const std::string& monitor, int patience) : patience_(patience) {
-  FRACTURE_CHECK(monitor == "val_loss" || monitor == "auroc", "early stopping: monitor must be val_loss or auroc, got '",
-                 monitor, "'");
-  FRACTURE_CHECK(patience >= 1, "early stopping: patience must be >= 1, got ", patience);
-  maximise_ = monitor == "auroc";
-}
-
-bool EarlyStopping::update(int epoch, double value) {
-  last_epoch_ = epoch;
-  if (std::isnan(value)) return false;
-  bool better = best_epoch_ < 0 || (maximise_ ? value > best_ : value < best_);
-  if (better) {
-    best_ = value;
-    best_epoch_ = epoch;
-  }
-  return better;
-}
-
 double mean_bce(const std::vector<double>& logits, const std::vector<int>& labels) {
   FRACTURE_CHECK(logits.size() == labels.size() && !logits.empty(), "mean_bce: ", logits.size(), " logits vs ",
                  labels.size(), " labels");
@@ -328,11 +301,13 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
   std::vector<int> val_labels;
   for (const auto& it : val) val_labels.push_back(it.label);
 
-  // AdamW, two groups: decay on weights of dim >= 2, none on biases and norm weights.
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : res.net->named_parameters(true)) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  // AdamW, two groups: decay on conv/linear weights, none on biases and BatchNorm weights (every
+  // parameter, frozen or not: staged fine-tuning unfreezes the backbone later).
+  const ParamGroups pg = param_groups(*res.net, /*trainable_only=*/false);
+  std::vector<torch::Tensor> no_decay = pg.bias;
+  no_decay.insert(no_decay.end(), pg.no_decay.begin(), pg.no_decay.end());
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+  groups.emplace_back(pg.decay, std::make_unique<torch::optim::AdamWOptions>(
                                  torch::optim::AdamWOptions(opt.lr0).weight_decay(opt.weight_decay)));
   groups.emplace_back(no_decay,
                       std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(opt.lr0).weight_decay(0)));
@@ -416,79 +391,6 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
   res.epochs_run = int(res.history.size());
   res.seconds = seconds_since(t_fit);
   return res;
-}
-
-std::vector<int> inner_split(const std::vector<int>& labels, const std::vector<std::string>& patients,
-                             double val_fraction, uint64_t seed) {
-  FRACTURE_CHECK(val_fraction > 0 && val_fraction < 1, "inner split: val_fraction must be in (0, 1), got ",
-                 val_fraction);
-  FRACTURE_CHECK(patients.empty() || patients.size() == labels.size(), "inner split: ", labels.size(), " labels vs ",
-                 patients.size(), " patient ids");
-  std::vector<std::string> groups = patients;
-  if (groups.empty()) groups.assign(labels.size(), "");
-  std::vector<int> s = split_by_group(labels, groups, 1.0 - val_fraction, val_fraction, 0.0, seed);
-  int counts[2][2] = {{0, 0}, {0, 0}};  // [role][label]
-  for (size_t i = 0; i < s.size(); ++i) {
-    FRACTURE_CHECK(s[i] == 0 || s[i] == 1, "inner split: unexpected role ", s[i]);
-    FRACTURE_CHECK(labels[i] == 0 || labels[i] == 1, "inner split: label must be 0 or 1, got ", labels[i]);
-    counts[s[i]][labels[i]] += 1;
-  }
-  FRACTURE_CHECK(counts[1][0] > 0 && counts[1][1] > 0 && counts[0][0] > 0 && counts[0][1] > 0,
-                 "inner split of ", labels.size(), " training images (val_fraction ", val_fraction,
-                 "): inner train has ", counts[0][1], " fractured / ", counts[0][0], " not, inner validation ",
-                 counts[1][1], " / ", counts[1][0], "; each needs both classes: use more images, fewer folds, or ",
-                 "another val_fraction");
-  return s;
-}
-
-uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold) {
-  uint64_t h = splitmix64(seed);
-  h = splitmix64(h ^ hash_bytes(model));
-  h = splitmix64(h ^ uint64_t(repeat));
-  h = splitmix64(h ^ (uint64_t(fold) + 0x100000000ull));
-  return h >> 1;  // torch seeds are fine with 63 bits; keeps the value printable as a signed int
-}
-
-std::string fold_to_json(const FoldPredictions& f) {
-  nlohmann::json j;
-  j["model"] = f.model;
-  j["repeat"] = f.repeat;
-  j["fold"] = f.fold;
-  j["images"] = f.images;
-  j["patients"] = f.patients;
-  j["labels"] = f.labels;
-  j["logits"] = f.logits;
-  j["val_labels"] = f.val_labels;
-  j["val_logits"] = f.val_logits;
-  j["best_epoch"] = f.best_epoch;
-  j["epochs_run"] = f.epochs_run;
-  j["train_seconds"] = f.train_seconds;
-  return j.dump(1) + "\n";
-}
-
-FoldPredictions fold_from_json(const std::string& text, const std::string& origin) {
-  FoldPredictions f;
-  try {
-    auto j = nlohmann::json::parse(text);
-    f.model = j.at("model").get<std::string>();
-    f.repeat = j.at("repeat").get<int>();
-    f.fold = j.at("fold").get<int>();
-    f.images = j.at("images").get<std::vector<std::string>>();
-    f.patients = j.at("patients").get<std::vector<std::string>>();
-    f.labels = j.at("labels").get<std::vector<int>>();
-    f.logits = j.at("logits").get<std::vector<double>>();
-    f.val_labels = j.at("val_labels").get<std::vector<int>>();
-    f.val_logits = j.at("val_logits").get<std::vector<double>>();
-    f.best_epoch = j.at("best_epoch").get<int>();
-    f.epochs_run = j.at("epochs_run").get<int>();
-    f.train_seconds = j.at("train_seconds").get<double>();
-  } catch (const nlohmann::json::exception& e) {
-    FRACTURE_FAIL(origin, ": not a fold file written by fracture classify (", e.what(), ")");
-  }
-  FRACTURE_CHECK(f.images.size() == f.labels.size() && f.labels.size() == f.logits.size() &&
-                     f.patients.size() == f.labels.size() && f.val_labels.size() == f.val_logits.size(),
-                 origin, ": inconsistent fold file (array sizes differ)");
-  return f;
 }
 
 }  // namespace fracture::engine

@@ -31,16 +31,18 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <limits>
 #include <string>
 #include <vector>
 
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
 #include "fracture/data/dataset.h"
+#include "fracture/data/splits.h"
+#include "fracture/report/classify_files.h"
 #include "fracture/report/study.h"
 #include "fracture/models/classifier.h"
 #include "fracture/data/loader.h"
+#include "fracture/engine/training.h"
 
 namespace fracture::engine {
 
@@ -74,41 +76,6 @@ struct ClassifyOptions {
 /// `model` must be one backbone or `all` (run directories are for val/predict, not read here).
 ClassifyOptions classify_options(const Config& cfg);
 
-/// Learning rate of iteration `it` (0-based) of `total`: linear warmup lr0 * (it + 1) / warmup for
-/// it < warmup, then cosine from lr0 down to lr0 * lrf at the last iteration:
-/// lr0 * (lrf + (1 - lrf) * (1 + cos(pi * (it - warmup) / max(1, total - 1 - warmup))) / 2).
-double lr_at_iteration(int64_t it, int64_t total, int64_t warmup, double lr0, double lrf);
-
-/// Early stopping on one monitored value: val_loss (lower is better) or auroc (higher is better).
-/// A value counts as better only when strictly better; NaN never does.
-class EarlyStopping {
- public:
-  EarlyStopping(const std::string& monitor, int patience);
-  /// Records epoch's value; returns true when it is the best so far.
-  bool update(int epoch, double value);
-  /// True once `patience` epochs passed without improvement.
-  bool should_stop() const { return best_epoch_ >= 0 && last_epoch_ - best_epoch_ >= patience_; }
-  int best_epoch() const { return best_epoch_; }
-  double best_value() const { return best_; }
-
- private:
-  bool maximise_ = false;
-  int patience_ = 0;
-  int best_epoch_ = -1, last_epoch_ = -1;
-  double best_ = std::numeric_limits<double>::quiet_NaN();
-};
-
-/// One epoch of training, as written to results.csv.
-struct EpochRecord {
-  int epoch = 0;           ///< 0-based
-  double train_loss = 0;   ///< mean training loss (class-weighted when class_weights)
-  double val_loss = 0;     ///< mean unweighted BCE on the validation items
-  double val_auroc = 0;    ///< NaN when the validation items hold one class
-  double lr = 0;           ///< learning rate of the epoch's last iteration
-  double seconds = 0;      ///< wall time of the epoch (training + validation)
-  bool best = false;       ///< this epoch's weights are the best so far
-};
-
 struct FitResult {
   models::Classifier net;             ///< best epoch's weights restored, eval mode, on opt.device
   std::vector<EpochRecord> history;
@@ -140,18 +107,5 @@ std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vecto
 
 /// Mean binary cross-entropy of logits against 0/1 labels (numerically stable form).
 double mean_bce(const std::vector<double>& logits, const std::vector<int>& labels);
-
-/// Inner split of an outer training part: role 0 (inner train) or 1 (inner validation) per item, a
-/// share `val_fraction` of each class in validation, grouped by patient (no patient in both roles)
-/// when `patients` has ids. Throws fracture::Error when either role would lack a class.
-std::vector<int> inner_split(const std::vector<int>& labels, const std::vector<std::string>& patients,
-                             double val_fraction, uint64_t seed);
-
-/// Seed of one fold's training: SplitMix64 mix of (seed, model name, repeat, fold).
-uint64_t fold_seed(uint64_t seed, const std::string& model, int repeat, int fold);
-
-/// Serialises FoldPredictions (doubles round-trip exactly) and reads them back.
-std::string fold_to_json(const FoldPredictions& f);
-FoldPredictions fold_from_json(const std::string& text, const std::string& origin);
 
 }  // namespace fracture::engine

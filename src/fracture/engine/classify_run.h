@@ -1,5 +1,5 @@
-// The four `fracture classify` modes on run directories (classify_run.cpp), built on the training
-// engine of classify.h: cv (the cross-validated study), train, val and predict.
+// The four `fracture classify` modes on run directories, built on the training engine of
+// classify.h: cv and train (classify_run.cpp), val and predict (classify_eval.cpp).
 //
 //   fracture::Config cfg = fracture::Config::defaults();
 //   cfg.set("data", "synthetic/classification.csv", "example");
@@ -13,6 +13,7 @@
 
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
+#include "fracture/data/dataset.h"
 
 namespace fracture::engine {
 
@@ -32,5 +33,14 @@ ClassifyOutcome classify_train(const Config& cfg, Logger& log);
 ClassifyOutcome classify_val(const Config& cfg, Logger& log);
 /// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
 ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
+
+namespace detail {
+/// A config value as args.yaml writes it ("null" for null).
+std::string value_text(const Config& c, const std::string& key);
+/// The dataset of key `data` with both classes; errors name the file and the counts.
+ClsDataset load_dataset(const Config& cfg, Logger& log);
+/// The resolved config of a run directory (its args.yaml over the defaults).
+Config run_config(const std::filesystem::path& run);
+}  // namespace detail
 
 }  // namespace fracture::engine

@@ -5,8 +5,8 @@
 //   auto det = fracture::engine::load_detector("runs/detect/train", torch::kCPU);  // or a .safetensors
 //   fracture::engine::DetValOptions vo;  vo.imgsz = 640;
 //   auto out = fracture::engine::validate_detector(*det.net, ds.splits.at("val"), ds.names, vo, *log);
-//   fracture::engine::write_val_report(out, ds.names, run_dir);   // metrics.json, curves, predictions
-//   std::cout << fracture::engine::format_val_table(out, ds.names);
+//   fracture::report::write_val_report(out, ds.names, run_dir);   // metrics.json, curves, predictions
+//   std::cout << fracture::report::format_val_table(out, ds.names);
 //   fracture::engine::PredictOptions po;  po.imgsz = 640;
 //   auto dets = fracture::engine::predict_image(*det.net, img01, po);             // original pixels
 //
@@ -28,6 +28,7 @@
 #include "fracture/eval/detection_metrics.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
+#include "fracture/report/detect_files.h"
 
 namespace fracture::detect {
 class DetectionLoss;
@@ -59,9 +60,6 @@ LoadedDetector load_detector(const std::filesystem::path& model, const torch::De
 LoadedDetector load_detector(const std::filesystem::path& model, const torch::Device& device,
                              const models::InferenceOptions& optimize);
 
-/// Writes names.json (a JSON list of class names) beside weights, read back by load_detector.
-void write_names(const std::filesystem::path& weights_dir, const std::vector<std::string>& names);
-
 struct DetValOptions {
   int imgsz = 640;
   int batch = 32;
@@ -80,24 +78,6 @@ struct DetValOptions {
   bool rect = true;
 };
 
-/// Detections of one validation image, in original-image pixels.
-struct ImagePredictions {
-  std::string path;
-  int width = 0, height = 0;
-  std::vector<Prediction> preds;
-  std::vector<GroundTruth> gts;
-};
-
-struct DetValOutput {
-  DetectionResults results;
-  DetectionConfusion confusion{1};
-  MatchRule matching = MatchRule::ultralytics;  ///< the rule the results were computed with
-  bool rect = true;                             ///< rectangular batches (else imgsz squares)
-  std::vector<ImagePredictions> images;
-  int64_t n_images = 0;
-  std::vector<double> loss;  ///< [box, cls, dfl] mean per batch when a loss was given, else empty
-};
-
 /// Runs `net` (eval mode is set here) over `items`. When `loss` is given, also the validation loss
 /// (Ultralytics val/box_loss etc.: loss items averaged over batches). Errors: a class index in the
 /// labels >= names.size().
@@ -108,21 +88,6 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
 /// Recomputes metrics from per-image predictions and ground truth (what validate_detector did).
 DetectionMetrics metrics_from_images(const std::vector<ImagePredictions>& images, const std::vector<std::string>& names,
                                      MatchRule matching = MatchRule::ultralytics);
-
-/// Writes into dir: metrics.json (precision, recall, map50, map50_95, map75, fitness, per_class by
-/// name with images/instances, confusion_matrix with names + "background", conf_at_best_f1),
-/// curves.json (P/R/F1 vs confidence, P vs R per class), curves_f1.csv, predictions.json (per image:
-/// file, width, height, boxes xyxy pixels, conf, class).
-void write_val_report(const DetValOutput& out, const std::vector<std::string>& names, const std::filesystem::path& dir);
-
-/// Ultralytics-style table: Class, Images, Instances, P, R, mAP50, mAP50-95; "all" first.
-std::string format_val_table(const DetValOutput& out, const std::vector<std::string>& names);
-
-/// predictions.json as written by write_val_report, read back (tests, re-scoring).
-std::vector<ImagePredictions> read_predictions_json(const std::filesystem::path& file);
-
-/// Images per class: how many images contain at least one GT box of class c.
-std::vector<int64_t> images_per_class(const std::vector<ImagePredictions>& images, int nc);
 
 struct PredictOptions {
   int imgsz = 640;
@@ -143,8 +108,5 @@ std::vector<Prediction> predict_image(models::YoloV8Impl& net, const cv::Mat& im
 
 /// Maps xyxy letterbox-pixel boxes back to original pixels and clips them: x = (x' - pad_x) / scale.
 BoxXyxy unletterbox(const BoxXyxy& b, const LetterboxInfo& lb);
-
-/// Draws boxes with "name conf" labels on an 8-bit BGR copy of the [0, 1] grey image.
-cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names);
 
 }  // namespace fracture::engine

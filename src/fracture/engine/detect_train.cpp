@@ -18,38 +18,18 @@
 #include "fracture/core/rundir.h"
 #include "fracture/data/yolo.h"
 #include "fracture/detect/loss.h"
+#include "fracture/engine/detect_run.h"
 #include "fracture/engine/ema.h"
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
 #include "fracture/data/loader.h"
+#include "fracture/report/detect_files.h"
 
 namespace fracture::engine {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-ParamGroups yolo_param_groups(const torch::nn::Module& m) {
-  ParamGroups g;
-  for (const auto& mod : m.named_modules("", /*include_self=*/true)) {
-    const bool is_bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(mod.value().get()) != nullptr;
-    for (const auto& p : mod.value()->named_parameters(/*recurse=*/false)) {
-      if (!p.value().requires_grad()) continue;  // dfl.conv: fixed
-      const std::string full = mod.key().empty() ? p.key() : mod.key() + "." + p.key();
-      if (p.key() == "bias") {
-        g.bias.push_back(p.value());
-        g.bias_names.push_back(full);
-      } else if (is_bn) {
-        g.no_decay.push_back(p.value());
-        g.no_decay_names.push_back(full);
-      } else {
-        g.decay.push_back(p.value());
-        g.decay_names.push_back(full);
-      }
-    }
-  }
-  return g;
-}
 
 OptimizerChoice choose_optimizer(const std::string& name, double lr0, double momentum, double warmup_bias_lr,
                                  int64_t nc, int64_t iterations) {
@@ -76,34 +56,6 @@ OptimizerChoice choose_optimizer(const std::string& name, double lr0, double mom
   return c;
 }
 
-double lr_factor(double epoch, int epochs, double lrf, bool cos_lr) {
-  if (cos_lr) return ((1.0 - std::cos(epoch * M_PI / epochs)) / 2.0) * (lrf - 1.0) + 1.0;
-  return std::max(1.0 - epoch / epochs, 0.0) * (1.0 - lrf) + lrf;
-}
-
-int64_t warmup_iterations(double warmup_epochs, int64_t batches_per_epoch) {
-  if (warmup_epochs <= 0) return -1;
-  return std::max<int64_t>(int64_t(std::nearbyint(warmup_epochs * double(batches_per_epoch))), 100);
-}
-
-namespace {
-double interp2(double x, double x1, double y0, double y1) {  // np.interp(x, [0, x1], [y0, y1])
-  if (x <= 0) return y0;
-  if (x >= x1) return y1;
-  return y0 + (y1 - y0) * x / x1;
-}
-}  // namespace
-
-WarmupValues warmup_values(int64_t ni, int64_t nw, int epoch, const WarmupInput& in) {
-  WarmupValues v;
-  const double x = double(ni), x1 = double(nw);
-  v.accumulate = std::max(1, int(std::nearbyint(interp2(x, x1, 1.0, double(in.nbs) / in.batch))));
-  const double target = in.lr * lr_factor(epoch, in.epochs, in.lrf, in.cos_lr);
-  for (int j = 0; j < 3; ++j) v.lr[j] = interp2(x, x1, j == 0 ? in.warmup_bias_lr : 0.0, target);
-  v.momentum = interp2(x, x1, in.warmup_momentum, in.momentum);
-  return v;
-}
-
 double detection_fitness(double map50, double map50_95) { return 0.1 * map50 + 0.9 * map50_95; }
 
 namespace {
@@ -116,12 +68,6 @@ struct TrainState {
   int64_t last_opt_step = -1;
   double elapsed = 0.0;
 };
-
-std::string fmt(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.8g", v);
-  return b;
-}
 
 void save_state(const fs::path& wdir, const TrainState& s) {
   json j;
@@ -235,19 +181,11 @@ DetectionOptions train_data_options(const Config& cfg, int imgsz, int epochs) {
 
 // The per-epoch validation of the EMA model, as Ultralytics' trainer: twice the training batch,
 // conf 0.001 unless set, the `matching` rule (the fitness that picks `best` follows it) and `rect`.
-DetValOptions epoch_val_options(const Config& cfg, int imgsz, int batch, int workers, const DetectionOptions& dopt,
-                                bool channels_last) {
-  DetValOptions vo;
+DetValOptions epoch_val_options(const Config& cfg, int imgsz, int batch, int workers, bool channels_last) {
+  DetValOptions vo = det_val_options(cfg);
   vo.imgsz = imgsz;
   vo.batch = batch * 2;
   vo.workers = workers;
-  vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
-  vo.iou = cfg.real("iou");
-  vo.max_det = cfg.integer("max_det");
-  vo.matching = parse_match_rule(cfg.str("matching"));
-  vo.rect = cfg.boolean("rect");
-  vo.clahe = dopt.clahe;
-  vo.read = dopt.read;
   vo.channels_last = channels_last;
   return vo;
 }
@@ -326,28 +264,29 @@ TrainState restore_run(const fs::path& run, const fs::path& wdir, int epochs, to
         p.value().mutable_grad() = it->second.to(p.value().device()).clone(p.value().suggest_memory_format());
     }
   }
-  std::istringstream in(read_file(run / "results.csv"));
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line) && int(csv_rows.size()) < st.epochs_done)
-    if (!line.empty()) csv_rows.push_back(line);
+  csv_rows = report::read_detect_results(run, st.epochs_done);
   FRACTURE_CHECK(st.epochs_done < epochs, "detect train: ", run.string(), " already finished its ", epochs,
                  " epochs; nothing to resume");
   return st;
 }
 
-// One results.csv row (Ultralytics' columns): epoch, train losses, P, R, mAP50, mAP50-95, val
-// losses, the three groups' learning rates, elapsed seconds.
+// One results.csv row: the epoch's mean training losses, the EMA's validation, the three groups'
+// learning rates, elapsed seconds.
 std::string results_row(int epoch, const torch::Tensor& tloss, const DetValOutput& vout, const double (&lrs)[3],
                         double elapsed) {
-  std::string row = std::to_string(epoch + 1);
-  for (int k = 0; k < 3; ++k) row += "," + fmt(tloss[k].item<double>());
-  row += "," + fmt(vout.results.mp) + "," + fmt(vout.results.mr) + "," + fmt(vout.results.map50) + "," +
-         fmt(vout.results.map);
-  for (int k = 0; k < 3; ++k) row += "," + fmt(vout.loss.size() == 3 ? vout.loss[size_t(k)] : 0.0);
-  for (int k = 0; k < 3; ++k) row += "," + fmt(lrs[k]);
-  row += "," + fmt(std::round(elapsed * 1000.0) / 1000.0);
-  return row;
+  report::DetectEpochRow r;
+  r.epoch = epoch;
+  for (int k = 0; k < 3; ++k) {
+    r.train_loss[k] = tloss[k].item<double>();
+    r.val_loss[k] = vout.loss.size() == 3 ? vout.loss[size_t(k)] : 0.0;
+    r.lr[k] = lrs[k];
+  }
+  r.precision = vout.results.mp;
+  r.recall = vout.results.mr;
+  r.map50 = vout.results.map50;
+  r.map50_95 = vout.results.map;
+  r.elapsed = std::round(elapsed * 1000.0) / 1000.0;
+  return report::detect_results_row(r);
 }
 
 // What resume needs after an epoch: EMA weights (last, and best when it is), the training model,
@@ -371,18 +310,90 @@ void save_epoch_checkpoint(const fs::path& wdir, const TrainState& st, int epoch
   save_state(wdir, st);
 }
 
-}  // namespace
+// Ultralytics' build_optimizer for this run: the choice (optimizer=auto by iterations), weight
+// decay scaled by batch * accumulate / nbs, the three parameter groups.
+struct BuiltOptimizer {
+  OptimizerChoice choice;
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  int accumulate = 1;  ///< nbs / batch after warmup
+};
 
-DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after_epochs) {
-  Config cfg = cfg_in;
-  fs::path run;
-  const bool resuming = !cfg_in.str("resume").empty();
-  if (resuming) {
-    run = resume_dir(cfg_in.str("resume"));
+BuiltOptimizer build_optimizer(const Config& cfg, torch::nn::Module& net, size_t n_train, int batch, int nbs,
+                               int epochs, int64_t nc, Logger& log) {
+  BuiltOptimizer b;
+  b.accumulate = std::max(int(std::nearbyint(double(nbs) / batch)), 1);
+  auto real_or = [&](const char* key, double dflt) { return cfg.is_null(key) ? dflt : cfg.real(key); };
+  const double weight_decay = real_or("weight_decay", 0.0005) * batch * b.accumulate / nbs;
+  const int64_t iterations = int64_t(std::ceil(double(n_train) / std::max(batch, nbs))) * int64_t(epochs);
+  b.choice = choose_optimizer(cfg.str("optimizer"), real_or("lr0", 0.01), cfg.real("momentum"),
+                              cfg.real("warmup_bias_lr"), nc, iterations);
+  const ParamGroups groups = param_groups(net, /*trainable_only=*/true);  // dfl.conv is fixed
+  b.opt = make_optimizer(b.choice, groups, weight_decay);
+  log.info("detect train: optimizer {} (lr={}, momentum={}) with parameter groups {} weight(decay=0.0), {} "
+           "weight(decay={}), {} bias(decay=0.0)",
+           b.choice.name, b.choice.lr, b.choice.momentum, groups.no_decay.size(), groups.decay.size(), weight_decay,
+           groups.bias.size());
+  return b;
+}
+
+WarmupInput warmup_input(const Config& cfg, const OptimizerChoice& oc, int epochs, int nbs, int batch) {
+  WarmupInput wi;
+  wi.lr = oc.lr;
+  wi.warmup_bias_lr = oc.warmup_bias_lr;
+  wi.warmup_momentum = cfg.real("warmup_momentum");
+  wi.momentum = oc.momentum;
+  wi.epochs = epochs;
+  wi.lrf = cfg.real("lrf");
+  wi.cos_lr = cfg.boolean("cos_lr");
+  wi.nbs = nbs;
+  wi.batch = batch;
+  return wi;
+}
+
+// The training model (from weights= on a new run) and its EMA twin, same initialisation from the
+// seed; NHWC weights before the optimiser and the EMA are made (both keep these tensors, and copy_ /
+// mul_ / add_ of the EMA and of resume loading keep a tensor's memory format).
+std::pair<models::YoloV8, models::YoloV8> build_models(const Config& cfg, const std::string& scale, int64_t nc,
+                                                       uint64_t seed, const torch::Device& device, bool channels_last,
+                                                       bool resuming, Logger& log) {
+  torch::manual_seed(seed);
+  models::YoloV8Options mo;
+  mo.scale = scale;
+  mo.nc = nc;
+  models::YoloV8 net(mo);
+  if (!cfg.is_null("weights") && !resuming) {
+    auto rep = models::load_yolov8_weights(*net, cfg.str("weights"), /*strict=*/true);
+    log.info("detect train: {} from {}", rep.summary(), cfg.str("weights"));
+  }
+  net->to(device);
+  models::YoloV8 ema_net(mo);
+  ema_net->to(device);
+  if (channels_last) {
+    models::weights_to_channels_last(*net);
+    models::weights_to_channels_last(*ema_net);
+  }
+  return {net, ema_net};
+}
+
+// The run directory and its config: a new one (args.yaml written), or the resumed run's own.
+fs::path open_run(const Config& cfg_in, Config& cfg, Logger& log) {
+  if (!cfg_in.str("resume").empty()) {
+    const fs::path run = resume_dir(cfg_in.str("resume"));
     cfg = Config::defaults();
     cfg.merge_file((run / "args.yaml").string());
     log.info("detect train: resuming {}", run.string());
+    return run;
   }
+  cfg = cfg_in;
+  return {};
+}
+
+}  // namespace
+
+DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after_epochs) {
+  Config cfg;
+  fs::path run = open_run(cfg_in, cfg, log);
+  const bool resuming = !run.empty();
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect train: data= must name a data.yaml");
   const int epochs = in_int(cfg, "epochs", 1);
   const int imgsz = in_int(cfg, "imgsz", 32);
@@ -404,36 +415,16 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
 
   if (!resuming) {
     run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "train" : cfg.str("name"));
-    write_file_atomic(run / "args.yaml", cfg.to_yaml());
+    write_run_args(run, cfg);
   }
   const fs::path wdir = run / "weights";
   fs::create_directories(wdir);
-  write_names(wdir, ds.names);
+  report::write_names(wdir, ds.names);
 
-  // Model and EMA (same initialisation from the seed).
-  torch::manual_seed(seed);
-  models::YoloV8Options mo;
-  mo.scale = scale;
-  mo.nc = nc;
-  models::YoloV8 net(mo);
-  if (!cfg.is_null("weights") && !resuming) {
-    auto rep = models::load_yolov8_weights(*net, cfg.str("weights"), /*strict=*/true);
-    log.info("detect train: {} from {}", rep.summary(), cfg.str("weights"));
-  }
-  net->to(device);
-  models::YoloV8 ema_net(mo);
-  ema_net->to(device);
-  // NHWC before the optimiser and the EMA are made: both keep these tensors, and copy_ / mul_ / add_
-  // (EMA, resume loading) keep a tensor's memory format.
-  if (channels_last) {
-    models::weights_to_channels_last(*net);
-    models::weights_to_channels_last(*ema_net);
-  }
+  auto [net, ema_net] = build_models(cfg, scale, nc, seed, device, channels_last, resuming, log);
   ModelEMA ema(*net, ema_net.ptr());
 
-  // Data.
-  const DetectionOptions dopt = train_data_options(cfg, imgsz, epochs);
-  auto src = std::make_shared<DetectionSource>(train_items, dopt);
+  auto src = std::make_shared<DetectionSource>(train_items, train_data_options(cfg, imgsz, epochs));
   LoaderOptions lo;
   lo.batch = batch;
   lo.workers = workers;
@@ -443,87 +434,56 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   Loader loader(src, lo);
   const int64_t nb = int64_t(loader.batches_per_epoch());
 
-  // Optimiser (Ultralytics build_optimizer).
-  const int accumulate0 = std::max(int(std::nearbyint(double(nbs) / batch)), 1);
-  auto real_or = [&](const char* key, double dflt) { return cfg.is_null(key) ? dflt : cfg.real(key); };
-  const double weight_decay = real_or("weight_decay", 0.0005) * batch * accumulate0 / nbs;
-  const int64_t iterations =
-      int64_t(std::ceil(double(train_items.size()) / std::max(batch, nbs))) * int64_t(epochs);
-  const OptimizerChoice oc = choose_optimizer(cfg.str("optimizer"), real_or("lr0", 0.01), cfg.real("momentum"),
-                                              cfg.real("warmup_bias_lr"), nc, iterations);
-  const ParamGroups groups = yolo_param_groups(*net);
-  auto opt = make_optimizer(oc, groups, weight_decay);
-  log.info("detect train: optimizer {} (lr={}, momentum={}) with parameter groups {} weight(decay=0.0), {} "
-           "weight(decay={}), {} bias(decay=0.0)",
-           oc.name, oc.lr, oc.momentum, groups.no_decay.size(), groups.decay.size(), weight_decay, groups.bias.size());
-
+  BuiltOptimizer bo = build_optimizer(cfg, *net, train_items.size(), batch, nbs, epochs, nc, log);
+  torch::optim::Optimizer& opt = *bo.opt;
   detect::DetectionLossOptions lopt;
   lopt.box = cfg.real("box");
   lopt.cls = cfg.real("cls");
   lopt.dfl = cfg.real("dfl");
   const detect::DetectionLoss loss(nc, {8, 16, 32}, lopt);
-
-  const DetValOptions vo = epoch_val_options(cfg, imgsz, batch, workers, dopt, channels_last);
+  const DetValOptions vo = epoch_val_options(cfg, imgsz, batch, workers, channels_last);
 
   TrainState st;
   std::vector<std::string> csv_rows;
-  const std::string csv_header =
-      "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
-      "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2,time";
   if (resuming) {
-    st = restore_run(run, wdir, epochs, *net, *ema_net, ema, *opt, csv_rows);
+    st = restore_run(run, wdir, epochs, *net, *ema_net, ema, opt, csv_rows);
   } else {
-    opt->zero_grad();
+    opt.zero_grad();
   }
   net->train();
+  // Ultralytics' EarlyStopping: fitness maximised, >= moves the best epoch, counted from fitness 0.
+  EarlyStopping stopper(/*maximise=*/true, patience, /*ties_improve=*/true, /*start=*/0.0);
+  if (resuming) stopper.restore(st.epochs_done - 1, st.best_epoch - 1, st.best_fitness);
 
-  const int64_t nw = warmup_iterations(real_or("warmup_epochs", 3.0), nb);
-  WarmupInput wi;
-  wi.lr = oc.lr;
-  wi.warmup_bias_lr = oc.warmup_bias_lr;
-  wi.warmup_momentum = cfg.real("warmup_momentum");
-  wi.momentum = oc.momentum;
-  wi.epochs = epochs;
-  wi.lrf = cfg.real("lrf");
-  wi.cos_lr = cfg.boolean("cos_lr");
-  wi.nbs = nbs;
-  wi.batch = batch;
-
+  const int64_t nw = warmup_iterations(cfg.is_null("warmup_epochs") ? 3.0 : cfg.real("warmup_epochs"), nb);
+  const WarmupInput wi = warmup_input(cfg, bo.choice, epochs, nbs, batch);
   DetectTrainResult res;
   res.run_dir = run;
   res.names = ds.names;
   const auto t_start = std::chrono::steady_clock::now();
   const double elapsed0 = st.elapsed;
-  EpochSteps steps{loader, *net, ema, *opt, loss, oc, wi, nb, nw, accumulate0, device};
+  EpochSteps steps{loader, *net, ema, opt, loss, bo.choice, wi, nb, nw, bo.accumulate, device};
   const bool save = cfg.boolean("save");
   models::NamedTensors best_state;
   if (resuming && fs::exists(wdir / "best.safetensors")) best_state = models::read_safetensors(wdir / "best.safetensors");
   for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
-    const bool first_epoch_here = epoch == st.epochs_done;
     bool batch_channels_last = false;
     const torch::Tensor tloss = train_epoch(steps, epoch, epochs, st, &batch_channels_last);
-    if (first_epoch_here)  // the memory format the run trains in
+    if (epoch == st.epochs_done)  // the memory format the run trains in
       res.channels_last = batch_channels_last && models::weights_are_channels_last(*net) &&
                           models::weights_are_channels_last(*ema_net);
     double lrs[3];
-    for (size_t j = 0; j < 3; ++j) lrs[j] = opt->param_groups()[j].options().get_lr();
+    for (size_t j = 0; j < 3; ++j) lrs[j] = opt.param_groups()[j].options().get_lr();
 
-    // Validate the EMA model.
-    auto& emam = *ema_net;
-    DetValOutput vout = validate_detector(emam, ds.splits.at("val"), ds.names, vo, log, &loss);
-    const double fit = vout.results.fitness();
+    DetValOutput vout = validate_detector(*ema_net, ds.splits.at("val"), ds.names, vo, log, &loss);  // the EMA
     st.epochs_done = epoch + 1;
     st.ema_updates = ema.updates;
     st.elapsed = elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    const bool is_best = fit >= st.best_fitness;  // Ultralytics EarlyStopping: >= moves the best epoch
-    if (is_best) {
-      st.best_fitness = fit;
-      st.best_epoch = epoch + 1;
-    }
+    const bool is_best = stopper.update(epoch, vout.results.fitness());
+    st.best_fitness = stopper.best_value();
+    st.best_epoch = stopper.best_epoch() + 1;
     csv_rows.push_back(results_row(epoch, tloss, vout, lrs, st.elapsed));
-    std::string csv = csv_header + "\n";
-    for (const auto& r : csv_rows) csv += r + "\n";
-    write_file_atomic(run / "results.csv", csv);
+    report::write_detect_results(run, csv_rows);
 
     // Checkpoints: EMA weights (Ultralytics keys), then what resume needs. save=false keeps `best`
     // in memory and writes last/best once at the end (no resume state).
@@ -531,26 +491,22 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       best_state.clear();
       for (const auto& [k, v] : models::state_dict(*ema_net)) best_state.emplace_back(k, v.detach().to(torch::kCPU).clone());
     }
-    if (save) save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best_state, *net, *ema_net, *opt);
+    if (save) save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best_state, *net, *ema_net, opt);
 
     log.info("detect train: epoch {}/{} box {:.4f} cls {:.4f} dfl {:.4f} | P {:.3f} R {:.3f} mAP50 {:.3f} "
              "mAP50-95 {:.3f}{}",
              epoch + 1, epochs, tloss[0].item<double>(), tloss[1].item<double>(), tloss[2].item<double>(),
              vout.results.mp, vout.results.mr, vout.results.map50, vout.results.map, is_best ? " (best)" : "");
     res.epochs_done = st.epochs_done;
-    if (st.epochs_done - st.best_epoch >= patience && epoch + 1 < epochs) {
+    res.best_epoch = st.best_epoch;
+    res.best_fitness = st.best_fitness;
+    if (stopper.should_stop() && epoch + 1 < epochs) {
       log.info("detect train: early stopping, no improvement for {} epochs; best epoch {}", patience, st.best_epoch);
       res.early_stopped = true;
       break;
     }
-    if (stop_after_epochs > 0 && st.epochs_done >= stop_after_epochs && epoch + 1 < epochs) {
-      res.best_epoch = st.best_epoch;
-      res.best_fitness = st.best_fitness;
-      return res;
-    }
+    if (stop_after_epochs > 0 && st.epochs_done >= stop_after_epochs && epoch + 1 < epochs) return res;
   }
-  res.best_epoch = st.best_epoch;
-  res.best_fitness = st.best_fitness;
   if (!save) {
     models::save_safetensors(*ema_net, wdir / "last.safetensors");
     models::write_safetensors(best_state, wdir / "best.safetensors");
@@ -559,7 +515,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   // Final validation of `best` (Ultralytics final_eval).
   LoadedDetector best = load_detector(wdir / "best.safetensors", device, channels_last);
   res.final_val = validate_detector(*best.net, ds.splits.at("val"), ds.names, vo, log, nullptr);
-  write_val_report(res.final_val, ds.names, run);
+  report::write_val_report(res.final_val, ds.names, run);
   log.info("detect train: {} epochs done, best epoch {} (fitness {:.4f}); results in {}", res.epochs_done,
            res.best_epoch, res.best_fitness, run.string());
   return res;

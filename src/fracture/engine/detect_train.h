@@ -32,19 +32,9 @@
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
 #include "fracture/engine/detect_eval.h"
+#include "fracture/engine/training.h"
 
 namespace fracture::engine {
-
-/// The three Ultralytics parameter groups (tensors alias the module's parameters).
-struct ParamGroups {
-  std::vector<torch::Tensor> bias;      ///< pg0: every parameter named *bias (no weight decay)
-  std::vector<torch::Tensor> decay;     ///< pg1: other weights (conv, linear): weight decay
-  std::vector<torch::Tensor> no_decay;  ///< pg2: BatchNorm weights (no weight decay)
-  std::vector<std::string> bias_names, decay_names, no_decay_names;  ///< full parameter names
-};
-
-/// Splits the trainable parameters of `m` (requires_grad) into the groups above.
-ParamGroups yolo_param_groups(const torch::nn::Module& m);
 
 /// Resolved optimiser choice.
 struct OptimizerChoice {
@@ -58,34 +48,6 @@ struct OptimizerChoice {
 /// lr0 and momentum. Throws fracture::Error for another name.
 OptimizerChoice choose_optimizer(const std::string& name, double lr0, double momentum, double warmup_bias_lr,
                                  int64_t nc, int64_t iterations);
-
-/// The learning-rate factor lf(epoch): linear or cosine (one_cycle) from 1 to lrf over `epochs`.
-double lr_factor(double epoch, int epochs, double lrf, bool cos_lr);
-
-struct WarmupInput {
-  double lr = 0.01;          ///< the optimiser's initial lr (every group)
-  double warmup_bias_lr = 0.1;
-  double warmup_momentum = 0.8;
-  double momentum = 0.937;
-  int epochs = 100;
-  double lrf = 0.01;
-  bool cos_lr = false;
-  int nbs = 64;
-  int batch = 16;
-};
-
-struct WarmupValues {
-  double lr[3] = {0, 0, 0};  ///< pg0 (bias), pg1, pg2
-  double momentum = 0;       ///< SGD momentum at this iteration
-  int accumulate = 1;
-};
-
-/// Warmup iterations nw = max(round(warmup_epochs * batches_per_epoch), 100), or -1 when
-/// warmup_epochs <= 0.
-int64_t warmup_iterations(double warmup_epochs, int64_t batches_per_epoch);
-
-/// The values Ultralytics sets at iteration ni (0-based over the run) of `epoch` when ni <= nw.
-WarmupValues warmup_values(int64_t ni, int64_t nw, int epoch, const WarmupInput& in);
 
 /// Ultralytics fitness 0.1 mAP50 + 0.9 mAP50-95.
 double detection_fitness(double map50, double map50_95);

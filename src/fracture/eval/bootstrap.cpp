@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "fracture/core/error.h"
 #include "fracture/core/rng.h"
@@ -62,6 +63,60 @@ MeanSd mean_sd(const std::vector<double>& values) {
   return r;
 }
 
+StratifiedResampler::StratifiedResampler(const std::vector<int>& labels, uint64_t seed, const char* who)
+    : state_(seed) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    FRACTURE_CHECK(labels[i] == 0 || labels[i] == 1, who, ": label at index ", i, " is ", labels[i],
+                   ", expected 0 or 1");
+    (labels[i] == 1 ? pos_ : neg_).push_back(i);
+  }
+}
+
+void StratifiedResampler::draw(std::vector<size_t>& idx) {
+  SplitMix64 rng{state_};
+  idx.resize(pos_.size() + neg_.size());
+  size_t j = 0;
+  for (size_t t = 0; t < pos_.size(); ++t) idx[j++] = pos_[rng.below(pos_.size())];
+  for (size_t t = 0; t < neg_.size(); ++t) idx[j++] = neg_[rng.below(neg_.size())];
+  state_ = rng.state;
+}
+
+IndexBootstrap stratified_bootstrap_indices(const std::vector<int>& labels, int n_resamples, double confidence,
+                                            uint64_t seed, const IndexStatistic& statistic) {
+  FRACTURE_CHECK(n_resamples >= 2, "stratified_bootstrap_indices: n_resamples must be >= 2, got ", n_resamples);
+  FRACTURE_CHECK(confidence > 0.0 && confidence < 1.0,
+                 "stratified_bootstrap_indices: confidence must be in (0, 1), got ", confidence);
+  FRACTURE_CHECK(!labels.empty(), "stratified_bootstrap_indices: no cases");
+  StratifiedResampler resample(labels, seed, "stratified_bootstrap_indices");
+  std::vector<size_t> idx(labels.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  IndexBootstrap r;
+  r.estimate = statistic(idx);
+  const size_t k = r.estimate.size();
+  std::vector<std::vector<double>> samples(k);
+  for (int b = 0; b < n_resamples; ++b) {
+    resample.draw(idx);
+    const std::vector<double> v = statistic(idx);
+    FRACTURE_CHECK(v.size() == k, "stratified_bootstrap_indices: the statistic returned ", v.size(),
+                   " values on a resample but ", k, " on the full data");
+    for (size_t c = 0; c < k; ++c)
+      if (std::isfinite(v[c])) samples[c].push_back(v[c]);
+  }
+  const double alpha = 1.0 - confidence;
+  for (size_t c = 0; c < k; ++c) {
+    r.n_valid.push_back(static_cast<int>(samples[c].size()));
+    if (samples[c].size() < 2) {
+      r.lower.push_back(std::numeric_limits<double>::quiet_NaN());
+      r.upper.push_back(std::numeric_limits<double>::quiet_NaN());
+      continue;
+    }
+    std::sort(samples[c].begin(), samples[c].end());
+    r.lower.push_back(percentile_sorted(samples[c], alpha / 2));
+    r.upper.push_back(percentile_sorted(samples[c], 1.0 - alpha / 2));
+  }
+  return r;
+}
+
 BootstrapResult bootstrap_ci(const std::vector<int>& labels, const std::vector<double>& scores,
                              const MetricFn& metric, const BootstrapOptions& options) {
   FRACTURE_CHECK(options.n_resamples >= 2, "bootstrap_ci: n_resamples must be >= 2, got ", options.n_resamples);
@@ -69,32 +124,21 @@ BootstrapResult bootstrap_ci(const std::vector<int>& labels, const std::vector<d
                  "bootstrap_ci: confidence must be in (0, 1), got ", options.confidence);
   FRACTURE_CHECK(labels.size() == scores.size(), "bootstrap_ci: labels and scores differ in length (",
                  labels.size(), " vs ", scores.size(), ")");
-  std::vector<size_t> pos_idx, neg_idx;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    FRACTURE_CHECK(labels[i] == 0 || labels[i] == 1, "bootstrap_ci: label at index ", i, " is ", labels[i],
-                   ", expected 0 or 1");
-    (labels[i] == 1 ? pos_idx : neg_idx).push_back(i);
-  }
+  StratifiedResampler resample(labels, options.seed, "bootstrap_ci");
   BootstrapResult r;
   r.method = options.bca ? "bca" : "percentile";
   r.estimate = metric(labels, scores);  // errors on the full data propagate to the caller
   FRACTURE_CHECK(std::isfinite(r.estimate), "bootstrap_ci: the metric is not finite on the full data");
 
-  SplitMix64 rng{options.seed};
   const size_t n = labels.size();
+  std::vector<size_t> idx(n);
   std::vector<int> y(n);
   std::vector<double> s(n);
   for (int b = 0; b < options.n_resamples; ++b) {
-    size_t k = 0;
-    for (size_t j = 0; j < pos_idx.size(); ++j, ++k) {
-      const size_t i = pos_idx[rng.below(pos_idx.size())];
-      y[k] = 1;
-      s[k] = scores[i];
-    }
-    for (size_t j = 0; j < neg_idx.size(); ++j, ++k) {
-      const size_t i = neg_idx[rng.below(neg_idx.size())];
-      y[k] = 0;
-      s[k] = scores[i];
+    resample.draw(idx);
+    for (size_t k = 0; k < n; ++k) {
+      y[k] = labels[idx[k]];
+      s[k] = scores[idx[k]];
     }
     const double v = metric_or_nan(metric, y, s);
     if (std::isnan(v)) {

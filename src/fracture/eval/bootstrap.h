@@ -45,6 +45,34 @@ struct BootstrapResult {
 BootstrapResult bootstrap_ci(const std::vector<int>& labels, const std::vector<double>& scores,
                              const MetricFn& metric, const BootstrapOptions& options = {});
 
+/// The resampling both bootstraps share: each draw() fills `idx` with n_pos indices of positives,
+/// then n_neg of negatives (positives and negatives each in index order of `labels`), drawn with
+/// replacement by SplitMix64{seed}.below(). Throws naming `who` on a label other than 0 or 1.
+class StratifiedResampler {
+ public:
+  StratifiedResampler(const std::vector<int>& labels, uint64_t seed, const char* who);
+  void draw(std::vector<size_t>& idx);
+  size_t n_pos() const { return pos_.size(); }
+
+ private:
+  std::vector<size_t> pos_, neg_;
+  uint64_t state_;
+};
+
+/// Stratified bootstrap over cases for a vector-valued statistic of a resample of case indices
+/// (the generalisation of bootstrap_ci used for the study's repeat-averaged metrics), with the same
+/// draws as bootstrap_ci, so a statistic that evaluates a metric on (labels[idx], scores[idx])
+/// reproduces bootstrap_ci's percentile interval. A NaN component skips that resample for that
+/// component only.
+struct IndexBootstrap {
+  std::vector<double> estimate;      ///< statistic(0, 1, ..., n-1)
+  std::vector<double> lower, upper;  ///< percentile ends; NaN where fewer than 2 resamples were valid
+  std::vector<int> n_valid;          ///< per component
+};
+using IndexStatistic = std::function<std::vector<double>(const std::vector<size_t>& idx)>;
+IndexBootstrap stratified_bootstrap_indices(const std::vector<int>& labels, int n_resamples, double confidence,
+                                            uint64_t seed, const IndexStatistic& statistic);
+
 /// Mean and sample standard deviation (ddof = 1; 0 when n = 1) over folds or repeats.
 struct MeanSd {
   double mean = 0;

@@ -2,7 +2,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/core/log.h"
-#include "fracture/models/cpu_isa.h"
+#include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/layers.h"
 #include "fracture/models/resnet.h"
 

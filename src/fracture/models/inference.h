@@ -12,7 +12,7 @@
 #include <torch/types.h>
 
 #include "fracture/models/classifier.h"
-#include "fracture/models/onednn_conv.h"
+#include "fracture/models/kernels/onednn_conv.h"
 
 namespace fracture::models {
 

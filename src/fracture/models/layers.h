@@ -5,7 +5,7 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "fracture/models/onednn_conv.h"
+#include "fracture/models/kernels/onednn_conv.h"
 
 namespace fracture::models {
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "fracture/models/checkpoint.h"
+#include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
 
 namespace fracture::models {

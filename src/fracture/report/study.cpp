@@ -6,15 +6,11 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_map>
 
 #include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/core/error.h"
-#include "fracture/core/fs.h"
-#include "fracture/core/rng.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
@@ -23,17 +19,14 @@ namespace fracture {
 
 namespace {
 
-using json = nlohmann::json;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Names of the main metrics, in the order of ModelSummary::metrics and of the statistic vector.
-const char* const kMetricNames[] = {"auroc", "ap", "brier", "accuracy", "precision", "recall", "specificity", "f1"};
+// The statistic vector of case_stats: kNumMetrics main metrics, kNumCalibration calibration figures,
+// then kNumOperating per criterion (names in study.h).
+const auto& kMetricNames = kStudyMetrics;
 constexpr int kNumMetrics = 8;
-const char* const kCalibrationNames[] = {"ece_before", "ece_after", "mce_before", "mce_after", "brier_before",
-                                         "brier_after"};
+const auto& kCalibrationNames = kStudyCalibration;
 constexpr int kNumCalibration = 6;
-// Per criterion, in the order of OperatingPoint's metrics.
-const char* const kOperatingNames[] = {"sensitivity", "specificity", "precision", "f1", "accuracy"};
 constexpr int kNumOperating = 5;
 
 std::string where(const FoldPredictions& f) {
@@ -434,110 +427,23 @@ std::vector<double> mean_logits(const ModelData& m) {
   return s;
 }
 
-// ---- formatting -------------------------------------------------------------------------------
+}  // namespace
 
-std::string num(double v, const char* fmt = "%.17g") {
-  if (!std::isfinite(v)) return "NA";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, fmt, v);
-  return buf;
-}
+// ---- public -----------------------------------------------------------------------------------
 
-std::string fixed3(double v) { return num(v, "%.3f"); }
-
-// "0.712 (0.650-0.770)"
-std::string with_ci(double v, double lo, double hi, const char* sep = "-") {
-  if (!std::isfinite(v)) return "n/a";
-  if (!std::isfinite(lo) || !std::isfinite(hi)) return fixed3(v) + " (CI n/a)";
-  return fixed3(v) + " (" + fixed3(lo) + sep + fixed3(hi) + ")";
-}
-std::string with_ci(const MetricSummary& m) { return with_ci(m.value, m.ci_low, m.ci_high); }
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char ch : s) {
-    if (ch == '"') q += '"';
-    q += ch;
+const FoldSummary& fold_summary(const StudySummary& s, const FoldPredictions& f) {
+  for (const ModelSummary& m : s.models) {
+    if (m.model != f.model) continue;
+    for (const FoldSummary& fs : m.folds)
+      if (fs.repeat == f.repeat && fs.fold == f.fold) return fs;
   }
-  return q + "\"";
-}
-
-json metric_json(const MetricSummary& m) {
-  return json{{"value", m.value},         {"ci_low", m.ci_low},   {"ci_high", m.ci_high},
-              {"fold_mean", m.fold_mean}, {"fold_sd", m.fold_sd}, {"n_folds", m.n_folds},
-              {"n_resamples", m.n_resamples}};
+  FRACTURE_FAIL(where(f), " is not in the summary (summary and folds do not match)");
 }
 
 const MetricSummary& find_metric(const std::vector<std::pair<std::string, MetricSummary>>& v, const std::string& k) {
   for (const auto& [name, m] : v)
     if (name == k) return m;
   FRACTURE_FAIL("study: summary has no metric '", k, "'");
-}
-
-json reliability_json(const CalibrationReport& r) {
-  json bins = json::array();
-  for (const ReliabilityBin& b : r.bins)
-    bins.push_back({{"lower", b.lower}, {"upper", b.upper}, {"count", b.count},
-                    {"mean_confidence", b.mean_confidence}, {"accuracy", b.accuracy}});
-  return json{{"ece", r.ece}, {"mce", r.mce}, {"bins", bins}};
-}
-
-const FoldSummary& find_fold(const StudySummary& s, const FoldPredictions& f) {
-  for (const ModelSummary& m : s.models) {
-    if (m.model != f.model) continue;
-    for (const FoldSummary& fs : m.folds)
-      if (fs.repeat == f.repeat && fs.fold == f.fold) return fs;
-  }
-  FRACTURE_FAIL("write_study_outputs: ", where(f), " is not in the summary (summary and folds do not match)");
-}
-
-}  // namespace
-
-// ---- public -----------------------------------------------------------------------------------
-
-IndexBootstrap stratified_bootstrap_indices(const std::vector<int>& labels, int n_resamples, double confidence,
-                                            uint64_t seed, const IndexStatistic& statistic) {
-  FRACTURE_CHECK(n_resamples >= 2, "stratified_bootstrap_indices: n_resamples must be >= 2, got ", n_resamples);
-  FRACTURE_CHECK(confidence > 0.0 && confidence < 1.0,
-                 "stratified_bootstrap_indices: confidence must be in (0, 1), got ", confidence);
-  FRACTURE_CHECK(!labels.empty(), "stratified_bootstrap_indices: no cases");
-  std::vector<size_t> pos_idx, neg_idx;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    FRACTURE_CHECK(labels[i] == 0 || labels[i] == 1, "stratified_bootstrap_indices: label at index ", i, " is ",
-                   labels[i], ", expected 0 or 1");
-    (labels[i] == 1 ? pos_idx : neg_idx).push_back(i);
-  }
-  std::vector<size_t> idx(labels.size());
-  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-  IndexBootstrap r;
-  r.estimate = statistic(idx);
-  const size_t k = r.estimate.size();
-  std::vector<std::vector<double>> samples(k);
-  SplitMix64 rng{seed};
-  for (int b = 0; b < n_resamples; ++b) {
-    size_t j = 0;
-    for (size_t t = 0; t < pos_idx.size(); ++t) idx[j++] = pos_idx[rng.below(pos_idx.size())];
-    for (size_t t = 0; t < neg_idx.size(); ++t) idx[j++] = neg_idx[rng.below(neg_idx.size())];
-    const std::vector<double> v = statistic(idx);
-    FRACTURE_CHECK(v.size() == k, "stratified_bootstrap_indices: the statistic returned ", v.size(),
-                   " values on a resample but ", k, " on the full data");
-    for (size_t c = 0; c < k; ++c)
-      if (std::isfinite(v[c])) samples[c].push_back(v[c]);
-  }
-  const double alpha = 1.0 - confidence;
-  for (size_t c = 0; c < k; ++c) {
-    r.n_valid.push_back(static_cast<int>(samples[c].size()));
-    if (samples[c].size() < 2) {
-      r.lower.push_back(kNaN);
-      r.upper.push_back(kNaN);
-      continue;
-    }
-    std::sort(samples[c].begin(), samples[c].end());
-    r.lower.push_back(percentile_sorted(samples[c], alpha / 2));
-    r.upper.push_back(percentile_sorted(samples[c], 1.0 - alpha / 2));
-  }
-  return r;
 }
 
 std::string criterion_name(ThresholdCriterion criterion, double target) {
@@ -601,258 +507,6 @@ StudySummary summarise_study(const std::vector<FoldPredictions>& folds, const St
   return s;
 }
 
-std::string format_study_tables(const StudySummary& s) {
-  std::ostringstream o;
-  const int level = static_cast<int>(std::lround(s.options.confidence * 100));
-  o << "### Classification (pooled out-of-fold, mean over repeats; " << level << "% bootstrap CI)\n\n";
-  o << "| model | images (pos) | repeats x folds | AUROC | AP | Brier | accuracy | precision | recall | specificity "
-       "| F1 | ECE | T |\n";
-  o << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const ModelSummary& m : s.models) {
-    o << "| " << m.model << " | " << m.n_images << " (" << m.n_positive << ") | " << m.n_repeats << " x "
-      << (m.n_repeats ? m.n_folds / m.n_repeats : 0) << " |";
-    for (const char* k : kMetricNames) o << " " << with_ci(find_metric(m.metrics, k)) << " |";
-    o << " " << with_ci(find_metric(m.calibration, "ece_after")) << " | " << fixed3(m.temperature_mean) << " (SD "
-      << fixed3(m.temperature_sd) << ") |\n";
-  }
-  o << "\nAUROC and AP on logits; Brier on temperature-scaled probabilities; accuracy to F1 at 0.5 on them.\n";
-
-  o << "\n### Calibration on outer folds (before -> after temperature scaling, T fitted per fold on inner "
-       "validation; "
-    << s.options.calibration_bins << " bins)\n\n";
-  o << "| model | ECE before | ECE after | MCE before | MCE after | Brier before | Brier after | T mean (SD) |\n";
-  o << "|---|---|---|---|---|---|---|---|\n";
-  for (const ModelSummary& m : s.models) {
-    o << "| " << m.model << " |";
-    for (const char* k : kCalibrationNames) o << " " << with_ci(find_metric(m.calibration, k)) << " |";
-    o << " " << fixed3(m.temperature_mean) << " (" << fixed3(m.temperature_sd) << ") |\n";
-  }
-  o << "\nMCE is the largest bin gap; being a maximum, its percentile interval can miss the point value.\n";
-
-  o << "\n### Operating points (threshold chosen on each fold's inner validation, applied to its outer fold)\n\n";
-  o << "| model | criterion | threshold mean (SD) | folds met / failed | sensitivity | specificity | precision | F1 "
-       "| accuracy |\n";
-  o << "|---|---|---|---|---|---|---|---|---|\n";
-  for (const ModelSummary& m : s.models)
-    for (const OperatingPoint& p : m.operating_points)
-      o << "| " << m.model << " | " << p.criterion << " | " << fixed3(p.threshold_mean) << " ("
-        << fixed3(p.threshold_sd) << ") | " << p.n_folds << " / " << p.n_failed << " | " << with_ci(p.sensitivity)
-        << " | " << with_ci(p.specificity) << " | " << with_ci(p.precision) << " | " << with_ci(p.f1) << " | "
-        << with_ci(p.accuracy) << " |\n";
-  o << "\nA fold where a criterion cannot be met on the inner validation split counts as failed; its images are "
-       "left out of that criterion's figures.\n";
-
-  if (!s.comparisons.empty()) {
-    o << "\n### AUROC comparisons (DeLong test on the mean logit over repeats)\n\n";
-    o << "| model A | model B | AUROC A | AUROC B | A - B (" << level << "% CI) | p |\n";
-    o << "|---|---|---|---|---|---|\n";
-    for (const ModelComparison& c : s.comparisons)
-      o << "| " << c.model_a << " | " << c.model_b << " | " << fixed3(c.auc_a) << " | " << fixed3(c.auc_b) << " | "
-        << with_ci(c.diff, c.diff_low, c.diff_high, " to ") << " | "
-        << (std::isfinite(c.p_value) ? num(c.p_value, "%.3g") : "n/a (" + c.note + ")") << " |\n";
-  }
-  return o.str();
-}
-
-void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s,
-                         const std::vector<FoldPredictions>& folds) {
-  write_study_outputs(dir, s, folds, study_curves(s, folds));
-}
-
-void write_study_outputs(const std::filesystem::path& dir, const StudySummary& s,
-                         const std::vector<FoldPredictions>& folds, const std::vector<StudyCurves>& curves) {
-  // oof_predictions.csv: one row per (model, repeat, outer fold, image), in the order of `folds`
-  {
-    std::ostringstream o;
-    o << "image,patient,model,repeat,fold,logit,probability,calibrated_probability,label,temperature\n";
-    for (const FoldPredictions& f : folds) {
-      const double t = find_fold(s, f).temperature;
-      const std::vector<double> p = apply_temperature_binary(f.logits, 1.0);
-      const std::vector<double> pc = apply_temperature_binary(f.logits, t);
-      for (size_t i = 0; i < f.images.size(); ++i)
-        o << csv_field(f.images[i]) << "," << csv_field(f.patients.empty() ? "" : f.patients[i]) << ","
-          << csv_field(f.model) << "," << f.repeat << "," << f.fold << "," << num(f.logits[i]) << "," << num(p[i])
-          << "," << num(pc[i]) << "," << f.labels[i] << "," << num(t) << "\n";
-    }
-    write_file_atomic(dir / "oof_predictions.csv", o.str());
-  }
-
-  // metrics.json
-  {
-    json models = json::object();
-    for (const ModelSummary& m : s.models) {
-      json j;
-      for (const auto& [k, v] : m.metrics) j[k] = metric_json(v);
-      j["ece"] = m.ece_after;
-      j["temperature"] = m.temperature_mean;
-      json cal;
-      for (const char* stage : {"before", "after"}) {
-        json st;
-        for (const char* k : {"ece", "mce", "brier"})
-          st[k] = metric_json(find_metric(m.calibration, std::string(k) + "_" + stage));
-        cal[stage] = st;
-      }
-      cal["bins"] = s.options.calibration_bins;
-      cal["temperature_mean"] = m.temperature_mean;
-      cal["temperature_sd"] = m.temperature_sd;
-      j["calibration"] = cal;
-      json ops = json::array();
-      for (const OperatingPoint& p : m.operating_points)
-        ops.push_back({{"criterion", p.criterion},
-                       {"kind", to_string(p.kind)},
-                       {"target", p.target},
-                       {"threshold_mean", p.threshold_mean},
-                       {"threshold_sd", p.threshold_sd},
-                       {"n_folds", p.n_folds},
-                       {"n_failed", p.n_failed},
-                       {"sensitivity", metric_json(p.sensitivity)},
-                       {"specificity", metric_json(p.specificity)},
-                       {"precision", metric_json(p.precision)},
-                       {"f1", metric_json(p.f1)},
-                       {"accuracy", metric_json(p.accuracy)}});
-      j["operating_points"] = ops;
-      json fl = json::array();
-      for (const FoldSummary& f : m.folds) {
-        json th = json::object();
-        for (size_t q = 0; q < f.thresholds.size() && q < m.operating_points.size(); ++q)
-          th[m.operating_points[q].criterion] = f.thresholds[q];
-        fl.push_back({{"repeat", f.repeat},
-                      {"fold", f.fold},
-                      {"n_images", f.n_images},
-                      {"n_positive", f.n_positive},
-                      {"n_val", f.n_val},
-                      {"n_val_positive", f.n_val_positive},
-                      {"temperature", f.temperature},
-                      {"temperature_at_bound", f.temperature_at_bound},
-                      {"thresholds", th},
-                      {"best_epoch", f.best_epoch},
-                      {"epochs_run", f.epochs_run}});
-      }
-      j["folds"] = fl;
-      j["n_images"] = m.n_images;
-      j["n_positive"] = m.n_positive;
-      j["n_repeats"] = m.n_repeats;
-      j["n_folds"] = m.n_folds;
-      models[m.model] = j;
-    }
-    json comps = json::array();
-    for (const ModelComparison& c : s.comparisons)
-      comps.push_back({{"model_a", c.model_a}, {"model_b", c.model_b}, {"auroc_a", c.auc_a}, {"auroc_b", c.auc_b},
-                       {"diff", c.diff}, {"ci_low", c.diff_low}, {"ci_high", c.diff_high}, {"p_value", c.p_value},
-                       {"n_images", c.n_images}, {"test", "delong"}, {"score", "mean logit over repeats"},
-                       {"note", c.note}});
-    json crit = json::array();
-    for (const auto& [k, t] : s.options.criteria) crit.push_back(criterion_name(k, t));
-    json opts = {{"n_bootstrap", s.options.n_bootstrap},
-                 {"confidence", s.options.confidence},
-                 {"seed", s.options.seed},
-                 {"calibration_bins", s.options.calibration_bins},
-                 {"criteria", crit},
-                 {"ci_method", "stratified bootstrap over images, percentile"},
-                 {"pooling", "metric on each repeat's out-of-fold predictions, averaged over repeats"}};
-    json root = {{"models", models}, {"comparisons", comps}, {"options", opts}};
-    write_file_atomic(dir / "metrics.json", root.dump(2) + "\n");
-  }
-
-  // timing.json: wall times live apart from metrics.json, so that metrics.json is byte-identical
-  // between two runs of the same command (the determinism contract) while times are still kept.
-  {
-    json t = json::object();
-    for (const ModelSummary& m : s.models) {
-      json fl = json::array();
-      for (const FoldSummary& f : m.folds)
-        fl.push_back({{"repeat", f.repeat}, {"fold", f.fold}, {"epochs_run", f.epochs_run},
-                      {"train_seconds", f.train_seconds}});
-      t[m.model] = {{"train_seconds", m.train_seconds}, {"folds", fl}};
-    }
-    write_file_atomic(dir / "timing.json", t.dump(2) + "\n");
-  }
-
-  // summary.csv / summary.md
-  {
-    std::ostringstream o;
-    o << "model,n_images,n_positive,n_repeats,n_folds";
-    for (const char* k : kMetricNames) o << "," << k;
-    o << ",ece,temperature\n";
-    for (const ModelSummary& m : s.models) {
-      o << csv_field(m.model) << "," << m.n_images << "," << m.n_positive << "," << m.n_repeats << "," << m.n_folds;
-      for (const char* k : kMetricNames) o << "," << with_ci(find_metric(m.metrics, k));
-      o << "," << with_ci(find_metric(m.calibration, "ece_after")) << "," << fixed3(m.temperature_mean) << " (SD "
-        << fixed3(m.temperature_sd) << ")\n";
-    }
-    write_file_atomic(dir / "summary.csv", o.str());
-    write_file_atomic(dir / "summary.md", "# Classification study\n\n" + format_study_tables(s));
-  }
-
-  // calibration.csv
-  {
-    std::ostringstream o;
-    o << "model,stage,ece,ece_ci_low,ece_ci_high,mce,mce_ci_low,mce_ci_high,brier,brier_ci_low,brier_ci_high,"
-         "temperature_mean,temperature_sd,bins\n";
-    for (const ModelSummary& m : s.models)
-      for (const char* stage : {"before", "after"}) {
-        o << csv_field(m.model) << "," << stage;
-        for (const char* k : {"ece", "mce", "brier"}) {
-          const MetricSummary& v = find_metric(m.calibration, std::string(k) + "_" + stage);
-          o << "," << num(v.value) << "," << num(v.ci_low) << "," << num(v.ci_high);
-        }
-        o << "," << num(m.temperature_mean) << "," << num(m.temperature_sd) << "," << s.options.calibration_bins
-          << "\n";
-      }
-    write_file_atomic(dir / "calibration.csv", o.str());
-  }
-
-  // operating_points.csv
-  {
-    std::ostringstream o;
-    o << "model,criterion,threshold_mean,threshold_sd,n_folds,n_failed";
-    for (const char* k : kOperatingNames) o << "," << k << "," << k << "_ci_low," << k << "_ci_high";
-    o << "\n";
-    for (const ModelSummary& m : s.models)
-      for (const OperatingPoint& p : m.operating_points) {
-        o << csv_field(m.model) << "," << csv_field(p.criterion) << "," << num(p.threshold_mean) << ","
-          << num(p.threshold_sd) << "," << p.n_folds << "," << p.n_failed;
-        for (const MetricSummary* v : {&p.sensitivity, &p.specificity, &p.precision, &p.f1, &p.accuracy})
-          o << "," << num(v->value) << "," << num(v->ci_low) << "," << num(v->ci_high);
-        o << "\n";
-      }
-    write_file_atomic(dir / "operating_points.csv", o.str());
-  }
-
-  // comparisons.csv
-  {
-    std::ostringstream o;
-    o << "model_a,model_b,auroc_a,auroc_b,diff,ci_low,ci_high,p_value,n_images,note\n";
-    for (const ModelComparison& c : s.comparisons)
-      o << csv_field(c.model_a) << "," << csv_field(c.model_b) << "," << num(c.auc_a) << "," << num(c.auc_b) << ","
-        << num(c.diff) << "," << num(c.diff_low) << "," << num(c.diff_high) << "," << num(c.p_value) << ","
-        << c.n_images << "," << csv_field(c.note) << "\n";
-    write_file_atomic(dir / "comparisons.csv", o.str());
-  }
-
-  // curves.json: ROC / PR on the first repeat's pooled calibrated probabilities; reliability bins
-  {
-    json out = json::object();
-    for (const StudyCurves& c : curves) {
-      json j;
-      j["repeat"] = c.repeat;
-      j["score"] = "calibrated probability sigmoid(logit / T_fold)";
-      if (c.has_roc) {
-        j["roc"] = {{"fpr", c.roc.fpr}, {"tpr", c.roc.tpr}, {"thresholds", c.roc.thresholds}};
-        j["pr"] = {{"precision", c.pr.precision}, {"recall", c.pr.recall}, {"thresholds", c.pr.thresholds}};
-      } else {
-        j["roc"] = nullptr;
-        j["pr"] = nullptr;
-        j["note"] = c.note;
-      }
-      j["reliability_before"] = reliability_json(c.before);
-      j["reliability_after"] = reliability_json(c.after);
-      out[c.model] = j;
-    }
-    write_file_atomic(dir / "curves.json", json{{"models", out}}.dump(2) + "\n");
-  }
-}
-
 std::vector<StudyCurves> study_curves(const StudySummary& s, const std::vector<FoldPredictions>& folds) {
   std::vector<StudyCurves> curves;
   for (const ModelSummary& m : s.models) {
@@ -864,7 +518,7 @@ std::vector<StudyCurves> study_curves(const StudySummary& s, const std::vector<F
     std::vector<double> p_raw, p_cal;
     for (const FoldPredictions& f : folds) {
       if (f.model != m.model || f.repeat != c.repeat) continue;
-      const double t = find_fold(s, f).temperature;
+      const double t = fold_summary(s, f).temperature;
       const std::vector<double> a = apply_temperature_binary(f.logits, 1.0);
       const std::vector<double> b = apply_temperature_binary(f.logits, t);
       y.insert(y.end(), f.labels.begin(), f.labels.end());

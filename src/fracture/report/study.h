@@ -1,12 +1,12 @@
 // Summary of a cross-validated classification study from its out-of-fold predictions: metrics with
-// CIs per backbone, temperature scaling per fold, nested thresholds, DeLong comparisons, and the
-// files of a run directory (oof_predictions.csv, metrics.json, tables CSV/Markdown, curve data).
-// Pure C++ (no torch): the training engine fills FoldPredictions, this file does the statistics.
+// CIs per backbone, temperature scaling per fold, nested thresholds, DeLong comparisons, curve data.
+// The files written from it are study_files.h's. Pure C++ (no torch): the training engine fills
+// FoldPredictions, this file does the statistics.
 //
 //   std::vector<fracture::FoldPredictions> folds = ...;   // one per (model, repeat, outer fold)
 //   fracture::StudyOptions opt;  opt.seed = cfg.integer("seed");
 //   fracture::StudySummary s = fracture::summarise_study(folds, opt);
-//   fracture::write_study_outputs(run_dir, s, folds);
+//   fracture::write_study_outputs(run_dir, s, folds);                       // study_files.h
 //   std::printf("%s", fracture::format_study_tables(s).c_str());
 //
 // Leakage rule: everything fitted per fold (temperature T, each criterion's threshold) is fitted
@@ -148,21 +148,6 @@ struct StudySummary {
   StudyOptions options;
 };
 
-/// Stratified bootstrap over cases for a vector-valued statistic of a resample of case indices
-/// (the generalisation of bootstrap_ci used for repeat-averaged metrics). Resample b draws n_pos
-/// indices of positives, then n_neg of negatives (positives and negatives in index order), with
-/// SplitMix64{seed}.below(), exactly as bootstrap_ci does, so a statistic that evaluates a metric
-/// on (labels[idx], scores[idx]) reproduces bootstrap_ci's percentile interval. A NaN component
-/// skips that resample for that component only.
-struct IndexBootstrap {
-  std::vector<double> estimate;      ///< statistic(0, 1, ..., n-1)
-  std::vector<double> lower, upper;  ///< percentile ends; NaN where fewer than 2 resamples were valid
-  std::vector<int> n_valid;          ///< per component
-};
-using IndexStatistic = std::function<std::vector<double>(const std::vector<size_t>& idx)>;
-IndexBootstrap stratified_bootstrap_indices(const std::vector<int>& labels, int n_resamples, double confidence,
-                                            uint64_t seed, const IndexStatistic& statistic);
-
 /// "youden", "max_f1", "sensitivity>=0.90", "specificity>=0.90", "precision>=0.80", "fixed=0.5".
 std::string criterion_name(ThresholdCriterion criterion, double target);
 
@@ -187,18 +172,15 @@ struct StudyCurves {
 /// One entry per backbone that has predictions, in the summary's order.
 std::vector<StudyCurves> study_curves(const StudySummary& summary, const std::vector<FoldPredictions>& folds);
 
-/// Writes into `dir` (atomically, file by file): oof_predictions.csv, metrics.json (no wall times:
-/// byte-identical for the same predictions and options), timing.json (training wall times), summary.csv,
-/// summary.md, calibration.csv, operating_points.csv, comparisons.csv, curves.json (ROC, PR and
-/// reliability-diagram points per backbone).
-void write_study_outputs(const std::filesystem::path& dir, const StudySummary& summary,
-                         const std::vector<FoldPredictions>& folds);
-/// The same with `curves` = study_curves(summary, folds) already computed (when they are also
-/// plotted: report::write_study_plots), so they are not computed twice.
-void write_study_outputs(const std::filesystem::path& dir, const StudySummary& summary,
-                         const std::vector<FoldPredictions>& folds, const std::vector<StudyCurves>& curves);
+/// The summary of fold f's cell (its temperature and thresholds); throws when f is not in `summary`.
+const FoldSummary& fold_summary(const StudySummary& summary, const FoldPredictions& f);
+/// The named entry of ModelSummary::metrics or ::calibration; throws naming it when absent.
+const MetricSummary& find_metric(const std::vector<std::pair<std::string, MetricSummary>>& v, const std::string& key);
 
-/// The Markdown tables (metrics with CIs, calibration before/after, operating points, comparisons).
-std::string format_study_tables(const StudySummary& summary);
+/// Names of ModelSummary::metrics, of ModelSummary::calibration and of an OperatingPoint's figures, in order.
+inline const char* const kStudyMetrics[8] = {"auroc", "ap", "brier", "accuracy", "precision", "recall", "specificity", "f1"};
+inline const char* const kStudyCalibration[6] = {"ece_before", "ece_after", "mce_before", "mce_after", "brier_before",
+                                                 "brier_after"};
+inline const char* const kStudyOperating[5] = {"sensitivity", "specificity", "precision", "f1", "accuracy"};
 
 }  // namespace fracture

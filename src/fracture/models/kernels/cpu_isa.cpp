@@ -1,4 +1,4 @@
-#include "fracture/models/cpu_isa.h"
+#include "fracture/models/kernels/cpu_isa.h"
 
 #include <ATen/Version.h>
 

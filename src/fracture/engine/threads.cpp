@@ -1,4 +1,4 @@
-#include "fracture/torch/threads.h"
+#include "fracture/engine/threads.h"
 
 #include <ATen/Parallel.h>
 #include <sched.h>

@@ -1,4 +1,4 @@
-#include "fracture/models/onednn_conv.h"
+#include "fracture/models/kernels/onednn_conv.h"
 
 #include <map>
 #include <optional>
@@ -9,8 +9,8 @@
 
 #include "fracture/core/error.h"
 #include "fracture/core/log.h"
-#include "fracture/models/cpu_isa.h"
-#include "fracture/models/winograd.h"
+#include "fracture/models/kernels/cpu_isa.h"
+#include "fracture/models/kernels/winograd.h"
 
 #if defined(FRACTURE_WITH_ONEDNN)
 #include <oneapi/dnnl/dnnl.hpp>

@@ -16,7 +16,7 @@
 #pragma once
 #include <torch/types.h>
 
-#include "fracture/models/onednn_conv.h"
+#include "fracture/models/kernels/onednn_conv.h"
 
 namespace fracture::models {
 

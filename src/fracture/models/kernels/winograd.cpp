@@ -1,6 +1,6 @@
 // Winograd F(4x4, 3x3): see winograd.h. Compiled with OpenMP (the libgomp libtorch uses, so the
 // same thread pool and thread count as ATen) and without the precompiled torch header (CMakeLists).
-#include "fracture/models/winograd.h"
+#include "fracture/models/kernels/winograd.h"
 
 #include <torch/torch.h>
 
@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "fracture/core/error.h"
-#include "fracture/models/cpu_isa.h"
+#include "fracture/models/kernels/cpu_isa.h"
 
 #if defined(FRACTURE_WITH_ONEDNN)
 #include <oneapi/dnnl/dnnl.h>

@@ -1,31 +1,22 @@
-#include "fracture/models/checkpoint.h"
-
+// torch.save archives (.pth / .pt): zip + protocol-2 pickle, with our own unpickler for the subset
+// of pickle that state-dict files use and a minimal pickler to write them back.
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
-#include "fracture/models/classifier.h"
+#include "fracture/models/weights/checkpoint.h"
+#include "fracture/models/weights/shape_str.h"
 
 namespace fracture::models {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
-
-std::string shape_str(c10::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
+using detail::shape_str;
 
 // ---- torch storage type names <-> dtypes --------------------------------------------------------
 struct StorageType {
@@ -369,34 +360,6 @@ struct Pickler {
   }
 };
 
-const char* safetensors_dtype(torch::Dtype d) {
-  switch (d) {
-    case torch::kFloat64: return "F64";
-    case torch::kFloat32: return "F32";
-    case torch::kFloat16: return "F16";
-    case torch::kBFloat16: return "BF16";
-    case torch::kInt64: return "I64";
-    case torch::kInt32: return "I32";
-    case torch::kInt16: return "I16";
-    case torch::kInt8: return "I8";
-    case torch::kUInt8: return "U8";
-    case torch::kBool: return "BOOL";
-    default: return nullptr;
-  }
-}
-
-void collect_state(const torch::nn::Module& m, const std::string& prefix, NamedTensors& out) {
-  for (auto& p : m.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + p.key(), p.value());
-  for (auto& b : m.named_buffers(/*recurse=*/false)) out.emplace_back(prefix + b.key(), b.value());
-  for (auto& c : m.named_children()) collect_state(*c.value(), prefix + c.key() + ".", out);
-}
-
-std::string join_some(const std::vector<std::string>& v, size_t n = 8) {
-  std::string s;
-  for (size_t i = 0; i < v.size() && i < n; ++i) s += (i ? ", " : "") + v[i];
-  if (v.size() > n) s += ", ... (" + std::to_string(v.size()) + " in all)";
-  return s;
-}
 
 }  // namespace
 
@@ -493,210 +456,5 @@ void write_torch_checkpoint(const NamedTensors& tensors, const std::filesystem::
   write_file_atomic(path, buffer);
 }
 
-NamedTensors read_safetensors(const std::filesystem::path& path) {
-  const std::string file = path.string();
-  const std::string bytes = read_file(path);
-  FRACTURE_CHECK(bytes.size() >= 8, file, ": too short for a safetensors file (", bytes.size(), " bytes)");
-  uint64_t n = 0;
-  for (int k = 0; k < 8; ++k) n |= uint64_t(static_cast<uint8_t>(bytes[k])) << (8 * k);
-  FRACTURE_CHECK(n <= bytes.size() - 8, file, ": header length ", n, " exceeds the file size ", bytes.size(),
-                 " (truncated or not safetensors)");
-  nlohmann::ordered_json header;
-  try {
-    header = nlohmann::ordered_json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
-  } catch (const std::exception& e) {
-    FRACTURE_FAIL(file, ": safetensors header is not valid JSON: ", e.what());
-  }
-  FRACTURE_CHECK(header.is_object(), file, ": safetensors header is not a JSON object");
-  const size_t data_start = 8 + n, data_size = bytes.size() - data_start;
-  NamedTensors out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
-    const auto& e = it.value();
-    FRACTURE_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"), file,
-                   ": tensor '", it.key(), "' needs dtype, shape and data_offsets");
-    const std::string dt = e["dtype"].get<std::string>();
-    torch::Dtype dtype = torch::kFloat32;
-    bool known = false;
-    for (auto d : {torch::kFloat64, torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kInt64, torch::kInt32,
-                   torch::kInt16, torch::kInt8, torch::kUInt8, torch::kBool}) {
-      if (dt == safetensors_dtype(d)) {
-        dtype = d;
-        known = true;
-      }
-    }
-    FRACTURE_CHECK(known, file, ": tensor '", it.key(), "' has unsupported dtype '", dt, "'");
-    std::vector<int64_t> shape = e["shape"].get<std::vector<int64_t>>();
-    auto off = e["data_offsets"].get<std::vector<uint64_t>>();
-    FRACTURE_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, file, ": tensor '", it.key(),
-                   "' data_offsets lie outside the ", data_size, "-byte data section (truncated file?)");
-    auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    FRACTURE_CHECK(off[1] - off[0] == t.nbytes(), file, ": tensor '", it.key(), "' has ", off[1] - off[0],
-                   " bytes, its dtype and shape ", shape_str(shape), " need ", t.nbytes());
-    if (t.nbytes()) std::memcpy(t.data_ptr(), bytes.data() + data_start + off[0], t.nbytes());
-    out.emplace_back(it.key(), t);
-  }
-  return out;
-}
-
-void write_safetensors(const NamedTensors& tensors, const std::filesystem::path& path) {
-  nlohmann::ordered_json header;
-  header["__metadata__"] = {{"format", "pt"}};
-  std::vector<torch::Tensor> data;
-  uint64_t offset = 0;
-  for (const auto& kv : tensors) {
-    auto t = kv.second.detach().to(torch::kCPU).contiguous();
-    const char* dt = safetensors_dtype(t.scalar_type());
-    FRACTURE_CHECK(dt, path.string(), ": cannot write tensor '", kv.first, "' of dtype ", t.dtype());
-    header[kv.first] = {{"dtype", dt}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + t.nbytes()}}};
-    offset += t.nbytes();
-    data.push_back(t);
-  }
-  std::string h = header.dump();
-  while (h.size() % 8) h += ' ';  // align the data section to 8 bytes, as the reference writer does
-  std::string out;
-  out.reserve(8 + h.size() + offset);
-  for (int k = 0; k < 8; ++k) out += static_cast<char>((uint64_t(h.size()) >> (8 * k)) & 0xff);
-  out += h;
-  for (auto& t : data) out.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
-  write_file_atomic(path, out);
-}
-
-NamedTensors read_checkpoint(const std::filesystem::path& path) {
-  if (lower_ext(path) == ".safetensors") return read_safetensors(path);
-  return read_torch_checkpoint(path);
-}
-
-void write_checkpoint(const NamedTensors& tensors, const std::filesystem::path& path) {
-  std::string ext = lower_ext(path);
-  if (ext == ".safetensors") return write_safetensors(tensors, path);
-  FRACTURE_CHECK(ext == ".pth" || ext == ".pt", path.string(), ": output must end in .safetensors, .pth or .pt");
-  write_torch_checkpoint(tensors, path);
-}
-
-NamedTensors state_dict(const torch::nn::Module& m) {
-  NamedTensors out;
-  collect_state(m, "", out);
-  return out;
-}
-
-void save_safetensors(const torch::nn::Module& m, const std::filesystem::path& path) {
-  write_safetensors(state_dict(m), path);
-}
-
-std::string LoadReport::summary() const {
-  std::string s = std::to_string(loaded.size()) + " tensors loaded";
-  if (!adapted.empty()) s += "; first conv summed to 1 channel: " + join_some(adapted);
-  if (!reinitialised.empty()) s += "; re-initialised (head shape differs): " + join_some(reinitialised);
-  if (!missing.empty()) s += "; missing: " + join_some(missing);
-  if (!unexpected.empty()) s += "; unexpected: " + join_some(unexpected);
-  return s;
-}
-
-LoadReport load_state_dict(torch::nn::Module& m, const NamedTensors& tensors, const LoadOptions& o) {
-  NamedTensors target = state_dict(m);
-  std::unordered_map<std::string, size_t> source;
-  for (size_t i = 0; i < tensors.size(); ++i) source[tensors[i].first] = i;
-  std::set<std::string> target_keys;
-  LoadReport r;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> plan;  // (destination, source)
-  std::vector<std::string> fatal_missing, bad_dtype;
-  for (auto& kv : target) {
-    const std::string& key = kv.first;
-    target_keys.insert(key);
-    auto it = source.find(key);
-    if (it == source.end()) {
-      r.missing.push_back(key);
-      if (!ends_with(key, "num_batches_tracked")) fatal_missing.push_back(key);
-      continue;
-    }
-    torch::Tensor src = tensors[it->second].second;
-    const torch::Tensor& dst = kv.second;
-    if (dst.is_floating_point() != src.is_floating_point()) {
-      bad_dtype.push_back(key + " (file " + std::string(c10::toString(src.scalar_type())) + ", model " +
-                          c10::toString(dst.scalar_type()) + ")");
-      continue;
-    }
-    if (src.sizes() == dst.sizes()) {
-      plan.emplace_back(dst, src);
-      r.loaded.push_back(key);
-    } else if (!o.first_conv_key.empty() && key == o.first_conv_key && src.dim() == 4 && src.size(1) == 3 &&
-               dst.size(1) == 1) {
-      plan.emplace_back(dst, adapt_first_conv_weight(src, 1));
-      r.loaded.push_back(key);
-      r.adapted.push_back(key);
-    } else if (!o.head_prefix.empty() && starts_with(key, o.head_prefix)) {
-      r.reinitialised.push_back(key + " (file " + shape_str(src.sizes()) + ", model " + shape_str(dst.sizes()) + ")");
-    } else {
-      r.shape_mismatch.push_back(key + ": file " + shape_str(src.sizes()) + " vs model " + shape_str(dst.sizes()));
-    }
-  }
-  for (auto& kv : tensors) {
-    if (!target_keys.count(kv.first)) r.unexpected.push_back(kv.first);
-  }
-  const size_t need = static_cast<size_t>(o.min_matched_fraction * static_cast<double>(target.size()));
-  FRACTURE_CHECK(r.loaded.size() >= need, o.source, ": checkpoint does not fit this architecture: only ",
-                 r.loaded.size(), " of ", target.size(), " model tensors matched by name and shape (missing: ",
-                 join_some(r.missing, 4), "; unexpected: ", join_some(r.unexpected, 4),
-                 "). Is it a checkpoint of another model?");
-  FRACTURE_CHECK(bad_dtype.empty(), o.source, ": wrong dtype for ", join_some(bad_dtype));
-  FRACTURE_CHECK(r.shape_mismatch.empty(), o.source, ": shape mismatch outside the head: ",
-                 join_some(r.shape_mismatch));
-  if (o.strict) {
-    FRACTURE_CHECK(fatal_missing.empty(), o.source, ": missing keys: ", join_some(fatal_missing));
-    FRACTURE_CHECK(r.unexpected.empty(), o.source, ": unexpected keys: ", join_some(r.unexpected));
-  }
-  torch::NoGradGuard ng;
-  for (auto& p : plan) p.first.copy_(p.second.to(p.first.scalar_type()));
-  return r;
-}
-
-LoadReport load_state_dict(ClassifierImpl& net, const NamedTensors& tensors, const std::string& source, bool strict) {
-  LoadOptions o;
-  o.head_prefix = net.head_prefix();
-  o.first_conv_key = net.first_conv_key();
-  o.strict = strict;
-  o.source = source;
-  return load_state_dict(static_cast<torch::nn::Module&>(net), tensors, o);
-}
-
-ArchGuess recognise_architecture(const NamedTensors& tensors) {
-  std::unordered_map<std::string, torch::Tensor> by_key;
-  for (auto& kv : tensors) by_key[kv.first] = kv.second;
-  for (const auto& name : classifier_names()) {
-    ClassifierOptions opt;
-    opt.num_classes = 1;
-    auto net = make_classifier(name, opt);
-    auto first = by_key.find(net->first_conv_key());
-    if (first == by_key.end() || first->second.dim() != 4) continue;
-    opt.in_channels = first->second.size(1) == 1 ? 1 : 3;
-    if (opt.in_channels != 3) net = make_classifier(name, opt);
-    auto model = state_dict(*net);
-    bool ok = true;
-    size_t present = 0;
-    std::string head_weight;
-    for (auto& kv : model) {
-      auto it = by_key.find(kv.first);
-      if (it == by_key.end()) {
-        if (!ends_with(kv.first, "num_batches_tracked")) ok = false;
-        continue;
-      }
-      ++present;
-      if (starts_with(kv.first, net->head_prefix())) {
-        if (ends_with(kv.first, ".weight")) head_weight = kv.first;  // the last head weight is the output layer
-        if (it->second.dim() != kv.second.dim()) ok = false;
-        continue;
-      }
-      if (it->second.sizes() != kv.second.sizes()) ok = false;
-    }
-    if (!ok || present != by_key.size()) continue;
-    ArchGuess g;
-    g.arch = name;
-    g.in_channels = opt.in_channels;
-    g.num_classes = head_weight.empty() ? 0 : by_key[head_weight].size(0);
-    return g;
-  }
-  return {};
-}
 
 }  // namespace fracture::models

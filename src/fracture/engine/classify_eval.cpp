@@ -1,0 +1,296 @@
+// Classification engine, evaluation half: `classify val` and `classify predict` on a trained run
+// directory (a train run, one of its models, a cv run or one cv fold folder).
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "fracture/calibrate/temperature.h"
+#include "fracture/core/csv.h"
+#include "fracture/core/error.h"
+#include "fracture/core/rundir.h"
+#include "fracture/data/image.h"
+#include "fracture/data/splits.h"
+#include "fracture/engine/classify.h"
+#include "fracture/engine/classify_run.h"
+#include "fracture/eval/bootstrap.h"
+#include "fracture/eval/classification_metrics.h"
+#include "fracture/models/inference.h"
+#include "fracture/models/weights/checkpoint.h"
+#include "fracture/report/classify_files.h"
+
+namespace fracture::engine {
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::load_dataset;
+using detail::run_config;
+using detail::value_text;
+
+std::string num(double v) { return csv::number(v, 9); }
+
+// ---- trained runs (val / predict) ----
+
+struct TrainedModel {
+  fs::path run;          ///< the run directory (args.yaml)
+  std::string arch;
+  fs::path weights;      ///< best.safetensors
+  double temperature = 1.0;
+  std::string mode;      ///< "cv" or "train"
+  std::string what;      ///< description for the output
+  int repeat = 0, fold = 0;  ///< cv: which fold (its rows in splits.csv)
+};
+
+// "r<R>f<F>" -> (R, F); throws naming the folder otherwise.
+void parse_fold_name(const fs::path& dir, int& repeat, int& fold) {
+  const std::string n = dir.filename().string();
+  char r = 0, f = 0, extra = 0;
+  FRACTURE_CHECK(std::sscanf(n.c_str(), "%c%d%c%d%c", &r, &repeat, &f, &fold, &extra) == 4 && r == 'r' && f == 'f' &&
+                     repeat >= 0 && fold >= 0,
+                 dir.string(), ": a cv fold folder is named r<repeat>f<fold>, got '", n, "'");
+}
+
+// model=RUN_DIR: a train run (one model), a train run's model folder (model=all), a cv run (fold r0f0
+// of its first model), or one cv fold folder folds/<model>/r<R>f<F>.
+TrainedModel resolve_trained(fs::path p) {
+  if (!p.empty() && !p.has_filename()) p = p.parent_path();  // "run/" -> "run"
+  FRACTURE_CHECK(!p.empty(), "key 'model' must name a classify run directory (model=runs/classify/train)");
+  FRACTURE_CHECK(fs::is_directory(p), "model=", p.string(), ": no such run directory (val and predict take a ",
+                 "classify train or cv run directory)");
+  TrainedModel m;
+  fs::path model_dir;
+  if (fs::is_regular_file(p / "fold.json") && fs::is_regular_file(p / "best.safetensors")) {
+    m.run = p.parent_path().parent_path().parent_path();
+    m.arch = p.parent_path().filename().string();
+    m.weights = p / "best.safetensors";
+    model_dir = p;
+    m.mode = "cv";
+    m.what = "cv fold " + p.filename().string() + " of " + m.arch;
+    parse_fold_name(p, m.repeat, m.fold);
+  } else if (fs::is_directory(p / "weights") && !fs::exists(p / "run.json")) {
+    m.run = p.parent_path();
+    m.arch = p.filename().string();
+    m.weights = p / "weights" / "best.safetensors";
+    model_dir = p;
+    m.mode = "train";
+    m.what = "train run, model " + m.arch;
+  } else {
+    const report::ClassifyRunInfo info = report::read_run_json(p);
+    m.run = p;
+    m.mode = info.mode;
+    const std::vector<std::string>& models = info.models;
+    FRACTURE_CHECK(!models.empty(), (p / "run.json").string(), ": no models");
+    m.arch = models[0];
+    if (m.mode == "cv") {
+      model_dir = p / "folds" / m.arch / "r0f0";
+      m.weights = model_dir / "best.safetensors";
+      m.what = "cv run: fold r0f0 of " + m.arch + " (pass model=RUN/folds/<model>/r<R>f<F> for another)";
+    } else {
+      model_dir = models.size() == 1 ? p : p / m.arch;
+      m.weights = model_dir / "weights" / "best.safetensors";
+      m.what = "train run, model " + m.arch;
+    }
+  }
+  FRACTURE_CHECK(fs::is_regular_file(m.weights), m.weights.string(), ": missing (the run did not finish this model)");
+  m.temperature = report::read_temperature(model_dir / "calibration.json");
+  return m;
+}
+
+models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& opt, Logger& log) {
+  models::ClassifierOptions mo;
+  mo.num_classes = 1;
+  mo.in_channels = 3;
+  auto net = models::make_classifier(m.arch, mo);
+  models::load_state_dict(*net, models::read_safetensors(m.weights), m.weights.string(), /*strict=*/true);
+  net->to(torch::Device(opt.device));
+  // val / predict only: BatchNorm folded; with channels_last (CPU) NHWC weights, which predict_logits'
+  // NHWC batches then meet, and fused oneDNN convolutions where built in. Logits equal to float rounding.
+  models::InferenceOptions io;
+  io.channels_last = opt.channels_last;
+  io.winograd = opt.winograd;
+  io.log = &log;  // debug notes where a convolution runs ATen's kernels instead of a fused one
+  models::optimize_for_inference(*net, io);
+  return net;
+}
+
+// Options of the trained run (imgsz, resize, clahe, dicom window), with this command's batch, workers,
+// device and channels_last (how to compute, not what was trained).
+ClassifyOptions trained_options(const Config& run_cfg, const Config& cfg, const std::string& arch) {
+  Config c = run_cfg;
+  c.set("model", arch, "trained run");
+  c.set("weights", "null", "trained run");
+  for (const char* k : {"batch", "workers", "device", "channels_last", "winograd"}) c.set(k, value_text(cfg, k), "command line");
+  return classify_options(c);
+}
+
+bool readable_image(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  char buf[256] = {};
+  f.read(buf, sizeof buf);
+  const std::string fmt = sniff_format(std::string_view(buf, size_t(f.gcount())));
+  return fmt == "png" || fmt == "jpeg" || fmt == "bmp" || fmt == "tiff" || fmt == "dicom";
+}
+}  // namespace
+
+ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
+  const TrainedModel m = resolve_trained(cfg.str("model"));
+  const Config run_cfg = run_config(m.run);
+  const ClassifyOptions opt = trained_options(run_cfg, cfg, m.arch);
+  const std::string split = cfg.str("split");
+  FRACTURE_CHECK(split == "train" || split == "val" || split == "test", "key 'split' must be train, val or test, got '",
+                 split, "'");
+  // Images: without data=, the run's own split file (the images it used): a train run's roles, or
+  // for a cv fold that fold's roles (test = its held-out outer fold, val = its inner validation,
+  // train = what it trained on). With data=, that dataset's split column.
+  std::vector<ClsItem> items;
+  std::string source;
+  const bool own_data = cfg.str("data").empty();
+  if (own_data) {
+    Config dc = run_cfg;
+    const ClsDataset ds = load_dataset(dc, log);
+    std::set<std::string> chosen;
+    for (const auto& row : read_split_csv(m.run / "splits.csv"))
+      if (row.repeat == m.repeat && row.fold == m.fold && row.role == split) chosen.insert(row.image);
+    for (const auto& it : ds.items)
+      if (chosen.count(it.image.string())) items.push_back(it);
+    source = run_cfg.str("data") + " (roles of " + (m.run / "splits.csv").string() +
+             (m.mode == "cv" ? ", repeat " + std::to_string(m.repeat) + " fold " + std::to_string(m.fold) : "") + ")";
+  } else {
+    Config dc = run_cfg;
+    if (!own_data) dc.set("data", cfg.str("data"), "command line");
+    const ClsDataset ds = load_dataset(dc, log);
+    for (const auto& it : ds.items)
+      if (it.split == split) items.push_back(it);
+    source = dc.str("data");
+    if (m.mode == "cv")
+      log.warn("{}: a cross-validation fold model was trained on part of the dataset; images of split '{}' it saw "
+               "in training make these metrics optimistic",
+               m.what, split);
+  }
+  FRACTURE_CHECK(!items.empty(), source, ": no images in split '", split, "'");
+  std::vector<int> y;
+  for (const auto& it : items) y.push_back(it.label);
+  int pos = 0;
+  for (int v : y) pos += v;
+  FRACTURE_CHECK(pos > 0 && pos < int(y.size()), source, ": split '", split, "' needs both classes for the metrics, got ",
+                 pos, " fractured of ", y.size());
+
+  auto net = load_trained(m, opt, log);
+  const std::vector<double> z = predict_logits(*net, items, opt);
+  const std::vector<double> p = apply_temperature_binary(z, 1.0);
+  const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
+  const double thr = cfg.real("threshold");
+  FRACTURE_CHECK(thr >= 0 && thr <= 1, "key 'threshold' must be in [0, 1], got ", thr);
+
+  BootstrapOptions bo;
+  bo.seed = uint64_t(cfg.integer("seed"));
+  using Fn = std::function<double(const std::vector<int>&, const std::vector<double>&)>;
+  auto at = [thr](double ThresholdMetrics::*field) -> Fn {
+    return [thr, field](const std::vector<int>& l, const std::vector<double>& s) {
+      return metrics_at_threshold(l, s, thr).*field;
+    };
+  };
+  struct Row {
+    const char* key;
+    const std::vector<double>* scores;
+    Fn fn;
+  };
+  const std::vector<Row> rows = {
+      {"auroc", &z, roc_auc_score},
+      {"ap", &z, average_precision_score},
+      {"brier", &pc, brier_score_loss},
+      {"accuracy", &pc, at(&ThresholdMetrics::accuracy)},
+      {"precision", &pc, at(&ThresholdMetrics::precision)},
+      {"recall", &pc, at(&ThresholdMetrics::recall)},
+      {"specificity", &pc, at(&ThresholdMetrics::specificity)},
+      {"f1", &pc, at(&ThresholdMetrics::f1)},
+      {"ece_before", &p, expected_calibration_error},
+      {"ece", &pc, expected_calibration_error},
+  };
+  report::ClassifyValReport vr;
+  for (const auto& r : rows) vr.metrics.emplace_back(r.key, bootstrap_ci(y, *r.scores, r.fn, bo));
+  const fs::path run = make_run_dir(cfg.str("project"), "classify", cfg.str("name").empty() ? "val" : cfg.str("name"));
+  vr.model = m.arch;
+  vr.trained_run = fs::absolute(m.run).string();
+  vr.weights = fs::absolute(m.weights).string();
+  vr.which = m.what;
+  vr.data = source;
+  vr.split = split;
+  vr.n_images = y.size();
+  vr.n_positive = pos;
+  vr.temperature = m.temperature;
+  vr.threshold = thr;
+  vr.ci_seed = bo.seed;
+  report::write_classify_val_metrics(run, vr);
+  std::vector<report::ScoredImage> scored;
+  for (size_t i = 0; i < items.size(); ++i) scored.push_back({items[i].image.string(), y[i], z[i], p[i], pc[i]});
+  report::write_val_predictions(run, scored);
+  ClassifyOutcome out;
+  out.run_dir = run;
+  std::ostringstream rep;
+  rep << "classify val: " << m.what << " on split '" << split << "' of " << source << ": " << y.size() << " images ("
+      << pos << " fractured); T = " << num(m.temperature) << ", threshold " << thr
+      << " on the calibrated probability\n\n"
+      << report::format_classify_val_table(vr);
+  out.report = rep.str();
+  return out;
+}
+
+ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
+  const TrainedModel m = resolve_trained(cfg.str("model"));
+  const Config run_cfg = run_config(m.run);
+  const ClassifyOptions opt = trained_options(run_cfg, cfg, m.arch);
+  const fs::path src = cfg.str("source");
+  FRACTURE_CHECK(!src.empty(), "fracture classify predict: key 'source' is required (an image, a folder or a DICOM file)");
+  FRACTURE_CHECK(fs::exists(src), "source=", src.string(), ": no such file or folder");
+  std::vector<ClsItem> items;
+  if (fs::is_directory(src)) {
+    std::vector<fs::path> files;
+    for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator(); ++it) {
+      const std::string name = it->path().filename().string();
+      if (!name.empty() && name[0] == '.') {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file() && readable_image(it->path())) files.push_back(it->path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) items.push_back(ClsItem{f, 0, "", ""});
+    FRACTURE_CHECK(!items.empty(), "source=", src.string(), ": no PNG, JPEG, BMP, TIFF or DICOM images in the folder");
+  } else {
+    items.push_back(ClsItem{src, 0, "", ""});
+  }
+  const double thr = cfg.real("threshold");
+  FRACTURE_CHECK(thr >= 0 && thr <= 1, "key 'threshold' must be in [0, 1], got ", thr);
+  auto net = load_trained(m, opt, log);
+  const std::vector<double> z = predict_logits(*net, items, opt);
+  const std::vector<double> p = apply_temperature_binary(z, 1.0);
+  const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
+  const fs::path run =
+      make_run_dir(cfg.str("project"), "classify", cfg.str("name").empty() ? "predict" : cfg.str("name"));
+  std::ostringstream rep;
+  rep << "classify predict: " << m.what << ", T = " << num(m.temperature) << ", fractured when calibrated p >= "
+      << thr << "\n";
+  std::vector<report::ScoredImage> scored;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const bool fractured = pc[i] >= thr;
+    char line[64];
+    std::snprintf(line, sizeof line, "p=%.4f calibrated=%.4f %-13s ", p[i], pc[i],
+                  fractured ? "fractured" : "not_fractured");
+    rep << line << items[i].image.string() << "\n";
+    scored.push_back({items[i].image.string(), -1, z[i], p[i], pc[i]});
+  }
+  report::write_predictions(run, scored, thr);
+  log.debug("predicted {} images", items.size());
+  ClassifyOutcome out;
+  out.run_dir = run;
+  out.report = rep.str();
+  return out;
+}
+
+}  // namespace fracture::engine

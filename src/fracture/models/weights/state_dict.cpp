@@ -1,0 +1,176 @@
+// State dicts: a module's tensors by key, the checked loading of a file's tensors into a module,
+// the dispatch on file extension, and recognising an architecture from its keys.
+#include <map>
+#include <set>
+
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/models/classifier.h"
+#include "fracture/models/weights/checkpoint.h"
+#include "fracture/models/weights/shape_str.h"
+
+namespace fracture::models {
+
+namespace {
+
+using detail::shape_str;
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+bool ends_with(const std::string& s, const std::string& p) {
+  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+
+void collect_state(const torch::nn::Module& m, const std::string& prefix, NamedTensors& out) {
+  for (auto& p : m.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + p.key(), p.value());
+  for (auto& b : m.named_buffers(/*recurse=*/false)) out.emplace_back(prefix + b.key(), b.value());
+  for (auto& c : m.named_children()) collect_state(*c.value(), prefix + c.key() + ".", out);
+}
+
+std::string join_some(const std::vector<std::string>& v, size_t n = 8) {
+  std::string s;
+  for (size_t i = 0; i < v.size() && i < n; ++i) s += (i ? ", " : "") + v[i];
+  if (v.size() > n) s += ", ... (" + std::to_string(v.size()) + " in all)";
+  return s;
+}
+
+
+}  // namespace
+
+NamedTensors read_checkpoint(const std::filesystem::path& path) {
+  if (lower_ext(path) == ".safetensors") return read_safetensors(path);
+  return read_torch_checkpoint(path);
+}
+
+void write_checkpoint(const NamedTensors& tensors, const std::filesystem::path& path) {
+  std::string ext = lower_ext(path);
+  if (ext == ".safetensors") return write_safetensors(tensors, path);
+  FRACTURE_CHECK(ext == ".pth" || ext == ".pt", path.string(), ": output must end in .safetensors, .pth or .pt");
+  write_torch_checkpoint(tensors, path);
+}
+
+NamedTensors state_dict(const torch::nn::Module& m) {
+  NamedTensors out;
+  collect_state(m, "", out);
+  return out;
+}
+
+void save_safetensors(const torch::nn::Module& m, const std::filesystem::path& path) {
+  write_safetensors(state_dict(m), path);
+}
+
+std::string LoadReport::summary() const {
+  std::string s = std::to_string(loaded.size()) + " tensors loaded";
+  if (!adapted.empty()) s += "; first conv summed to 1 channel: " + join_some(adapted);
+  if (!reinitialised.empty()) s += "; re-initialised (head shape differs): " + join_some(reinitialised);
+  if (!missing.empty()) s += "; missing: " + join_some(missing);
+  if (!unexpected.empty()) s += "; unexpected: " + join_some(unexpected);
+  return s;
+}
+
+LoadReport load_state_dict(torch::nn::Module& m, const NamedTensors& tensors, const LoadOptions& o) {
+  NamedTensors target = state_dict(m);
+  std::unordered_map<std::string, size_t> source;
+  for (size_t i = 0; i < tensors.size(); ++i) source[tensors[i].first] = i;
+  std::set<std::string> target_keys;
+  LoadReport r;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> plan;  // (destination, source)
+  std::vector<std::string> fatal_missing, bad_dtype;
+  for (auto& kv : target) {
+    const std::string& key = kv.first;
+    target_keys.insert(key);
+    auto it = source.find(key);
+    if (it == source.end()) {
+      r.missing.push_back(key);
+      if (!ends_with(key, "num_batches_tracked")) fatal_missing.push_back(key);
+      continue;
+    }
+    torch::Tensor src = tensors[it->second].second;
+    const torch::Tensor& dst = kv.second;
+    if (dst.is_floating_point() != src.is_floating_point()) {
+      bad_dtype.push_back(key + " (file " + std::string(c10::toString(src.scalar_type())) + ", model " +
+                          c10::toString(dst.scalar_type()) + ")");
+      continue;
+    }
+    if (src.sizes() == dst.sizes()) {
+      plan.emplace_back(dst, src);
+      r.loaded.push_back(key);
+    } else if (!o.first_conv_key.empty() && key == o.first_conv_key && src.dim() == 4 && src.size(1) == 3 &&
+               dst.size(1) == 1) {
+      plan.emplace_back(dst, adapt_first_conv_weight(src, 1));
+      r.loaded.push_back(key);
+      r.adapted.push_back(key);
+    } else if (!o.head_prefix.empty() && starts_with(key, o.head_prefix)) {
+      r.reinitialised.push_back(key + " (file " + shape_str(src.sizes()) + ", model " + shape_str(dst.sizes()) + ")");
+    } else {
+      r.shape_mismatch.push_back(key + ": file " + shape_str(src.sizes()) + " vs model " + shape_str(dst.sizes()));
+    }
+  }
+  for (auto& kv : tensors) {
+    if (!target_keys.count(kv.first)) r.unexpected.push_back(kv.first);
+  }
+  const size_t need = static_cast<size_t>(o.min_matched_fraction * static_cast<double>(target.size()));
+  FRACTURE_CHECK(r.loaded.size() >= need, o.source, ": checkpoint does not fit this architecture: only ",
+                 r.loaded.size(), " of ", target.size(), " model tensors matched by name and shape (missing: ",
+                 join_some(r.missing, 4), "; unexpected: ", join_some(r.unexpected, 4),
+                 "). Is it a checkpoint of another model?");
+  FRACTURE_CHECK(bad_dtype.empty(), o.source, ": wrong dtype for ", join_some(bad_dtype));
+  FRACTURE_CHECK(r.shape_mismatch.empty(), o.source, ": shape mismatch outside the head: ",
+                 join_some(r.shape_mismatch));
+  if (o.strict) {
+    FRACTURE_CHECK(fatal_missing.empty(), o.source, ": missing keys: ", join_some(fatal_missing));
+    FRACTURE_CHECK(r.unexpected.empty(), o.source, ": unexpected keys: ", join_some(r.unexpected));
+  }
+  torch::NoGradGuard ng;
+  for (auto& p : plan) p.first.copy_(p.second.to(p.first.scalar_type()));
+  return r;
+}
+
+LoadReport load_state_dict(ClassifierImpl& net, const NamedTensors& tensors, const std::string& source, bool strict) {
+  LoadOptions o;
+  o.head_prefix = net.head_prefix();
+  o.first_conv_key = net.first_conv_key();
+  o.strict = strict;
+  o.source = source;
+  return load_state_dict(static_cast<torch::nn::Module&>(net), tensors, o);
+}
+
+ArchGuess recognise_architecture(const NamedTensors& tensors) {
+  std::unordered_map<std::string, torch::Tensor> by_key;
+  for (auto& kv : tensors) by_key[kv.first] = kv.second;
+  for (const auto& name : classifier_names()) {
+    ClassifierOptions opt;
+    opt.num_classes = 1;
+    auto net = make_classifier(name, opt);
+    auto first = by_key.find(net->first_conv_key());
+    if (first == by_key.end() || first->second.dim() != 4) continue;
+    opt.in_channels = first->second.size(1) == 1 ? 1 : 3;
+    if (opt.in_channels != 3) net = make_classifier(name, opt);
+    auto model = state_dict(*net);
+    bool ok = true;
+    size_t present = 0;
+    std::string head_weight;
+    for (auto& kv : model) {
+      auto it = by_key.find(kv.first);
+      if (it == by_key.end()) {
+        if (!ends_with(kv.first, "num_batches_tracked")) ok = false;
+        continue;
+      }
+      ++present;
+      if (starts_with(kv.first, net->head_prefix())) {
+        if (ends_with(kv.first, ".weight")) head_weight = kv.first;  // the last head weight is the output layer
+        if (it->second.dim() != kv.second.dim()) ok = false;
+        continue;
+      }
+      if (it->second.sizes() != kv.second.sizes()) ok = false;
+    }
+    if (!ok || present != by_key.size()) continue;
+    ArchGuess g;
+    g.arch = name;
+    g.in_channels = opt.in_channels;
+    g.num_classes = head_weight.empty() ? 0 : by_key[head_weight].size(0);
+    return g;
+  }
+  return {};
+}
+
+}  // namespace fracture::models

@@ -1,1 +1,0 @@
-// Anchor translation unit for the precompiled libtorch header (see CMakeLists.txt).
