@@ -65,6 +65,131 @@ bool get_double(DcmItem* ds, const DcmTagKey& key, double& v) {
 
 uint16_t to_u16(double y) { return uint16_t(std::lround(std::clamp(y, 0.0, 65535.0))); }
 
+// The pixel module of a grey radiograph (PS3.3 C.7.6.3), checked.
+struct PixelLayout {
+  Uint16 rows = 0, cols = 0, alloc = 0, stored = 0, high = 0, repr = 0;
+  long long npix = 0;
+};
+
+PixelLayout pixel_layout(DcmDataset* ds, const std::string& name, const ReadOptions& opt,
+                         const std::string& photometric) {
+  PixelLayout g;
+  Uint16 spp = 1;
+  FRACTURE_CHECK(ds->findAndGetUint16(DCM_Rows, g.rows).good() && g.rows > 0, name, ": missing or zero Rows (0028,0010)");
+  FRACTURE_CHECK(ds->findAndGetUint16(DCM_Columns, g.cols).good() && g.cols > 0, name,
+                 ": missing or zero Columns (0028,0011)");
+  ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
+  FRACTURE_CHECK(ds->findAndGetUint16(DCM_BitsAllocated, g.alloc).good(), name, ": missing BitsAllocated (0028,0100)");
+  if (ds->findAndGetUint16(DCM_BitsStored, g.stored).bad() || g.stored == 0) g.stored = g.alloc;
+  if (ds->findAndGetUint16(DCM_HighBit, g.high).bad()) g.high = Uint16(g.stored - 1);
+  ds->findAndGetUint16(DCM_PixelRepresentation, g.repr);
+
+  FRACTURE_CHECK(photometric == "MONOCHROME1" || photometric == "MONOCHROME2", name, ": photometric interpretation '",
+                 photometric, "' is not supported; expected MONOCHROME1 or MONOCHROME2 (grey radiograph)");
+  FRACTURE_CHECK(spp == 1, name, ": SamplesPerPixel is ", spp, "; expected 1 for a grey image");
+  FRACTURE_CHECK(g.alloc == 8 || g.alloc == 16, name, ": BitsAllocated is ", g.alloc, "; expected 8 or 16");
+  FRACTURE_CHECK(g.stored >= 1 && g.stored <= g.alloc && g.high >= g.stored - 1 && g.high < g.alloc, name,
+                 ": inconsistent BitsStored ", g.stored, " / HighBit ", g.high, " for BitsAllocated ", g.alloc);
+  g.npix = (long long)g.rows * g.cols;
+  FRACTURE_CHECK(g.npix <= opt.max_pixels, name, ": image is ", g.cols, " x ", g.rows, " = ", g.npix,
+                 " pixels, above max_pixels = ", opt.max_pixels, " (memory guard)");
+  return g;
+}
+
+// Stored values of the first frame (multi-frame files: frame 0 only), at most 16 bits, signed or not.
+std::vector<int32_t> stored_values(DcmDataset* ds, const PixelLayout& g, const std::string& name) {
+  std::vector<int32_t> sv(static_cast<size_t>(g.npix));
+  const int shift = g.high + 1 - g.stored;
+  const uint32_t mask = g.stored >= 32 ? 0xFFFFFFFFu : ((1u << g.stored) - 1u);
+  auto decode_stored = [&](uint32_t raw) -> int32_t {
+    uint32_t v = (raw >> shift) & mask;
+    if (g.repr == 1 && (v & (1u << (g.stored - 1)))) return int32_t(int64_t(v) - (int64_t(1) << g.stored));
+    return int32_t(v);
+  };
+  unsigned long count = 0;
+  auto copy = [&](const auto* p, const OFCondition& c, const char* bits, const char* unit) {
+    FRACTURE_CHECK(c.good() && p != nullptr, name, ": cannot read ", bits, " pixel data (", c.text(), ")");
+    FRACTURE_CHECK((long long)count >= g.npix, name, ": pixel data is truncated: ", count, " ", unit, ", expected ",
+                   g.npix, " (", g.cols, " x ", g.rows, ")");
+    for (long long i = 0; i < g.npix; ++i) sv[size_t(i)] = decode_stored(p[i]);
+  };
+  if (g.alloc == 16) {
+    const Uint16* p = nullptr;
+    const OFCondition c = ds->findAndGetUint16Array(DCM_PixelData, p, &count);
+    copy(p, c, "16-bit", "values");
+  } else {
+    const Uint8* p = nullptr;
+    const OFCondition c = ds->findAndGetUint8Array(DCM_PixelData, p, &count);
+    copy(p, c, "8-bit", "bytes");
+  }
+  return sv;
+}
+
+// The file's VOI window applied to the modality values x (function LINEAR, LINEAR_EXACT or SIGMOID).
+uint16_t apply_window(double x, double c, double w, const std::string& fn) {
+  double y;
+  if (fn == "LINEAR") {  // PS3.3 C.11.2.1.2.1
+    if (x <= c - 0.5 - (w - 1) / 2) y = 0;
+    else if (x > c - 0.5 + (w - 1) / 2) y = 65535;
+    else y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 65535.0;
+  } else if (fn == "LINEAR_EXACT") {  // PS3.3 C.11.2.1.3.2
+    if (x <= c - w / 2) y = 0;
+    else if (x > c + w / 2) y = 65535;
+    else y = ((x - c) / w + 0.5) * 65535.0;
+  } else {  // SIGMOID, PS3.3 C.11.2.1.3.1
+    y = 65535.0 / (1.0 + std::exp(-4.0 * (x - c) / w));
+  }
+  return to_u16(y);
+}
+
+// Percentile window: nearest-rank percentiles of the modality values, ranks round(0.005 (n-1)) and
+// round(0.995 (n-1)) in ascending order, found with a histogram of the stored values (the modality
+// LUT is linear: ascending for slope > 0, descending for slope < 0, where rank k of m is rank n-1-k
+// of s), mapped linearly to 0..65535.
+void window_percentile(const std::vector<int32_t>& sv, double slope, double intercept, uint16_t* o) {
+  auto modality = [&](int32_t s) { return double(s) * slope + intercept; };
+  const long long npix = (long long)sv.size();
+  const int32_t smin = *std::min_element(sv.begin(), sv.end()), smax = *std::max_element(sv.begin(), sv.end());
+  std::vector<long long> hist(size_t(smax - smin) + 1, 0);
+  for (int32_t v : sv) ++hist[size_t(v - smin)];
+  auto stored_at_rank = [&](long long k) {  // k-th smallest stored value, 0-based
+    long long seen = 0;
+    for (size_t b = 0; b < hist.size(); ++b) {
+      seen += hist[b];
+      if (seen > k) return int32_t(smin + int32_t(b));
+    }
+    return smax;
+  };
+  const long long n1 = npix - 1;
+  const long long k_lo = std::llround(0.005 * double(n1)), k_hi = std::llround(0.995 * double(n1));
+  const double lo = modality(stored_at_rank(slope > 0 ? k_lo : n1 - k_lo));
+  const double hi = modality(stored_at_rank(slope > 0 ? k_hi : n1 - k_hi));
+  for (long long i = 0; i < npix; ++i)
+    o[i] = hi > lo ? to_u16((modality(sv[size_t(i)]) - lo) / (hi - lo) * 65535.0) : uint16_t(0);
+}
+
+// The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded.
+DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name) {
+  DcmInputBufferStream in;
+  in.setBuffer(bytes.data(), offile_off_t(bytes.size()));
+  in.setEos();
+  ff.transferInit();
+  OFCondition st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  ff.transferEnd();
+  FRACTURE_CHECK(st.good(), name, ": DICOM data is truncated or corrupt (DCMTK: ", st.text(), ")");
+  DcmDataset* ds = ff.getDataset();
+  FRACTURE_CHECK(ds->tagExists(DCM_PixelData), name, ": DICOM file has no pixel data (not an image)");
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  DcmXfer xf(xfer);
+  if (xf.isEncapsulated()) {
+    OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    FRACTURE_CHECK(c.good() && ds->canWriteXfer(EXS_LittleEndianExplicit), name, ": compressed transfer syntax '",
+                   xf.getXferName(), "' (", xf.getXferID(), ") cannot be decoded by this build (decoders: JPEG, ",
+                   "JPEG-LS, RLE); convert the file to uncompressed DICOM (e.g. dcmdjpeg / gdcmconv --raw)");
+  }
+  return ds;
+}
+
 }  // namespace
 
 bool dicom_supported() { return true; }
@@ -75,80 +200,16 @@ Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOp
   FRACTURE_CHECK(mode == "auto" || mode == "file" || mode == "percentile", "dicom_window: expected auto, file or ",
                  "percentile, got '", mode, "'");
   FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected a DICOM file");
-
-  DcmInputBufferStream in;
-  in.setBuffer(bytes.data(), offile_off_t(bytes.size()));
-  in.setEos();
   DcmFileFormat ff;
-  ff.transferInit();
-  OFCondition st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  ff.transferEnd();
-  FRACTURE_CHECK(st.good(), name, ": DICOM data is truncated or corrupt (DCMTK: ", st.text(), ")");
-  DcmDataset* ds = ff.getDataset();
-
-  FRACTURE_CHECK(ds->tagExists(DCM_PixelData), name, ": DICOM file has no pixel data (not an image)");
-  const E_TransferSyntax xfer = ds->getOriginalXfer();
-  DcmXfer xf(xfer);
-  if (xf.isEncapsulated()) {
-    OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
-    FRACTURE_CHECK(c.good() && ds->canWriteXfer(EXS_LittleEndianExplicit), name, ": compressed transfer syntax '",
-                   xf.getXferName(), "' (", xf.getXferID(), ") cannot be decoded by this build (decoders: JPEG, ",
-                   "JPEG-LS, RLE); convert the file to uncompressed DICOM (e.g. dcmdjpeg / gdcmconv --raw)");
-  }
-
-  Uint16 rows = 0, cols = 0, spp = 1, alloc = 0, stored = 0, high = 0, repr = 0;
-  FRACTURE_CHECK(ds->findAndGetUint16(DCM_Rows, rows).good() && rows > 0, name, ": missing or zero Rows (0028,0010)");
-  FRACTURE_CHECK(ds->findAndGetUint16(DCM_Columns, cols).good() && cols > 0, name,
-                 ": missing or zero Columns (0028,0011)");
-  ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
-  FRACTURE_CHECK(ds->findAndGetUint16(DCM_BitsAllocated, alloc).good(), name, ": missing BitsAllocated (0028,0100)");
-  if (ds->findAndGetUint16(DCM_BitsStored, stored).bad() || stored == 0) stored = alloc;
-  if (ds->findAndGetUint16(DCM_HighBit, high).bad()) high = Uint16(stored - 1);
-  ds->findAndGetUint16(DCM_PixelRepresentation, repr);
+  DcmDataset* ds = parse_dataset(ff, bytes, name);
   const std::string photometric = get_string(ds, DCM_PhotometricInterpretation);
-
-  FRACTURE_CHECK(photometric == "MONOCHROME1" || photometric == "MONOCHROME2", name, ": photometric interpretation '",
-                 photometric, "' is not supported; expected MONOCHROME1 or MONOCHROME2 (grey radiograph)");
-  FRACTURE_CHECK(spp == 1, name, ": SamplesPerPixel is ", spp, "; expected 1 for a grey image");
-  FRACTURE_CHECK(alloc == 8 || alloc == 16, name, ": BitsAllocated is ", alloc, "; expected 8 or 16");
-  FRACTURE_CHECK(stored >= 1 && stored <= alloc && high >= stored - 1 && high < alloc, name, ": inconsistent BitsStored ",
-                 stored, " / HighBit ", high, " for BitsAllocated ", alloc);
-  const long long npix = (long long)rows * cols;
-  FRACTURE_CHECK(npix <= opt.max_pixels, name, ": image is ", cols, " x ", rows, " = ", npix,
-                 " pixels, above max_pixels = ", opt.max_pixels, " (memory guard)");
-
-  // Stored values of the first frame (multi-frame files: frame 0 only).
-  std::vector<int32_t> sv(static_cast<size_t>(npix));  // stored values (at most 16 bits, signed or not)
-  const int shift = high + 1 - stored;
-  const uint32_t mask = stored >= 32 ? 0xFFFFFFFFu : ((1u << stored) - 1u);
-  auto decode_stored = [&](uint32_t raw) -> int32_t {
-    uint32_t v = (raw >> shift) & mask;
-    if (repr == 1 && (v & (1u << (stored - 1)))) return int32_t(int64_t(v) - (int64_t(1) << stored));
-    return int32_t(v);
-  };
-  if (alloc == 16) {
-    const Uint16* p = nullptr;
-    unsigned long count = 0;
-    OFCondition c = ds->findAndGetUint16Array(DCM_PixelData, p, &count);
-    FRACTURE_CHECK(c.good() && p != nullptr, name, ": cannot read 16-bit pixel data (", c.text(), ")");
-    FRACTURE_CHECK((long long)count >= npix, name, ": pixel data is truncated: ", count, " values, expected ", npix,
-                   " (", cols, " x ", rows, ")");
-    for (long long i = 0; i < npix; ++i) sv[size_t(i)] = decode_stored(p[i]);
-  } else {
-    const Uint8* p = nullptr;
-    unsigned long count = 0;
-    OFCondition c = ds->findAndGetUint8Array(DCM_PixelData, p, &count);
-    FRACTURE_CHECK(c.good() && p != nullptr, name, ": cannot read 8-bit pixel data (", c.text(), ")");
-    FRACTURE_CHECK((long long)count >= npix, name, ": pixel data is truncated: ", count, " bytes, expected ", npix,
-                   " (", cols, " x ", rows, ")");
-    for (long long i = 0; i < npix; ++i) sv[size_t(i)] = decode_stored(p[i]);
-  }
+  const PixelLayout g = pixel_layout(ds, name, opt, photometric);
+  const std::vector<int32_t> sv = stored_values(ds, g, name);
 
   // Modality LUT: rescale slope / intercept (absent = identity).
   double slope = 1.0, intercept = 0.0;
   if (!get_double(ds, DCM_RescaleSlope, slope) || slope == 0.0) slope = 1.0;
   if (!get_double(ds, DCM_RescaleIntercept, intercept)) intercept = 0.0;
-  auto modality = [&](int32_t s) { return double(s) * slope + intercept; };
 
   // VOI: the file's first window, or a percentile window (0.5 % .. 99.5 %, nearest rank).
   double wc = 0, ww = 0;
@@ -161,50 +222,15 @@ Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOp
   FRACTURE_CHECK(fn == "LINEAR" || fn == "LINEAR_EXACT" || fn == "SIGMOID" || !has_window || mode == "percentile",
                  name, ": VOI LUT function '", fn, "' is not supported; expected LINEAR, LINEAR_EXACT or SIGMOID");
 
-  cv::Mat out(rows, cols, CV_16UC1);
+  cv::Mat out(g.rows, g.cols, CV_16UC1);
   uint16_t* o = out.ptr<uint16_t>();
   if (has_window && mode != "percentile") {
-    const double c = wc, w = ww;
-    for (long long i = 0; i < npix; ++i) {
-      const double x = modality(sv[size_t(i)]);
-      double y;
-      if (fn == "LINEAR") {  // PS3.3 C.11.2.1.2.1
-        if (x <= c - 0.5 - (w - 1) / 2) y = 0;
-        else if (x > c - 0.5 + (w - 1) / 2) y = 65535;
-        else y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 65535.0;
-      } else if (fn == "LINEAR_EXACT") {  // PS3.3 C.11.2.1.3.2
-        if (x <= c - w / 2) y = 0;
-        else if (x > c + w / 2) y = 65535;
-        else y = ((x - c) / w + 0.5) * 65535.0;
-      } else {  // SIGMOID, PS3.3 C.11.2.1.3.1
-        y = 65535.0 / (1.0 + std::exp(-4.0 * (x - c) / w));
-      }
-      o[i] = to_u16(y);
-    }
+    for (long long i = 0; i < g.npix; ++i) o[i] = apply_window(double(sv[size_t(i)]) * slope + intercept, wc, ww, fn);
   } else {
-    // Nearest-rank percentiles of the modality values: ranks round(0.005 (n-1)) and round(0.995 (n-1))
-    // in ascending order, found with a histogram of the stored values (the modality LUT is linear:
-    // ascending for slope > 0, descending for slope < 0, where rank k of m is rank n-1-k of s).
-    const int32_t smin = *std::min_element(sv.begin(), sv.end()), smax = *std::max_element(sv.begin(), sv.end());
-    std::vector<long long> hist(size_t(smax - smin) + 1, 0);
-    for (int32_t v : sv) ++hist[size_t(v - smin)];
-    auto stored_at_rank = [&](long long k) {  // k-th smallest stored value, 0-based
-      long long seen = 0;
-      for (size_t b = 0; b < hist.size(); ++b) {
-        seen += hist[b];
-        if (seen > k) return int32_t(smin + int32_t(b));
-      }
-      return smax;
-    };
-    const long long n1 = npix - 1;
-    const long long k_lo = std::llround(0.005 * double(n1)), k_hi = std::llround(0.995 * double(n1));
-    const double lo = modality(stored_at_rank(slope > 0 ? k_lo : n1 - k_lo));
-    const double hi = modality(stored_at_rank(slope > 0 ? k_hi : n1 - k_hi));
-    for (long long i = 0; i < npix; ++i)
-      o[i] = hi > lo ? to_u16((modality(sv[size_t(i)]) - lo) / (hi - lo) * 65535.0) : uint16_t(0);
+    window_percentile(sv, slope, intercept, o);
   }
   if (photometric == "MONOCHROME1")
-    for (long long i = 0; i < npix; ++i) o[i] = uint16_t(65535 - o[i]);
+    for (long long i = 0; i < g.npix; ++i) o[i] = uint16_t(65535 - o[i]);
 
   Image im;
   im.pixels = out;

@@ -191,19 +191,38 @@ ClassifyOutcome finish_study(const fs::path& run, const std::vector<FoldPredicti
   return out;
 }
 
+// What cv and train start from. Everything is checked before a new run directory is made (the
+// mode makes it once its splits are known); a resumed run reads its args.yaml first.
+struct ModeStart {
+  Config cfg;
+  bool resuming = false;
+  fs::path run;  ///< the resumed run; empty for a new one
+  ClassifyOptions opt;
+  ClsDataset ds;
+};
+
+ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
+  ModeStart m;
+  m.cfg = cli;
+  m.resuming = !m.cfg.str("resume").empty();
+  if (m.resuming) m.run = start_run(m.cfg, mode, log);
+  m.cfg = absolute_paths(m.cfg);
+  m.opt = classify_options(m.cfg);
+  m.ds = load_dataset(m.cfg, log);
+  return m;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
 
 ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
-  // Everything is checked before a new run directory is made; a resumed run reads its args.yaml first.
-  Config cfg = cli;
-  const bool resuming = !cfg.str("resume").empty();
-  fs::path run;
-  if (resuming) run = start_run(cfg, "cv", log);
-  cfg = absolute_paths(cfg);
-  const ClassifyOptions opt = classify_options(cfg);
-  const ClsDataset ds = load_dataset(cfg, log);
+  ModeStart m = begin_mode(cli, "cv", log);
+  Config& cfg = m.cfg;
+  const bool resuming = m.resuming;
+  fs::path& run = m.run;
+  const ClassifyOptions& opt = m.opt;
+  const ClsDataset& ds = m.ds;
 
   const size_t n = ds.items.size();
   bool has_patients = false;
@@ -266,13 +285,12 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
 }
 
 ClassifyOutcome classify_train(const Config& cli, Logger& log) {
-  Config cfg = cli;
-  const bool resuming = !cfg.str("resume").empty();
-  fs::path run;
-  if (resuming) run = start_run(cfg, "train", log);
-  cfg = absolute_paths(cfg);
-  const ClassifyOptions opt = classify_options(cfg);
-  const ClsDataset ds = load_dataset(cfg, log);
+  ModeStart m = begin_mode(cli, "train", log);
+  Config& cfg = m.cfg;
+  const bool resuming = m.resuming;
+  fs::path& run = m.run;
+  const ClassifyOptions& opt = m.opt;
+  const ClsDataset& ds = m.ds;
   const size_t n = ds.items.size();
 
   // Roles from the dataset's splits; a dataset without any gets a 70/15/15 split by patient.
