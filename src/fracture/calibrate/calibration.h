@@ -2,7 +2,8 @@
 // reliability diagram.
 //
 //   fracture::CalibrationReport r = fracture::calibration_report(labels, probs);   // 15 bins
-//   r.ece, r.mce; for (const auto& b : r.bins) if (b.count) plot(b.mean_confidence, b.accuracy);
+//   std::printf("ECE %.3f, MCE %.3f\n", r.ece, r.mce);
+//   for (const auto& b : r.bins) if (b.count) std::printf("%.2f %.2f\n", b.mean_confidence, b.accuracy);
 //
 // Convention (one, fixed): the reliability of p = P(fractured) itself, not Guo et al.'s top-label
 // confidence max(p, 1 - p). Each case goes to a bin by its p; in a bin, "confidence" is the mean p

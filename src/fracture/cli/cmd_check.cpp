@@ -31,7 +31,7 @@ int cmd_check(const Config& cfg, Logger& log) {
   std::fputs(format_report(r, int(cfg.integer("max_warnings"))).c_str(), stdout);
   std::fflush(stdout);
   if (!report.empty()) {
-    write_file_atomic(report, report_json(r).dump(2) + "\n");
+    write_check_json(report, r);
     log.info("wrote {}", report);
   }
   return r.errors() > 0 ? 1 : 0;

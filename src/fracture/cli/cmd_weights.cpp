@@ -21,38 +21,7 @@ std::filesystem::path required_file(const Config& cfg, const char* usage) {
 
 int cmd_weights_inspect(const Config& cfg, Logger& log) {
   const auto path = required_file(cfg, "fracture weights inspect");
-  auto tensors = models::read_checkpoint(path);
-  auto guess = models::recognise_architecture(tensors);
-  int64_t elements = 0, param_elements = 0;
-  std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // dtype -> (tensors, elements)
-  for (auto& kv : tensors) {
-    const std::string& k = kv.first;
-    bool buffer = k.size() > 13 && (k.find("running_mean") != std::string::npos ||
-                                    k.find("running_var") != std::string::npos ||
-                                    k.find("num_batches_tracked") != std::string::npos);
-    elements += kv.second.numel();
-    if (!buffer) param_elements += kv.second.numel();
-    auto& d = by_dtype[std::string(c10::toString(kv.second.scalar_type()))];
-    d.first += 1;
-    d.second += kv.second.numel();
-  }
-  std::printf("file:         %s\n", path.string().c_str());
-  if (guess.arch.empty()) {
-    std::printf("architecture: not recognised (not resnet18, mobilenet_v3_small or efficientnet_b0)\n");
-  } else {
-    std::printf("architecture: %s (%lld classes, %lld input channel%s)\n", guess.arch.c_str(),
-                (long long)guess.num_classes, (long long)guess.in_channels, guess.in_channels == 1 ? "" : "s");
-  }
-  std::printf("tensors:      %zu\n", tensors.size());
-  std::printf("parameters:   %lld (excluding BatchNorm running statistics; %lld elements in all)\n",
-              (long long)param_elements, (long long)elements);
-  for (auto& d : by_dtype) {
-    std::printf("dtype %-8s %lld tensors, %lld elements\n", d.first.c_str(), (long long)d.second.first,
-                (long long)d.second.second);
-  }
-  if (!tensors.empty()) {
-    std::printf("first key:    %s\nlast key:     %s\n", tensors.front().first.c_str(), tensors.back().first.c_str());
-  }
+  std::fputs(models::describe_checkpoint(path, models::read_checkpoint(path)).c_str(), stdout);
   std::fflush(stdout);
   log.debug("inspected {}", path.string());
   return 0;

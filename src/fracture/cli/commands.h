@@ -1,5 +1,10 @@
 // The CLI's command table: `fracture TASK [MODE] key=value ...`.
-// Each command is a function of the resolved config; it returns the process exit status.
+// Each command is a function of the resolved config; it returns the process exit status. Built into
+// the `fracture` binary only (main.cpp dispatches), so no library test links it.
+//
+//   for (const fracture::cli::Command& c : fracture::cli::commands())
+//     std::printf("fracture %s %s  %s\n", c.task.c_str(), c.mode.c_str(), c.help.c_str());
+//   int status = fracture::cli::cmd_detect_val(cfg, *log);   // 0 success, 1 a reported error
 #pragma once
 #include <string>
 #include <vector>

@@ -352,4 +352,8 @@ nlohmann::json report_json(const CheckReport& r) {
   return j;
 }
 
+void write_check_json(const fs::path& file, const CheckReport& r) {
+  write_file_atomic(file, report_json(r).dump(2) + "\n");
+}
+
 }  // namespace fracture

@@ -5,7 +5,7 @@
 //   opt.strict = false;
 //   fracture::CheckReport r = fracture::check_dataset("data/data.yaml", opt, *log);
 //   std::fputs(fracture::format_report(r).c_str(), stdout);
-//   fracture::write_file_atomic("check.json", fracture::report_json(r).dump(2));
+//   fracture::write_check_json("check.json", r);   // report_json, atomically
 //   return r.errors() > 0 ? 1 : 0;
 //
 // Accepted inputs (by what the path is): a YOLO data.yaml (.yaml/.yml), a COCO detection json
@@ -90,5 +90,7 @@ std::string format_report(const CheckReport& r, int max_warnings = -1);
 /// The same as JSON: {source, kind, names, splits: [...], findings: [{severity, kind, file, line,
 /// message}], errors, warnings, near_duplicate_bits}.
 nlohmann::json report_json(const CheckReport& r);
+/// Writes report_json(r) (indent 2, final newline) atomically: `fracture check report=FILE`.
+void write_check_json(const std::filesystem::path& file, const CheckReport& r);
 
 }  // namespace fracture

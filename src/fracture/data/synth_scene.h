@@ -4,8 +4,9 @@
 //
 //   fracture::synth::Rng rng(seed);
 //   fracture::synth::Scene scene;
-//   fracture::synth::Layout L{...};  fracture::synth::Builder B{L, scene, rng};
-//   fracture::synth::build_scene(fracture::SynthRegion::kHand, B);   // prims, soft tissue, targets
+//   fracture::synth::Layout L{/*size=*/256, 0, 0, /*scale=*/1, /*rot=*/0, /*mirror=*/1, 0, 0};
+//   fracture::synth::Builder B{L, scene, rng};
+//   fracture::synth::build_scene(fracture::SynthRegion::kWrist, B);   // prims, soft tissue, targets
 #pragma once
 #include <opencv2/core.hpp>
 

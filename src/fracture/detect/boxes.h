@@ -4,7 +4,7 @@
 //
 //   auto xyxy = fracture::detect::xywh2xyxy(xywh);                    // (..., 4) -> (..., 4)
 //   auto iou  = fracture::detect::box_iou(a, b);                      // (N, 4), (M, 4) -> (N, M)
-//   auto ciou = fracture::detect::bbox_iou(p, t, false, IouKind::ciou);  // (..., 4) -> (..., 1)
+//   auto ciou = fracture::detect::bbox_iou(p, t, false, fracture::detect::IouKind::ciou);  // (..., 4) -> (..., 1)
 //   auto [points, strides] = fracture::detect::make_anchors(feats, {8, 16, 32});
 //   auto dist = fracture::detect::dfl_decode(raw_box, 16);            // (B, 64, A) -> (B, 4, A)
 //   auto boxes = fracture::detect::dist2bbox(dist, points.t().unsqueeze(0), true, 1);

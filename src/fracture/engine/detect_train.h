@@ -5,7 +5,7 @@
 //   fracture::engine::DetectTrainResult r = fracture::engine::detect_train(cfg, *log);
 //   // r.run_dir: args.yaml, results.csv, weights/{last,best}.safetensors (EMA, Ultralytics keys),
 //   //            metrics.json/curves/predictions.json of `best` on the val split
-//   cfg.set("resume", r.run_dir.string(), "cli");  detect_train(cfg, *log);   // continue a killed run
+//   cfg.set("resume", r.run_dir.string(), "cli");  fracture::engine::detect_train(cfg, *log);   // continue a killed run
 //
 // Schedule (Ultralytics): parameter groups pg0 biases (no decay), pg1 conv/linear weights (decay),
 // pg2 BatchNorm weights (no decay); optimizer=auto picks AdamW with lr round(0.002 * 5 / (4 + nc), 6),

@@ -2,7 +2,7 @@
 //
 //   auto ema_net = fracture::models::YoloV8(opt);              // same architecture as `net`
 //   fracture::engine::ModelEMA ema(*net, ema_net.ptr());        // copies net's state into ema_net
-//   ... optimizer.step();  ema.update(*net);                    // after every optimiser step
+//   optimizer.step();  ema.update(*net);                        // after every optimiser step
 //   ema.module()->eval();                                       // validate / save the averaged model
 //
 // Each update: updates += 1, d = decay * (1 - exp(-updates / tau)); every floating-point parameter

@@ -2,7 +2,7 @@
 // Boxes are pixel xyxy (x1, y1, x2, y2), x to the right, y down, x2 >= x1, y2 >= y1.
 //
 //   fracture::DetectionMetrics dm({"fracture", "plate"});
-//   for (each validation image)
+//   for (const auto& [preds, gts] : images)   // each validation image: predictions, ground truth
 //     dm.update(preds, gts);     // preds after NMS: box, conf, cls; gts: box, cls
 //   fracture::DetectionResults r = dm.compute();
 //   r.map50, r.map, r.mp, r.mr, r.per_class[0].ap50, dm.confusion().matrix ...

@@ -86,4 +86,8 @@ struct ArchGuess {
 };
 ArchGuess recognise_architecture(const NamedTensors& tensors);
 
+/// `fracture weights inspect`'s text: file, recognised architecture, tensor and parameter counts
+/// (BatchNorm running statistics apart), counts per dtype, first and last key.
+std::string describe_checkpoint(const std::filesystem::path& path, const NamedTensors& tensors);
+
 }  // namespace fracture::models

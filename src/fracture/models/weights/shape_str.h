@@ -1,4 +1,6 @@
 // Internal to models/weights: shared by the format readers and the state-dict mapping.
+//
+//   std::string s = fracture::models::detail::shape_str(t.sizes());   // "[64, 3, 7, 7]"
 #pragma once
 #include <c10/util/ArrayRef.h>
 

@@ -1,5 +1,6 @@
 // State dicts: a module's tensors by key, the checked loading of a file's tensors into a module,
 // the dispatch on file extension, and recognising an architecture from its keys.
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -171,6 +172,48 @@ ArchGuess recognise_architecture(const NamedTensors& tensors) {
     return g;
   }
   return {};
+}
+
+std::string describe_checkpoint(const std::filesystem::path& path, const NamedTensors& tensors) {
+  std::string out;
+  auto fmt = [&out](const char* f, auto... args) {  // printf into `out`, any length
+    const int n = std::snprintf(nullptr, 0, f, args...);
+    std::string buf(size_t(n) + 1, '\0');
+    std::snprintf(buf.data(), buf.size(), f, args...);
+    out.append(buf.data(), size_t(n));
+  };
+  auto guess = recognise_architecture(tensors);
+  int64_t elements = 0, param_elements = 0;
+  std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // dtype -> (tensors, elements)
+  for (auto& kv : tensors) {
+    const std::string& k = kv.first;
+    bool buffer = k.size() > 13 && (k.find("running_mean") != std::string::npos ||
+                                    k.find("running_var") != std::string::npos ||
+                                    k.find("num_batches_tracked") != std::string::npos);
+    elements += kv.second.numel();
+    if (!buffer) param_elements += kv.second.numel();
+    auto& d = by_dtype[std::string(c10::toString(kv.second.scalar_type()))];
+    d.first += 1;
+    d.second += kv.second.numel();
+  }
+  fmt("file:         %s\n", path.string().c_str());
+  if (guess.arch.empty()) {
+    out += "architecture: not recognised (not resnet18, mobilenet_v3_small or efficientnet_b0)\n";
+  } else {
+    fmt("architecture: %s (%lld classes, %lld input channel%s)\n", guess.arch.c_str(),
+        (long long)guess.num_classes, (long long)guess.in_channels, guess.in_channels == 1 ? "" : "s");
+  }
+  fmt("tensors:      %zu\n", tensors.size());
+  fmt("parameters:   %lld (excluding BatchNorm running statistics; %lld elements in all)\n",
+      (long long)param_elements, (long long)elements);
+  for (auto& d : by_dtype) {
+    fmt("dtype %-8s %lld tensors, %lld elements\n", d.first.c_str(), (long long)d.second.first,
+        (long long)d.second.second);
+  }
+  if (!tensors.empty()) {
+    fmt("first key:    %s\nlast key:     %s\n", tensors.front().first.c_str(), tensors.back().first.c_str());
+  }
+  return out;
 }
 
 }  // namespace fracture::models
