@@ -218,11 +218,7 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
 
 ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
   ModeStart m = begin_mode(cli, "cv", log);
-  Config& cfg = m.cfg;
-  const bool resuming = m.resuming;
-  fs::path& run = m.run;
-  const ClassifyOptions& opt = m.opt;
-  const ClsDataset& ds = m.ds;
+  auto& [cfg, resuming, run, opt, ds] = m;
 
   const size_t n = ds.items.size();
   bool has_patients = false;
@@ -286,11 +282,7 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
 
 ClassifyOutcome classify_train(const Config& cli, Logger& log) {
   ModeStart m = begin_mode(cli, "train", log);
-  Config& cfg = m.cfg;
-  const bool resuming = m.resuming;
-  fs::path& run = m.run;
-  const ClassifyOptions& opt = m.opt;
-  const ClsDataset& ds = m.ds;
+  auto& [cfg, resuming, run, opt, ds] = m;
   const size_t n = ds.items.size();
 
   // Roles from the dataset's splits; a dataset without any gets a 70/15/15 split by patient.
