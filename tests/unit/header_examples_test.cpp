@@ -19,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/temperature.h"
@@ -38,8 +39,10 @@
 #include "fracture/data/dicom.h"
 #include "fracture/data/hashing.h"
 #include "fracture/data/image.h"
+#include "fracture/data/image_cache.h"
 #include "fracture/data/loader.h"
 #include "fracture/data/problem_sink.h"
+#include "fracture/data/screen.h"
 #include "fracture/data/splits.h"
 #include "fracture/data/synth.h"
 #include "fracture/data/synth_scene.h"
@@ -72,6 +75,7 @@
 #include "fracture/models/weights/shape_str.h"
 #include "fracture/models/yolov8.h"
 #include "fracture/report/classify_files.h"
+#include "fracture/report/data_files.h"
 #include "fracture/report/detect_files.h"
 #include "fracture/report/plot.h"
 #include "fracture/report/study.h"
@@ -640,4 +644,39 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     fracture::write_study_outputs(run, summary, folds, curves);
     fracture::report::write_study_plots(run, curves);
   };
+}
+
+TEST(HeaderExamples, DataScreenAndSkippedFile) {
+  const fs::path run = scratch("screen");
+  fracture::write_file_atomic(run / "empty.png", "");
+  fracture::Config cfg = fracture::Config::defaults();
+  cfg.set("strict", "false", "example");
+  auto log = fracture::make_logger(false);
+  fracture::ClsDataset ds;
+  ds.items.push_back({run / "empty.png", 1, "", "train"});
+  fracture::ScreenOptions so = fracture::screen_options(cfg);    // validate, strict, workers, dicom_window
+  std::vector<fracture::UnusableFile> skipped = fracture::screen_dataset(ds, so);   // ds: ClsDataset or DetDataset
+  const size_t listed = 1;
+  fracture::warn_unusable(*log, "data.yaml", skipped, listed);    // one line: count, first file, reason
+  fracture::report::write_skipped(run, skipped);                  // run/skipped.csv (report/data_files.h)
+  std::vector<fracture::UnusableFile> again = fracture::report::read_skipped(run / "skipped.csv");
+  EXPECT_TRUE(ds.items.empty());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].reason, "file is empty (0 bytes); expected an image");
+  fs::remove_all(run);
+}
+
+TEST(HeaderExamples, DataImageCache) {
+  const fs::path project = scratch("cache"), path = project / "a.png";
+  cv::imwrite(path.string(), cv::Mat(20, 30, CV_8UC1, cv::Scalar(7)));
+  auto decode_and_resize = [](const fs::path& p) {
+    fracture::Image im = fracture::read_image(p);
+    return fracture::CachedImage{im.pixels, im.bits, im.pixels.cols, im.pixels.rows};
+  };
+  auto cache = fracture::ImageCache::make("ram", project / ".cache");   // nullptr for "false"
+  fracture::CachedImage im = cache->get(path, "imgsz=128 letterbox", [&] { return decode_and_resize(path); });
+  std::printf("%zu hits, %zu misses, %.1f MiB\n", cache->hits(), cache->misses(), cache->bytes() / 1048576.0);
+  EXPECT_EQ(im.src_w, 30);
+  EXPECT_EQ(cache->misses(), 1u);
+  fs::remove_all(project);
 }

@@ -5,11 +5,13 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
@@ -230,30 +232,39 @@ std::string sniff_format(std::string_view b) {
   return "";
 }
 
-Image decode_image(std::string_view bytes, const std::string& name, const ReadOptions& opt) {
-  FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected an image");
-  const std::string fmt = sniff_format(bytes);
+std::string container_problem(std::string_view head, std::string_view tail, uint64_t size) {
+  if (size == 0) return "file is empty (0 bytes); expected an image";
+  const std::string fmt = sniff_format(head);
   const std::string supported = "supported: PNG, JPEG, BMP, TIFF, DICOM";
   if (fmt == "gif" || fmt == "webp")
-    FRACTURE_FAIL(name, ": the file is a ", upper(fmt), " image (by its content, whatever its extension); ",
-                  supported, ". Convert it to PNG first");
-  FRACTURE_CHECK(!fmt.empty(), name, ": unknown image format (first bytes ", first_bytes_hex(bytes), "); ",
-                 supported);
+    return "the file is a " + upper(fmt) + " image (by its content, whatever its extension); " + supported +
+           ". Convert it to PNG first";
+  if (fmt.empty()) return "unknown image format (first bytes " + first_bytes_hex(head) + "); " + supported;
+  const std::string corrupt = upper(fmt) + " data is truncated or corrupt";
+  if (fmt == "jpeg" && !jpeg_complete(tail)) return corrupt + " (no end-of-image marker FF D9 at the end)";
+  if (fmt == "png" && !png_complete(tail)) return corrupt + " (no IEND chunk)";
+  if (fmt == "bmp" && head.size() >= 6) {
+    const uint32_t declared = le32(head, 2);
+    if (declared != 0 && declared > size)
+      return corrupt + " (header says " + std::to_string(declared) + " bytes, file has " + std::to_string(size) + ")";
+  }
+  return "";
+}
+
+Image decode_image(std::string_view bytes, const std::string& name, const ReadOptions& opt) {
+  const std::string fmt = sniff_format(bytes);
+  if (bytes.empty() || fmt.empty() || fmt == "gif" || fmt == "webp")
+    FRACTURE_FAIL(name, ": ", container_problem(bytes, bytes, bytes.size()));
   if (fmt == "dicom") return decode_dicom(bytes, name, opt);
 
   // Size from the header before decoding, so a huge image is refused without allocating it.
   Dims d = fmt == "png" ? png_dims(bytes) : fmt == "jpeg" ? jpeg_dims(bytes) : fmt == "bmp" ? bmp_dims(bytes)
                                                                                                : tiff_dims(bytes);
   if (d.w > 0 && d.h > 0) check_pixels(d.w, d.h, name, opt);
+  const std::string problem = container_problem(bytes, bytes, bytes.size());
+  FRACTURE_CHECK(problem.empty(), name, ": ", problem);
 
   const std::string corrupt = ": " + upper(fmt) + " data is truncated or corrupt";
-  if (fmt == "jpeg") FRACTURE_CHECK(jpeg_complete(bytes), name, corrupt, " (no end-of-image marker FF D9 at the end)");
-  if (fmt == "png") FRACTURE_CHECK(png_complete(bytes), name, corrupt, " (no IEND chunk)");
-  if (fmt == "bmp") {
-    uint32_t declared = le32(bytes, 2);
-    FRACTURE_CHECK(declared == 0 || declared <= bytes.size(), name, corrupt, " (header says ", declared,
-                   " bytes, file has ", bytes.size(), ")");
-  }
 
   cv::Mat raw;
   try {
@@ -339,5 +350,52 @@ void write_dicom(const std::filesystem::path& path, const cv::Mat&, const DicomW
                 "and DCMTK installed)");
 }
 #endif
+
+std::string image_file_problem(const std::filesystem::path& path, const ReadOptions& opt, bool full_decode) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return "not a readable file (missing, a folder or a broken link)";
+  if (full_decode) {
+    try {
+      (void)read_image(path, opt);
+      return "";
+    } catch (const std::exception& e) {
+      const std::string what = e.what(), prefix = path.string() + ": ";
+      return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+    }
+  }
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return "cannot be opened for reading";
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) return "cannot read its size (" + ec.message() + ")";
+  // The head decides the format; the tail holds the end markers: the 64 KiB before the trailing
+  // zero padding some scanners write (found reading backwards), then the padding itself, as
+  // jpeg_complete and png_complete expect.
+  std::string head(size_t(std::min<uint64_t>(size, 512)), '\0');
+  f.read(head.data(), std::streamsize(head.size()));
+  constexpr uint64_t kChunk = 64 * 1024;
+  uint64_t end = size;  // one past the last non-zero byte
+  std::string chunk;
+  while (end > 0) {
+    const uint64_t lo = end > kChunk ? end - kChunk : 0;
+    chunk.resize(size_t(end - lo));
+    f.seekg(std::streamoff(lo));
+    f.read(chunk.data(), std::streamsize(chunk.size()));
+    if (!f) return "cannot be read (I/O error)";
+    const size_t nz = chunk.find_last_not_of('\0');
+    if (nz != std::string::npos) {
+      end = lo + nz + 1;
+      break;
+    }
+    end = lo;
+  }
+  const uint64_t from = end > kChunk ? end - kChunk : 0;
+  std::string tail(size_t(end - from), '\0');
+  f.clear();
+  f.seekg(std::streamoff(from));
+  f.read(tail.data(), std::streamsize(tail.size()));
+  if (!f) return "cannot be read (I/O error)";
+  tail.append(size_t(std::min<uint64_t>(size - end, 16)), '\0');  // keep a little of the padding
+  return container_problem(head, tail, size);
+}
 
 }  // namespace fracture

@@ -11,6 +11,7 @@
 #pragma once
 #include <opencv2/core.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -42,6 +43,19 @@ Image decode_image(std::string_view bytes, const std::string& name, const ReadOp
 /// PNG IHDR or JPEG SOF header without decoding; other formats are decoded. Throws like read_image
 /// when the header is unreadable. For ordering images by aspect ratio (rectangular validation).
 cv::Size image_size(const std::filesystem::path& path, const ReadOptions& opt = {});
+
+/// What makes a file unusable as an image, in the words read_image would use ("" when it looks
+/// usable). Fast (full_decode false): a regular file, not empty, a supported format by its magic
+/// bytes, and complete (JPEG ends with FF D9, PNG has IEND, BMP is as long as its header says),
+/// reading only the first 512 bytes and the last 64 KiB; DICOM and TIFF pass on their magic bytes.
+/// full_decode: read_image's own verdict (every format, pixel data included).
+std::string image_file_problem(const std::filesystem::path& path, const ReadOptions& opt = {},
+                               bool full_decode = false);
+
+/// The pre-decode checks on a file's bytes: empty, unknown or unsupported format, truncated
+/// (JPEG/PNG end markers in `tail`, BMP size). `head` = the first bytes, `tail` = the last ones (the
+/// whole file may be passed as both), `size` = the file's length. "" when none fails.
+std::string container_problem(std::string_view head, std::string_view tail, uint64_t size);
 
 /// CV_32FC1 in [0, 1]: pixels / (2^bits - 1).
 cv::Mat to_float01(const Image& im);

@@ -27,20 +27,41 @@ struct Resized {
   int src_w = 0, src_h = 0;
 };
 
-Resized read_and_resize(const std::filesystem::path& path, const ReadOptions& read, int imgsz, bool stretch,
-                        float clahe_clip, int shrink = cv::INTER_AREA) {
+CachedImage decode_resized(const std::filesystem::path& path, const ReadOptions& read, int imgsz, bool stretch,
+                           int shrink) {
   Image im = read_image(path, read);
-  Resized r;
-  r.src_w = im.pixels.cols;
-  r.src_h = im.pixels.rows;
+  CachedImage c;
+  c.src_w = im.pixels.cols;
+  c.src_h = im.pixels.rows;
+  c.bits = im.bits;
   if (stretch) {
-    bool shrink = r.src_w * r.src_h > imgsz * imgsz;
-    cv::Mat out;
-    cv::resize(im.pixels, out, cv::Size(imgsz, imgsz), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-    im.pixels = out;
+    bool shrink = c.src_w * c.src_h > imgsz * imgsz;
+    cv::resize(im.pixels, c.pixels, cv::Size(imgsz, imgsz), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
   } else {
-    im.pixels = resize_long_side(im.pixels, imgsz, shrink);
+    c.pixels = resize_long_side(im.pixels, imgsz, shrink);
   }
+  return c;
+}
+
+// `cache` (key `cache`) memoises the decode-and-resize step only, so the float conversion and CLAHE
+// below see the same pixels with or without it.
+Resized read_and_resize(const std::filesystem::path& path, const ReadOptions& read, int imgsz, bool stretch,
+                        float clahe_clip, int shrink = cv::INTER_AREA, ImageCache* cache = nullptr) {
+  CachedImage c;
+  if (cache) {
+    const std::string params = "imgsz=" + std::to_string(imgsz) + (stretch ? " stretch" : " long-side") +
+                               " interp=" + std::to_string(shrink) + " dicom_window=" + read.dicom_window +
+                               " max_pixels=" + std::to_string(read.max_pixels);
+    c = cache->get(path, params, [&] { return decode_resized(path, read, imgsz, stretch, shrink); });
+  } else {
+    c = decode_resized(path, read, imgsz, stretch, shrink);
+  }
+  Resized r;
+  r.src_w = c.src_w;
+  r.src_h = c.src_h;
+  Image im;
+  im.pixels = c.pixels;
+  im.bits = c.bits;
   r.x = to_float01(im);
   if (clahe_clip > 0) r.x = clahe(r.x, clahe_clip);
   return r;
@@ -106,7 +127,7 @@ Sample ClassificationSource::load(size_t index, std::mt19937_64& rng) const {
   FRACTURE_CHECK(index < items_.size(), "classification loader: index ", index, " out of range");
   const ClsItem& item = items_[index];
   bool stretch = opt_.resize == "stretch";
-  Resized r = read_and_resize(item.image, opt_.read, opt_.imgsz, stretch, opt_.clahe);
+  Resized r = read_and_resize(item.image, opt_.read, opt_.imgsz, stretch, opt_.clahe, cv::INTER_AREA, opt_.cache.get());
   Sample s;
   s.label = item.label;
   s.path = item.image.string();
@@ -162,7 +183,9 @@ bool DetectionSource::mosaic_active() const {
 int DetectionSource::shrink_interpolation() const { return opt_.augment ? cv::INTER_LINEAR : cv::INTER_AREA; }
 
 cv::Mat DetectionSource::read_resized(size_t index) const {
-  return read_and_resize(items_[index].image, opt_.read, opt_.imgsz, false, opt_.clahe, shrink_interpolation()).x;
+  return read_and_resize(items_[index].image, opt_.read, opt_.imgsz, false, opt_.clahe, shrink_interpolation(),
+                         opt_.cache.get())
+      .x;
 }
 
 Sample DetectionSource::load(size_t index, std::mt19937_64& rng) const {
@@ -187,7 +210,8 @@ Sample DetectionSource::load(size_t index, std::mt19937_64& rng) const {
     cv::Mat canvas = mosaic4(imgs, boxes, s, opt_.aug.pad_value, rng, out.boxes);
     out.image = random_affine(canvas, out.boxes, opt_.aug, rng, s, s);
   } else {
-    Resized r = read_and_resize(items_[index].image, opt_.read, s, false, opt_.clahe, shrink_interpolation());
+    Resized r = read_and_resize(items_[index].image, opt_.read, s, false, opt_.clahe, shrink_interpolation(),
+                                opt_.cache.get());
     const bool rect = !opt_.augment && !opt_.shapes.empty();  // rectangular validation batch shape
     const int dst_w = rect ? opt_.shapes[index].width : s, dst_h = rect ? opt_.shapes[index].height : s;
     out.image = pad_to(r, s, dst_w, dst_h, opt_.aug.pad_value, &out.letterbox);
@@ -305,6 +329,8 @@ struct Loader::State {
   std::map<size_t, std::exception_ptr> errors;
   bool stop = false;
   std::vector<std::thread> threads;
+  mutable std::mutex skipped_mu;       // guards `skipped` (workers append, the consumer reads)
+  mutable std::vector<std::string> skipped;
 
   // Builds batch k of the current epoch; throws fracture::Error naming the file on failure.
   Batch build(size_t k) const {
@@ -313,20 +339,30 @@ struct Loader::State {
     std::vector<Sample> samples;
     std::vector<int64_t> idx;
     samples.reserve(hi - lo);
+    std::string first_failure;
     for (size_t p = lo; p < hi; ++p) {
       uint64_t i = uint64_t(order[p]);
       std::mt19937_64 rng(sample_seed(opt.seed, epoch, i));
       try {
         samples.push_back(source->load(size_t(i), rng));
       } catch (const std::exception& e) {
-        std::string file = source->describe(size_t(i));
-        std::string what = e.what();
-        if (!file.empty() && what.find(file) == std::string::npos)
-          FRACTURE_FAIL("loading sample ", i, " (", file, "): ", what);
-        FRACTURE_FAIL("loading sample ", i, ": ", what);
+        const std::string file = source->describe(size_t(i)), reason = e.what();
+        const bool named = file.empty() || reason.find(file) != std::string::npos;
+        if (!opt.skip_unreadable) {
+          if (!named) FRACTURE_FAIL("loading sample ", i, " (", file, "): ", reason);
+          FRACTURE_FAIL("loading sample ", i, ": ", reason);
+        }
+        const std::string what = named ? reason : file + ": " + reason;
+        {
+          std::lock_guard<std::mutex> lk(skipped_mu);
+          skipped.push_back(what);
+        }
+        if (first_failure.empty()) first_failure = what;
+        continue;
       }
       idx.push_back(int64_t(i));
     }
+    FRACTURE_CHECK(!samples.empty(), "loader: no image of batch ", k, " could be loaded (first: ", first_failure, ")");
     return collate(samples, idx, norm, opt.channels_last);
   }
 
@@ -382,6 +418,11 @@ Loader::Loader(std::shared_ptr<Source> source, LoaderOptions opt) : s_(std::make
 Loader::~Loader() { s_->stop_workers(); }
 
 size_t Loader::size() const { return s_->source->size(); }
+
+std::vector<std::string> Loader::skipped() const {
+  std::lock_guard<std::mutex> lk(s_->skipped_mu);
+  return s_->skipped;
+}
 
 size_t Loader::batches_per_epoch() const {
   size_t n = s_->source->size(), B = size_t(s_->opt.batch);

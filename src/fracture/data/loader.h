@@ -33,6 +33,7 @@
 
 #include "fracture/data/augment.h"
 #include "fracture/data/dataset.h"
+#include "fracture/data/image_cache.h"
 #include "fracture/data/image.h"
 
 namespace fracture {
@@ -79,6 +80,7 @@ struct ClassificationOptions {
   float clahe = 0.0f;            ///< CLAHE clip limit applied to every image (train and eval); 0 = off
   AugmentOptions aug;            ///< `mosaic` is ignored
   ReadOptions read;              ///< DICOM window etc.
+  std::shared_ptr<ImageCache> cache;  ///< key `cache`: decoded, resized images kept between epochs (null: none)
 };
 
 /// Image-level samples from ClsItems: read, resize to imgsz (letterbox or stretch), optional CLAHE,
@@ -105,6 +107,7 @@ struct DetectionOptions {
   float clahe = 0.0f;       ///< CLAHE clip limit on every image; 0 = off
   AugmentOptions aug;
   ReadOptions read;
+  std::shared_ptr<ImageCache> cache;  ///< key `cache`: decoded, resized images kept between epochs (null: none)
   /// Without augment: one padded size per item (rectangular validation, see rect_batches); empty =
   /// the imgsz square. Items of one batch must share a size.
   std::vector<cv::Size> shapes;
@@ -152,6 +155,11 @@ struct LoaderOptions {
   bool drop_last = false;   ///< drop the last incomplete batch
   bool channels_last = false;  ///< images in channels-last memory format
   uint64_t seed = 0;
+  /// strict=false: a sample that fails to load (a file deleted or damaged after the run started)
+  /// is left out of its batch and recorded (skipped()) instead of ending the epoch with an error;
+  /// a batch whose samples all fail still throws. Training only: validation and prediction keep
+  /// one output per item.
+  bool skip_unreadable = false;
 };
 
 /// One batch. Tensors are on the CPU.
@@ -187,6 +195,8 @@ class Loader {
   std::optional<Batch> next();
   /// Batches per epoch (depends on drop_last).
   size_t batches_per_epoch() const;
+  /// Samples left out so far (skip_unreadable), each "file: reason", in the order they failed.
+  std::vector<std::string> skipped() const;
   size_t size() const;  ///< samples in the source
 
  private:

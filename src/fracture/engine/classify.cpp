@@ -179,6 +179,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.repeats = int(cfg.integer("repeats"));
   o.group_by_patient = cfg.boolean("group_by_patient");
   o.seed = uint64_t(cfg.integer("seed"));
+  o.strict = cfg.boolean("strict");
   o.channels_last = cfg.boolean("channels_last") && o.device == "cpu";  // measured on oneDNN (CPU) only
   o.winograd = cfg.boolean("winograd");
   FRACTURE_CHECK(o.epochs >= 1, "key 'epochs' must be >= 1, got ", o.epochs);
@@ -212,6 +213,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   FRACTURE_CHECK(o.data.clahe >= 0, "key 'clahe' must be >= 0, got ", o.data.clahe);
   o.data.aug = augment_options(cfg, AugmentTask::kClassify);
   o.data.read.dicom_window = cfg.str("dicom_window");
+  o.data.cache = ImageCache::make(cfg.str("cache"), std::filesystem::path(cfg.str("project")) / ".cache" / "images");
   return o;
 }
 
@@ -297,7 +299,9 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
   tdata.augment = true;
   auto src = std::make_shared<ClassificationSource>(train, tdata);
   LoaderOptions lo = training_loader_options(opt, train.size(), splitmix64(seed ^ 0x6c6f61646572ull));  // "loader"
+  lo.skip_unreadable = !opt.strict;  // a file damaged during the run: left out and counted
   Loader loader(src, lo);
+  size_t skipped_reported = 0;
   std::vector<int> val_labels;
   for (const auto& it : val) val_labels.push_back(it.label);
 
@@ -376,6 +380,9 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
              epoch + 1, opt.epochs, rec.train_loss, rec.val_loss, rec.val_auroc, rec.lr, rec.seconds,
              rec.best ? " *" : "");
     if (on_epoch) on_epoch(res.history);
+    const std::vector<std::string> skipped = loader.skipped();
+    for (; skipped_reported < skipped.size(); ++skipped_reported)
+      log.warn("{} {}: training image left out (strict=false): {}", arch, tag, skipped[skipped_reported]);
     const bool frozen_phase = staged && epoch < opt.freeze_epochs;
     if (!frozen_phase && stopper.should_stop()) {
       log.info("{} {}: early stop after epoch {}: no {} improvement for {} epochs (best epoch {})", arch, tag,

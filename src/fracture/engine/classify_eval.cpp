@@ -14,6 +14,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/rundir.h"
 #include "fracture/data/image.h"
+#include "fracture/data/screen.h"
 #include "fracture/data/splits.h"
 #include "fracture/engine/classify.h"
 #include "fracture/engine/classify_run.h"
@@ -22,6 +23,7 @@
 #include "fracture/models/inference.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/report/classify_files.h"
+#include "fracture/report/data_files.h"
 
 namespace fracture::engine {
 
@@ -124,7 +126,7 @@ ClassifyOptions trained_options(const Config& run_cfg, const Config& cfg, const 
   Config c = run_cfg;
   c.set("model", arch, "trained run");
   c.set("weights", "null", "trained run");
-  for (const char* k : {"batch", "workers", "device", "channels_last", "winograd"}) c.set(k, value_text(cfg, k), "command line");
+  for (const char* k : {"batch", "workers", "device", "channels_last", "winograd", "cache"}) c.set(k, value_text(cfg, k), "command line");
   return classify_options(c);
 }
 
@@ -149,10 +151,12 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   // train = what it trained on). With data=, that dataset's split column.
   std::vector<ClsItem> items;
   std::string source;
+  std::vector<UnusableFile> skipped;
   const bool own_data = cfg.str("data").empty();
+  Config dc = run_cfg;  // the trained run's data keys; how to read them (strict, validate) from this command
+  for (const char* k : {"strict", "validate", "workers", "dicom_window"}) dc.set(k, value_text(cfg, k), "command line");
   if (own_data) {
-    Config dc = run_cfg;
-    const ClsDataset ds = load_dataset(dc, log);
+    const ClsDataset ds = load_dataset(dc, log, &skipped);
     std::set<std::string> chosen;
     for (const auto& row : read_split_csv(m.run / "splits.csv"))
       if (row.repeat == m.repeat && row.fold == m.fold && row.role == split) chosen.insert(row.image);
@@ -161,9 +165,8 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
     source = run_cfg.str("data") + " (roles of " + (m.run / "splits.csv").string() +
              (m.mode == "cv" ? ", repeat " + std::to_string(m.repeat) + " fold " + std::to_string(m.fold) : "") + ")";
   } else {
-    Config dc = run_cfg;
-    if (!own_data) dc.set("data", cfg.str("data"), "command line");
-    const ClsDataset ds = load_dataset(dc, log);
+    dc.set("data", cfg.str("data"), "command line");
+    const ClsDataset ds = load_dataset(dc, log, &skipped);
     for (const auto& it : ds.items)
       if (it.split == split) items.push_back(it);
     source = dc.str("data");
@@ -215,6 +218,7 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   report::ClassifyValReport vr;
   for (const auto& r : rows) vr.metrics.emplace_back(r.key, bootstrap_ci(y, *r.scores, r.fn, bo));
   const fs::path run = make_run_dir(cfg.str("project"), "classify", cfg.str("name").empty() ? "val" : cfg.str("name"));
+  report::write_skipped(run, skipped);
   vr.model = m.arch;
   vr.trained_run = fs::absolute(m.run).string();
   vr.weights = fs::absolute(m.weights).string();
@@ -249,6 +253,7 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
   FRACTURE_CHECK(!src.empty(), "fracture classify predict: key 'source' is required (an image, a folder or a DICOM file)");
   FRACTURE_CHECK(fs::exists(src), "source=", src.string(), ": no such file or folder");
   std::vector<ClsItem> items;
+  std::vector<UnusableFile> skipped;
   if (fs::is_directory(src)) {
     std::vector<fs::path> files;
     for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator(); ++it) {
@@ -260,7 +265,10 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
       if (it->is_regular_file() && readable_image(it->path())) files.push_back(it->path());
     }
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) items.push_back(ClsItem{f, 0, "", ""});
+    const std::vector<bool> usable = screen_files(files, screen_options(cfg), &skipped);
+    for (size_t i = 0; i < files.size(); ++i)
+      if (usable[i]) items.push_back(ClsItem{files[i], 0, "", ""});
+    warn_unusable(log, src.string(), skipped, files.size());
     FRACTURE_CHECK(!items.empty(), "source=", src.string(), ": no PNG, JPEG, BMP, TIFF or DICOM images in the folder");
   } else {
     items.push_back(ClsItem{src, 0, "", ""});
@@ -273,6 +281,7 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
   const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
   const fs::path run =
       make_run_dir(cfg.str("project"), "classify", cfg.str("name").empty() ? "predict" : cfg.str("name"));
+  report::write_skipped(run, skipped);
   std::ostringstream rep;
   rep << "classify predict: " << m.what << ", T = " << num(m.temperature) << ", fractured when calibrated p >= "
       << thr << "\n";

@@ -28,6 +28,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rundir.h"
+#include "fracture/data/screen.h"
 #include "fracture/data/splits.h"
 #include "fracture/data/classification.h"
 #include "fracture/data/image.h"
@@ -36,6 +37,8 @@
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
+#include "fracture/report/classify_files.h"
+#include "fracture/report/data_files.h"
 #include "fracture/report/study_files.h"
 #include "fracture/report/study_plots.h"
 
@@ -46,13 +49,21 @@ namespace detail {
 std::string value_text(const Config& c, const std::string& key) { return c.is_null(key) ? "null" : c.str(key); }
 
 // The dataset with both classes; errors name the file and the counts.
-ClsDataset load_dataset(const Config& cfg, Logger& log) {
+ClsDataset load_dataset(const Config& cfg, Logger& log, std::vector<UnusableFile>* skipped) {
   FRACTURE_CHECK(!cfg.str("data").empty(), "fracture classify: key 'data' is required (class folder, CSV manifest ",
                  "or data.yaml)");
   std::vector<Problem> problems;
   ClsDataset ds = load_classification(cfg.str("data"), cfg.str("positive"), cfg.boolean("strict"), log, &problems,
                                       cfg.list("fracture_classes"));
   if (!problems.empty()) log.warn("{}: {} rows skipped (strict=false)", cfg.str("data"), problems.size());
+  const size_t listed = ds.items.size();
+  const std::vector<UnusableFile> bad = screen_dataset(ds, screen_options(cfg));  // before any split
+  warn_unusable(log, cfg.str("data"), bad, listed);
+  if (skipped) {
+    skipped->clear();
+    for (const Problem& p : problems) skipped->push_back(unusable_from_problem(p));
+    skipped->insert(skipped->end(), bad.begin(), bad.end());
+  }
   int pos = 0;
   for (const auto& it : ds.items) pos += it.label == 1;
   const int neg = int(ds.items.size()) - pos;
@@ -80,7 +91,8 @@ using detail::value_text;
 using nlohmann::json;
 
 // Keys a resumed run may take from the command line; every other key must match the run's args.yaml.
-const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "resume", "cfg", "project", "name"};
+const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "cache",
+                                               "resume", "cfg",     "project", "name"};
 
 std::string num(double v) { return csv::number(v, 9); }
 
@@ -117,8 +129,8 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
       changed += "\n  " + k.name + ": run has " + value_text(saved, k.name) + ", command line has " + v;
   }
   FRACTURE_CHECK(changed.empty(), "resume=", run.string(), ": the command line changes keys of the study; a resumed ",
-                 "run keeps its args.yaml (only device, workers, threads, verbose may change):", changed);
-  for (const char* k : {"device", "workers", "threads", "verbose"}) saved.set(k, value_text(cfg, k), "command line");
+                 "run keeps its args.yaml (only device, workers, threads, verbose, cache may change):", changed);
+  for (const char* k : {"device", "workers", "threads", "verbose", "cache"}) saved.set(k, value_text(cfg, k), "command line");
   cfg = saved;
   log.info("resuming {} (keys from its args.yaml)", run.string());
   return run;
@@ -199,6 +211,7 @@ struct ModeStart {
   fs::path run;  ///< the resumed run; empty for a new one
   ClassifyOptions opt;
   ClsDataset ds;
+  std::vector<UnusableFile> skipped;  ///< images left out by the screen (written to skipped.csv)
 };
 
 ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
@@ -208,7 +221,9 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
   if (m.resuming) m.run = start_run(m.cfg, mode, log);
   m.cfg = absolute_paths(m.cfg);
   m.opt = classify_options(m.cfg);
-  m.ds = load_dataset(m.cfg, log);
+  m.ds = load_dataset(m.cfg, log, &m.skipped);
+  if (m.opt.data.cache && m.opt.data.cache->mode() == ImageCache::Mode::ram)
+    check_ram_fits(ram_bytes_needed(m.ds.items.size(), m.opt.data.imgsz), m.ds.items.size(), m.opt.data.imgsz);
   return m;
 }
 
@@ -218,7 +233,7 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
 
 ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
   ModeStart m = begin_mode(cli, "cv", log);
-  auto& [cfg, resuming, run, opt, ds] = m;
+  auto& [cfg, resuming, run, opt, ds, skipped] = m;
 
   const size_t n = ds.items.size();
   bool has_patients = false;
@@ -249,6 +264,7 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
     run = start_run(cfg, "cv", log);
     report::write_run_json(run, "cv", opt.models);
   }
+  report::write_skipped(run, skipped);
   write_or_check_splits(run, split_rows, resuming);
 
   std::vector<FoldPredictions> folds;
@@ -282,7 +298,7 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
 
 ClassifyOutcome classify_train(const Config& cli, Logger& log) {
   ModeStart m = begin_mode(cli, "train", log);
-  auto& [cfg, resuming, run, opt, ds] = m;
+  auto& [cfg, resuming, run, opt, ds, skipped] = m;
   const size_t n = ds.items.size();
 
   // Roles from the dataset's splits; a dataset without any gets a 70/15/15 split by patient.
@@ -351,6 +367,7 @@ ClassifyOutcome classify_train(const Config& cli, Logger& log) {
     run = start_run(cfg, "train", log);
     report::write_run_json(run, "train", opt.models);
   }
+  report::write_skipped(run, skipped);
   write_or_check_splits(run, split_rows, resuming);
 
   std::vector<FoldPredictions> folds;

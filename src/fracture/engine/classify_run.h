@@ -14,6 +14,7 @@
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
 #include "fracture/data/dataset.h"
+#include "fracture/data/screen.h"
 
 namespace fracture::engine {
 
@@ -37,8 +38,9 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 namespace detail {
 /// A config value as args.yaml writes it ("null" for null).
 std::string value_text(const Config& c, const std::string& key);
-/// The dataset of key `data` with both classes; errors name the file and the counts.
-ClsDataset load_dataset(const Config& cfg, Logger& log);
+/// The dataset of key `data` with both classes, screened (data/screen.h: unusable images left out
+/// with strict=false, into *skipped when given); errors name the file and the counts.
+ClsDataset load_dataset(const Config& cfg, Logger& log, std::vector<UnusableFile>* skipped = nullptr);
 /// The resolved config of a run directory (its args.yaml over the defaults).
 Config run_config(const std::filesystem::path& run);
 }  // namespace detail

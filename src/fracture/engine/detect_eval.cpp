@@ -120,6 +120,7 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   dopt.channels = 3;
   dopt.clahe = opt.clahe;
   dopt.read = opt.read;
+  dopt.cache = opt.cache;
   const int batch = std::max(1, opt.batch);
   // Loader order: the items' own, or with rect by aspect ratio; order[k] is the item at position k.
   std::vector<size_t> order(items.size());

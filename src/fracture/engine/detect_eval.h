@@ -25,6 +25,7 @@
 #include "fracture/core/log.h"
 #include "fracture/data/dataset.h"
 #include "fracture/data/image.h"
+#include "fracture/data/image_cache.h"
 #include "fracture/eval/detection_metrics.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
@@ -76,6 +77,7 @@ struct DetValOptions {
   /// to its own stride-multiple shape, see rect_batches), its default for validation; false = every
   /// image letterboxed to the imgsz square.
   bool rect = true;
+  std::shared_ptr<ImageCache> cache;  ///< key `cache`: decoded images kept between validations (null: none)
 };
 
 /// Runs `net` (eval mode is set here) over `items`. When `loss` is given, also the validation loss

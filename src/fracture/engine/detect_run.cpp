@@ -9,6 +9,7 @@
 #include "fracture/data/image.h"
 #include "fracture/data/yolo.h"
 #include "fracture/models/kernels/onednn_conv.h"
+#include "fracture/report/data_files.h"
 #include "fracture/report/detect_files.h"
 
 namespace fracture::engine {
@@ -60,6 +61,18 @@ models::InferenceOptions detect_inference_options(const Config& cfg, const torch
   return io;
 }
 
+std::vector<UnusableFile> screen_detection_dataset(DetDataset& ds, const Config& cfg, Logger& log,
+                                                   const std::vector<Problem>& problems) {
+  size_t listed = 0;
+  for (const auto& [split, items] : ds.splits) listed += items.size();
+  std::vector<UnusableFile> bad = screen_dataset(ds, screen_options(cfg));
+  warn_unusable(log, cfg.str("data"), bad, listed);
+  std::vector<UnusableFile> out;
+  for (const Problem& p : problems) out.push_back(unusable_from_problem(p));
+  out.insert(out.end(), bad.begin(), bad.end());
+  return out;
+}
+
 DetValOptions det_val_options(const Config& cfg) {
   DetValOptions vo;
   vo.conf = cfg.is_null("conf") ? 0.001 : cfg.real("conf");
@@ -78,7 +91,9 @@ DetectOutcome detect_val(const Config& cfg, Logger& log) {
   const torch::Device device(cfg.str("device"));
   const models::InferenceOptions io = detect_inference_options(cfg, device, log);
   LoadedDetector det = load_detector(cfg.str("model"), device, io);
-  DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
+  std::vector<Problem> problems;
+  DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, &problems);
+  const std::vector<UnusableFile> skipped = screen_detection_dataset(ds, cfg, log, problems);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
                  ds.names.size(), " classes but the model ", det.weights.string(), " was trained for ",
                  det.net->options.nc);
@@ -94,6 +109,7 @@ DetectOutcome detect_val(const Config& cfg, Logger& log) {
   DetectOutcome res;
   res.run_dir = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "val" : cfg.str("name"));
   write_run_args(res.run_dir, cfg);
+  report::write_skipped(res.run_dir, skipped);
   report::write_val_report(out, ds.names, res.run_dir);
   res.report = report::format_val_table(out, ds.names);
   return res;
@@ -106,7 +122,13 @@ DetectOutcome detect_predict(const Config& cfg, Logger& log) {
   const torch::Device device(cfg.str("device"));
   const models::InferenceOptions io = detect_inference_options(cfg, device, log);
   LoadedDetector det = load_detector(cfg.str("model"), device, io);
-  const std::vector<fs::path> files = predict_sources(source);
+  const std::vector<fs::path> listed = predict_sources(source);
+  std::vector<UnusableFile> skipped;
+  const std::vector<bool> usable = screen_files(listed, screen_options(cfg), &skipped);
+  std::vector<fs::path> files;
+  for (size_t i = 0; i < listed.size(); ++i)
+    if (usable[i]) files.push_back(listed[i]);
+  warn_unusable(log, source.string(), skipped, listed.size());
   PredictOptions po;
   po.imgsz = checked_int(cfg, "imgsz", 32);
   po.conf = cfg.is_null("conf") ? 0.25 : cfg.real("conf");
@@ -119,6 +141,7 @@ DetectOutcome detect_predict(const Config& cfg, Logger& log) {
   DetectOutcome res;
   res.run_dir = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "predict" : cfg.str("name"));
   write_run_args(res.run_dir, cfg);
+  report::write_skipped(res.run_dir, skipped);
   std::vector<report::PredictedImage> all;
   for (const fs::path& f : files) {
     cv::Mat img = to_float01(read_image(f, ro));

@@ -15,6 +15,7 @@
 
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
+#include "fracture/data/screen.h"
 #include "fracture/engine/detect_eval.h"
 
 namespace fracture::engine {
@@ -35,6 +36,12 @@ DetectOutcome detect_predict(const Config& cfg, Logger& log);
 /// channels_last), precision fp32|bf16 (bf16 only where the fused oneDNN path runs; on a CPU without
 /// native bf16 optimize_for_inference warns once and runs fp32) and winograd. Errors name the key.
 models::InferenceOptions detect_inference_options(const Config& cfg, const torch::Device& device, Logger& log);
+
+/// Screens every split of `ds` (data/screen.h, keys validate / strict / workers): unusable images are
+/// left out with one warning (strict=false) or stop with the file named (strict=true). Returns the
+/// loader's `problems` (strict=false skips while reading the listing) and then the screened files.
+std::vector<UnusableFile> screen_detection_dataset(DetDataset& ds, const Config& cfg, Logger& log,
+                                                   const std::vector<Problem>& problems = {});
 
 /// The validation keys shared by `detect val` and training's per-epoch validation: conf (null ->
 /// 0.001), iou, max_det, matching, rect, clahe, dicom_window. imgsz, batch, workers and

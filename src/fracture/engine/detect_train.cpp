@@ -18,12 +18,14 @@
 #include "fracture/core/rundir.h"
 #include "fracture/data/yolo.h"
 #include "fracture/detect/loss.h"
+#include "fracture/data/screen.h"
 #include "fracture/engine/detect_run.h"
 #include "fracture/engine/ema.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
 #include "fracture/data/loader.h"
+#include "fracture/report/data_files.h"
 #include "fracture/report/detect_files.h"
 
 namespace fracture::engine {
@@ -176,6 +178,7 @@ DetectionOptions train_data_options(const Config& cfg, int imgsz, int epochs) {
   dopt.clahe = float(cfg.real("clahe"));
   dopt.aug = augment_options(cfg);
   dopt.read.dicom_window = cfg.str("dicom_window");
+  dopt.cache = ImageCache::make(cfg.str("cache"), fs::path(cfg.str("project")) / ".cache" / "images");
   return dopt;
 }
 
@@ -407,7 +410,9 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const bool channels_last = cfg.boolean("channels_last") && device.is_cpu();  // measured on oneDNN (CPU) only
   const std::string scale = model_scale(cfg.str("model"));
 
-  DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
+  std::vector<Problem> problems;
+  DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, &problems);
+  const std::vector<UnusableFile> skipped = screen_detection_dataset(ds, cfg, log, problems);
   FRACTURE_CHECK(ds.splits.count("train") && !ds.splits.at("train").empty(), cfg.str("data"), ": no train images");
   FRACTURE_CHECK(ds.splits.count("val") && !ds.splits.at("val").empty(), cfg.str("data"), ": no val images");
   const int64_t nc = int64_t(ds.names.size());
@@ -420,19 +425,26 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const fs::path wdir = run / "weights";
   fs::create_directories(wdir);
   report::write_names(wdir, ds.names);
+  report::write_skipped(run, skipped);
 
   auto [net, ema_net] = build_models(cfg, scale, nc, seed, device, channels_last, resuming, log);
   ModelEMA ema(*net, ema_net.ptr());
 
-  auto src = std::make_shared<DetectionSource>(train_items, train_data_options(cfg, imgsz, epochs));
+  const DetectionOptions dopt = train_data_options(cfg, imgsz, epochs);
+  if (dopt.cache && dopt.cache->mode() == ImageCache::Mode::ram)
+    check_ram_fits(ram_bytes_needed(train_items.size() + ds.splits.at("val").size(), imgsz),
+                   train_items.size() + ds.splits.at("val").size(), imgsz);
+  auto src = std::make_shared<DetectionSource>(train_items, dopt);
   LoaderOptions lo;
   lo.batch = batch;
   lo.workers = workers;
   lo.shuffle = true;
   lo.seed = seed;
   lo.channels_last = channels_last;
+  lo.skip_unreadable = !cfg.boolean("strict");  // a file damaged during the run: left out and counted
   Loader loader(src, lo);
   const int64_t nb = int64_t(loader.batches_per_epoch());
+  size_t skipped_reported = 0;
 
   BuiltOptimizer bo = build_optimizer(cfg, *net, train_items.size(), batch, nbs, epochs, nc, log);
   torch::optim::Optimizer& opt = *bo.opt;
@@ -441,7 +453,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   lopt.cls = cfg.real("cls");
   lopt.dfl = cfg.real("dfl");
   const detect::DetectionLoss loss(nc, {8, 16, 32}, lopt);
-  const DetValOptions vo = epoch_val_options(cfg, imgsz, batch, workers, channels_last);
+  DetValOptions vo = epoch_val_options(cfg, imgsz, batch, workers, channels_last);
+  vo.cache = dopt.cache;  // one cache for the run (train and val entries differ by interpolation)
 
   TrainState st;
   std::vector<std::string> csv_rows;
@@ -493,6 +506,9 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
     }
     if (save) save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best_state, *net, *ema_net, opt);
 
+    const std::vector<std::string> lost = loader.skipped();
+    for (; skipped_reported < lost.size(); ++skipped_reported)
+      log.warn("detect train: training image left out (strict=false): {}", lost[skipped_reported]);
     log.info("detect train: epoch {}/{} box {:.4f} cls {:.4f} dfl {:.4f} | P {:.3f} R {:.3f} mAP50 {:.3f} "
              "mAP50-95 {:.3f}{}",
              epoch + 1, epochs, tloss[0].item<double>(), tloss[1].item<double>(), tloss[2].item<double>(),
