@@ -257,8 +257,80 @@ TEST_F(CheckTest, CsvManifestLeakageAndClasses) {
   const fracture::Finding* f = find(r, "p0_copy.jpg", "p0.jpg in split 'train' and in split 'val'");
   ASSERT_NE(f, nullptr) << all(r);
   EXPECT_TRUE(f->error);
-  EXPECT_EQ(r.errors(), 1) << all(r);
+  // Patient P1 has p0 in train and its copy in val: patient-level leakage, an error of its own,
+  // with the id shown only as a salted hash.
+  f = find(r, "manifest.csv", "the same patient in two splits (patient-level leakage)");
+  ASSERT_NE(f, nullptr) << all(r);
+  EXPECT_TRUE(f->error);
+  EXPECT_NE(f->where.message.find("1 image(s) in split 'train' and 1 in split 'val'"), std::string::npos) << f->where.message;
+  EXPECT_EQ(all(r).find("P1"), std::string::npos) << "a patient id was printed:\n" << all(r);
+  EXPECT_EQ(r.errors(), 2) << all(r);
   EXPECT_EQ(r.warnings(), 0) << all(r);
+  ASSERT_EQ(r.overlaps.size(), 1u);
+  EXPECT_EQ(r.overlaps[0].earlier, "train");
+  EXPECT_EQ(r.overlaps[0].later, "val");
+  EXPECT_EQ(r.overlaps[0].later_images, 3);
+  EXPECT_EQ(r.overlaps[0].shared, 1);
+  EXPECT_EQ(r.overlaps[0].byte_identical, 1);
+  EXPECT_EQ(r.overlaps[0].near, 0);
+  EXPECT_EQ(r.overlaps[0].clusters, 1);
+  EXPECT_EQ(r.overlaps[0].patients, 1);
+  EXPECT_NE(all(r).find("val: 1 of 3 images (1 cluster) also appear in train (byte-identical: 1; near-duplicate: 0); "
+                        "1 patient in both"),
+            std::string::npos)
+      << all(r);
+  opt.strict = true;
+  EXPECT_THROW(fracture::check_dataset(dir_ / "csv/manifest.csv", opt, *log_), fracture::Error);
+}
+
+TEST_F(CheckTest, ClustersAndSplitOverlapsCountEachImageOnce) {
+  // train: a, b, c; val: a twice more (one byte-identical copy, one flipped PNG), b flipped, d; test: c
+  // byte-identical. Expected: val 3 of 4 images shared with train (byte-identical 1, near 2) in 2
+  // clusters; test 1 of 1 (byte-identical) in 1 cluster; val and test share nothing.
+  auto pos = fixture_images("fractured"), neg = fixture_images("negatives");
+  copy_item(pos[0], "train", "a");
+  copy_item(pos[1], "train", "b");
+  copy_item(neg[0], "train", "c");
+  copy_item(pos[0], "val", "a_copy");
+  copy_item(neg[1], "val", "d");
+  copy_item(neg[0], "test", "c_copy");
+  for (const auto& [src, name] : {std::pair{pos[0], "a_flipped"}, std::pair{pos[1], "b_flipped"}}) {
+    cv::Mat m = cv::imread(src.string(), cv::IMREAD_GRAYSCALE), f;
+    cv::flip(m, f, 1);
+    cv::imwrite((dir_ / "ds/images/val" / (std::string(name) + ".png")).string(), f);
+  }
+  fs::create_directories(dir_ / "ds/images/test");
+  fracture::write_file_atomic(dir_ / "ds/data.yaml",
+                              "path: .\ntrain: images/train\nval: images/val\ntest: images/test\nnames: [fractured]\n");
+  fracture::CheckOptions opt;
+  opt.strict = false;
+  const fracture::CheckReport r = fracture::check_dataset(dir_ / "ds/data.yaml", opt, *log_);
+  ASSERT_EQ(r.overlaps.size(), 3u) << all(r);
+  const auto& tv = r.overlaps[0];  // train -> val
+  EXPECT_EQ(tv.later, "val");
+  EXPECT_EQ(tv.later_images, 4);
+  EXPECT_EQ(tv.shared, 3);
+  EXPECT_EQ(tv.byte_identical, 1);
+  EXPECT_EQ(tv.near, 2);
+  EXPECT_EQ(tv.clusters, 2);
+  const auto& tt = r.overlaps[1];  // train -> test
+  EXPECT_EQ(tt.later, "test");
+  EXPECT_EQ(tt.shared, 1);
+  EXPECT_EQ(tt.byte_identical, 1);
+  EXPECT_EQ(tt.clusters, 1);
+  EXPECT_EQ(r.overlaps[2].shared, 0);  // val -> test
+  // clusters: {a, a_copy, a_flipped} (3, near links), {b, b_flipped}, {c, c_copy} (byte-identical only)
+  ASSERT_EQ(r.clusters.size(), 3u) << all(r);
+  EXPECT_EQ(r.clusters[0].files.size(), 3u);
+  EXPECT_FALSE(r.clusters[0].byte_identical);
+  EXPECT_GE(r.clusters[0].max_bits, 0);
+  int exact_only = 0;
+  for (const auto& c : r.clusters) exact_only += c.byte_identical;
+  EXPECT_EQ(exact_only, 1);
+  EXPECT_NE(all(r).find("duplicate clusters: 3 (1 byte-identical only), largest 3 images"), std::string::npos) << all(r);
+  const nlohmann::json j = fracture::report_json(r);
+  EXPECT_EQ(j["overlaps"][0]["near"], 2);
+  EXPECT_EQ(j["clusters"].size(), 3u);
 }
 
 TEST_F(CheckTest, RefusesToWriteIntoDataset) {

@@ -1,6 +1,7 @@
 #include "fracture/data/check.h"
 
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <cstdio>
 #include <set>
@@ -22,6 +23,12 @@ struct Entry {
   fs::path image;
   std::string split;
   size_t summary = 0;  // index into CheckReport::splits
+  std::string patient;  // "" when unknown
+};
+
+struct NearPair {
+  size_t i = 0, j = 0;  // entry indices, i < j
+  int bits = 0;
 };
 
 struct Decoded {
@@ -119,7 +126,7 @@ std::vector<Entry> load_entries(const fs::path& data, const CheckOptions& opt, L
         s.background += item.boxes.empty();
         for (const Box& b : item.boxes)
           if (b.cls >= 0 && size_t(b.cls) < s.per_class.size()) s.per_class[b.cls]++;
-        entries.push_back({item.image, split, r.splits.size()});
+        entries.push_back({item.image, split, r.splits.size(), item.patient_id});
       }
       r.splits.push_back(s);
     }
@@ -138,7 +145,7 @@ std::vector<Entry> load_entries(const fs::path& data, const CheckOptions& opt, L
         s.images++;
         s.background += item.label == 0;
         if (item.label >= 0 && size_t(item.label) < s.per_class.size()) s.per_class[item.label]++;
-        entries.push_back({item.image, s.name, r.splits.size()});
+        entries.push_back({item.image, s.name, r.splits.size(), item.patient_id});
       }
       if (s.images > 0) r.splits.push_back(s);
     }
@@ -240,8 +247,10 @@ std::set<std::pair<size_t, size_t>> exact_duplicates(const std::vector<Entry>& e
 }
 
 // 4. Near-duplicates by perceptual hash (all pairs; 4 popcounts each, fine up to ~100k images).
-void near_duplicates(const std::vector<Entry>& entries, const std::vector<Decoded>& dec, const std::vector<size_t>& ok,
-                     const std::set<std::pair<size_t, size_t>>& exact, const CheckOptions& opt, CheckReport& r) {
+std::vector<NearPair> near_duplicates(const std::vector<Entry>& entries, const std::vector<Decoded>& dec,
+                                      const std::vector<size_t>& ok, const std::set<std::pair<size_t, size_t>>& exact,
+                                      const CheckOptions& opt, CheckReport& r) {
+  std::vector<NearPair> pairs;
   if (opt.near_duplicate_bits >= 0) {
     for (size_t a = 0; a < ok.size(); ++a) {
       for (size_t b = a + 1; b < ok.size(); ++b) {
@@ -255,9 +264,108 @@ void near_duplicates(const std::vector<Entry>& entries, const std::vector<Decode
             << (cross ? ", split '" + entries[j].split + "'" : ", same split") << "; pHash distance " << d
             << " <= " << opt.near_duplicate_bits << "): same radiograph re-encoded, flipped or slightly rotated?";
         r.findings.push_back({false, "near_duplicate", Problem{entries[j].image, 0, msg.str()}});
+        pairs.push_back({i, j, d});
       }
     }
   }
+  return pairs;
+}
+
+// 5. One patient id in two splits: an error per patient and split pair, the id shown only as a
+//    salted hash (salt: the dataset path), so reports can be shared.
+std::map<std::pair<std::string, std::string>, long> patient_leakage(const std::vector<Entry>& entries,
+                                                                  const CheckReport& r, const CheckOptions& opt,
+                                                                  std::vector<Finding>& findings) {
+  std::map<std::string, std::map<std::string, long>> images;  // patient -> split -> images
+  for (const Entry& e : entries)
+    if (!e.patient.empty() && e.split != "all") images[e.patient][e.split]++;
+  std::map<std::pair<std::string, std::string>, long> count;  // (earlier, later) -> patients
+  for (const auto& [patient, per_split] : images) {
+    if (per_split.size() < 2) continue;
+    const std::string tag = hex64(hash_bytes(r.source.string() + '\n' + patient)).substr(0, 10);
+    for (size_t a = 0; a < r.splits.size(); ++a)
+      for (size_t b = a + 1; b < r.splits.size(); ++b) {
+        const std::string &sa = r.splits[a].name, &sb = r.splits[b].name;
+        if (!per_split.count(sa) || !per_split.count(sb)) continue;
+        count[{sa, sb}]++;
+        Problem p{r.source, 0, "patient #" + tag + " has " + std::to_string(per_split.at(sa)) + " image(s) in split '" +
+                                   sa + "' and " + std::to_string(per_split.at(sb)) + " in split '" + sb +
+                                   "': the same patient in two splits (patient-level leakage)"};
+        if (opt.strict) throw Error(p.str());
+        findings.push_back({true, "patient_leakage", p});
+      }
+  }
+  return count;
+}
+
+// 6. Duplicate clusters (union of byte-identical and near-duplicate links) and what each later
+//    split shares with each earlier one.
+void summarise_copies(const std::vector<Entry>& entries, const std::set<std::pair<size_t, size_t>>& exact,
+                      const std::vector<NearPair>& near,
+                      const std::map<std::pair<std::string, std::string>, long>& patients, CheckReport& r) {
+  std::vector<size_t> parent(entries.size());
+  for (size_t i = 0; i < parent.size(); ++i) parent[i] = i;
+  std::function<size_t(size_t)> root = [&](size_t x) { return parent[x] == x ? x : parent[x] = root(parent[x]); };
+  auto join = [&](size_t a, size_t b) { parent[root(a)] = root(b); };
+  for (const auto& [i, j] : exact) join(i, j);
+  for (const NearPair& p : near) join(p.i, p.j);
+  std::vector<bool> linked(entries.size(), false);
+  for (const auto& [i, j] : exact) linked[i] = linked[j] = true;
+  for (const NearPair& p : near) linked[p.i] = linked[p.j] = true;
+  std::map<size_t, DuplicateCluster> by_root;
+  std::map<size_t, std::vector<size_t>> members;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (linked[i]) members[root(i)].push_back(i);
+  for (auto& [rt, idx] : members) {
+    if (idx.size() < 2) continue;
+    DuplicateCluster c;
+    for (size_t i : idx) {
+      c.files.push_back(entries[i].image);
+      c.splits.push_back(entries[i].split);
+    }
+    by_root[rt] = c;
+  }
+  for (const NearPair& p : near) {
+    DuplicateCluster& c = by_root[root(p.i)];
+    c.byte_identical = false;
+    c.min_bits = c.min_bits < 0 ? p.bits : std::min(c.min_bits, p.bits);
+    c.max_bits = std::max(c.max_bits, p.bits);
+  }
+  for (auto& [rt, c] : by_root) r.clusters.push_back(std::move(c));
+  std::stable_sort(r.clusters.begin(), r.clusters.end(),
+                   [](const DuplicateCluster& a, const DuplicateCluster& b) { return a.files.size() > b.files.size(); });
+
+  // Per later image: a byte-identical / near-duplicate partner in each earlier split.
+  std::map<std::pair<size_t, std::string>, int> link;  // (later entry, earlier split) -> 2 exact, 1 near
+  auto mark = [&](size_t i, size_t j, int kind) {
+    if (entries[i].split == entries[j].split) return;
+    link[{j, entries[i].split}] = std::max(link[{j, entries[i].split}], kind);
+    link[{i, entries[j].split}] = std::max(link[{i, entries[j].split}], kind);
+  };
+  for (const auto& [i, j] : exact) mark(i, j, 2);
+  for (const NearPair& p : near) mark(p.i, p.j, 1);
+  for (size_t a = 0; a < r.splits.size(); ++a)
+    for (size_t b = a + 1; b < r.splits.size(); ++b) {
+      SplitOverlap o;
+      o.earlier = r.splits[a].name;
+      o.later = r.splits[b].name;
+      if (o.earlier == "all" || o.later == "all") continue;
+      o.later_images = r.splits[b].decoded;
+      std::set<std::string> seen;  // one image listed twice in `later` counts once
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].split != o.later || !seen.insert(entries[i].image.string()).second) continue;
+        auto it = link.find({i, o.earlier});
+        if (it == link.end()) continue;
+        ++o.shared;
+        (it->second == 2 ? o.byte_identical : o.near)++;
+      }
+      for (const DuplicateCluster& c : r.clusters)
+        if (std::count(c.splits.begin(), c.splits.end(), o.earlier) && std::count(c.splits.begin(), c.splits.end(), o.later))
+          ++o.clusters;
+      auto pt = patients.find({o.earlier, o.later});
+      o.patients = pt == patients.end() ? 0 : pt->second;
+      r.overlaps.push_back(o);
+    }
 }
 
 }  // namespace
@@ -279,7 +387,9 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
     return std::make_pair(dec[a].content, dec[a].size) < std::make_pair(dec[b].content, dec[b].size);
   });
   const auto exact = exact_duplicates(entries, dec, ok, opt, r);
-  near_duplicates(entries, dec, ok, exact, opt, r);
+  const std::vector<NearPair> near = near_duplicates(entries, dec, ok, exact, opt, r);
+  const auto patients = patient_leakage(entries, r, opt, r.findings);
+  summarise_copies(entries, exact, near, patients, r);
   log.debug("check: {} images, {} errors, {} warnings", entries.size(), r.errors(), r.warnings());
   return r;
 }
@@ -303,6 +413,18 @@ std::string format_report(const CheckReport& r, int max_warnings) {
     o << "; formats";
     for (const auto& [f, n] : s.formats) o << " " << f << ":" << n;
     o << "\n";
+  }
+  // What later splits share with earlier ones, the numbers a reviewer asks for.
+  for (const SplitOverlap& v : r.overlaps)
+    o << "  " << v.later << ": " << v.shared << " of " << v.later_images << " images (" << v.clusters << " cluster"
+      << (v.clusters == 1 ? "" : "s") << ") also appear in " << v.earlier << " (byte-identical: " << v.byte_identical
+      << "; near-duplicate: " << v.near << "); " << v.patients << " patient" << (v.patients == 1 ? "" : "s")
+      << " in both\n";
+  if (!r.clusters.empty()) {
+    long exact_only = 0;
+    for (const DuplicateCluster& c : r.clusters) exact_only += c.byte_identical;
+    o << "  duplicate clusters: " << r.clusters.size() << " (" << exact_only << " byte-identical only), largest "
+      << r.clusters.front().files.size() << " images\n";
   }
   // Every error is printed; warnings up to max_warnings (a synthetic or multi-view set can have thousands
   // of near-duplicate pairs), the rest are counted and all of them go to the JSON report.
@@ -346,6 +468,26 @@ nlohmann::json report_json(const CheckReport& r) {
                              {"file", f.where.file.string()},
                              {"line", f.where.line},
                              {"message", f.where.message}});
+  j["clusters"] = nlohmann::json::array();
+  for (const DuplicateCluster& c : r.clusters) {
+    std::vector<std::string> files;
+    for (const auto& f : c.files) files.push_back(f.string());
+    j["clusters"].push_back({{"files", files},
+                             {"splits", c.splits},
+                             {"byte_identical", c.byte_identical},
+                             {"min_bits", c.min_bits},
+                             {"max_bits", c.max_bits}});
+  }
+  j["overlaps"] = nlohmann::json::array();
+  for (const SplitOverlap& v : r.overlaps)
+    j["overlaps"].push_back({{"earlier", v.earlier},
+                             {"later", v.later},
+                             {"later_images", v.later_images},
+                             {"shared", v.shared},
+                             {"byte_identical", v.byte_identical},
+                             {"near", v.near},
+                             {"clusters", v.clusters},
+                             {"patients", v.patients}});
   j["errors"] = r.errors();
   j["warnings"] = r.warnings();
   j["near_duplicate_bits"] = r.near_duplicate_bits;

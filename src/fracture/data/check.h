@@ -16,7 +16,11 @@
 // without image, empty split, missing listed image: errors); images that do not decode (errors);
 // byte-identical images in two splits (error: test leakage) or twice in one split (warning);
 // perceptual near-duplicates (pHash distance <= near_duplicate_bits, min over flips) across or
-// within splits (warnings: the same radiograph re-encoded, flipped or slightly rotated).
+// within splits (warnings: the same radiograph re-encoded, flipped or slightly rotated); one
+// patient id in two splits (error: patient-level leakage; the id is printed only as a salted hash).
+// Then the summary a reviewer asks for: duplicate clusters (copies linked transitively) and, per
+// pair of splits, "N of M test images (K clusters) also appear in train (byte-identical: A;
+// near-duplicate: B); P patients in both".
 // strict = true stops at the first error (throws fracture::Error "file:line: message"); warnings
 // never stop. Nothing is ever written into the dataset folder.
 #pragma once
@@ -65,12 +69,33 @@ struct SplitSummary {
   std::map<std::string, long> formats;       ///< "jpeg", "png", ... -> images
 };
 
+/// Images linked by byte-identical or near-duplicate pairs (transitively): one radiograph, copied.
+struct DuplicateCluster {
+  std::vector<std::filesystem::path> files;
+  std::vector<std::string> splits;  ///< per file
+  bool byte_identical = true;       ///< every link is a byte-identical copy
+  int min_bits = -1, max_bits = -1; ///< pHash distances of its near-duplicate links (-1: none)
+};
+
+/// What a later split shares with an earlier one (train/val, train/test, val/test).
+struct SplitOverlap {
+  std::string earlier, later;
+  long later_images = 0;   ///< decoded images of `later`
+  long shared = 0;         ///< of them, images with a copy in `earlier`
+  long byte_identical = 0; ///< ... a byte-identical one
+  long near = 0;           ///< ... only near-duplicates (shared - byte_identical)
+  long clusters = 0;       ///< duplicate clusters with images in both splits
+  long patients = 0;       ///< patient ids with images in both splits
+};
+
 struct CheckReport {
   std::filesystem::path source;
   std::string kind;                  ///< "yolo", "coco", "class folders", "csv"
   std::vector<std::string> names;    ///< class names (index = class id or label)
   std::vector<SplitSummary> splits;  ///< in train, val, test order
   std::vector<Finding> findings;
+  std::vector<DuplicateCluster> clusters;  ///< largest first
+  std::vector<SplitOverlap> overlaps;      ///< one per pair of train / val / test present
   int near_duplicate_bits = kNearDuplicateBits;
   int errors() const;
   int warnings() const;
@@ -88,7 +113,9 @@ void refuse_write_into_dataset(const std::filesystem::path& out, const std::file
 std::string format_report(const CheckReport& r, int max_warnings = -1);
 
 /// The same as JSON: {source, kind, names, splits: [...], findings: [{severity, kind, file, line,
-/// message}], errors, warnings, near_duplicate_bits}.
+/// message}], clusters: [{files, splits, byte_identical, min_bits, max_bits}], overlaps: [{earlier,
+/// later, later_images, shared, byte_identical, near, clusters, patients}], errors, warnings,
+/// near_duplicate_bits}.
 nlohmann::json report_json(const CheckReport& r);
 /// Writes report_json(r) (indent 2, final newline) atomically: `fracture check report=FILE`.
 void write_check_json(const std::filesystem::path& file, const CheckReport& r);
