@@ -216,3 +216,19 @@ TEST(Screen, TrainingLoaderLeavesOutAFileThatTurnsBad) {
   }
   fs::remove_all(f.dir);
 }
+
+TEST(Screen, TruncatedLoadIsAnOptIn) {
+  const Files f = make_files("truncated");
+  fracture::ReadOptions load;
+  load.load_truncated = true;
+  EXPECT_NE(fracture::image_file_problem(f.truncated_jpg), "");       // refused by default
+  EXPECT_EQ(fracture::image_file_problem(f.truncated_jpg, load), "");  // truncated=load lets it through
+  const fracture::Image im = fracture::read_image(f.truncated_jpg, load);
+  EXPECT_EQ(im.pixels.cols, 64);  // the size the header declares; missing rows come from the decoder
+  EXPECT_EQ(im.pixels.rows, 48);
+  EXPECT_NE(fracture::image_file_problem(f.empty_png, load), "");     // not an image at all: still refused
+  fracture::Config cfg = fracture::Config::defaults();
+  cfg.set("truncated", "maybe", "test");
+  EXPECT_THROW(fracture::read_options(cfg), Error);
+  fs::remove_all(f.dir);
+}

@@ -1,4 +1,4 @@
-// fracture check data=PATH [strict=true|false] [report=FILE] [near_dup_bits=14] [workers=2]
+// fracture check data=PATH [strict=true|false] [report=FILE] [near_dup_bits=12] [near_dup_corr=0.9] [workers=2]
 // Prints the dataset summary and every problem found; exit 0 without errors (warnings allowed),
 // 1 with errors (strict=true: at the first error).
 #include <cstdio>
@@ -22,10 +22,13 @@ int cmd_check(const Config& cfg, Logger& log) {
   opt.threads = int(cfg.integer("workers"));
   FRACTURE_CHECK(opt.threads >= 1, "key 'workers' must be >= 1, got ", opt.threads);
   opt.near_duplicate_bits = int(cfg.integer("near_dup_bits"));
+  opt.near_duplicate_correlation = cfg.real("near_dup_corr");
+  FRACTURE_CHECK(opt.near_duplicate_correlation >= -1 && opt.near_duplicate_correlation <= 1,
+                 "key 'near_dup_corr' must be in [-1, 1], got ", opt.near_duplicate_correlation);
   FRACTURE_CHECK(opt.near_duplicate_bits <= 63, "key 'near_dup_bits' must be <= 63 (or -1 = off), got ",
                  opt.near_duplicate_bits);
   opt.positive = cfg.str("positive");
-  opt.read.dicom_window = cfg.str("dicom_window");
+  opt.read = read_options(cfg);
 
   CheckReport r = check_dataset(data, opt, log);
   std::fputs(format_report(r, int(cfg.integer("max_warnings"))).c_str(), stdout);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iomanip>
 #include <atomic>
 #include <cstdio>
 #include <set>
@@ -38,7 +39,7 @@ struct Decoded {
   uint64_t size = 0;
   int width = 0, height = 0, bits = 0;
   std::string format;
-  PerceptualHash phash;
+  NearDuplicateSignature sig;  // pHash and thumbnail
 };
 
 IntStats stats_of(std::vector<long> v) {
@@ -179,7 +180,7 @@ std::vector<Decoded> decode_entries(const std::vector<Entry>& entries, const Che
         d.height = im.pixels.rows;
         d.bits = im.bits;
         d.format = im.format;
-        d.phash = perceptual_hash(im.pixels);
+        d.sig = near_duplicate_signature(im.pixels);
         d.ok = true;
       } catch (const std::exception& e) {  // fracture::Error, or cv::Exception / bad_alloc from OpenCV
         d.error = strip_prefix(e.what(), name + ": ");
@@ -256,13 +257,17 @@ std::vector<NearPair> near_duplicates(const std::vector<Entry>& entries, const s
       for (size_t b = a + 1; b < ok.size(); ++b) {
         size_t i = std::min(ok[a], ok[b]), j = std::max(ok[a], ok[b]);
         if (exact.count({i, j})) continue;
-        int d = std::min(phash_distance(dec[i].phash, dec[j].phash), phash_distance(dec[j].phash, dec[i].phash));
+        const int d = phash_pair_distance(dec[i].sig.phash, dec[j].sig.phash);
         if (d > opt.near_duplicate_bits) continue;
+        const double corr = thumbnail_correlation(dec[i].sig, dec[j].sig);  // the confirmation step
+        if (corr < opt.near_duplicate_correlation) continue;
         const bool cross = entries[i].split != entries[j].split;
         std::ostringstream msg;
         msg << "near-duplicate of " << entries[i].image.string() << " (split '" << entries[i].split << "'"
             << (cross ? ", split '" + entries[j].split + "'" : ", same split") << "; pHash distance " << d
-            << " <= " << opt.near_duplicate_bits << "): same radiograph re-encoded, flipped or slightly rotated?";
+            << " <= " << opt.near_duplicate_bits << ", thumbnail correlation " << std::fixed << std::setprecision(3)
+            << corr << " >= " << opt.near_duplicate_correlation
+            << "): same radiograph re-encoded, flipped or slightly rotated?";
         r.findings.push_back({false, "near_duplicate", Problem{entries[j].image, 0, msg.str()}});
         pairs.push_back({i, j, d});
       }
@@ -377,6 +382,7 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
   CheckReport r;
   r.source = data;
   r.near_duplicate_bits = opt.near_duplicate_bits;
+  r.near_duplicate_correlation = opt.near_duplicate_correlation;
   const std::vector<Entry> entries = load_entries(data, opt, log, r);
   const std::vector<Decoded> dec = decode_entries(entries, opt, r);
   // Decoded images, ordered by (content hash, size) so exact duplicates are neighbours.
@@ -437,7 +443,8 @@ std::string format_report(const CheckReport& r, int max_warnings) {
   if (r.warnings() > shown)
     o << "... " << r.warnings() - shown << " more warnings not printed (report=FILE writes every finding as JSON)\n";
   o << r.errors() << " error" << (r.errors() == 1 ? "" : "s") << ", " << r.warnings() << " warning"
-    << (r.warnings() == 1 ? "" : "s") << " (near-duplicate threshold " << r.near_duplicate_bits << " bits)\n";
+    << (r.warnings() == 1 ? "" : "s") << " (near-duplicates: pHash <= " << r.near_duplicate_bits
+    << " bits and thumbnail correlation >= " << r.near_duplicate_correlation << ")\n";
   return o.str();
 }
 
@@ -491,6 +498,7 @@ nlohmann::json report_json(const CheckReport& r) {
   j["errors"] = r.errors();
   j["warnings"] = r.warnings();
   j["near_duplicate_bits"] = r.near_duplicate_bits;
+  j["near_duplicate_correlation"] = r.near_duplicate_correlation;
   return j;
 }
 

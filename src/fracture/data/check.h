@@ -15,8 +15,8 @@
 // Findings, in order: everything the loader reports (bad label lines, class index >= nc, label
 // without image, empty split, missing listed image: errors); images that do not decode (errors);
 // byte-identical images in two splits (error: test leakage) or twice in one split (warning);
-// perceptual near-duplicates (pHash distance <= near_duplicate_bits, min over flips) across or
-// within splits (warnings: the same radiograph re-encoded, flipped or slightly rotated); one
+// perceptual near-duplicates (pHash distance <= near_duplicate_bits, min over flips, confirmed by a
+// 32x32 thumbnail correlation >= near_duplicate_correlation; data/hashing.h) across or within splits (warnings: the same radiograph re-encoded, flipped or slightly rotated); one
 // patient id in two splits (error: patient-level leakage; the id is printed only as a salted hash).
 // Then the summary a reviewer asks for: duplicate clusters (copies linked transitively) and, per
 // pair of splits, "N of M test images (K clusters) also appear in train (byte-identical: A;
@@ -41,7 +41,8 @@ namespace fracture {
 struct CheckOptions {
   bool strict = true;                          ///< stop at the first error (warnings never stop)
   int threads = 2;                             ///< threads decoding and hashing images
-  int near_duplicate_bits = kNearDuplicateBits;  ///< pHash distance <= this is a near-duplicate; < 0 disables
+  int near_duplicate_bits = kNearDuplicateBits;  ///< pHash distance <= this makes a candidate pair; < 0 disables
+  double near_duplicate_correlation = kNearDuplicateCorrelation;  ///< ... confirmed at this thumbnail correlation
   std::string positive = "fractured";          ///< positive class name for class folders / CSV
   ReadOptions read;                            ///< how images are decoded (DICOM window, size guard)
 };
@@ -97,6 +98,7 @@ struct CheckReport {
   std::vector<DuplicateCluster> clusters;  ///< largest first
   std::vector<SplitOverlap> overlaps;      ///< one per pair of train / val / test present
   int near_duplicate_bits = kNearDuplicateBits;
+  double near_duplicate_correlation = kNearDuplicateCorrelation;
   int errors() const;
   int warnings() const;
 };

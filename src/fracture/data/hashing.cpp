@@ -3,6 +3,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <bitset>
 #include <fstream>
 
@@ -64,6 +65,60 @@ int hamming(uint64_t a, uint64_t b) { return int(std::bitset<64>(a ^ b).count())
 int phash_distance(const PerceptualHash& a, const PerceptualHash& b) {
   return std::min(std::min(hamming(a.plain, b.plain), hamming(a.plain, b.hflip)),
                   std::min(hamming(a.plain, b.vflip), hamming(a.plain, b.rot180)));
+}
+
+int phash_pair_distance(const PerceptualHash& a, const PerceptualHash& b) {
+  return std::min(phash_distance(a, b), phash_distance(b, a));
+}
+
+namespace {
+constexpr int kThumb = 32;
+}  // namespace
+
+NearDuplicateSignature near_duplicate_signature(const cv::Mat& image) {
+  NearDuplicateSignature s;
+  s.phash = perceptual_hash(image);
+  cv::Mat grey = image, f, small;
+  if (image.channels() == 3) cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
+  grey.convertTo(f, CV_32F);
+  const int cw = std::max(1, int(f.cols * kCropFraction)), ch = std::max(1, int(f.rows * kCropFraction));
+  cv::resize(f(cv::Rect((f.cols - cw) / 2, (f.rows - ch) / 2, cw, ch)), small, cv::Size(kThumb, kThumb), 0, 0,
+             cv::INTER_AREA);
+  double mean = 0, norm = 0;
+  for (int y = 0; y < kThumb; ++y)
+    for (int x = 0; x < kThumb; ++x) mean += small.at<float>(y, x);
+  mean /= kThumb * kThumb;
+  s.thumb.resize(kThumb * kThumb);
+  for (int y = 0; y < kThumb; ++y)
+    for (int x = 0; x < kThumb; ++x) {
+      const double v = small.at<float>(y, x) - mean;
+      s.thumb[size_t(y * kThumb + x)] = float(v);
+      norm += v * v;
+    }
+  if (norm <= 1e-12) {
+    s.thumb.clear();
+    return s;
+  }
+  const double inv = 1.0 / std::sqrt(norm);
+  for (float& v : s.thumb) v = float(v * inv);
+  return s;
+}
+
+double thumbnail_correlation(const NearDuplicateSignature& a, const NearDuplicateSignature& b) {
+  if (a.thumb.empty() || b.thumb.empty()) return -1.0;
+  double best = -1.0;
+  for (int orient = 0; orient < 4; ++orient) {  // b as stored, mirrored in x, in y, in both
+    double dot = 0;
+    for (int y = 0; y < kThumb; ++y) {
+      const int by = orient & 2 ? kThumb - 1 - y : y;
+      for (int x = 0; x < kThumb; ++x) {
+        const int bx = orient & 1 ? kThumb - 1 - x : x;
+        dot += double(a.thumb[size_t(y * kThumb + x)]) * b.thumb[size_t(by * kThumb + bx)];
+      }
+    }
+    best = std::max(best, dot);
+  }
+  return best;
 }
 
 bool same_file_bytes(const std::filesystem::path& a, const std::filesystem::path& b) {

@@ -232,7 +232,16 @@ std::string sniff_format(std::string_view b) {
   return "";
 }
 
-std::string container_problem(std::string_view head, std::string_view tail, uint64_t size) {
+ReadOptions read_options(const Config& cfg) {
+  ReadOptions o;
+  o.dicom_window = cfg.str("dicom_window");
+  const std::string t = cfg.str("truncated");
+  FRACTURE_CHECK(t == "refuse" || t == "load", "key 'truncated' must be refuse or load, got '", t, "'");
+  o.load_truncated = t == "load";
+  return o;
+}
+
+std::string container_problem(std::string_view head, std::string_view tail, uint64_t size, bool load_truncated) {
   if (size == 0) return "file is empty (0 bytes); expected an image";
   const std::string fmt = sniff_format(head);
   const std::string supported = "supported: PNG, JPEG, BMP, TIFF, DICOM";
@@ -241,6 +250,7 @@ std::string container_problem(std::string_view head, std::string_view tail, uint
            ". Convert it to PNG first";
   if (fmt.empty()) return "unknown image format (first bytes " + first_bytes_hex(head) + "); " + supported;
   const std::string corrupt = upper(fmt) + " data is truncated or corrupt";
+  if (load_truncated) return "";
   if (fmt == "jpeg" && !jpeg_complete(tail)) return corrupt + " (no end-of-image marker FF D9 at the end)";
   if (fmt == "png" && !png_complete(tail)) return corrupt + " (no IEND chunk)";
   if (fmt == "bmp" && head.size() >= 6) {
@@ -261,7 +271,7 @@ Image decode_image(std::string_view bytes, const std::string& name, const ReadOp
   Dims d = fmt == "png" ? png_dims(bytes) : fmt == "jpeg" ? jpeg_dims(bytes) : fmt == "bmp" ? bmp_dims(bytes)
                                                                                                : tiff_dims(bytes);
   if (d.w > 0 && d.h > 0) check_pixels(d.w, d.h, name, opt);
-  const std::string problem = container_problem(bytes, bytes, bytes.size());
+  const std::string problem = container_problem(bytes, bytes, bytes.size(), opt.load_truncated);
   FRACTURE_CHECK(problem.empty(), name, ": ", problem);
 
   const std::string corrupt = ": " + upper(fmt) + " data is truncated or corrupt";
@@ -395,7 +405,7 @@ std::string image_file_problem(const std::filesystem::path& path, const ReadOpti
   f.read(tail.data(), std::streamsize(tail.size()));
   if (!f) return "cannot be read (I/O error)";
   tail.append(size_t(std::min<uint64_t>(size - end, 16)), '\0');  // keep a little of the padding
-  return container_problem(head, tail, size);
+  return container_problem(head, tail, size, opt.load_truncated);
 }
 
 }  // namespace fracture

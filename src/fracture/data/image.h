@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "fracture/core/config.h"
+
 namespace fracture {
 
 struct Image {
@@ -27,7 +29,14 @@ struct Image {
 struct ReadOptions {
   std::string dicom_window = "auto";  ///< auto (file's VOI window, else percentile), file, percentile
   long long max_pixels = 150'000'000; ///< larger images are refused with a reason (memory guard)
+  /// Key `truncated=load` (default refuse): decode a JPEG without its end marker or a PNG without
+  /// IEND as far as the decoder gets (the missing rows come out grey), as PIL's
+  /// LOAD_TRUNCATED_IMAGES. Never the default: a half image is not the radiograph it claims to be.
+  bool load_truncated = false;
 };
+
+/// dicom_window and truncated (refuse|load) from the config; errors name the key.
+ReadOptions read_options(const Config& cfg);
 
 /// Format by magic bytes: "png", "jpeg", "bmp", "tiff", "dicom", "gif", "webp", or "" if unknown.
 std::string sniff_format(std::string_view bytes);
@@ -55,7 +64,8 @@ std::string image_file_problem(const std::filesystem::path& path, const ReadOpti
 /// The pre-decode checks on a file's bytes: empty, unknown or unsupported format, truncated
 /// (JPEG/PNG end markers in `tail`, BMP size). `head` = the first bytes, `tail` = the last ones (the
 /// whole file may be passed as both), `size` = the file's length. "" when none fails.
-std::string container_problem(std::string_view head, std::string_view tail, uint64_t size);
+std::string container_problem(std::string_view head, std::string_view tail, uint64_t size,
+                              bool load_truncated = false);
 
 /// CV_32FC1 in [0, 1]: pixels / (2^bits - 1).
 cv::Mat to_float01(const Image& im);

@@ -17,7 +17,7 @@ ScreenOptions screen_options(const Config& cfg) {
                  "key 'validate' must be fast, decode or off, got '", o.mode, "'");
   o.strict = cfg.boolean("strict");
   o.threads = int(std::max<long long>(1, cfg.integer("workers")));
-  o.read.dicom_window = cfg.str("dicom_window");
+  o.read = read_options(cfg);
   return o;
 }
 

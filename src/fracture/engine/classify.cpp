@@ -212,7 +212,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.data.clahe = float(cfg.real("clahe"));
   FRACTURE_CHECK(o.data.clahe >= 0, "key 'clahe' must be >= 0, got ", o.data.clahe);
   o.data.aug = augment_options(cfg, AugmentTask::kClassify);
-  o.data.read.dicom_window = cfg.str("dicom_window");
+  o.data.read = read_options(cfg);
   o.data.cache = ImageCache::make(cfg.str("cache"), std::filesystem::path(cfg.str("project")) / ".cache" / "images");
   return o;
 }

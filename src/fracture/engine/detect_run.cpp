@@ -81,7 +81,7 @@ DetValOptions det_val_options(const Config& cfg) {
   vo.matching = parse_match_rule(cfg.str("matching"));
   vo.rect = cfg.boolean("rect");
   vo.clahe = float(cfg.real("clahe"));
-  vo.read.dicom_window = cfg.str("dicom_window");
+  vo.read = read_options(cfg);
   return vo;
 }
 
@@ -137,7 +137,7 @@ DetectOutcome detect_predict(const Config& cfg, Logger& log) {
   po.channels_last = io.channels_last;
   po.rect = cfg.boolean("rect");
   ReadOptions ro;
-  ro.dicom_window = cfg.str("dicom_window");
+  ro = read_options(cfg);
   DetectOutcome res;
   res.run_dir = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "predict" : cfg.str("name"));
   write_run_args(res.run_dir, cfg);

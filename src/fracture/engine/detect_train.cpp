@@ -177,7 +177,7 @@ DetectionOptions train_data_options(const Config& cfg, int imgsz, int epochs) {
   dopt.close_mosaic = in_int(cfg, "close_mosaic", 0);
   dopt.clahe = float(cfg.real("clahe"));
   dopt.aug = augment_options(cfg);
-  dopt.read.dicom_window = cfg.str("dicom_window");
+  dopt.read = read_options(cfg);
   dopt.cache = ImageCache::make(cfg.str("cache"), fs::path(cfg.str("project")) / ".cache" / "images");
   return dopt;
 }
