@@ -14,6 +14,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/data/check.h"
+#include "fracture/data/dicom.h"
 
 namespace fs = std::filesystem;
 
@@ -182,14 +183,18 @@ TEST_F(CheckTest, BrokenDatasetFindings) {
   EXPECT_EQ(r.splits[1].formats.at("png"), 1) << text;
   EXPECT_NE(text.find("error: "), std::string::npos);
   EXPECT_NE(text.find("5 errors, 2 warnings"), std::string::npos) << text;
-  // Printing at most one warning keeps every error and counts the warning left out.
-  std::string capped = fracture::format_report(r, 1);
+  // Near-duplicate pairs print as their clusters: the c / c_flipped pair is one cluster line.
+  EXPECT_NE(text.find("near-duplicates: 2 images (splits train+val; pHash"), std::string::npos) << text;
+  EXPECT_NE(text.find("(1 of them near-duplicate pairs, in 1 cluster;"), std::string::npos) << text;
+  // Printing at most zero warnings keeps every error and counts what was left out.
+  std::string capped = fracture::format_report(r, 0);
   size_t n_warn = 0, n_err = 0;
   for (size_t p = capped.find("warning: "); p != std::string::npos; p = capped.find("warning: ", p + 1)) ++n_warn;
   for (size_t p = capped.find("error: "); p != std::string::npos; p = capped.find("error: ", p + 1)) ++n_err;
-  EXPECT_EQ(n_warn, 1u) << capped;
+  EXPECT_EQ(n_warn, 0u) << capped;
   EXPECT_EQ(n_err, 5u) << capped;
   EXPECT_NE(capped.find("... 1 more warnings not printed"), std::string::npos) << capped;
+  EXPECT_NE(capped.find("... 1 more near-duplicate clusters not printed"), std::string::npos) << capped;
 
   nlohmann::json j = fracture::report_json(r);
   EXPECT_EQ(j["errors"], 5);
@@ -343,3 +348,33 @@ TEST_F(CheckTest, RefusesToWriteIntoDataset) {
   fracture::write_file_atomic(dir_ / "x.txt", "hello");
   EXPECT_THROW(fracture::check_dataset(dir_ / "x.txt", {}, *log_), fracture::Error);
 }
+
+#if FRACTURE_WITH_DICOM
+TEST_F(CheckTest, DicomPatientIdInTwoSplitsIsPatientLeakage) {
+  // Class folders in the split layout, DICOM files: patient DCM9 has an image in train and in test.
+  cv::Mat a(40, 50, CV_16UC1), b(40, 50, CV_16UC1), c(40, 50, CV_16UC1);
+  cv::randu(a, 0, 60000);
+  cv::randu(b, 0, 60000);
+  cv::randu(c, 0, 60000);
+  for (const char* d : {"train/fractured", "train/normal", "test/fractured", "test/normal"})
+    fs::create_directories(dir_ / "dcm" / d);
+  fracture::DicomWriteOptions w;
+  w.patient_id = "DCM9";
+  fracture::write_dicom(dir_ / "dcm/train/fractured/a.dcm", a, w);
+  fracture::write_dicom(dir_ / "dcm/test/normal/b.dcm", b, w);
+  w.patient_id = "DCM1";
+  fracture::write_dicom(dir_ / "dcm/train/normal/c.dcm", c, w);
+  w.patient_id = "DCM2";
+  fracture::write_dicom(dir_ / "dcm/test/fractured/d.dcm", a.t(), w);
+  fracture::CheckOptions opt;
+  opt.strict = false;
+  const fracture::CheckReport r = fracture::check_dataset(dir_ / "dcm", opt, *log_);
+  const fracture::Finding* f = find(r, "dcm", "the same patient in two splits (patient-level leakage)");
+  ASSERT_NE(f, nullptr) << all(r);
+  EXPECT_NE(f->where.message.find("split 'train' and 1 in split 'test'"), std::string::npos) << f->where.message;
+  EXPECT_EQ(all(r).find("DCM9"), std::string::npos) << "a patient id was printed:\n" << all(r);
+  long patients = 0;
+  for (const auto& o : r.overlaps) patients += o.patients;
+  EXPECT_EQ(patients, 1) << all(r);
+}
+#endif

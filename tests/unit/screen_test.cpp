@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 
@@ -12,6 +13,10 @@
 #include "fracture/data/image.h"
 #include "fracture/data/loader.h"
 #include "fracture/data/screen.h"
+#include "fracture/engine/classify.h"
+#include "fracture/engine/detect_eval.h"
+#include "fracture/models/classifier.h"
+#include "fracture/models/yolov8.h"
 #include "fracture/report/data_files.h"
 
 namespace fs = std::filesystem;
@@ -230,5 +235,62 @@ TEST(Screen, TruncatedLoadIsAnOptIn) {
   fracture::Config cfg = fracture::Config::defaults();
   cfg.set("truncated", "maybe", "test");
   EXPECT_THROW(fracture::read_options(cfg), Error);
+  fs::remove_all(f.dir);
+}
+
+TEST(Screen, EvaluationLeavesOutAnImageThatTurnsBadWithStrictFalse) {
+  const Files f = make_files("evaluation");
+  std::vector<fracture::ClsItem> items;
+  std::vector<fracture::DetItem> det;
+  for (int i = 0; i < 4; ++i) {
+    const fs::path p = f.dir / ("e" + std::to_string(i) + ".png");
+    fs::copy_file(f.png, p);
+    items.push_back({p, i % 2, "", "val"});
+    fracture::DetItem d;
+    d.image = p;
+    d.boxes.push_back({0, 0.5f, 0.5f, 0.3f, 0.3f});
+    det.push_back(d);
+  }
+  fs::remove(items[1].image);  // gone after the screen
+  // classification: NaN and a record with strict=false, an error naming the file otherwise
+  auto net = fracture::models::make_classifier("mobilenet_v3_small", {1, -1.0, 3, 0.2});
+  fracture::engine::ClassifyOptions opt;
+  opt.data.imgsz = 32;
+  opt.batch = 2;
+  opt.workers = 1;
+  opt.channels_last = false;
+  std::vector<std::string> lost;
+  std::vector<double> z = fracture::engine::predict_logits(*net, items, opt, &lost);
+  ASSERT_EQ(z.size(), 4u);
+  EXPECT_TRUE(std::isnan(z[1]));
+  EXPECT_TRUE(std::isfinite(z[0]) && std::isfinite(z[2]) && std::isfinite(z[3]));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_NE(lost[0].find(items[1].image.string()), std::string::npos);
+  EXPECT_THROW(fracture::engine::predict_logits(*net, items, opt), Error);
+  std::vector<int> labels = {0, 1, 0, 1};
+  EXPECT_EQ(fracture::engine::keep_finite(z, items, labels), 1u);
+  EXPECT_EQ(items.size(), 3u);
+  EXPECT_EQ(labels, (std::vector<int>{0, 0, 1}));
+  EXPECT_EQ(fracture::unusable_from_message(lost[0], "val").file, fs::path(f.dir / "e1.png"));
+
+  // detection: the unreadable image is left out of the metrics (with and without rect)
+  fracture::models::YoloV8Options yo;
+  yo.nc = 1;
+  fracture::models::YoloV8 yolo(yo);
+  auto log = fracture::null_logger();
+  for (bool rect : {true, false}) {
+    fracture::engine::DetValOptions vo;
+    vo.imgsz = 64;
+    vo.batch = 2;
+    vo.workers = 1;
+    vo.rect = rect;
+    EXPECT_THROW(fracture::engine::validate_detector(*yolo, det, {"fracture"}, vo, *log), Error) << rect;
+    vo.skip_unreadable = true;
+    const fracture::DetValOutput out = fracture::engine::validate_detector(*yolo, det, {"fracture"}, vo, *log);
+    EXPECT_EQ(out.n_images, 3) << rect;
+    ASSERT_EQ(out.skipped.size(), 1u) << rect;
+    EXPECT_NE(out.skipped[0].find("e1.png"), std::string::npos) << out.skipped[0];
+    EXPECT_EQ(out.results.n_gt, 3) << rect;  // its box is not counted as missed
+  }
   fs::remove_all(f.dir);
 }

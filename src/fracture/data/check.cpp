@@ -40,6 +40,7 @@ struct Decoded {
   int width = 0, height = 0, bits = 0;
   std::string format;
   NearDuplicateSignature sig;  // pHash and thumbnail
+  std::string patient;         // DICOM PatientID, when the listing gave none
 };
 
 IntStats stats_of(std::vector<long> v) {
@@ -181,6 +182,7 @@ std::vector<Decoded> decode_entries(const std::vector<Entry>& entries, const Che
         d.bits = im.bits;
         d.format = im.format;
         d.sig = near_duplicate_signature(im.pixels);
+        d.patient = im.patient_id;
         d.ok = true;
       } catch (const std::exception& e) {  // fracture::Error, or cv::Exception / bad_alloc from OpenCV
         d.error = strip_prefix(e.what(), name + ": ");
@@ -279,11 +281,14 @@ std::vector<NearPair> near_duplicates(const std::vector<Entry>& entries, const s
 // 5. One patient id in two splits: an error per patient and split pair, the id shown only as a
 //    salted hash (salt: the dataset path), so reports can be shared.
 std::map<std::pair<std::string, std::string>, long> patient_leakage(const std::vector<Entry>& entries,
+                                                                  const std::vector<Decoded>& dec,
                                                                   const CheckReport& r, const CheckOptions& opt,
                                                                   std::vector<Finding>& findings) {
   std::map<std::string, std::map<std::string, long>> images;  // patient -> split -> images
-  for (const Entry& e : entries)
-    if (!e.patient.empty() && e.split != "all") images[e.patient][e.split]++;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string& id = entries[i].patient.empty() ? dec[i].patient : entries[i].patient;  // listing, else DICOM
+    if (!id.empty() && entries[i].split != "all") images[id][entries[i].split]++;
+  }
   std::map<std::pair<std::string, std::string>, long> count;  // (earlier, later) -> patients
   for (const auto& [patient, per_split] : images) {
     if (per_split.size() < 2) continue;
@@ -394,7 +399,7 @@ CheckReport check_dataset(const fs::path& data, const CheckOptions& opt, Logger&
   });
   const auto exact = exact_duplicates(entries, dec, ok, opt, r);
   const std::vector<NearPair> near = near_duplicates(entries, dec, ok, exact, opt, r);
-  const auto patients = patient_leakage(entries, r, opt, r.findings);
+  const auto patients = patient_leakage(entries, dec, r, opt, r.findings);
   summarise_copies(entries, exact, near, patients, r);
   log.debug("check: {} images, {} errors, {} warnings", entries.size(), r.errors(), r.warnings());
   return r;
@@ -432,18 +437,46 @@ std::string format_report(const CheckReport& r, int max_warnings) {
     o << "  duplicate clusters: " << r.clusters.size() << " (" << exact_only << " byte-identical only), largest "
       << r.clusters.front().files.size() << " images\n";
   }
-  // Every error is printed; warnings up to max_warnings (a synthetic or multi-view set can have thousands
-  // of near-duplicate pairs), the rest are counted and all of them go to the JSON report.
-  int shown = 0;
+  // Every error is printed; other warnings up to max_warnings; near-duplicate pairs not one by one
+  // but as their clusters (one line each, up to max_warnings): a set with many copies of few
+  // radiographs has thousands of pairs. report=FILE has every pair and cluster.
+  int shown = 0, hidden = 0;
+  long near_pairs = 0;
   for (const Finding& f : r.findings) {
-    if (!f.error && max_warnings >= 0 && shown >= max_warnings) continue;
+    if (f.kind == "near_duplicate") {
+      ++near_pairs;
+      continue;
+    }
+    if (!f.error && max_warnings >= 0 && shown >= max_warnings) {
+      ++hidden;
+      continue;
+    }
     if (!f.error) ++shown;
     o << (f.error ? "error: " : "warning: ") << f.where.str() << "\n";
   }
-  if (r.warnings() > shown)
-    o << "... " << r.warnings() - shown << " more warnings not printed (report=FILE writes every finding as JSON)\n";
+  int clusters_shown = 0, near_clusters = 0;
+  for (const DuplicateCluster& c : r.clusters) {
+    if (c.byte_identical) continue;  // its pairs are reported above as duplicates
+    ++near_clusters;
+    if (max_warnings >= 0 && clusters_shown >= max_warnings) continue;
+    ++clusters_shown;
+    std::set<std::string> splits(c.splits.begin(), c.splits.end());
+    o << "near-duplicates: " << c.files.size() << " images (split";
+    o << (splits.size() == 1 ? " " : "s ");
+    size_t k = 0;
+    for (const auto& sp : splits) o << (k++ ? "+" : "") << sp;
+    o << "; pHash " << c.min_bits << (c.max_bits != c.min_bits ? "-" + std::to_string(c.max_bits) : "") << " bits): ";
+    for (size_t i = 0; i < c.files.size() && i < 6; ++i) o << (i ? ", " : "") << c.files[i].string();
+    if (c.files.size() > 6) o << ", ... (" << c.files.size() - 6 << " more)";
+    o << "\n";
+  }
+  if (hidden > 0)
+    o << "... " << hidden << " more warnings not printed (report=FILE writes every finding as JSON)\n";
+  if (near_clusters > clusters_shown)
+    o << "... " << near_clusters - clusters_shown << " more near-duplicate clusters not printed (report=FILE lists them)\n";
   o << r.errors() << " error" << (r.errors() == 1 ? "" : "s") << ", " << r.warnings() << " warning"
-    << (r.warnings() == 1 ? "" : "s") << " (near-duplicates: pHash <= " << r.near_duplicate_bits
+    << (r.warnings() == 1 ? "" : "s") << " (" << near_pairs << " of them near-duplicate pairs, in " << near_clusters
+    << " cluster" << (near_clusters == 1 ? "" : "s") << "; near-duplicates: pHash <= " << r.near_duplicate_bits
     << " bits and thumbnail correlation >= " << r.near_duplicate_correlation << ")\n";
   return o.str();
 }

@@ -47,6 +47,8 @@ struct CheckOptions {
   ReadOptions read;                            ///< how images are decoded (DICOM window, size guard)
 };
 
+/// Patient ids come from the listing (CSV patient_id, YOLO/COCO ids), else from a DICOM file's
+/// PatientID.
 /// One finding: an error (the dataset is wrong) or a warning (worth a look).
 struct Finding {
   bool error = true;

@@ -236,6 +236,7 @@ Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOp
   im.pixels = out;
   im.bits = 16;
   im.format = "dicom";
+  im.patient_id = get_string(ds, DCM_PatientID);
   return im;
 }
 

@@ -24,6 +24,7 @@ struct Image {
   cv::Mat pixels;      ///< CV_8UC1 or CV_16UC1, grey; brighter = denser (bone), as on a film
   int bits = 8;        ///< 8 or 16: the scale to_float01() divides by (2^bits - 1)
   std::string format;  ///< "png", "jpeg", "bmp", "tiff", "dicom"
+  std::string patient_id;  ///< DICOM PatientID (0010,0020); "" for other formats. Never logged.
 };
 
 struct ReadOptions {

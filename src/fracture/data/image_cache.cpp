@@ -66,19 +66,38 @@ void ImageCache::store_disk(const fs::path& file, const CachedImage& im) const {
 CachedImage ImageCache::get(const fs::path& path, const std::string& params, const std::function<CachedImage()>& make) {
   if (mode_ == Mode::ram) {
     const std::string key = path.string() + '\n' + params;
+    std::promise<CachedImage> promise;
+    std::shared_future<CachedImage> future;
+    bool mine = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
       auto it = ram_.find(key);
       if (it != ram_.end()) {
-        ++hits_;
-        return it->second;  // cv::Mat shares the pixels; the loader only reads them
+        future = it->second;
+      } else {
+        future = promise.get_future().share();
+        ram_.emplace(key, future);
+        mine = true;
       }
     }
-    CachedImage im = make();
-    ++misses_;
-    std::lock_guard<std::mutex> lk(mu_);
-    if (ram_.emplace(key, im).second) bytes_ += im.pixels.total() * im.pixels.elemSize();
-    return im;
+    if (!mine) {
+      ++hits_;
+      return future.get();  // cv::Mat shares the pixels; the loader only reads them
+    }
+    try {
+      CachedImage im = make();
+      ++misses_;
+      bytes_ += im.pixels.total() * im.pixels.elemSize();
+      promise.set_value(im);
+      return im;
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        ram_.erase(key);  // a later call tries again
+      }
+      promise.set_exception(std::current_exception());
+      throw;
+    }
   }
   const fs::path file = disk_file(dir_, path, params);
   std::error_code ec;

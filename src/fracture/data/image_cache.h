@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,7 +59,9 @@ class ImageCache {
   Mode mode_;
   std::filesystem::path dir_;
   std::mutex mu_;
-  std::unordered_map<std::string, CachedImage> ram_;
+  // ram: one future per key, made by the first caller; callers meanwhile wait for it, so a file is
+  // decoded once even when two loader threads want it at the same time (mosaic partners).
+  std::unordered_map<std::string, std::shared_future<CachedImage>> ram_;
   std::atomic<size_t> hits_{0}, misses_{0}, bytes_{0};
 };
 

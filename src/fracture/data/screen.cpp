@@ -25,6 +25,12 @@ UnusableFile unusable_from_problem(const Problem& p) {
   return {p.file, "", p.line > 0 ? "line " + std::to_string(p.line) + ": " + p.message : p.message};
 }
 
+UnusableFile unusable_from_message(const std::string& message, const std::string& split) {
+  const size_t cut = message.find(": ");
+  if (cut == std::string::npos) return {message, split, "could not be read during the run"};
+  return {message.substr(0, cut), split, message.substr(cut + 2)};
+}
+
 std::vector<bool> screen_files(const std::vector<fs::path>& files, const ScreenOptions& opt,
                                std::vector<UnusableFile>* bad) {
   std::vector<bool> usable(files.size(), true);

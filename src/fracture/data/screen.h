@@ -44,6 +44,9 @@ struct UnusableFile {
 /// skipped.csv row: file = the listing (manifest, label file), reason = "line N: message".
 UnusableFile unusable_from_problem(const Problem& p);
 
+/// A "file: reason" message (the loader's record of an image it left out) as a skipped.csv row.
+UnusableFile unusable_from_message(const std::string& message, const std::string& split);
+
 /// usable[i] for every file. Unusable ones are appended to `bad` (listing order); with
 /// opt.strict the first throws fracture::Error "file: reason".
 std::vector<bool> screen_files(const std::vector<std::filesystem::path>& files, const ScreenOptions& opt,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "fracture/data/augment.h"
 #include "fracture/core/error.h"
@@ -107,6 +108,7 @@ void recalibrate_batchnorm(models::ClassifierImpl& net, const std::vector<ClsIte
   data.augment = false;
   auto src = std::make_shared<ClassificationSource>(train, data);
   LoaderOptions lo = training_loader_options(opt, train.size(), splitmix64(seed ^ 0x707265636973ull));  // "precis"
+  lo.skip_unreadable = !opt.strict;
   Loader loader(src, lo);
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
@@ -229,9 +231,10 @@ double mean_bce(const std::vector<double>& logits, const std::vector<int>& label
 }
 
 std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vector<ClsItem>& items,
-                                   const ClassifyOptions& opt) {
+                                   const ClassifyOptions& opt, std::vector<std::string>* unreadable) {
   std::vector<double> out;
   if (items.empty()) return out;
+  const double kMissing = std::numeric_limits<double>::quiet_NaN();
   ClassificationOptions data = opt.data;
   data.augment = false;
   auto src = std::make_shared<ClassificationSource>(items, data);
@@ -241,21 +244,31 @@ std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vecto
   lo.shuffle = false;
   lo.seed = 0;
   lo.channels_last = opt.channels_last;
+  lo.skip_unreadable = unreadable != nullptr;
   Loader loader(src, lo);
   const torch::Device device(opt.device);
   torch::NoGradGuard no_grad;
   net.eval();
   loader.start_epoch(0);
-  out.reserve(items.size());
+  out.assign(items.size(), kMissing);
+  std::vector<bool> seen(items.size(), false);
   while (auto b = loader.next()) {
     torch::Tensor z = net.forward(b->images.to(device)).reshape({-1}).to(torch::kCPU, torch::kDouble).contiguous();
     const double* p = z.data_ptr<double>();
-    for (int64_t i = 0; i < z.numel(); ++i) out.push_back(p[i]);
+    for (int64_t i = 0; i < z.numel(); ++i) {
+      const size_t item = size_t(b->indices[size_t(i)]);
+      out[item] = p[i];
+      seen[item] = true;
+      FRACTURE_CHECK(std::isfinite(p[i]), "predict: non-finite logit for ", items[item].image.string(),
+                     " (training diverged? lower lr0)");
+    }
   }
-  FRACTURE_CHECK(out.size() == items.size(), "predict: got ", out.size(), " logits for ", items.size(), " images");
-  for (size_t i = 0; i < out.size(); ++i)
-    FRACTURE_CHECK(std::isfinite(out[i]), "predict: non-finite logit for ", items[i].image.string(),
-                   " (training diverged? lower lr0)");
+  if (unreadable) {
+    *unreadable = loader.skipped();
+  } else {
+    FRACTURE_CHECK(std::count(seen.begin(), seen.end(), true) == std::ptrdiff_t(items.size()), "predict: got logits for ",
+                   std::count(seen.begin(), seen.end(), true), " of ", items.size(), " images");
+  }
   return out;
 }
 
@@ -362,12 +375,17 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       seen += x.size(0);
     }
     recalibrate_batchnorm(*res.net, train, opt, device, seed);
-    std::vector<double> vz = predict_logits(*res.net, val, opt);
+    std::vector<std::string> lost;  // strict=false: validation images that could not be read this epoch
+    std::vector<double> vz = predict_logits(*res.net, val, opt, opt.strict ? nullptr : &lost);
+    for (const auto& l : lost) log.warn("{} {}: validation image left out (strict=false): {}", arch, tag, l);
+    std::vector<double> vzf = vz;
+    std::vector<int> vlf = val_labels;
+    keep_finite(vzf, vlf);
     EpochRecord rec;
     rec.epoch = epoch;
     rec.train_loss = seen ? loss_sum / double(seen) : 0.0;
-    rec.val_loss = mean_bce(vz, val_labels);
-    rec.val_auroc = roc_auc_score(val_labels, vz);
+    rec.val_loss = mean_bce(vzf, vlf);
+    rec.val_auroc = roc_auc_score(vlf, vzf);
     rec.lr = lr;
     rec.best = stopper.update(epoch, opt.monitor == "auroc" ? rec.val_auroc : rec.val_loss);
     if (rec.best) {

@@ -28,6 +28,7 @@
 // Determinism (CPU): torch::manual_seed and the loader seed derive from (seed, model name, repeat,
 // fold) only, so a fold gives the same weights whether run alone, in model=all, or on resume.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -102,9 +103,28 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
 /// fit_classifier calls it before loading weights=, so a checkpoint's own one-logit head wins.
 void prepare_one_logit_head(models::ClassifierImpl& net);
 
-/// Logits (one per item, item order) of `net` in eval mode, without augmentation.
+/// Logits (one per item, item order) of `net` in eval mode, without augmentation. With
+/// `unreadable` (strict=false), an image that fails to load gets NaN and its "file: reason" is
+/// listed there instead of stopping; without it, such an image throws naming the file.
 std::vector<double> predict_logits(models::ClassifierImpl& net, const std::vector<ClsItem>& items,
-                                   const ClassifyOptions& opt);
+                                   const ClassifyOptions& opt, std::vector<std::string>* unreadable = nullptr);
+
+/// Keeps the entries whose logit is finite (drops what predict_logits could not read), applying
+/// the same selection to every other per-item vector given.
+template <class... V>
+size_t keep_finite(std::vector<double>& logits, V&... per_item) {
+  size_t kept = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (!std::isfinite(logits[i])) continue;
+    logits[kept] = logits[i];
+    ((per_item[kept] = per_item[i]), ...);
+    ++kept;
+  }
+  const size_t dropped = logits.size() - kept;
+  logits.resize(kept);
+  (per_item.resize(kept), ...);
+  return dropped;
+}
 
 /// Mean binary cross-entropy of logits against 0/1 labels (numerically stable form).
 double mean_bce(const std::vector<double>& logits, const std::vector<int>& labels);

@@ -130,6 +130,15 @@ ClassifyOptions trained_options(const Config& run_cfg, const Config& cfg, const 
   return classify_options(c);
 }
 
+// Images predict_logits could not read (strict=false): one warning each, and a skipped.csv row.
+void note_lost(const std::vector<std::string>& lost, const std::string& split, Logger& log,
+               std::vector<UnusableFile>& skipped) {
+  for (const std::string& l : lost) {
+    log.warn("image left out (strict=false; it could not be read during the run): {}", l);
+    skipped.push_back(unusable_from_message(l, split));
+  }
+}
+
 bool readable_image(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   char buf[256] = {};
@@ -184,7 +193,14 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
                  pos, " fractured of ", y.size());
 
   auto net = load_trained(m, opt, log);
-  const std::vector<double> z = predict_logits(*net, items, opt);
+  std::vector<std::string> lost;
+  std::vector<double> z = predict_logits(*net, items, opt, cfg.boolean("strict") ? nullptr : &lost);
+  note_lost(lost, split, log, skipped);
+  if (keep_finite(z, items, y) > 0) {
+    pos = int(std::count(y.begin(), y.end(), 1));
+    FRACTURE_CHECK(pos > 0 && pos < int(y.size()), source, ": split '", split, "' lost a class to unreadable images: ",
+                   pos, " fractured of ", y.size(), " left");
+  }
   const std::vector<double> p = apply_temperature_binary(z, 1.0);
   const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
   const double thr = cfg.real("threshold");
@@ -276,7 +292,10 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
   const double thr = cfg.real("threshold");
   FRACTURE_CHECK(thr >= 0 && thr <= 1, "key 'threshold' must be in [0, 1], got ", thr);
   auto net = load_trained(m, opt, log);
-  const std::vector<double> z = predict_logits(*net, items, opt);
+  std::vector<std::string> lost;
+  std::vector<double> z = predict_logits(*net, items, opt, cfg.boolean("strict") ? nullptr : &lost);
+  note_lost(lost, "", log, skipped);
+  keep_finite(z, items);
   const std::vector<double> p = apply_temperature_binary(z, 1.0);
   const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
   const fs::path run =

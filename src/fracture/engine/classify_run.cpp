@@ -173,9 +173,13 @@ FoldPredictions train_one(const std::string& arch, int repeat, int fold, const s
     fp.patients.push_back(it.patient_id);
     fp.labels.push_back(it.label);
   }
-  fp.logits = predict_logits(*fit.net, test, opt);
+  std::vector<std::string> lost;  // strict=false: test images that could not be read
+  fp.logits = predict_logits(*fit.net, test, opt, opt.strict ? nullptr : &lost);
+  for (const auto& l : lost) log.warn("{} {}: test image left out (strict=false): {}", arch, tag, l);
+  keep_finite(fp.logits, fp.images, fp.patients, fp.labels);
   for (const auto& it : val) fp.val_labels.push_back(it.label);
   fp.val_logits = fit.val_logits;
+  keep_finite(fp.val_logits, fp.val_labels);  // validation images unreadable at the best epoch
   fp.best_epoch = fit.best_epoch;
   fp.epochs_run = fit.epochs_run;
   fp.train_seconds = fit.seconds;

@@ -126,10 +126,19 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::vector<DetItem> reordered;  // rect only: the items in loader order
+  DetValOutput out;
   if (opt.rect) {
     std::vector<cv::Size> sizes;
     sizes.reserve(items.size());
-    for (const DetItem& it : items) sizes.push_back(image_size(it.image, opt.read));
+    for (const DetItem& it : items) {
+      try {
+        sizes.push_back(image_size(it.image, opt.read));
+      } catch (const std::exception& e) {
+        if (!opt.skip_unreadable) throw;
+        out.skipped.push_back(e.what());
+        sizes.push_back(cv::Size(opt.imgsz, opt.imgsz));  // its batch shape; the loader leaves it out
+      }
+    }
     RectBatches rb = rect_batches(sizes, batch, opt.imgsz, int(net.l22->stride.back()));  // 32
     order = rb.order;
     for (size_t k : order) reordered.push_back(items[k]);
@@ -141,6 +150,7 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   lo.workers = opt.workers;
   lo.shuffle = false;
   lo.channels_last = opt.channels_last;
+  lo.skip_unreadable = opt.skip_unreadable;
   Loader loader(src, lo);
   loader.start_epoch(0);
 
@@ -154,7 +164,6 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   no.multi_label = opt.multi_label;
   no.max_det = opt.max_det;
 
-  DetValOutput out;
   out.matching = opt.matching;
   out.rect = opt.rect;
   std::vector<ImagePredictions> by_item(items.size());
@@ -187,8 +196,15 @@ DetValOutput validate_detector(models::YoloV8Impl& net, const std::vector<DetIte
   // Accumulated in the split's order (Ultralytics uses its loader's, sorted by aspect ratio with
   // rect): only exact ties in confidence can tell the two apart, and then predictions.json rescores
   // to the same figures.
-  for (const ImagePredictions& ip : by_item) dm.update(ip.preds, ip.gts);
-  out.images = std::move(by_item);
+  std::vector<ImagePredictions> read;  // without the images the loader left out (skip_unreadable)
+  for (ImagePredictions& ip : by_item)
+    if (!ip.path.empty()) read.push_back(std::move(ip));
+  for (const ImagePredictions& ip : read) dm.update(ip.preds, ip.gts);
+  if (opt.skip_unreadable)
+    for (const std::string& s : loader.skipped())
+      if (std::find(out.skipped.begin(), out.skipped.end(), s) == out.skipped.end()) out.skipped.push_back(s);
+  for (const std::string& s : out.skipped) log.warn("detect val: image left out (strict=false): {}", s);
+  out.images = std::move(read);
   out.results = dm.compute();
   out.confusion = dm.confusion();
   out.n_images = int64_t(out.images.size());

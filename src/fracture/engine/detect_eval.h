@@ -78,6 +78,9 @@ struct DetValOptions {
   /// image letterboxed to the imgsz square.
   bool rect = true;
   std::shared_ptr<ImageCache> cache;  ///< key `cache`: decoded images kept between validations (null: none)
+  /// strict=false: an image that cannot be read during validation is left out of the metrics and
+  /// listed in DetValOutput::skipped instead of stopping the run.
+  bool skip_unreadable = false;
 };
 
 /// Runs `net` (eval mode is set here) over `items`. When `loss` is given, also the validation loss

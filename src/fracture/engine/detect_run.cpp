@@ -82,6 +82,7 @@ DetValOptions det_val_options(const Config& cfg) {
   vo.rect = cfg.boolean("rect");
   vo.clahe = float(cfg.real("clahe"));
   vo.read = read_options(cfg);
+  vo.skip_unreadable = !cfg.boolean("strict");
   return vo;
 }
 
@@ -93,7 +94,7 @@ DetectOutcome detect_val(const Config& cfg, Logger& log) {
   LoadedDetector det = load_detector(cfg.str("model"), device, io);
   std::vector<Problem> problems;
   DetDataset ds = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, &problems);
-  const std::vector<UnusableFile> skipped = screen_detection_dataset(ds, cfg, log, problems);
+  std::vector<UnusableFile> skipped = screen_detection_dataset(ds, cfg, log, problems);
   FRACTURE_CHECK(int64_t(ds.names.size()) == det.net->options.nc, "detect val: ", cfg.str("data"), " has ",
                  ds.names.size(), " classes but the model ", det.weights.string(), " was trained for ",
                  det.net->options.nc);
@@ -109,6 +110,7 @@ DetectOutcome detect_val(const Config& cfg, Logger& log) {
   DetectOutcome res;
   res.run_dir = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "val" : cfg.str("name"));
   write_run_args(res.run_dir, cfg);
+  for (const std::string& s : out.skipped) skipped.push_back(unusable_from_message(s, split));
   report::write_skipped(res.run_dir, skipped);
   report::write_val_report(out, ds.names, res.run_dir);
   res.report = report::format_val_table(out, ds.names);

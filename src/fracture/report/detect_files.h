@@ -40,6 +40,7 @@ struct DetValOutput {
   std::vector<ImagePredictions> images;
   int64_t n_images = 0;
   std::vector<double> loss;  ///< [box, cls, dfl] mean per batch when a loss was given, else empty
+  std::vector<std::string> skipped;  ///< "file: reason" of images left out (DetValOptions::skip_unreadable)
 };
 
 }  // namespace fracture
