@@ -231,6 +231,17 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
   return m;
 }
 
+// Once the splits are made: a new run directory (args.yaml, run.json) unless resuming, then
+// skipped.csv and splits.csv (on resume checked against the run's own).
+void settle_run(ModeStart& m, const std::string& mode, const std::vector<SplitRow>& split_rows, Logger& log) {
+  if (!m.resuming) {
+    m.run = start_run(m.cfg, mode, log);
+    report::write_run_json(m.run, mode, m.opt.models);
+  }
+  report::write_skipped(m.run, m.skipped);
+  write_or_check_splits(m.run, split_rows, m.resuming);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -264,12 +275,7 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
   cvo.val_fraction = opt.val_fraction;
   // Rows (repeat, fold, item): every item in every cell, so row (r, f, i) is at (r * folds + f) * n + i.
   const std::vector<SplitRow> split_rows = make_cv_splits(split_items, cvo, ds.classes);
-  if (!resuming) {
-    run = start_run(cfg, "cv", log);
-    report::write_run_json(run, "cv", opt.models);
-  }
-  report::write_skipped(run, skipped);
-  write_or_check_splits(run, split_rows, resuming);
+  settle_run(m, "cv", split_rows, log);
 
   std::vector<FoldPredictions> folds;
   for (const auto& arch : opt.models) {
@@ -367,12 +373,7 @@ ClassifyOutcome classify_train(const Config& cli, Logger& log) {
   for (size_t i = 0; i < n; ++i)
     if (!role[i].empty())
       split_rows.push_back({ds.items[i].image.string(), ds.items[i].patient_id, ds.items[i].label, 0, 0, role[i]});
-  if (!resuming) {
-    run = start_run(cfg, "train", log);
-    report::write_run_json(run, "train", opt.models);
-  }
-  report::write_skipped(run, skipped);
-  write_or_check_splits(run, split_rows, resuming);
+  settle_run(m, "train", split_rows, log);
 
   std::vector<FoldPredictions> folds;
   for (const auto& arch : opt.models) {
