@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fracture/calibrate/calibration.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
@@ -241,4 +242,72 @@ TEST(Thresholds, BruteForceAgreement) {
     }
     EXPECT_GE(metrics_at_threshold(y, s, sens).recall, 0.8);
   }
+}
+
+TEST(PlattOracle, MatchesScikitLearnSigmoidCalibrationAndLogisticRegression) {
+  char tmpl[] = "/tmp/fracture_platt_oracle_XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  ASSERT_NE(dir, nullptr);
+  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/platt_oracle.py " + dir;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const json all = json::parse(read_file(fs::path(dir) / "platt_cases.json"));
+  fs::remove_all(dir);
+  ASSERT_EQ(all.size(), 4u);
+  for (const json& c : all) {
+    const auto z = c["logits"].get<std::vector<double>>();
+    const auto y = c["labels"].get<std::vector<int>>();
+    const PlattFit f = fit_platt(z, y);
+    // sklearn stops BFGS at gradient 1e-5: same optimum to about 1e-4; our loss is not above its.
+    EXPECT_NEAR(f.a, c["A"].get<double>(), 2e-4);
+    EXPECT_NEAR(f.b, c["B"].get<double>(), 2e-4);
+    EXPECT_LE(f.loss, c["objective"].get<double>() + 1e-12);
+    const auto p = c["probs"].get<std::vector<double>>();
+    const CalibrationLine line = calibration_line(y, p);
+    // sklearn's lbfgs stops at its own tolerance (differences up to 6e-6 seen); ours solves the
+    // score equations to 1e-12, checked below
+    EXPECT_NEAR(line.slope, c["slope"].get<double>(), 2e-5);
+    EXPECT_NEAR(line.slope_intercept, c["slope_intercept"].get<double>(), 2e-5);
+    double g0 = 0, g1 = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      const double lp = std::log(p[i] / (1 - p[i]));
+      const double r = 1.0 / (1.0 + std::exp(-(line.slope_intercept + line.slope * lp))) - y[i];
+      g0 += r, g1 += r * lp;
+    }
+    EXPECT_NEAR(g0, 0.0, 1e-8);
+    EXPECT_NEAR(g1, 0.0, 1e-8);
+    // calibration-in-the-large solves its score equation: predicted events = observed events
+    double predicted = 0, observed = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      predicted += 1.0 / (1.0 + std::exp(-(line.intercept_in_the_large + std::log(p[i] / (1 - p[i])))));
+      observed += y[i];
+    }
+    EXPECT_NEAR(predicted, observed, 1e-8);
+  }
+}
+
+TEST(Platt, RemovesTheShiftOfClassWeightedTrainingThatATemperatureCannot) {
+  // Logits of a model trained with pos_weight w are shifted by about log(w): calibrated by a
+  // temperature they stay too high at every level; Platt's bias removes the shift.
+  uint64_t s = 11;
+  std::vector<double> z;
+  std::vector<int> y;
+  for (int i = 0; i < 4000; ++i) {
+    const double u1 = (double(splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
+    const double u2 = (double(splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
+    const double clean = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2) * 1.5 - 1.5;  // true log-odds
+    const double u3 = (double(splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
+    y.push_back(u3 < 1.0 / (1.0 + std::exp(-clean)));
+    z.push_back(clean + std::log(4.58));  // the shift pos_weight 4.58 adds
+  }
+  const TemperatureFit t = fit_temperature_binary(z, y);
+  const CalibrationLine after_t = calibration_line(y, apply_temperature_binary(z, t.temperature));
+  const PlattFit f = fit_platt(z, y);
+  const CalibrationLine after_p = calibration_line(y, apply_platt(z, f));
+  EXPECT_LT(after_t.intercept_in_the_large, -0.3);                 // still over-predicting
+  EXPECT_NEAR(after_p.intercept_in_the_large, 0.0, 0.05);           // the shift is gone
+  EXPECT_NEAR(after_p.slope, 1.0, 0.1);
+  EXPECT_NEAR(f.b, std::log(4.58), 0.2);                            // B recovers log(pos_weight) (a ~ -1)
+  EXPECT_NEAR(f.a, -1.0, 0.1);
+  EXPECT_THROW(fit_platt({0.1, 0.2}, {1, 1}), Error);
+  EXPECT_THROW(calibration_line({0, 1}, {0.5, 1.5}), Error);
 }

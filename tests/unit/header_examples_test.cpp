@@ -22,6 +22,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "fracture/calibrate/calibration.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/config.h"
@@ -311,6 +312,11 @@ TEST(HeaderExamples, Calibrate) {
 
   const std::vector<int> test_y = {0, 1, 1, 0};
   const std::vector<double> test_p = {0.2, 0.9, 0.6, 0.7};
+  {
+    fracture::PlattFit fit = fracture::fit_platt(val_logits, val_labels);
+    std::vector<double> p = fracture::apply_platt(test_logits, fit);   // calibrated P(fractured)
+    EXPECT_EQ(p.size(), 2u);
+  }
   fracture::ThresholdChoice c = fracture::choose_threshold(labels, probs, fracture::ThresholdCriterion::sensitivity, 0.90);
   double t = c.metrics.threshold;                  // predict fractured when p >= t
   fracture::ThresholdMetrics outer = fracture::metrics_at_threshold(test_y, test_p, t);
