@@ -35,19 +35,28 @@ uint64_t phash_small(const cv::Mat& small) {
 
 }  // namespace
 
-PerceptualHash perceptual_hash(const cv::Mat& image) {
-  FRACTURE_CHECK(!image.empty(), "perceptual_hash: empty image");
+namespace {
+
+constexpr int kThumb = 32;  // side of the central thumbnail both the pHash and the correlation use
+
+// The central 80% of the grey image, area-resized to 32x32, CV_32FC1. Central only: the rim is
+// where rotation brings in black corners and where re-exported copies differ by borders and
+// burnt-in markers; it halves the worst distance of a 3 degree turn.
+cv::Mat central_thumbnail(const cv::Mat& image, const char* who) {
+  FRACTURE_CHECK(!image.empty(), who, ": empty image");
   cv::Mat grey = image;
   if (image.channels() == 3) cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
-  FRACTURE_CHECK(grey.type() == CV_8UC1 || grey.type() == CV_16UC1 || grey.type() == CV_32FC1,
-                 "perceptual_hash: expected a grey CV_8UC1, CV_16UC1 or CV_32FC1 image, got type ", grey.type());
+  FRACTURE_CHECK(grey.type() == CV_8UC1 || grey.type() == CV_16UC1 || grey.type() == CV_32FC1, who,
+                 ": expected a grey CV_8UC1, CV_16UC1 or CV_32FC1 image, got type ", grey.type());
   cv::Mat f, small;
-  grey.convertTo(f, CV_32F);  // scale is irrelevant: bits compare coefficients with their median
-  // Central 80% only: the rim is where rotation brings in black corners and where re-exported
-  // copies differ by borders and burnt-in markers; it halves the worst distance of a 3 degree turn.
-  int cw = std::max(1, int(f.cols * kCropFraction)), ch = std::max(1, int(f.rows * kCropFraction));
-  cv::Mat centre = f(cv::Rect((f.cols - cw) / 2, (f.rows - ch) / 2, cw, ch));
-  cv::resize(centre, small, cv::Size(32, 32), 0, 0, cv::INTER_AREA);
+  grey.convertTo(f, CV_32F);  // scale is irrelevant: the pHash compares coefficients with their median
+  const int cw = std::max(1, int(f.cols * kCropFraction)), ch = std::max(1, int(f.rows * kCropFraction));
+  cv::resize(f(cv::Rect((f.cols - cw) / 2, (f.rows - ch) / 2, cw, ch)), small, cv::Size(kThumb, kThumb), 0, 0,
+             cv::INTER_AREA);
+  return small;
+}
+
+PerceptualHash phash_of_thumbnail(const cv::Mat& small) {
   PerceptualHash p;
   cv::Mat flipped;
   p.plain = phash_small(small);
@@ -58,6 +67,12 @@ PerceptualHash perceptual_hash(const cv::Mat& image) {
   cv::flip(small, flipped, -1);
   p.rot180 = phash_small(flipped);
   return p;
+}
+
+}  // namespace
+
+PerceptualHash perceptual_hash(const cv::Mat& image) {
+  return phash_of_thumbnail(central_thumbnail(image, "perceptual_hash"));
 }
 
 int hamming(uint64_t a, uint64_t b) { return int(std::bitset<64>(a ^ b).count()); }
@@ -71,19 +86,10 @@ int phash_pair_distance(const PerceptualHash& a, const PerceptualHash& b) {
   return std::min(phash_distance(a, b), phash_distance(b, a));
 }
 
-namespace {
-constexpr int kThumb = 32;
-}  // namespace
-
 NearDuplicateSignature near_duplicate_signature(const cv::Mat& image) {
   NearDuplicateSignature s;
-  s.phash = perceptual_hash(image);
-  cv::Mat grey = image, f, small;
-  if (image.channels() == 3) cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
-  grey.convertTo(f, CV_32F);
-  const int cw = std::max(1, int(f.cols * kCropFraction)), ch = std::max(1, int(f.rows * kCropFraction));
-  cv::resize(f(cv::Rect((f.cols - cw) / 2, (f.rows - ch) / 2, cw, ch)), small, cv::Size(kThumb, kThumb), 0, 0,
-             cv::INTER_AREA);
+  const cv::Mat small = central_thumbnail(image, "near_duplicate_signature");  // one resize for both
+  s.phash = phash_of_thumbnail(small);
   double mean = 0, norm = 0;
   for (int y = 0; y < kThumb; ++y)
     for (int x = 0; x < kThumb; ++x) mean += small.at<float>(y, x);
