@@ -22,6 +22,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "fracture/calibrate/calibration.h"
+#include "fracture/calibrate/logistic.h"
 #include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
@@ -303,6 +304,14 @@ TEST(HeaderExamples, Calibrate) {
   std::printf("ECE %.3f, MCE %.3f\n", r.ece, r.mce);
   for (const auto& b : r.bins) if (b.count) std::printf("%.2f %.2f\n", b.mean_confidence, b.accuracy);
 
+  {
+    const double z = 800;  // beyond exp's range: the stable forms still answer
+    double p = fracture::stable_sigmoid(z);      // 1 / (1 + exp(-z))
+    double nll = fracture::softplus(-z);         // log(1 + exp(-z)) = -log p
+    EXPECT_EQ(p, 1.0);
+    EXPECT_GE(nll, 0.0);
+    EXPECT_EQ(fracture::softplus(800), 800.0);
+  }
   const std::vector<double> val_logits = {-2, -1, 1.5, 2.5, -0.5, 1, -1.5, 2, 0.3, -0.2};
   const std::vector<int> val_labels = labels;
   const std::vector<double> test_logits = {-1, 1};

@@ -3,14 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fracture/calibrate/logistic.h"
 #include "fracture/core/error.h"
 
 namespace fracture {
 
 namespace {
-
-double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
-double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
 
 void check_inputs(const std::vector<double>& x, const std::vector<int>& y, const char* who, int& pos, int& neg) {
   FRACTURE_CHECK(x.size() == y.size() && !x.empty(), who, ": ", x.size(), " scores vs ", y.size(), " labels");
@@ -23,16 +21,15 @@ void check_inputs(const std::vector<double>& x, const std::vector<int>& y, const
   FRACTURE_CHECK(pos > 0 && neg > 0, who, ": needs both classes, got ", pos, " positive and ", neg, " negative");
 }
 
-// Mean cross-entropy of sigmoid(w0 + w1 x + offset) against targets t, with its gradient and
-// Hessian in (w0, w1) (w1 fixed when !fit_slope): a two-parameter logistic regression.
+// Mean cross-entropy of sigmoid(w0 + w1 x) against targets t, with its gradient and Hessian in
+// (w0, w1) (w1 held fixed when !fit_slope): a two-parameter logistic regression.
 struct Logistic {
   const std::vector<double>& x;
   const std::vector<double>& t;
-  const std::vector<double>* offset;
   double value(double w0, double w1) const {
     double s = 0;
     for (size_t i = 0; i < x.size(); ++i) {
-      const double u = w0 + w1 * x[i] + (offset ? (*offset)[i] : 0.0);
+      const double u = w0 + w1 * x[i];
       s += t[i] * softplus(-u) + (1 - t[i]) * softplus(u);
     }
     return s / double(x.size());
@@ -43,7 +40,7 @@ struct Logistic {
     for (int it = 1; it <= max_iter; ++it) {
       double g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0;
       for (size_t i = 0; i < x.size(); ++i) {
-        const double u = w0 + w1 * x[i] + (offset ? (*offset)[i] : 0.0), p = sigmoid(u), r = p - t[i],
+        const double u = w0 + w1 * x[i], p = stable_sigmoid(u), r = p - t[i],
                      v = std::max(p * (1 - p), 1e-300);
         g0 += r, g1 += r * x[i];
         h00 += v, h01 += v * x[i], h11 += v * x[i] * x[i];
@@ -79,7 +76,7 @@ PlattFit fit_platt(const std::vector<double>& logits, const std::vector<int>& la
   for (size_t i = 0; i < t.size(); ++i) t[i] = labels[i] ? hi : lo;
   // sklearn's parameters: p = 1 / (1 + exp(A z + B)) = sigmoid(-B - A z), so w0 = -B, w1 = -A.
   double w0 = -std::log((neg + 1.0) / (pos + 1.0)), w1 = 0;
-  const Logistic lr{logits, t, nullptr};
+  const Logistic lr{logits, t};
   PlattFit f;
   f.iterations = lr.minimise(w0, w1, /*fit_slope=*/true);
   f.a = -w1;
@@ -90,7 +87,7 @@ PlattFit fit_platt(const std::vector<double>& logits, const std::vector<int>& la
 
 std::vector<double> apply_platt(const std::vector<double>& logits, const PlattFit& fit) {
   std::vector<double> p(logits.size());
-  for (size_t i = 0; i < p.size(); ++i) p[i] = sigmoid(-(fit.a * logits[i] + fit.b));
+  for (size_t i = 0; i < p.size(); ++i) p[i] = stable_sigmoid(-(fit.a * logits[i] + fit.b));
   return p;
 }
 
@@ -106,12 +103,12 @@ CalibrationLine calibration_line(const std::vector<int>& labels, const std::vect
   }
   CalibrationLine c;
   double a = 0, b = 1;
-  Logistic{lp, t, nullptr}.minimise(a, b, /*fit_slope=*/true);
+  const Logistic lr{lp, t};
+  lr.minimise(a, b, /*fit_slope=*/true);
   c.slope_intercept = a;
   c.slope = b;
-  double a1 = 0, unused = 0;
-  const std::vector<double> zero(lp.size(), 0.0);
-  Logistic{zero, t, &lp}.minimise(a1, unused, /*fit_slope=*/false);
+  double a1 = 0, one = 1;  // the same regression with the slope held at 1: logit(p) as an offset
+  lr.minimise(a1, one, /*fit_slope=*/false);
   c.intercept_in_the_large = a1;
   return c;
 }

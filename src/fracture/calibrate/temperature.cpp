@@ -4,21 +4,13 @@
 #include <cmath>
 #include <functional>
 
+#include "fracture/calibrate/logistic.h"
 #include "fracture/core/error.h"
 #include "fracture/eval/classification_metrics.h"
 
 namespace fracture {
 
 namespace {
-
-double sigmoid(double a) {
-  if (a >= 0) return 1.0 / (1.0 + std::exp(-a));
-  const double e = std::exp(a);
-  return e / (1.0 + e);
-}
-
-// log(1 + exp(a)) without overflow
-double softplus(double a) { return a > 0 ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a)); }
 
 // Gradient and second derivative of the mean NLL with respect to beta = 1/T.
 using GradHess = std::function<void(double beta, double& g, double& h)>;
@@ -101,7 +93,7 @@ double binary_nll(const std::vector<double>& logits, const std::vector<int>& lab
 std::vector<double> apply_temperature_binary(const std::vector<double>& logits, double temperature) {
   FRACTURE_CHECK(temperature > 0, "apply_temperature_binary: temperature must be > 0, got ", temperature);
   std::vector<double> p(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) p[i] = sigmoid(logits[i] / temperature);
+  for (size_t i = 0; i < logits.size(); ++i) p[i] = stable_sigmoid(logits[i] / temperature);
   return p;
 }
 
@@ -115,7 +107,7 @@ TemperatureFit fit_temperature_binary(const std::vector<double>& logits, const s
     g = 0;
     h = 0;
     for (size_t i = 0; i < logits.size(); ++i) {
-      const double z = logits[i], s = sigmoid(beta * z);
+      const double z = logits[i], s = stable_sigmoid(beta * z);
       g += (s - labels[i]) * z;
       h += s * (1 - s) * z * z;
     }
