@@ -67,6 +67,11 @@ expect 0 "1 of 2 images cannot be read and are left out" -- classify predict mod
 grep -q "ok.png" "$TMP/runs/classify/predict_mixed/predictions.csv" || { echo "FAIL: predict lost the good image"; fail=1; }
 expect 1 "truncated.jpg: JPEG data is truncated" -- classify predict model="$RUN" source="$TMP/mixed" workers=1 \
   project="$TMP/runs" name=predict_strict
+# truncated=load on the command line reads the truncated JPEG in the screen and in the loader alike
+expect 0 "results saved" -- classify predict model="$RUN" source="$TMP/mixed" workers=1 truncated=load \
+  project="$TMP/runs" name=predict_load
+grep -q "truncated.jpg" "$TMP/runs/classify/predict_load/predictions.csv" ||
+  { echo "FAIL: truncated=load did not predict the truncated image"; fail=1; }
 
 # detect train: a truncated image in the train split of a YOLO set (the set is copied: ours to change)
 cp -r "$D" "$TMP/det"

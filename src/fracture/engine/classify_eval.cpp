@@ -121,12 +121,14 @@ models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& op
 }
 
 // Options of the trained run (imgsz, resize, clahe, dicom window), with this command's batch, workers,
-// device and channels_last (how to compute, not what was trained).
+// device, channels_last, winograd and cache (how to compute, not what was trained) and truncated
+// (the same answer the up-front screen gives: a file it lets through is read the same way).
 ClassifyOptions trained_options(const Config& run_cfg, const Config& cfg, const std::string& arch) {
   Config c = run_cfg;
   c.set("model", arch, "trained run");
   c.set("weights", "null", "trained run");
-  for (const char* k : {"batch", "workers", "device", "channels_last", "winograd", "cache"}) c.set(k, value_text(cfg, k), "command line");
+  for (const char* k : {"batch", "workers", "device", "channels_last", "winograd", "cache", "truncated"})
+    c.set(k, value_text(cfg, k), "command line");
   return classify_options(c);
 }
 
@@ -162,8 +164,10 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   std::string source;
   std::vector<UnusableFile> skipped;
   const bool own_data = cfg.str("data").empty();
-  Config dc = run_cfg;  // the trained run's data keys; how to read them (strict, validate) from this command
-  for (const char* k : {"strict", "validate", "workers", "dicom_window"}) dc.set(k, value_text(cfg, k), "command line");
+  // The trained run's data keys (and its DICOM window, as the model saw it); how to screen and
+  // skip (strict, validate, truncated) from this command.
+  Config dc = run_cfg;
+  for (const char* k : {"strict", "validate", "workers", "truncated"}) dc.set(k, value_text(cfg, k), "command line");
   if (own_data) {
     const ClsDataset ds = load_dataset(dc, log, &skipped);
     std::set<std::string> chosen;
