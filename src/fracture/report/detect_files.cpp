@@ -342,7 +342,7 @@ json predicted_json(const PredictedImage& p, const std::vector<std::string>& nam
   j["height"] = p.height;
   json boxes = json::array();
   for (const auto& d : p.preds)
-    boxes.push_back({{"xyxy", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}},
+    boxes.push_back({{"xyxy", box_json(d.box)},
                      {"class", d.cls},
                      {"name", names[size_t(d.cls)]},
                      {"confidence", d.conf}});
