@@ -53,8 +53,8 @@ test -s "$TMP/runs/classify/val/metrics.json"
 grep -q "| auroc |" "$TMP/val.txt"
 /usr/bin/python3 -c "
 import json; m = json.load(open('$TMP/runs/classify/val/metrics.json'))
-assert m['split'] == 'test' and m['temperature'] > 0, m
-for k in ('auroc', 'ap', 'brier', 'accuracy', 'precision', 'recall', 'specificity', 'f1', 'ece'):
+assert m['split'] == 'test' and m['calibration']['method'] == 'temperature' and m['calibration']['temperature'] > 0, m
+for k in ('auroc', 'ap', 'brier', 'accuracy', 'precision', 'recall', 'specificity', 'f1', 'ece', 'citl', 'slope'):
     v = m['metrics'][k]; assert v['ci_low'] <= v['value'] <= v['ci_high'], (k, v)
 "
 "$BIN" classify predict model="$RUN" source="$TMP/data/images/test" project="$TMP/runs" threshold=0.3 workers=1 \
@@ -70,6 +70,26 @@ if [ -d "$TMP/data/dicom/test" ]; then
   DCM=$(ls "$TMP/data/dicom/test" | head -1)
   "$BIN" classify predict model="$RUN" source="$TMP/data/dicom/test/$DCM" project="$TMP/runs" | grep -q "calibrated="
 fi
+
+# calibration=platt: fitted on val into calibration.json, and what val and predict apply
+"$BIN" classify train data="$TMP/data/classification.csv" $COMMON calibration=platt name=platt > "$TMP/platt.txt" 2>&1
+"$BIN" classify predict model="$TMP/runs/classify/platt" source="$TMP/data/images/test" project="$TMP/runs" \
+  name=platt_pred workers=1 > /dev/null
+/usr/bin/python3 - "$TMP/runs/classify/platt" "$TMP/runs/classify/platt_pred/predictions.csv" <<'PY'
+import csv, json, math, sys
+c = json.load(open(sys.argv[1] + '/calibration.json'))
+assert c['method'] == 'platt' and 'temperature' not in c, c
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert rows
+for r in rows:
+    want = 1 / (1 + math.exp(c['a'] * float(r['logit']) + c['b']))
+    assert abs(float(r['calibrated_probability']) - want) < 1e-6, (r, want)
+oof = list(csv.DictReader(open(sys.argv[1] + '/oof_predictions.csv')))
+assert all(r['calibration'] == 'platt' and float(r['platt_a']) == c['a'] for r in oof), oof[0]
+m = json.load(open(sys.argv[1] + '/metrics.json'))['models']['mobilenet_v3_small']
+assert m['calibration']['method'] == 'platt' and m['calibration']['after']['citl']['value'] is not None, m['calibration']
+PY
+grep -q "platt calibration" "$TMP/runs/classify/platt/summary.md"
 
 # cv: 2 folds x 1 repeat; each fold's files, the study outputs, resume of a finished run
 "$BIN" classify cv data="$TMP/data/classification.csv" $COMMON folds=2 repeats=1 > "$TMP/cv.txt" 2> "$TMP/cv.err"
@@ -102,6 +122,8 @@ expect_fail() {  # expect_fail PATTERN ARGS...
   grep -q "$pat" "$TMP/err.txt" || { echo "message lacks '$pat':"; cat "$TMP/err.txt"; exit 1; }
 }
 expect_fail "unknown model 'resnet50'" classify train data="$TMP/data/classification.csv" model=resnet50
+expect_fail "key 'calibration': expected temperature, platt or none, got 'isotonic'" classify train \
+  data="$TMP/data/classification.csv" $COMMON calibration=isotonic
 expect_fail "folds=30" classify cv data="$TMP/data/classification.csv" $COMMON folds=30
 expect_fail "epochs" classify cv resume="$CV" epochs=5
 expect_fail "no such run directory" classify predict model="$TMP/nope" source="$TMP/data/images/test"

@@ -10,11 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "fracture/calibrate/calibration.h"
+#include "fracture/calibrate/calibrator.h"
 #include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
+#include "fracture/report/classify_files.h"
 #include "expect_error.h"
 
 namespace fs = std::filesystem;
@@ -310,4 +312,49 @@ TEST(Platt, RemovesTheShiftOfClassWeightedTrainingThatATemperatureCannot) {
   EXPECT_NEAR(f.a, -1.0, 0.1);
   EXPECT_THROW(fit_platt({0.1, 0.2}, {1, 1}), Error);
   EXPECT_THROW(calibration_line({0, 1}, {0.5, 1.5}), Error);
+}
+
+TEST(Calibrator, EachMethodIsItsOwnFitAndRoundTripsThroughJson) {
+  const std::vector<double> z = {-2, -1, 1.5, 2.5, -0.5, 1, -1.5, 2, 0.3, -0.2, 0.8, -0.9};
+  const std::vector<int> y = {0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1};
+  const Calibrator t = fit_calibrator(CalibrationMethod::temperature, z, y);
+  const TemperatureFit tf = fit_temperature_binary(z, y);
+  EXPECT_EQ(t.temperature, tf.temperature);
+  EXPECT_NEAR(t.nll_before, binary_nll(z, y, 1.0), 1e-14);
+  EXPECT_NEAR(t.nll_after, binary_nll(z, y, tf.temperature), 1e-14);
+  const std::vector<double> pt = t.apply(z), pt_ref = apply_temperature_binary(z, tf.temperature);
+  for (size_t i = 0; i < z.size(); ++i) EXPECT_DOUBLE_EQ(pt[i], pt_ref[i]);
+
+  const Calibrator p = fit_calibrator(CalibrationMethod::platt, z, y);
+  const PlattFit pf = fit_platt(z, y);
+  EXPECT_EQ(p.a, pf.a);
+  EXPECT_EQ(p.b, pf.b);
+  const std::vector<double> pp = p.apply(z), pp_ref = apply_platt(z, pf);
+  for (size_t i = 0; i < z.size(); ++i) EXPECT_NEAR(pp[i], pp_ref[i], 1e-15);
+  // nll_after is against the labels themselves (Platt minimises against smoothed targets)
+  double nll = 0;
+  for (size_t i = 0; i < z.size(); ++i) nll -= std::log(y[i] ? pp[i] : 1 - pp[i]);
+  EXPECT_NEAR(p.nll_after, nll / double(z.size()), 1e-12);
+
+  const Calibrator n = fit_calibrator(CalibrationMethod::none, z, y);
+  EXPECT_EQ(n.nll_before, n.nll_after);
+  EXPECT_DOUBLE_EQ(n.apply({0.0})[0], 0.5);
+
+  for (const Calibrator& c : {t, p, n}) {
+    const Calibrator back = report::calibrator_from_json(report::calibrator_json(c), "test");
+    EXPECT_EQ(back.method, c.method);
+    EXPECT_EQ(back.apply(z), c.apply(z)) << to_string(c.method);
+  }
+  // a calibration.json of a run made before the key existed: a temperature
+  const Calibrator old = report::calibrator_from_json(nlohmann::json{{"temperature", 1.7}}, "old/calibration.json");
+  EXPECT_EQ(old.method, CalibrationMethod::temperature);
+  EXPECT_EQ(old.temperature, 1.7);
+  try {
+    report::calibrator_from_json(nlohmann::json{{"method", "platt"}, {"a", -1.0}}, "run/calibration.json");
+    FAIL() << "a Platt calibration without b was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("run/calibration.json"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_calibration_method("isotonic"), Error);
+  EXPECT_EQ(parse_calibration_method("platt"), CalibrationMethod::platt);
 }

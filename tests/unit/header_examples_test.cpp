@@ -23,6 +23,7 @@
 
 #include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/logistic.h"
+#include "fracture/calibrate/calibrator.h"
 #include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
@@ -223,18 +224,20 @@ TEST(HeaderExamples, EvalBootstrap) {
 TEST(HeaderExamples, ReportClassifyFiles) {
   const fs::path run = scratch("classify_files"), dir = run;
   std::vector<fracture::EpochRecord> history(2);
-  fracture::TemperatureFit fit;
-  fit.temperature = 1.5;
+  fracture::Calibrator calibrator;
+  calibrator.method = fracture::CalibrationMethod::temperature;
+  calibrator.temperature = 1.5;
   const size_t n_val = 4;
   fracture::FoldPredictions fold;
   fold.model = "resnet18";
   fracture::report::write_run_json(run, "cv", {"resnet18"});                 // run.json
   fracture::report::write_epoch_results(dir / "results.csv", history);       // rewritten every epoch
-  fracture::report::write_calibration_json(dir / "calibration.json", fit, n_val, "validation images");
+  fracture::report::write_calibration_json(dir / "calibration.json", calibrator, n_val, "validation images");
   fracture::report::write_fold_json(dir / "fold.json", fold);                // last: the fold is done
-  double t = fracture::report::read_temperature(dir / "calibration.json");
+  fracture::Calibrator c = fracture::report::read_calibrator(dir / "calibration.json");
   fracture::FoldPredictions again = fracture::report::read_fold_json(dir / "fold.json");
-  EXPECT_EQ(t, 1.5);
+  EXPECT_EQ(c.temperature, 1.5);
+  EXPECT_EQ(c.method, fracture::CalibrationMethod::temperature);
   EXPECT_EQ(again.model, "resnet18");
   EXPECT_EQ(fracture::report::read_run_json(run).mode, "cv");
   fs::remove_all(run);
@@ -324,6 +327,12 @@ TEST(HeaderExamples, Calibrate) {
   {
     fracture::PlattFit fit = fracture::fit_platt(val_logits, val_labels);
     std::vector<double> p = fracture::apply_platt(test_logits, fit);   // calibrated P(fractured)
+    EXPECT_EQ(p.size(), 2u);
+  }
+  {
+    fracture::Calibrator c = fracture::fit_calibrator(fracture::CalibrationMethod::platt, val_logits, val_labels);
+    std::vector<double> p = c.apply(test_logits);       // calibrated P(fractured)
+    std::printf("%s\n", c.describe().c_str());          // "Platt A = -0.812, B = 1.23"
     EXPECT_EQ(p.size(), 2u);
   }
   fracture::ThresholdChoice c = fracture::choose_threshold(labels, probs, fracture::ThresholdCriterion::sensitivity, 0.90);

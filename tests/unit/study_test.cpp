@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "fracture/calibrate/calibration.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
@@ -235,7 +236,8 @@ TEST(Study, PooledValuesEqualMetricsRecomputedFromCsvRows) {
         pc.push_back(std::stod(row.at("calibrated_probability")));
         // the temperature column is the fold's fit on its validation split
         const double t = std::stod(row.at("temperature"));
-        EXPECT_DOUBLE_EQ(t, fold_of(m, r, std::stoi(row.at("fold"))).temperature);
+        EXPECT_EQ(row.at("calibration"), "temperature");
+        EXPECT_DOUBLE_EQ(t, fold_of(m, r, std::stoi(row.at("fold"))).calibration.temperature);
         EXPECT_NEAR(pc.back(), 1.0 / (1.0 + std::exp(-logit.back() / t)), 1e-15);
       }
       ASSERT_EQ(y.size(), 90u);
@@ -321,7 +323,7 @@ TEST(Study, TemperatureAndThresholdsComeFromValidationOnly) {
   for (const FoldPredictions& f : folds) {
     const FoldSummary& fs = fold_of(before, f.repeat, f.fold);
     const double t = fit_temperature_binary(f.val_logits, f.val_labels).temperature;
-    EXPECT_DOUBLE_EQ(fs.temperature, t);
+    EXPECT_DOUBLE_EQ(fs.calibration.temperature, t);
     const std::vector<double> vp = apply_temperature_binary(f.val_logits, t);
     ASSERT_EQ(fs.thresholds.size(), opt.criteria.size());
     for (size_t q = 0; q < opt.criteria.size(); ++q)
@@ -336,7 +338,7 @@ TEST(Study, TemperatureAndThresholdsComeFromValidationOnly) {
   const ModelSummary after = summarise_study(folds, opt).models[0];
   ASSERT_EQ(after.folds.size(), before.folds.size());
   for (size_t k = 0; k < after.folds.size(); ++k) {
-    EXPECT_DOUBLE_EQ(after.folds[k].temperature, before.folds[k].temperature);
+    EXPECT_DOUBLE_EQ(after.folds[k].calibration.temperature, before.folds[k].calibration.temperature);
     for (size_t q = 0; q < opt.criteria.size(); ++q)
       EXPECT_DOUBLE_EQ(after.folds[k].thresholds[q], before.folds[k].thresholds[q]);
   }
@@ -348,7 +350,7 @@ TEST(Study, TemperatureAndThresholdsComeFromValidationOnly) {
   for (FoldPredictions& f : folds)
     for (double& z : f.val_logits) z *= 3.0;
   const ModelSummary val_changed = summarise_study(folds, opt).models[0];
-  EXPECT_NE(val_changed.folds[0].temperature, before.folds[0].temperature);
+  EXPECT_NE(val_changed.folds[0].calibration.temperature, before.folds[0].calibration.temperature);
 }
 
 TEST(Study, OperatingPointsApplyEachFoldsThresholdToItsOuterFold) {
@@ -366,7 +368,7 @@ TEST(Study, OperatingPointsApplyEachFoldsThresholdToItsOuterFold) {
       const FoldSummary& fs = fold_of(m, f.repeat, f.fold);
       const double t = fs.thresholds[q];
       thr.push_back(t);
-      const std::vector<double> pc = apply_temperature_binary(f.logits, fs.temperature);
+      const std::vector<double> pc = apply_temperature_binary(f.logits, fs.calibration.temperature);
       const Confusion c = confusion_at(f.labels, pc, t);
       pooled.tp += c.tp;
       pooled.fp += c.fp;
@@ -410,7 +412,7 @@ TEST(Study, UnmetCriterionCountsAsFailedAndLeavesTheFoldOut) {
   const double t = fold_of(m, 0, 1).thresholds[0];
   EXPECT_DOUBLE_EQ(op.threshold_mean, t);
   const FoldSummary& f1 = fold_of(m, 0, 1);
-  const std::vector<double> pc = apply_temperature_binary(folds[1].logits, f1.temperature);
+  const std::vector<double> pc = apply_temperature_binary(folds[1].logits, f1.calibration.temperature);
   const ThresholdMetrics tm = metrics_at_threshold(folds[1].labels, pc, t);
   EXPECT_DOUBLE_EQ(op.sensitivity.value, tm.recall);  // only fold 1's images
   EXPECT_DOUBLE_EQ(op.sensitivity.fold_mean, tm.recall);
@@ -597,4 +599,93 @@ TEST(Study, WritingFoldsThatAreNotInTheSummaryFails) {
   const fs::path dir = fresh_dir("run");
   expect_error([&] { write_study_outputs(dir, s, folds); }, {"resnet18", "repeat 0 fold 7", "not in the summary"});
   fs::remove_all(dir.parent_path());
+}
+
+// Class-weighted training shifts every logit by about log(pos_weight). Simulated here on an
+// imbalanced set (1 in 6 fractured) with well-calibrated "clean" log-odds plus log(4.58): a
+// temperature leaves the outer folds over-predicting (calibration-in-the-large < 0), Platt's bias,
+// fitted on the same inner validation logits, removes it. The study reports both through the same
+// calibration figures, and fits each fold's calibrator on its validation split only.
+TEST(Study, PlattRemovesTheClassWeightShiftThatTemperatureLeaves) {
+  const double shift = std::log(4.58);
+  Rng rng{{5}};
+  std::vector<FoldPredictions> folds;
+  auto draw = [&](std::vector<int>& y, std::vector<double>& z, int n) {
+    for (int i = 0; i < n; ++i) {
+      const double clean = 1.4 * rng.normal() - 2.2;  // true log-odds, about 1 in 6 positive
+      y.push_back(rng.uniform() < 1.0 / (1.0 + std::exp(-clean)) ? 1 : 0);
+      z.push_back(clean + shift);
+    }
+  };
+  int img = 0;
+  for (int f = 0; f < 3; ++f) {
+    FoldPredictions fp;
+    fp.model = "resnet18";
+    fp.fold = f;
+    draw(fp.labels, fp.logits, 700);
+    for (size_t i = 0; i < fp.labels.size(); ++i) fp.images.push_back(image_name(img++));
+    draw(fp.val_labels, fp.val_logits, 700);
+    folds.push_back(fp);
+  }
+  StudyOptions opt = fast_options();
+  opt.calibration = CalibrationMethod::temperature;
+  const ModelSummary t = summarise_study(folds, opt).models[0];
+  opt.calibration = CalibrationMethod::platt;
+  const ModelSummary p = summarise_study(folds, opt).models[0];
+  EXPECT_LT(metric(t, "citl_before").value, -1.0);  // the shift: far too high before
+  EXPECT_LT(metric(t, "citl_after").value, -0.3);   // a temperature cannot remove it
+  EXPECT_NEAR(metric(p, "citl_after").value, 0.0, 0.2);
+  EXPECT_NEAR(metric(p, "slope_after").value, 1.0, 0.2);
+  EXPECT_LT(metric(p, "ece_after").value, metric(t, "ece_after").value);
+  EXPECT_LT(metric(p, "ece_after").value, 0.05);
+  EXPECT_EQ(metric(t, "auroc").value, metric(p, "auroc").value);  // ranking untouched
+  EXPECT_NEAR(p.platt_b_mean, shift, 0.35);
+  EXPECT_TRUE(std::isnan(p.temperature_mean));
+  EXPECT_TRUE(std::isnan(t.platt_a_mean));
+  for (const FoldPredictions& f : folds) {
+    const Calibrator& c = fold_of(p, f.repeat, f.fold).calibration;
+    const PlattFit ref = fit_platt(f.val_logits, f.val_labels);
+    EXPECT_EQ(c.method, CalibrationMethod::platt);
+    EXPECT_EQ(c.a, ref.a);
+    EXPECT_EQ(c.b, ref.b);
+  }
+  EXPECT_TRUE(p.calibration_warning.empty()) << p.calibration_warning;
+  // calibration.csv and summary.md carry the method, the line and the fitted parameters
+  const fs::path dir = fresh_dir("platt");
+  fs::create_directories(dir);
+  const StudySummary s = summarise_study(folds, opt);
+  write_study_outputs(dir, s, folds);
+  const auto rows = read_csv(dir / "calibration.csv");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].at("stage"), "after");
+  EXPECT_EQ(rows[1].at("method"), "platt");
+  EXPECT_NEAR(std::stod(rows[1].at("citl")), metric(p, "citl_after").value, 1e-12);
+  const std::string md = read_file(dir / "summary.md");
+  EXPECT_NE(md.find("platt calibration"), std::string::npos) << md;
+  EXPECT_NE(md.find("intercept after"), std::string::npos);
+  const json j = json::parse(read_file(dir / "metrics.json"));
+  EXPECT_EQ(j["models"]["resnet18"]["folds"][0]["calibration"]["method"], "platt");
+  EXPECT_TRUE(j["models"]["resnet18"]["calibration"]["after"]["slope"]["value"].is_number());
+  fs::remove_all(dir.parent_path());
+}
+
+// A calibrator fitted on validation data unlike the outer folds makes them worse: the summary says
+// so in words, with the numbers, and the Markdown report carries the warning.
+TEST(Study, CalibrationThatMakesAModelWorseIsFlagged) {
+  auto folds = simulate({"resnet18"}, 90, 1, 3, 4, 2.0);
+  StudyOptions opt = fast_options();
+  const ModelSummary ok = summarise_study(folds, opt).models[0];
+  EXPECT_EQ(ok.calibration_warning.empty(), !(ok.ece_after > ok.ece_before || ok.brier_after > ok.brier_before));
+  for (FoldPredictions& f : folds)
+    for (double& z : f.val_logits) z += 4.0;  // validation logits unlike the outer folds' (a shifted site)
+  opt.calibration = CalibrationMethod::platt;  // learns to take the shift off: outer p far too low
+  const StudySummary s = summarise_study(folds, opt);
+  const ModelSummary& bad = s.models[0];
+  ASSERT_GT(bad.ece_after, bad.ece_before);
+  EXPECT_NE(bad.calibration_warning.find("platt calibration made resnet18 worse"), std::string::npos)
+      << bad.calibration_warning;
+  EXPECT_NE(bad.calibration_warning.find("ECE"), std::string::npos);
+  EXPECT_NE(format_study_tables(s).find("**Warning:** platt calibration made resnet18 worse"), std::string::npos);
+  opt.calibration = CalibrationMethod::none;  // nothing fitted: nothing can get worse
+  EXPECT_TRUE(summarise_study(folds, opt).models[0].calibration_warning.empty());
 }

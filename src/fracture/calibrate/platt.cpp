@@ -56,9 +56,17 @@ struct Logistic {
       } else {
         d0 = g0 / h00;
       }
+      // Newton decrement g'H^-1 g: twice the objective's distance to its quadratic model's minimum.
+      // Below 1e-16 that distance is under the rounding of the objective (~1e-16 for values near 1),
+      // where the line search can no longer see a decrease and would crawl by rounding noise: take the
+      // full Newton step (quadratic convergence from here) and stop.
+      if (g0 * d0 + g1 * d1 < 1e-16) {
+        w0 -= d0, w1 -= d1;
+        return it;
+      }
       const double f0 = value(w0, w1);
       double step = 1.0;
-      while (step > 1e-12 && !(value(w0 - step * d0, w1 - step * d1) <= f0)) step *= 0.5;
+      while (step > 1e-12 && !(value(w0 - step * d0, w1 - step * d1) < f0)) step *= 0.5;
       if (step <= 1e-12) return it;
       w0 -= step * d0, w1 -= step * d1;
     }

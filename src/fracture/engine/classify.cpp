@@ -176,6 +176,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.finetune = cfg.str("finetune");
   o.freeze_epochs = int(cfg.integer("freeze_epochs"));
   o.class_weights = cfg.boolean("class_weights");
+  o.calibration = parse_calibration_method(cfg.str("calibration"));
   o.val_fraction = cfg.real("val_fraction");
   o.folds = int(cfg.integer("folds"));
   o.repeats = int(cfg.integer("repeats"));

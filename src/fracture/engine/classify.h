@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "fracture/calibrate/calibrator.h"
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
 #include "fracture/data/dataset.h"
@@ -64,6 +65,7 @@ struct ClassifyOptions {
   std::string finetune = "full";    ///< full, head or staged
   int freeze_epochs = 3;            ///< staged: epochs with the backbone frozen
   bool class_weights = false;       ///< pos_weight = n_neg / n_pos in the training loss
+  CalibrationMethod calibration = CalibrationMethod::temperature;  ///< key calibration: fitted per model on val
   double val_fraction = 0.2;        ///< inner validation share of each outer training part
   int folds = 5, repeats = 3;
   bool group_by_patient = true;

@@ -9,7 +9,8 @@
 #include <set>
 #include <sstream>
 
-#include "fracture/calibrate/temperature.h"
+#include "fracture/calibrate/calibrator.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
 #include "fracture/core/rundir.h"
@@ -42,7 +43,7 @@ struct TrainedModel {
   fs::path run;          ///< the run directory (args.yaml)
   std::string arch;
   fs::path weights;      ///< best.safetensors
-  double temperature = 1.0;
+  Calibrator calibration;  ///< calibration.json of the model's folder
   std::string mode;      ///< "cv" or "train"
   std::string what;      ///< description for the output
   int repeat = 0, fold = 0;  ///< cv: which fold (its rows in splits.csv)
@@ -99,7 +100,7 @@ TrainedModel resolve_trained(fs::path p) {
     }
   }
   FRACTURE_CHECK(fs::is_regular_file(m.weights), m.weights.string(), ": missing (the run did not finish this model)");
-  m.temperature = report::read_temperature(model_dir / "calibration.json");
+  m.calibration = report::read_calibrator(model_dir / "calibration.json");
   return m;
 }
 
@@ -205,8 +206,8 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
     FRACTURE_CHECK(pos > 0 && pos < int(y.size()), source, ": split '", split, "' lost a class to unreadable images: ",
                    pos, " fractured of ", y.size(), " left");
   }
-  const std::vector<double> p = apply_temperature_binary(z, 1.0);
-  const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
+  const std::vector<double> p = Calibrator{}.apply(z);
+  const std::vector<double> pc = m.calibration.apply(z);
   const double thr = cfg.real("threshold");
   FRACTURE_CHECK(thr >= 0 && thr <= 1, "key 'threshold' must be in [0, 1], got ", thr);
 
@@ -234,6 +235,10 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
       {"f1", &pc, at(&ThresholdMetrics::f1)},
       {"ece_before", &p, expected_calibration_error},
       {"ece", &pc, expected_calibration_error},
+      {"citl", &pc, [](const std::vector<int>& l, const std::vector<double>& s) {
+         return calibration_line(l, s).intercept_in_the_large;
+       }},
+      {"slope", &pc, [](const std::vector<int>& l, const std::vector<double>& s) { return calibration_line(l, s).slope; }},
   };
   report::ClassifyValReport vr;
   for (const auto& r : rows) vr.metrics.emplace_back(r.key, bootstrap_ci(y, *r.scores, r.fn, bo));
@@ -247,7 +252,7 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   vr.split = split;
   vr.n_images = y.size();
   vr.n_positive = pos;
-  vr.temperature = m.temperature;
+  vr.calibration = m.calibration;
   vr.threshold = thr;
   vr.ci_seed = bo.seed;
   report::write_classify_val_metrics(run, vr);
@@ -258,7 +263,7 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   out.run_dir = run;
   std::ostringstream rep;
   rep << "classify val: " << m.what << " on split '" << split << "' of " << source << ": " << y.size() << " images ("
-      << pos << " fractured); T = " << num(m.temperature) << ", threshold " << thr
+      << pos << " fractured); calibration " << m.calibration.describe() << ", threshold " << thr
       << " on the calibrated probability\n\n"
       << report::format_classify_val_table(vr);
   out.report = rep.str();
@@ -300,13 +305,13 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
   std::vector<double> z = predict_logits(*net, items, opt, cfg.boolean("strict") ? nullptr : &lost);
   note_lost(lost, "", log, skipped);
   keep_finite(z, items);
-  const std::vector<double> p = apply_temperature_binary(z, 1.0);
-  const std::vector<double> pc = apply_temperature_binary(z, m.temperature);
+  const std::vector<double> p = Calibrator{}.apply(z);
+  const std::vector<double> pc = m.calibration.apply(z);
   const fs::path run =
       make_run_dir(cfg.str("project"), "classify", cfg.str("name").empty() ? "predict" : cfg.str("name"));
   report::write_skipped(run, skipped);
   std::ostringstream rep;
-  rep << "classify predict: " << m.what << ", T = " << num(m.temperature) << ", fractured when calibrated p >= "
+  rep << "classify predict: " << m.what << ", calibration " << m.calibration.describe() << ", fractured when calibrated p >= "
       << thr << "\n";
   std::vector<report::ScoredImage> scored;
   for (size_t i = 0; i < items.size(); ++i) {

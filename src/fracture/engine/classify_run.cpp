@@ -23,7 +23,7 @@
 #include <sstream>
 
 #include "fracture/calibrate/calibration.h"
-#include "fracture/calibrate/temperature.h"
+#include "fracture/calibrate/calibrator.h"
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
@@ -185,11 +185,11 @@ FoldPredictions train_one(const std::string& arch, int repeat, int fold, const s
   fp.train_seconds = fit.seconds;
   fit.net->to(torch::kCPU);
   models::save_safetensors(*fit.net, dir / weights_rel);
-  TemperatureFit t = fit_temperature_binary(fp.val_logits, fp.val_labels);
-  report::write_calibration_json(dir / "calibration.json", t, val.size(), "validation images of this fold");
+  const Calibrator c = fit_calibrator(opt.calibration, fp.val_logits, fp.val_labels);
+  report::write_calibration_json(dir / "calibration.json", c, fp.val_logits.size(), "validation images of this fold");
   report::write_fold_json(dir / "fold.json", fp);  // last: the fold is done
-  log.info("{} {}: done in {:.1f}s (best epoch {} of {}), T = {:.3f}", arch, tag, fit.seconds, fit.best_epoch + 1,
-           fit.epochs_run, t.temperature);
+  log.info("{} {}: done in {:.1f}s (best epoch {} of {}), calibration {}", arch, tag, fit.seconds, fit.best_epoch + 1,
+           fit.epochs_run, c.describe());
   return fp;
 }
 
@@ -197,6 +197,7 @@ ClassifyOutcome finish_study(const fs::path& run, const std::vector<FoldPredicti
                              const std::string& preface) {
   StudyOptions so;
   so.seed = uint64_t(cfg.integer("seed"));
+  so.calibration = parse_calibration_method(cfg.str("calibration"));
   StudySummary s = summarise_study(folds, so);
   const std::vector<StudyCurves> curves = study_curves(s, folds);
   write_study_outputs(run, s, folds, curves);
@@ -390,13 +391,13 @@ ClassifyOutcome classify_train(const Config& cli, Logger& log) {
   std::ostringstream pre;
   pre << "classify train: " << tr.size() << " train, " << va.size() << " val, " << te.size() << " test images";
   if (!note.empty()) pre << " (" << note << ")";
-  pre << ".\nEarly stopping, temperature and thresholds fitted on 'val'; ";
+  pre << ".\nEarly stopping, calibration (" << cfg.str("calibration") << ") and thresholds fitted on 'val'; ";
   if (report_on_test) {
     pre << "metrics below are on 'test' (" << te.size() << " images).\n\n";
   } else {
-    pre << "the dataset has no test split, so the metrics below are on 'val', which also chose the epoch, T and "
+    pre << "the dataset has no test split, so the metrics below are on 'val', which also chose the epoch, calibration and "
            "the thresholds: OPTIMISTIC.\n\n";
-    log.warn("no test split: metrics are reported on val, which also chose the epoch, T and thresholds (optimistic)");
+    log.warn("no test split: metrics are reported on val, which also chose the epoch, calibration and thresholds (optimistic)");
   }
   return finish_study(run, folds, cfg, pre.str());
 }

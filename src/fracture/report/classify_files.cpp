@@ -42,22 +42,61 @@ void write_epoch_results(const fs::path& file, const std::vector<EpochRecord>& h
   write_file_atomic(file, o);
 }
 
-void write_calibration_json(const fs::path& file, const TemperatureFit& t, size_t n_images,
-                            const std::string& fitted_on) {
-  json j = {{"temperature", t.temperature}, {"nll_before", t.nll_before}, {"nll_after", t.nll_after},
-            {"at_bound", t.at_bound},      {"n_images", n_images},      {"fitted_on", fitted_on}};
+json calibrator_json(const Calibrator& c) {
+  json j = {{"method", to_string(c.method)}};
+  if (c.method == CalibrationMethod::temperature) {
+    j["temperature"] = c.temperature;
+    j["at_bound"] = c.at_bound;
+  } else if (c.method == CalibrationMethod::platt) {
+    j["a"] = c.a;
+    j["b"] = c.b;
+    j["formula"] = "p = 1 / (1 + exp(a * logit + b))";
+  }
+  j["nll_before"] = c.nll_before;
+  j["nll_after"] = c.nll_after;
+  return j;
+}
+
+Calibrator calibrator_from_json(const json& j, const std::string& origin) {
+  Calibrator c;
+  try {
+    c.method = parse_calibration_method(j.contains("method") ? j.at("method").get<std::string>() : "temperature");
+    if (c.method == CalibrationMethod::temperature) {
+      c.temperature = j.at("temperature").get<double>();
+      FRACTURE_CHECK(c.temperature > 0 && std::isfinite(c.temperature), origin, ": temperature must be positive, got ",
+                     c.temperature);
+      c.at_bound = j.value("at_bound", false);
+    } else if (c.method == CalibrationMethod::platt) {
+      c.a = j.at("a").get<double>();
+      c.b = j.at("b").get<double>();
+      FRACTURE_CHECK(std::isfinite(c.a) && std::isfinite(c.b), origin, ": Platt a and b must be finite");
+    }
+    c.nll_before = j.value("nll_before", 0.0);
+    c.nll_after = j.value("nll_after", 0.0);
+  } catch (const json::exception& e) {
+    FRACTURE_FAIL(origin, ": unreadable calibration (", e.what(), ")");
+  } catch (const Error& e) {
+    FRACTURE_FAIL(origin, ": ", e.what());
+  }
+  return c;
+}
+
+void write_calibration_json(const fs::path& file, const Calibrator& c, size_t n_images, const std::string& fitted_on) {
+  json j = calibrator_json(c);
+  j["n_images"] = n_images;
+  j["fitted_on"] = fitted_on;
   write_file_atomic(file, j.dump(1) + "\n");
 }
 
-double read_temperature(const fs::path& f) {
+Calibrator read_calibrator(const fs::path& f) {
   FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the run did not finish this model or fold)");
+  json j;
   try {
-    double t = json::parse(read_file(f)).at("temperature").get<double>();
-    FRACTURE_CHECK(t > 0 && std::isfinite(t), f.string(), ": temperature must be positive, got ", t);
-    return t;
+    j = json::parse(read_file(f));
   } catch (const json::exception& e) {
     FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
   }
+  return calibrator_from_json(j, f.string());
 }
 
 std::string fold_to_json(const FoldPredictions& f) {
@@ -117,9 +156,9 @@ void write_classify_val_metrics(const fs::path& run, const ClassifyValReport& r)
                {"split", r.split},
                {"n_images", r.n_images},
                {"n_positive", r.n_positive},
-               {"temperature", r.temperature},
+               {"calibration", calibrator_json(r.calibration)},
                {"threshold", r.threshold},
-               {"threshold_on", "calibrated probability sigmoid(logit / T)"},
+               {"threshold_on", "calibrated probability"},
                {"ci", "stratified bootstrap, 2000 resamples, percentile, seed " + std::to_string(r.ci_seed)},
                {"metrics", metrics}};
   write_file_atomic(run / "metrics.json", root.dump(2) + "\n");

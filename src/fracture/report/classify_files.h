@@ -4,19 +4,20 @@
 //
 //   fracture::report::write_run_json(run, "cv", {"resnet18"});                 // run.json
 //   fracture::report::write_epoch_results(dir / "results.csv", history);       // rewritten every epoch
-//   fracture::report::write_calibration_json(dir / "calibration.json", fit, n_val, "validation images");
+//   fracture::report::write_calibration_json(dir / "calibration.json", calibrator, n_val, "validation images");
 //   fracture::report::write_fold_json(dir / "fold.json", fold);                // last: the fold is done
-//   double t = fracture::report::read_temperature(dir / "calibration.json");
+//   fracture::Calibrator c = fracture::report::read_calibrator(dir / "calibration.json");
 //   fracture::FoldPredictions again = fracture::report::read_fold_json(dir / "fold.json");
 //
 // Numbers in CSV files are printf %.9g; JSON doubles round-trip exactly (nlohmann).
 #pragma once
 #include <cstddef>
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
-#include "fracture/calibrate/temperature.h"
+#include "fracture/calibrate/calibrator.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/report/study.h"
 
@@ -49,11 +50,17 @@ ClassifyRunInfo read_run_json(const std::filesystem::path& run);
 /// results.csv: epoch,train_loss,val_loss,val_auroc,lr,seconds (epoch 1-based).
 void write_epoch_results(const std::filesystem::path& file, const std::vector<EpochRecord>& history);
 
-/// calibration.json {temperature, nll_before, nll_after, at_bound, n_images, fitted_on}.
-void write_calibration_json(const std::filesystem::path& file, const TemperatureFit& fit, size_t n_images,
+/// A calibrator as JSON: {method, temperature, at_bound} (temperature), {method, a, b} (platt) or
+/// {method} (none), each with nll_before and nll_after on the data it was fitted on.
+nlohmann::json calibrator_json(const Calibrator& c);
+/// The inverse of calibrator_json; an object without "method" is a temperature (runs before the
+/// `calibration` key). Throws fracture::Error naming `origin` and the field on a bad value.
+Calibrator calibrator_from_json(const nlohmann::json& j, const std::string& origin);
+/// calibration.json: calibrator_json plus {n_images, fitted_on}.
+void write_calibration_json(const std::filesystem::path& file, const Calibrator& c, size_t n_images,
                             const std::string& fitted_on);
-/// The temperature of a calibration.json; throws naming the file when missing, unreadable or <= 0.
-double read_temperature(const std::filesystem::path& file);
+/// The calibrator of a calibration.json; throws naming the file when missing or unreadable.
+Calibrator read_calibrator(const std::filesystem::path& file);
 
 /// fold.json: a FoldPredictions (doubles round-trip exactly).
 std::string fold_to_json(const FoldPredictions& f);
@@ -66,7 +73,8 @@ struct ClassifyValReport {
   std::string model, trained_run, weights, which, data, split;
   size_t n_images = 0;
   int n_positive = 0;
-  double temperature = 1, threshold = 0.5;
+  Calibrator calibration;
+  double threshold = 0.5;
   uint64_t ci_seed = 0;
   std::vector<std::pair<std::string, BootstrapResult>> metrics;  ///< in table order
 };

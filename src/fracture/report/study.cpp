@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include "fracture/calibrate/calibration.h"
-#include "fracture/calibrate/temperature.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/core/error.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
@@ -26,7 +26,7 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const auto& kMetricNames = kStudyMetrics;
 constexpr int kNumMetrics = 8;
 const auto& kCalibrationNames = kStudyCalibration;
-constexpr int kNumCalibration = 6;
+constexpr int kNumCalibration = 10;
 constexpr int kNumOperating = 5;
 
 std::string where(const FoldPredictions& f) {
@@ -82,6 +82,16 @@ std::vector<double> case_stats(const Cases& c, int bins) {
   cal[3] = after.mce;
   cal[4] = or_nan([&] { return brier_score_loss(c.y, c.p_raw); });
   cal[5] = out[2];
+  const auto line = [&](const std::vector<double>& p, bool slope) {
+    return or_nan([&] {
+      const CalibrationLine l = calibration_line(c.y, p);
+      return slope ? l.slope : l.intercept_in_the_large;
+    });
+  };
+  cal[6] = line(c.p_raw, false);
+  cal[7] = line(c.p_cal, false);
+  cal[8] = line(c.p_raw, true);
+  cal[9] = line(c.p_cal, true);
   for (size_t k = 0; k < nc; ++k) {
     Confusion q;
     size_t used = 0;
@@ -147,7 +157,7 @@ void check_fold(const FoldPredictions& f) {
   }
 }
 
-// Temperature and thresholds of one fold, from its inner validation predictions only.
+// Calibrator and thresholds of one fold, from its inner validation predictions only.
 Cell fit_cell(const FoldPredictions& f, const StudyOptions& opt) {
   Cell c;
   c.f = &f;
@@ -160,15 +170,13 @@ Cell fit_cell(const FoldPredictions& f, const StudyOptions& opt) {
   c.s.best_epoch = f.best_epoch;
   c.s.epochs_run = f.epochs_run;
   c.s.train_seconds = f.train_seconds;
-  TemperatureFit fit;
   try {
-    fit = fit_temperature_binary(f.val_logits, f.val_labels);
+    c.s.calibration = fit_calibrator(opt.calibration, f.val_logits, f.val_labels);
   } catch (const Error& e) {
-    FRACTURE_FAIL(where(f), ": temperature scaling on the inner validation split failed: ", e.what());
+    FRACTURE_FAIL(where(f), ": ", to_string(opt.calibration), " calibration on the inner validation split failed: ",
+                  e.what());
   }
-  c.s.temperature = fit.temperature;
-  c.s.temperature_at_bound = fit.at_bound;
-  const std::vector<double> val_p = apply_temperature_binary(f.val_logits, fit.temperature);
+  const std::vector<double> val_p = c.s.calibration.apply(f.val_logits);
   for (const auto& [criterion, target] : opt.criteria) {
     double t = kNaN;
     try {
@@ -178,8 +186,8 @@ Cell fit_cell(const FoldPredictions& f, const StudyOptions& opt) {
     }
     c.s.thresholds.push_back(t);
   }
-  c.p_raw = apply_temperature_binary(f.logits, 1.0);
-  c.p_cal = apply_temperature_binary(f.logits, fit.temperature);
+  c.p_raw = Calibrator{}.apply(f.logits);
+  c.p_cal = c.s.calibration.apply(f.logits);
   return c;
 }
 
@@ -347,6 +355,23 @@ MetricSummary make_summary(const IndexBootstrap& boot, size_t k, const std::vect
   return s;
 }
 
+// Words for a calibration that made the pooled ECE or Brier worse than sigmoid(logit); "" otherwise.
+std::string calibration_warning(const ModelSummary& m) {
+  std::string w;
+  char buf[160];
+  if (m.ece_after > m.ece_before) {
+    std::snprintf(buf, sizeof buf, "ECE %.3f -> %.3f", m.ece_before, m.ece_after);
+    w = buf;
+  }
+  if (m.brier_after > m.brier_before) {
+    std::snprintf(buf, sizeof buf, "Brier %.4f -> %.4f", m.brier_before, m.brier_after);
+    w += (w.empty() ? "" : ", ") + std::string(buf);
+  }
+  if (w.empty()) return w;
+  return detail::cat(to_string(m.folds.empty() ? CalibrationMethod::none : m.folds[0].calibration.method),
+                     " calibration made ", m.model, " worse on the outer folds (", w, ")");
+}
+
 ModelSummary summarise_model(const ModelData& m, const StudyOptions& opt) {
   ModelSummary out;
   out.model = m.name;
@@ -355,15 +380,24 @@ ModelSummary summarise_model(const ModelData& m, const StudyOptions& opt) {
   out.n_folds = static_cast<int>(m.cells.size());
   out.n_repeats = static_cast<int>(m.repeats.size());
   out.repeats = m.repeats;
-  std::vector<double> temps;
+  std::vector<double> temps, as, bs;
   for (const Cell& c : m.cells) {
     out.folds.push_back(c.s);
-    temps.push_back(c.s.temperature);
+    const Calibrator& k = c.s.calibration;
+    if (k.method == CalibrationMethod::temperature) temps.push_back(k.temperature);
+    if (k.method == CalibrationMethod::platt) {
+      as.push_back(k.a);
+      bs.push_back(k.b);
+    }
     out.train_seconds += c.s.train_seconds;
   }
-  const MeanSd t = mean_sd(temps);
+  const MeanSd t = mean_sd_or_nan(temps), a = mean_sd_or_nan(as), b = mean_sd_or_nan(bs);
   out.temperature_mean = t.mean;
   out.temperature_sd = t.sd;
+  out.platt_a_mean = a.mean;
+  out.platt_a_sd = a.sd;
+  out.platt_b_mean = b.mean;
+  out.platt_b_sd = b.sd;
 
   // per (repeat, fold) cell: the same figures on the fold's outer set
   std::vector<std::vector<double>> per_fold;
@@ -392,6 +426,7 @@ ModelSummary summarise_model(const ModelData& m, const StudyOptions& opt) {
   out.mce_after = boot.estimate[kNumMetrics + 3];
   out.brier_before = boot.estimate[kNumMetrics + 4];
   out.brier_after = boot.estimate[kNumMetrics + 5];
+  out.calibration_warning = calibration_warning(out);
 
   for (size_t q = 0; q < opt.criteria.size(); ++q) {
     OperatingPoint op;
@@ -518,9 +553,8 @@ std::vector<StudyCurves> study_curves(const StudySummary& s, const std::vector<F
     std::vector<double> p_raw, p_cal;
     for (const FoldPredictions& f : folds) {
       if (f.model != m.model || f.repeat != c.repeat) continue;
-      const double t = fold_summary(s, f).temperature;
-      const std::vector<double> a = apply_temperature_binary(f.logits, 1.0);
-      const std::vector<double> b = apply_temperature_binary(f.logits, t);
+      const std::vector<double> a = Calibrator{}.apply(f.logits);
+      const std::vector<double> b = fold_summary(s, f).calibration.apply(f.logits);
       y.insert(y.end(), f.labels.begin(), f.labels.end());
       p_raw.insert(p_raw.end(), a.begin(), a.end());
       p_cal.insert(p_cal.end(), b.begin(), b.end());

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "fracture/calibrate/temperature.h"
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
+#include "fracture/report/classify_files.h"
 
 namespace fracture {
 
@@ -40,6 +40,20 @@ json metric_json(const MetricSummary& m) {
               {"n_resamples", m.n_resamples}};
 }
 
+// The fitted calibration parameters of a model, mean (SD) over folds: "T 1.234 (0.101)",
+// "A -0.812 (0.050), B 1.230 (0.120)" or "none".
+std::string calibration_params(const StudySummary& s, const ModelSummary& m) {
+  switch (s.options.calibration) {
+    case CalibrationMethod::temperature:
+      return "T " + fixed3(m.temperature_mean) + " (" + fixed3(m.temperature_sd) + ")";
+    case CalibrationMethod::platt:
+      return "A " + fixed3(m.platt_a_mean) + " (" + fixed3(m.platt_a_sd) + "), B " + fixed3(m.platt_b_mean) + " (" +
+             fixed3(m.platt_b_sd) + ")";
+    case CalibrationMethod::none: break;
+  }
+  return "none";
+}
+
 json reliability_json(const CalibrationReport& r) {
   json bins = json::array();
   for (const ReliabilityBin& b : r.bins)
@@ -51,15 +65,21 @@ json reliability_json(const CalibrationReport& r) {
 // oof_predictions.csv: one row per (model, repeat, outer fold, image), in the order of `folds`
 void write_oof_predictions(const fs::path& dir, const StudySummary& s, const std::vector<FoldPredictions>& folds) {
   std::ostringstream o;
-  o << "image,patient,model,repeat,fold,logit,probability,calibrated_probability,label,temperature\n";
+  o << "image,patient,model,repeat,fold,logit,probability,calibrated_probability,label,calibration,temperature,"
+       "platt_a,platt_b\n";
   for (const FoldPredictions& f : folds) {
-    const double t = fold_summary(s, f).temperature;
-    const std::vector<double> p = apply_temperature_binary(f.logits, 1.0);
-    const std::vector<double> pc = apply_temperature_binary(f.logits, t);
+    const Calibrator& c = fold_summary(s, f).calibration;
+    const std::vector<double> p = Calibrator{}.apply(f.logits);
+    const std::vector<double> pc = c.apply(f.logits);
+    // the fold's calibrator: its method and the parameters it has (empty fields for the others)
+    const std::string params =
+        std::string(to_string(c.method)) + "," +
+        (c.method == CalibrationMethod::temperature ? num(c.temperature) : "") + "," +
+        (c.method == CalibrationMethod::platt ? num(c.a) + "," + num(c.b) : ",");
     for (size_t i = 0; i < f.images.size(); ++i)
       o << csv::field(f.images[i]) << "," << csv::field(f.patients.empty() ? "" : f.patients[i]) << ","
         << csv::field(f.model) << "," << f.repeat << "," << f.fold << "," << num(f.logits[i]) << "," << num(p[i])
-        << "," << num(pc[i]) << "," << f.labels[i] << "," << num(t) << "\n";
+        << "," << num(pc[i]) << "," << f.labels[i] << "," << params << "\n";
   }
   write_file_atomic(dir / "oof_predictions.csv", o.str());
 }
@@ -75,13 +95,19 @@ void write_metrics_json(const fs::path& dir, const StudySummary& s) {
     json cal;
     for (const char* stage : {"before", "after"}) {
       json st;
-      for (const char* k : {"ece", "mce", "brier"})
+      for (const char* k : {"ece", "mce", "brier", "citl", "slope"})
         st[k] = metric_json(find_metric(m.calibration, std::string(k) + "_" + stage));
       cal[stage] = st;
     }
+    cal["method"] = to_string(s.options.calibration);
     cal["bins"] = s.options.calibration_bins;
     cal["temperature_mean"] = m.temperature_mean;
     cal["temperature_sd"] = m.temperature_sd;
+    cal["platt_a_mean"] = m.platt_a_mean;
+    cal["platt_a_sd"] = m.platt_a_sd;
+    cal["platt_b_mean"] = m.platt_b_mean;
+    cal["platt_b_sd"] = m.platt_b_sd;
+    cal["warning"] = m.calibration_warning;
     j["calibration"] = cal;
     json ops = json::array();
     for (const OperatingPoint& p : m.operating_points)
@@ -109,8 +135,7 @@ void write_metrics_json(const fs::path& dir, const StudySummary& s) {
                     {"n_positive", f.n_positive},
                     {"n_val", f.n_val},
                     {"n_val_positive", f.n_val_positive},
-                    {"temperature", f.temperature},
-                    {"temperature_at_bound", f.temperature_at_bound},
+                    {"calibration", report::calibrator_json(f.calibration)},
                     {"thresholds", th},
                     {"best_epoch", f.best_epoch},
                     {"epochs_run", f.epochs_run}});
@@ -134,6 +159,7 @@ void write_metrics_json(const fs::path& dir, const StudySummary& s) {
                {"confidence", s.options.confidence},
                {"seed", s.options.seed},
                {"calibration_bins", s.options.calibration_bins},
+               {"calibration", to_string(s.options.calibration)},
                {"criteria", crit},
                {"ci_method", "stratified bootstrap over images, percentile"},
                {"pooling", "metric on each repeat's out-of-fold predictions, averaged over repeats"}};
@@ -160,12 +186,12 @@ void write_summary_tables(const fs::path& dir, const StudySummary& s) {
   std::ostringstream o;
   o << "model,n_images,n_positive,n_repeats,n_folds";
   for (const char* k : kStudyMetrics) o << "," << k;
-  o << ",ece,temperature\n";
+  o << ",ece,calibration\n";
   for (const ModelSummary& m : s.models) {
     o << csv::field(m.model) << "," << m.n_images << "," << m.n_positive << "," << m.n_repeats << "," << m.n_folds;
     for (const char* k : kStudyMetrics) o << "," << with_ci(find_metric(m.metrics, k));
-    o << "," << with_ci(find_metric(m.calibration, "ece_after")) << "," << fixed3(m.temperature_mean) << " (SD "
-      << fixed3(m.temperature_sd) << ")\n";
+    o << "," << with_ci(find_metric(m.calibration, "ece_after")) << "," << csv::field(calibration_params(s, m))
+      << "\n";
   }
   write_file_atomic(dir / "summary.csv", o.str());
   write_file_atomic(dir / "summary.md", "# Classification study\n\n" + format_study_tables(s));
@@ -174,17 +200,20 @@ void write_summary_tables(const fs::path& dir, const StudySummary& s) {
 // calibration.csv
 void write_calibration_csv(const fs::path& dir, const StudySummary& s) {
   std::ostringstream o;
-  o << "model,stage,ece,ece_ci_low,ece_ci_high,mce,mce_ci_low,mce_ci_high,brier,brier_ci_low,brier_ci_high,"
-       "temperature_mean,temperature_sd,bins\n";
+  const char* const figures[] = {"ece", "mce", "brier", "citl", "slope"};
+  o << "model,stage";
+  for (const char* k : figures) o << "," << k << "," << k << "_ci_low," << k << "_ci_high";
+  o << ",method,temperature_mean,temperature_sd,platt_a_mean,platt_a_sd,platt_b_mean,platt_b_sd,bins\n";
   for (const ModelSummary& m : s.models)
     for (const char* stage : {"before", "after"}) {
       o << csv::field(m.model) << "," << stage;
-      for (const char* k : {"ece", "mce", "brier"}) {
+      for (const char* k : figures) {
         const MetricSummary& v = find_metric(m.calibration, std::string(k) + "_" + stage);
         o << "," << num(v.value) << "," << num(v.ci_low) << "," << num(v.ci_high);
       }
-      o << "," << num(m.temperature_mean) << "," << num(m.temperature_sd) << "," << s.options.calibration_bins
-        << "\n";
+      o << "," << to_string(s.options.calibration) << "," << num(m.temperature_mean) << "," << num(m.temperature_sd)
+        << "," << num(m.platt_a_mean) << "," << num(m.platt_a_sd) << "," << num(m.platt_b_mean) << ","
+        << num(m.platt_b_sd) << "," << s.options.calibration_bins << "\n";
     }
   write_file_atomic(dir / "calibration.csv", o.str());
 }
@@ -223,7 +252,7 @@ void write_curves_json(const fs::path& dir, const std::vector<StudyCurves>& curv
   for (const StudyCurves& c : curves) {
     json j;
     j["repeat"] = c.repeat;
-    j["score"] = "calibrated probability sigmoid(logit / T_fold)";
+    j["score"] = "calibrated probability (each fold's calibrator)";
     if (c.has_roc) {
       j["roc"] = {{"fpr", c.roc.fpr}, {"tpr", c.roc.tpr}, {"thresholds", c.roc.thresholds}};
       j["pr"] = {{"precision", c.pr.precision}, {"recall", c.pr.recall}, {"thresholds", c.pr.thresholds}};
@@ -246,28 +275,33 @@ std::string format_study_tables(const StudySummary& s) {
   const int level = static_cast<int>(std::lround(s.options.confidence * 100));
   o << "### Classification (pooled out-of-fold, mean over repeats; " << level << "% bootstrap CI)\n\n";
   o << "| model | images (pos) | repeats x folds | AUROC | AP | Brier | accuracy | precision | recall | specificity "
-       "| F1 | ECE | T |\n";
+       "| F1 | ECE | calibration |\n";
   o << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const ModelSummary& m : s.models) {
     o << "| " << m.model << " | " << m.n_images << " (" << m.n_positive << ") | " << m.n_repeats << " x "
       << (m.n_repeats ? m.n_folds / m.n_repeats : 0) << " |";
     for (const char* k : kStudyMetrics) o << " " << with_ci(find_metric(m.metrics, k)) << " |";
-    o << " " << with_ci(find_metric(m.calibration, "ece_after")) << " | " << fixed3(m.temperature_mean) << " (SD "
-      << fixed3(m.temperature_sd) << ") |\n";
+    o << " " << with_ci(find_metric(m.calibration, "ece_after")) << " | " << calibration_params(s, m) << " |\n";
   }
-  o << "\nAUROC and AP on logits; Brier on temperature-scaled probabilities; accuracy to F1 at 0.5 on them.\n";
+  const std::string method = to_string(s.options.calibration);
+  o << "\nAUROC and AP on logits; Brier on calibrated probabilities (" << method
+    << "); accuracy to F1 at 0.5 on them.\n";
 
-  o << "\n### Calibration on outer folds (before -> after temperature scaling, T fitted per fold on inner "
-       "validation; "
-    << s.options.calibration_bins << " bins)\n\n";
-  o << "| model | ECE before | ECE after | MCE before | MCE after | Brier before | Brier after | T mean (SD) |\n";
-  o << "|---|---|---|---|---|---|---|---|\n";
+  o << "\n### Calibration on outer folds (before -> after " << method
+    << " calibration, fitted per fold on inner validation; " << s.options.calibration_bins << " bins)\n\n";
+  o << "| model | ECE before | ECE after | MCE before | MCE after | Brier before | Brier after | intercept before "
+       "| intercept after | slope before | slope after | fitted (mean, SD) |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const ModelSummary& m : s.models) {
     o << "| " << m.model << " |";
     for (const char* k : kStudyCalibration) o << " " << with_ci(find_metric(m.calibration, k)) << " |";
-    o << " " << fixed3(m.temperature_mean) << " (" << fixed3(m.temperature_sd) << ") |\n";
+    o << " " << calibration_params(s, m) << " |\n";
   }
-  o << "\nMCE is the largest bin gap; being a maximum, its percentile interval can miss the point value.\n";
+  o << "\nIntercept: calibration-in-the-large (0 is ideal; below 0 the probabilities are too high). Slope: "
+       "calibration slope (1 is ideal; below 1 too extreme). MCE is the largest bin gap; being a maximum, its "
+       "percentile interval can miss the point value.\n";
+  for (const ModelSummary& m : s.models)
+    if (!m.calibration_warning.empty()) o << "\n**Warning:** " << m.calibration_warning << ".\n";
 
   o << "\n### Operating points (threshold chosen on each fold's inner validation, applied to its outer fold)\n\n";
   o << "| model | criterion | threshold mean (SD) | folds met / failed | sensitivity | specificity | precision | F1 "

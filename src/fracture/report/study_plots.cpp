@@ -49,7 +49,7 @@ void write_study_plots(const std::filesystem::path& dir, const std::vector<Study
     write_png_atomic(line_plot(pr, o), dir / "pr_curve.png");
   }
   PlotOptions o;
-  o.title = "Reliability diagram (after temperature scaling)";
+  o.title = "Reliability diagram (after calibration)";
   o.xlabel = "Mean predicted probability of fracture (bin)";
   o.ylabel = "Observed fracture rate (bin)";
   write_png_atomic(line_plot(rel, o), dir / "reliability_diagram.png");

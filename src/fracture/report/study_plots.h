@@ -3,7 +3,7 @@
 //   pr_curve.png            precision-recall of every backbone, labelled with its AP, and the
 //                           prevalence (a chance classifier's precision)
 //   reliability_diagram.png per backbone the observed fracture rate against the mean predicted
-//                           probability of each non-empty bin, after temperature scaling, labelled
+//                           probability of each non-empty bin, after calibration, labelled
 //                           with ECE after (before), and the diagonal of perfect calibration
 // All on the first repeat's pooled out-of-fold calibrated probabilities (the data of curves.json).
 //
