@@ -11,6 +11,7 @@
 
 #include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/calibrator.h"
+#include "fracture/calibrate/logistic_regression.h"
 #include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
@@ -357,4 +358,40 @@ TEST(Calibrator, EachMethodIsItsOwnFitAndRoundTripsThroughJson) {
   }
   EXPECT_THROW(parse_calibration_method("isotonic"), Error);
   EXPECT_EQ(parse_calibration_method("platt"), CalibrationMethod::platt);
+}
+
+// The study's fusion model against scikit-learn's LogisticRegression() defaults (L2, C = 1,
+// unpenalised intercept): coefficients, intercept and probabilities, and the penalised score
+// equations solved to 1e-8 (so a gap to sklearn is its lbfgs tolerance, not ours).
+TEST(LogisticRegressionOracle, MatchesScikitLearnDefaults) {
+  char tmpl[] = "/tmp/fracture_logreg_oracle_XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  ASSERT_NE(dir, nullptr);
+  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/logreg_oracle.py " + dir;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const json all = json::parse(read_file(fs::path(dir) / "logreg_cases.json"));
+  fs::remove_all(dir);
+  ASSERT_EQ(all.size(), 4u);
+  for (const json& c : all) {
+    const auto x = c["x"].get<std::vector<std::vector<double>>>();
+    const auto y = c["y"].get<std::vector<int>>();
+    const double C = c["C"].get<double>();
+    const LogisticRegressionFit f = fit_logistic_regression(x, y, C);
+    const auto coef = c["coef"].get<std::vector<double>>();
+    ASSERT_EQ(f.coef.size(), coef.size());
+    for (size_t k = 0; k < coef.size(); ++k) EXPECT_NEAR(f.coef[k], coef[k], 1e-5) << k;
+    EXPECT_NEAR(f.intercept, c["intercept"].get<double>(), 1e-5);
+    const auto proba = c["proba"].get<std::vector<double>>();
+    std::vector<double> g(coef.size() + 1, 0.0);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double p = stable_sigmoid(logistic_regression_logit(f, x[i]));
+      EXPECT_NEAR(p, proba[i], 5e-6) << i;  // sklearn lbfgs stops near its tolerance (1.4e-6 seen)
+      g[0] += C * (p - y[i]);
+      for (size_t k = 0; k < coef.size(); ++k) g[k + 1] += C * (p - y[i]) * x[i][k];
+    }
+    for (size_t k = 0; k < coef.size(); ++k) g[k + 1] += f.coef[k];
+    for (double v : g) EXPECT_LT(std::fabs(v), 1e-8);
+  }
+  EXPECT_THROW(fit_logistic_regression({{1.0}, {2.0}}, {1, 1}), Error);
+  EXPECT_THROW(fit_logistic_regression({{1.0}, {2.0, 3.0}}, {0, 1}), Error);
 }

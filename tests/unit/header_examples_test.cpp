@@ -24,6 +24,7 @@
 #include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/logistic.h"
 #include "fracture/calibrate/calibrator.h"
+#include "fracture/calibrate/logistic_regression.h"
 #include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/temperature.h"
 #include "fracture/calibrate/thresholds.h"
@@ -328,6 +329,12 @@ TEST(HeaderExamples, Calibrate) {
     fracture::PlattFit fit = fracture::fit_platt(val_logits, val_labels);
     std::vector<double> p = fracture::apply_platt(test_logits, fit);   // calibrated P(fractured)
     EXPECT_EQ(p.size(), 2u);
+  }
+  {
+    fracture::LogisticRegressionFit f = fracture::fit_logistic_regression({{0.2, -1.0}, {1.5, 0.3}, {-0.7, 0.1}}, {0, 1, 0});
+    double p = fracture::stable_sigmoid(fracture::logistic_regression_logit(f, {0.9, 0.2}));
+    EXPECT_GT(p, 0.0);
+    EXPECT_LT(p, 1.0);
   }
   {
     fracture::Calibrator c = fracture::fit_calibrator(fracture::CalibrationMethod::platt, val_logits, val_labels);
