@@ -56,6 +56,9 @@
 #include "fracture/detect/nms.h"
 #include "fracture/engine/classify.h"
 #include "fracture/engine/classify_run.h"
+#include "fracture/engine/study_run.h"
+#include "fracture/report/study_report.h"
+#include "fracture/report/compare.h"
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/detect_run.h"
 #include "fracture/engine/detect_train.h"
@@ -154,6 +157,17 @@ TEST(HeaderExamples, MatchThisFile) {
       EXPECT_NE(self.find(l), std::string::npos) << h << ": example line not compiled in this test:\n  " << l;
   }
   EXPECT_GT(headers, 50);
+}
+
+TEST(HeaderExamples, ReportCompare) {
+  fracture::CompareInput in;                  // images of the detection val and test splits
+  in.val_labels = {0, 1, 0, 1};  in.test_labels = {1, 0, 1, 0};
+  in.columns.push_back({"resnet18", "classifier", "calibrated out-of-fold probability", {.2, .7, .1, .6}, {.8, .3, .6, .4}});
+  in.columns.push_back({"yolov8n", "detector", "highest box confidence", {.1, .5, .3, .9}, {.7, .2, .4, .1}});
+  fracture::CompareResult r = fracture::compare_scores(in, {});
+  for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.a.c_str(), t.b.c_str(), t.p_value);
+  EXPECT_TRUE(r.fused);
+  EXPECT_EQ(r.scores.size(), 3u);
 }
 
 TEST(HeaderExamples, CoreCsv) {
@@ -610,6 +624,17 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     cfg.set("model", "mobilenet_v3_small", "example");
     fracture::engine::ClassifyOutcome out = fracture::engine::classify_cv(cfg, *log);
     std::printf("%s", out.report.c_str());           // the study's Markdown tables
+  };
+  [[maybe_unused]] auto study_run = [&] {
+    fracture::Config cfg = fracture::Config::defaults();
+    cfg.set("data", "synthetic/data.yaml", "example");        // boxes and (from them) image labels
+    fracture::engine::StudyOutcome out = fracture::engine::run_study(cfg, *log);
+    std::printf("%s", out.report.c_str());                     // summary.md
+  };
+  [[maybe_unused]] auto study_report = [&] {
+    fracture::report::StudyReportInput in;   // filled by engine::run_study
+    in.study = "runs/study/study";  in.classify_run = in.study / "classify" / "cv";
+    std::string md = fracture::report::write_study_report(in);   // also writes the files
   };
   [[maybe_unused]] auto detect_eval = [&](const fracture::DetDataset& ds) {
     auto det = fracture::engine::load_detector("runs/detect/train", torch::kCPU);  // or a .safetensors

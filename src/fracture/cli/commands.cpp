@@ -7,6 +7,8 @@ const std::vector<Command>& commands() {
       {"synth", "", "generate a synthetic radiograph dataset: fracture synth out=DIR n=N imgsz=S seed=K", cmd_synth},
       {"check", "", "validate a dataset and report problems and leakage: fracture check data=PATH strict=true|false",
        cmd_check},
+      {"study", "", "the whole protocol into one report: classifiers (CV), detectors, detector vs classifier: "
+                    "fracture study data=data.yaml", cmd_study},
       {"classify", "train", "train a classifier on one split", cmd_classify_train},
       {"classify", "cv", "repeated stratified k-fold cross-validation study", cmd_classify_cv},
       {"classify", "val", "evaluate a trained classification run", cmd_classify_val},

@@ -48,6 +48,35 @@ namespace detail {
 
 std::string value_text(const Config& c, const std::string& key) { return c.is_null(key) ? "null" : c.str(key); }
 
+Config absolute_paths(Config cfg) {
+  for (const char* k : {"data", "weights", "external"})
+    if (cfg.has(k) && !cfg.str(k).empty())
+      cfg.set(k, fs::absolute(cfg.str(k)).lexically_normal().string(), "absolute path");
+  return cfg;
+}
+
+// Keys a resumed run may take from the command line; every other key must match the run's args.yaml.
+const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "cache",
+                                               "resume", "cfg",     "project", "name"};
+
+Config resumed_config(const Config& cli, const fs::path& run, Logger& log) {
+  Config saved = run_config(run);
+  const Config defaults = Config::defaults();
+  const Config given = absolute_paths(cli);
+  std::string changed;
+  for (const auto& k : cli.keys()) {
+    if (kResumeFreeKeys.count(k.name)) continue;
+    const std::string v = value_text(given, k.name);
+    if (v != value_text(defaults, k.name) && v != value_text(saved, k.name))
+      changed += "\n  " + k.name + ": run has " + value_text(saved, k.name) + ", command line has " + v;
+  }
+  FRACTURE_CHECK(changed.empty(), "resume=", run.string(), ": the command line changes keys of the run; a resumed ",
+                 "run keeps its args.yaml (only device, workers, threads, verbose, cache may change):", changed);
+  for (const char* k : {"device", "workers", "threads", "verbose", "cache"}) saved.set(k, value_text(cli, k), "command line");
+  log.info("resuming {} (keys from its args.yaml)", run.string());
+  return saved;
+}
+
 // The dataset with both classes; errors name the file and the counts.
 ClsDataset load_dataset(const Config& cfg, Logger& log, std::vector<UnusableFile>* skipped) {
   FRACTURE_CHECK(!cfg.str("data").empty(), "fracture classify: key 'data' is required (class folder, CSV manifest ",
@@ -87,21 +116,14 @@ namespace {
 namespace fs = std::filesystem;
 using detail::load_dataset;
 using detail::run_config;
+using detail::absolute_paths;
+using detail::resumed_config;
 using detail::value_text;
 using nlohmann::json;
 
-// Keys a resumed run may take from the command line; every other key must match the run's args.yaml.
-const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "cache",
-                                               "resume", "cfg",     "project", "name"};
 
 std::string num(double v) { return csv::number(v, 9); }
 
-// The command-line config with paths made absolute (so a run can be resumed from another folder).
-Config absolute_paths(Config cfg) {
-  for (const char* k : {"data", "weights"})
-    if (!cfg.str(k).empty()) cfg.set(k, fs::absolute(cfg.str(k)).lexically_normal().string(), "absolute path");
-  return cfg;
-}
 
 // New run dir, or the resumed one with its saved config (study keys may not change).
 fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
@@ -118,21 +140,7 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
   const report::ClassifyRunInfo info = report::read_run_json(run);
   FRACTURE_CHECK(info.mode == mode, "resume=", run.string(), ": is a classify ", info.mode,
                  " run; resume it with `fracture classify ", info.mode, " resume=...`");
-  Config saved = run_config(run);
-  const Config defaults = Config::defaults();
-  const Config given = absolute_paths(cfg);
-  std::string changed;
-  for (const auto& k : cfg.keys()) {
-    if (kResumeFreeKeys.count(k.name)) continue;
-    const std::string v = value_text(given, k.name);
-    if (v != value_text(defaults, k.name) && v != value_text(saved, k.name))
-      changed += "\n  " + k.name + ": run has " + value_text(saved, k.name) + ", command line has " + v;
-  }
-  FRACTURE_CHECK(changed.empty(), "resume=", run.string(), ": the command line changes keys of the study; a resumed ",
-                 "run keeps its args.yaml (only device, workers, threads, verbose, cache may change):", changed);
-  for (const char* k : {"device", "workers", "threads", "verbose", "cache"}) saved.set(k, value_text(cfg, k), "command line");
-  cfg = saved;
-  log.info("resuming {} (keys from its args.yaml)", run.string());
+  cfg = resumed_config(cfg, run, log);
   return run;
 }
 

@@ -43,6 +43,12 @@ std::string value_text(const Config& c, const std::string& key);
 ClsDataset load_dataset(const Config& cfg, Logger& log, std::vector<UnusableFile>* skipped = nullptr);
 /// The resolved config of a run directory (its args.yaml over the defaults).
 Config run_config(const std::filesystem::path& run);
+/// The config with its dataset and weights paths (data, weights, external) made absolute, so a run
+/// can be resumed from another folder.
+Config absolute_paths(Config cfg);
+/// A resumed run's config: its args.yaml, with only device, workers, threads, verbose and cache
+/// taken from `cli`; any other key the command line changes is an error listing each change.
+Config resumed_config(const Config& cli, const std::filesystem::path& run, Logger& log);
 }  // namespace detail
 
 }  // namespace fracture::engine

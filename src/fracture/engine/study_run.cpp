@@ -1,0 +1,224 @@
+// fracture study: classify cv, detect train + test per detector, then the comparison, into one
+// study directory (layout in study_run.h).
+#include "fracture/engine/study_run.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "fracture/core/csv.h"
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+#include "fracture/core/rundir.h"
+#include "fracture/engine/classify_run.h"
+#include "fracture/engine/detect_run.h"
+#include "fracture/engine/detect_train.h"
+#include "fracture/report/compare.h"
+#include "fracture/report/detect_files.h"
+#include "fracture/report/study_report.h"
+
+namespace fracture::engine {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The key a path is matched by across stages (the classify CSV and the detectors' predictions.json
+// name the same files, perhaps spelled differently).
+std::string image_key(const std::string& p) { return fs::weakly_canonical(fs::path(p)).string(); }
+
+// The study directory: new (args.yaml written) or the resumed one with its config.
+fs::path study_dir(Config& cfg, Logger& log) {
+  if (cfg.str("resume").empty()) {
+    cfg = detail::absolute_paths(cfg);
+    const fs::path run = make_run_dir(cfg.str("project"), "study", cfg.str("name").empty() ? "study" : cfg.str("name"));
+    write_run_args(run, cfg);
+    write_file_atomic(run / "study.json", "{\"task\": \"study\"}\n");  // marks the folder as a study
+    return run;
+  }
+  fs::path run = cfg.str("resume");
+  if (!run.has_filename()) run = run.parent_path();
+  FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml") && fs::is_regular_file(run / "study.json"), "resume=",
+                 run.string(), ": not a fracture study directory (no args.yaml and study.json)");
+  cfg = detail::resumed_config(cfg, run, log);
+  return run;
+}
+
+// Stage 1: the classifiers' cross-validation (resumed fold by fold when it was started).
+fs::path classify_stage(const Config& cfg, const fs::path& study, Logger& log) {
+  const fs::path run = study / "classify" / "cv";
+  Config c = cfg;
+  c.set("resume", "", "study");
+  if (fs::is_regular_file(run / "run.json")) {
+    c.set("resume", run.string(), "study");
+    log.info("study: classification stage: {} exists, finished folds are kept", run.string());
+  } else {
+    if (fs::exists(run)) fs::remove_all(run);  // made but killed before its splits: nothing finished
+    c.set("project", study.string(), "study");
+    c.set("name", "cv", "study");
+    if (c.is_null("model")) c.set("model", "all", "study");
+  }
+  const ClassifyOutcome out = classify_cv(c, log);
+  FRACTURE_CHECK(out.run_dir == run, "study: the classification run went to ", out.run_dir.string(), ", expected ",
+                 run.string());
+  return run;
+}
+
+// Stage 2: one detector trained (or resumed), then its best weights on the test split.
+void detect_stage(const Config& cfg, const fs::path& study, const std::string& size, Logger& log) {
+  const fs::path run = study / "detect" / size, test = study / "detect" / (size + "_test");
+  if (!fs::is_regular_file(run / "metrics.json")) {
+    Config c = cfg;
+    if (fs::is_regular_file(run / "weights" / "last_state.json")) {
+      c = Config::defaults();
+      for (const char* k : {"device", "workers", "threads", "verbose", "cache"})
+        c.set(k, detail::value_text(cfg, k), "study");
+      c.set("resume", run.string(), "study");
+      log.info("study: {}: resuming from its last checkpoint", size);
+    } else {
+      if (fs::exists(run)) fs::remove_all(run);  // made but killed before its first checkpoint
+      c.set("resume", "", "study");
+      c.set("project", study.string(), "study");
+      c.set("name", size, "study");
+      c.set("model", size, "study");
+      c.set("epochs", detail::value_text(cfg, cfg.is_null("det_epochs") ? "epochs" : "det_epochs"), "study");
+      c.set("batch", detail::value_text(cfg, cfg.is_null("det_batch") ? "batch" : "det_batch"), "study");
+      c.set("imgsz", detail::value_text(cfg, "det_imgsz"), "study");
+      for (const char* k : {"translate", "scale", "hsv_v"}) c.set(k, "null", "study");  // the detection defaults
+    }
+    const DetectTrainResult r = detect_train(c, log);
+    FRACTURE_CHECK(r.run_dir == run, "study: detector ", size, " went to ", r.run_dir.string(), ", expected ",
+                   run.string());
+  } else {
+    log.info("study: {}: trained before (metrics.json), kept", size);
+  }
+  if (!fs::is_regular_file(test / "metrics.json")) {
+    if (fs::exists(test)) fs::remove_all(test);
+    const Config trained = detail::run_config(run);
+    Config v = cfg;
+    v.set("resume", "", "study");
+    v.set("model", run.string(), "study");
+    v.set("data", trained.str("data"), "study");
+    v.set("split", "test", "study");
+    v.set("imgsz", trained.str("imgsz"), "study");
+    v.set("batch", trained.str("batch"), "study");
+    v.set("project", study.string(), "study");
+    v.set("name", size + "_test", "study");
+    v.set("conf", "null", "study");
+    detect_val(v, log);
+  }
+}
+
+// One image score per detector: the highest box confidence (any class), 0 without a box.
+std::map<std::string, double> detector_scores(const fs::path& predictions) {
+  std::map<std::string, double> s;
+  for (const ImagePredictions& im : report::read_predictions_json(predictions)) {
+    double m = 0;
+    for (const Prediction& p : im.preds) m = std::max(m, double(p.conf));
+    s[image_key(im.path)] = m;
+  }
+  return s;
+}
+
+// Per image of the classification study: the label and, per classifier, the calibrated
+// out-of-fold probability averaged over repeats.
+struct OofScores {
+  std::map<std::string, int> label;
+  std::map<std::string, std::map<std::string, double>> prob;  // model -> image -> mean calibrated p
+  std::vector<std::string> models;                            // in file order
+};
+OofScores read_oof(const fs::path& file) {
+  const std::vector<csv::Record> rows = csv::parse(read_file(file), file.string());
+  FRACTURE_CHECK(!rows.empty(), file.string(), ": empty");
+  std::map<std::string, size_t> col;
+  for (size_t k = 0; k < rows[0].fields.size(); ++k) col[rows[0].fields[k]] = k;
+  for (const char* need : {"image", "model", "calibrated_probability", "label"})
+    FRACTURE_CHECK(col.count(need), file.string(), ": no column '", need, "'");
+  OofScores o;
+  std::map<std::string, std::map<std::string, int>> count;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& f = rows[r].fields;
+    FRACTURE_CHECK(f.size() == rows[0].fields.size(), file.string(), ":", rows[r].line, ": ", f.size(),
+                   " fields, expected ", rows[0].fields.size());
+    const std::string img = image_key(f[col["image"]]), model = f[col["model"]];
+    if (!o.prob.count(model)) o.models.push_back(model);
+    o.prob[model][img] += std::stod(f[col["calibrated_probability"]]);
+    ++count[model][img];
+    o.label[img] = std::stoi(f[col["label"]]);
+  }
+  for (auto& [model, m] : o.prob)
+    for (auto& [img, p] : m) p /= count[model][img];
+  return o;
+}
+
+}  // namespace
+
+StudyOutcome run_study(const Config& cli, Logger& log) {
+  Config cfg = cli;
+  FRACTURE_CHECK(!cfg.str("data").empty() || !cfg.str("resume").empty(),
+                 "fracture study: key 'data' is required (a detection dataset: data.yaml with train, val and test)");
+  for (const std::string& s : cfg.list("detectors"))  // checked before a study directory is made
+    FRACTURE_CHECK(s == "yolov8n" || s == "yolov8s" || s == "yolov8m", "key 'detectors': expected yolov8n, yolov8s ",
+                   "or yolov8m, got '", s, "'");
+  const fs::path study = study_dir(cfg, log);
+  const std::vector<std::string> sizes = cfg.list("detectors");
+  log.info("study: {} (classifiers: {}; detectors: {})", study.string(),
+           cfg.is_null("model") ? "all" : cfg.str("model"), cfg.str("detectors"));
+
+  const fs::path cls = classify_stage(cfg, study, log);
+  for (const std::string& s : sizes) detect_stage(cfg, study, s, log);
+
+  // Detector against classifier on the images both scored: the detection val and test splits.
+  report::StudyReportInput rin;
+  rin.study = study;
+  rin.classify_run = cls;
+  rin.cfg = &cfg;
+  const OofScores oof = read_oof(cls / "oof_predictions.csv");
+  if (!sizes.empty()) {
+    std::vector<std::map<std::string, double>> val, test;
+    for (const std::string& s : sizes) {
+      val.push_back(detector_scores(study / "detect" / s / "predictions.json"));
+      test.push_back(detector_scores(study / "detect" / (s + "_test") / "predictions.json"));
+      rin.detectors.push_back({s, study / "detect" / s, study / "detect" / (s + "_test")});
+    }
+    CompareInput in;
+    std::vector<std::string> val_images, test_images;
+    auto common = [&](const std::map<std::string, double>& det, std::vector<std::string>& out, int& missing) {
+      for (const auto& [img, sc] : det)
+        if (oof.label.count(img)) out.push_back(img); else ++missing;
+    };
+    common(val[0], val_images, rin.val_not_classified);
+    common(test[0], test_images, rin.test_not_classified);
+    for (const auto& img : val_images) in.val_labels.push_back(oof.label.at(img));
+    for (const auto& img : test_images) in.test_labels.push_back(oof.label.at(img));
+    for (const std::string& m : oof.models) {
+      ScoreColumn c{m, "classifier", "calibrated out-of-fold probability (mean over repeats)", {}, {}};
+      for (const auto& img : val_images) c.val.push_back(oof.prob.at(m).at(img));
+      for (const auto& img : test_images) c.test.push_back(oof.prob.at(m).at(img));
+      in.columns.push_back(c);
+    }
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      ScoreColumn c{sizes[k], "detector", "highest box confidence of any class (0 without a box)", {}, {}};
+      for (const auto& img : val_images) {
+        FRACTURE_CHECK(val[k].count(img), "study: ", sizes[k], " did not score val image ", img);
+        c.val.push_back(val[k].at(img));
+      }
+      for (const auto& img : test_images) {
+        FRACTURE_CHECK(test[k].count(img), "study: ", sizes[k], " did not score test image ", img);
+        c.test.push_back(test[k].at(img));
+      }
+      in.columns.push_back(c);
+    }
+    CompareOptions co;
+    co.seed = uint64_t(cfg.integer("seed"));
+    rin.compare = compare_scores(in, co);
+    rin.has_compare = true;
+  }
+  StudyOutcome out;
+  out.run_dir = study;
+  out.report = report::write_study_report(rin);
+  return out;
+}
+
+}  // namespace fracture::engine

@@ -1,0 +1,220 @@
+#include "fracture/report/study_report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "fracture/core/csv.h"
+#include "fracture/core/error.h"
+#include "fracture/core/fs.h"
+
+namespace fracture::report {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string f3(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f", v);
+  return b;
+}
+std::string pval(double p) {
+  if (!std::isfinite(p)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, p < 0.001 ? "%.1e" : "%.3f", p);
+  return b;
+}
+std::string ci(const BootstrapResult& r) { return f3(r.estimate) + " (" + f3(r.lower) + "-" + f3(r.upper) + ")"; }
+
+json read_json(const fs::path& f) {
+  FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the stage did not finish)");
+  try {
+    return json::parse(read_file(f));
+  } catch (const json::exception& e) {
+    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
+  }
+}
+
+// detection.csv: model, split, then the rows of each run's metrics.csv (class, images, instances, P,
+// R, mAP50, mAP50-95), "all" first.
+std::string detection_table(const StudyReportInput& in, std::string& md) {
+  std::string o = csv::line({"model", "split", "class", "images", "instances", "precision", "recall", "map50",
+                             "map50_95"});
+  md += "| model | split | class | images | instances | P | R | mAP50 | mAP50-95 |\n|---|---|---|---|---|---|---|---|---|\n";
+  for (const StudyDetector& d : in.detectors)
+    for (const auto& [split, run] : {std::pair<std::string, fs::path>{"val", d.train_run}, {"test", d.test_run}}) {
+      const fs::path f = run / "metrics.csv";
+      FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the stage did not finish)");
+      const auto rows = csv::parse(read_file(f), f.string());
+      for (size_t r = 1; r < rows.size(); ++r) {
+        std::vector<std::string> row = {d.size, split};
+        row.insert(row.end(), rows[r].fields.begin(), rows[r].fields.end());
+        o += csv::line(row);
+        const auto& x = rows[r].fields;
+        if (x.size() < 7) continue;
+        md += "| " + d.size + " | " + split + " | " + x[0] + " | " + x[1] + " | " + x[2];
+        for (size_t k = 3; k < 7; ++k) md += " | " + f3(std::stod(x[k]));
+        md += " |\n";
+      }
+    }
+  return o;
+}
+
+// The comparison: compare.csv rows, compare.json, and the Markdown tables.
+void write_compare(const StudyReportInput& in, std::string& md) {
+  const CompareResult& c = in.compare;
+  std::string o = "name,kind,score,val_auroc,threshold";
+  for (const auto& [k, v] : c.scores.front().metrics) o += "," + k + "," + k + "_ci_low," + k + "_ci_high";
+  o += "\n";
+  json scores = json::array();
+  md += "| score | kind | AUROC | AP | Brier | sensitivity | specificity | F1 | threshold (val) |\n"
+        "|---|---|---|---|---|---|---|---|---|\n";
+  for (const ScoreResult& s : c.scores) {
+    o += csv::field(s.name) + "," + s.kind + "," + csv::field(s.score) + "," + csv::number(s.val_auroc) + "," +
+         csv::number(s.threshold);
+    json m = json::object();
+    for (const auto& [k, v] : s.metrics) {
+      o += "," + csv::number(v.estimate) + "," + csv::number(v.lower) + "," + csv::number(v.upper);
+      m[k] = {{"value", v.estimate}, {"ci_low", v.lower}, {"ci_high", v.upper}};
+    }
+    o += "\n";
+    scores.push_back({{"name", s.name}, {"kind", s.kind}, {"score", s.score}, {"val_auroc", s.val_auroc},
+                      {"threshold", s.threshold}, {"metrics", m}});
+    md += "| " + s.name + " | " + s.kind + " | " + ci(score_metric(s, "auroc")) + " | " + ci(score_metric(s, "ap")) +
+          " | " + ci(score_metric(s, "brier")) + " | " + ci(score_metric(s, "recall")) + " | " +
+          ci(score_metric(s, "specificity")) + " | " + ci(score_metric(s, "f1")) + " | " + f3(s.threshold) + " |\n";
+  }
+  md += "\n| A | B | AUROC A | AUROC B | A - B (95% CI) | DeLong p |\n|---|---|---|---|---|---|\n";
+  json tests = json::array();
+  std::string t = "a,b,auroc_a,auroc_b,diff,ci_low,ci_high,p_value,note\n";
+  for (const PairTest& p : c.tests) {
+    md += "| " + p.a + " | " + p.b + " | " + f3(p.auc_a) + " | " + f3(p.auc_b) + " | " + f3(p.diff) + " (" +
+          f3(p.diff_low) + " to " + f3(p.diff_high) + ") | " + pval(p.p_value) + " |\n";
+    tests.push_back({{"a", p.a}, {"b", p.b}, {"auroc_a", p.auc_a}, {"auroc_b", p.auc_b}, {"diff", p.diff},
+                     {"ci_low", p.diff_low}, {"ci_high", p.diff_high}, {"p_value", p.p_value}, {"note", p.note}});
+    t += csv::line({p.a, p.b, csv::number(p.auc_a), csv::number(p.auc_b), csv::number(p.diff),
+                    csv::number(p.diff_low), csv::number(p.diff_high), csv::number(p.p_value), p.note});
+  }
+  json fusion = nullptr;
+  if (c.fused)
+    fusion = {{"classifier", c.fused_classifier}, {"detector", c.fused_detector},
+              {"coef", c.fusion.coef}, {"intercept", c.fusion.intercept},
+              {"model", "logistic regression (L2, C=1) on logit(classifier p), logit(detector score); fitted on val"}};
+  json j = {{"n_val", c.n_val}, {"n_val_positive", c.n_val_positive}, {"n_test", c.n_test},
+            {"n_test_positive", c.n_test_positive}, {"val_not_classified", in.val_not_classified},
+            {"test_not_classified", in.test_not_classified}, {"scores", scores}, {"tests", tests},
+            {"fusion", fusion}, {"fusion_note", c.fusion_note},
+            {"protocol", "thresholds (Youden), the fused pair and the fusion model fitted on the detection val "
+                         "images; every figure on the detection test images; CIs: stratified bootstrap, 2000 "
+                         "resamples; p: DeLong"}};
+  write_file_atomic(in.study / "compare.csv", o);
+  write_file_atomic(in.study / "compare_tests.csv", t);
+  write_file_atomic(in.study / "compare.json", j.dump(2) + "\n");
+}
+
+// The findings in words, from the numbers.
+std::string findings(const StudyReportInput& in, const json& cls) {
+  std::ostringstream o;
+  const json& models = cls.at("models");
+  std::string best;
+  double best_auc = -1;
+  for (const auto& [name, m] : models.items())
+    if (m.at("auroc").at("value").get<double>() > best_auc) {
+      best_auc = m.at("auroc").at("value").get<double>();
+      best = name;
+    }
+  const json& b = models.at(best);
+  o << "- **Best classifier: " << best << "**, cross-validated AUROC " << f3(best_auc) << " (95% CI "
+    << f3(b.at("auroc").at("ci_low").get<double>()) << "-" << f3(b.at("auroc").at("ci_high").get<double>()) << ")";
+  for (const json& c : cls.at("comparisons")) {
+    const std::string a = c.at("model_a"), bb = c.at("model_b");
+    if (a != best && bb != best) continue;
+    const double p = c.at("p_value").is_number() ? c.at("p_value").get<double>() : NAN;
+    o << "; against " << (a == best ? bb : a) << " DeLong p = " << pval(p);
+  }
+  o << ".\n";
+  const json& cal = b.at("calibration");
+  o << "- **Calibration** (" << cal.at("method").get<std::string>() << "): ECE "
+    << f3(cal.at("before").at("ece").at("value").get<double>()) << " before, "
+    << f3(cal.at("after").at("ece").at("value").get<double>()) << " after; calibration intercept "
+    << f3(cal.at("after").at("citl").at("value").get<double>()) << " and slope "
+    << f3(cal.at("after").at("slope").at("value").get<double>()) << " after (ideal 0 and 1).";
+  if (!cal.at("warning").get<std::string>().empty()) o << " **" << cal.at("warning").get<std::string>() << ".**";
+  o << "\n";
+  for (const json& op : b.at("operating_points"))
+    if (op.at("criterion") == "youden")
+      o << "- **Operating point** (Youden's J, chosen per fold on inner validation): threshold "
+        << f3(op.at("threshold_mean").get<double>()) << ", sensitivity "
+        << f3(op.at("sensitivity").at("value").get<double>()) << ", specificity "
+        << f3(op.at("specificity").at("value").get<double>()) << ".\n";
+  if (in.has_compare) {
+    const CompareResult& c = in.compare;
+    for (const PairTest& p : c.tests) {
+      if (p.b != best || p.a == "fused") continue;
+      const bool sig = std::isfinite(p.p_value) && p.p_value < 0.05;
+      o << "- **Detector " << p.a << " against classifier " << best << "** on the same " << c.n_test
+        << " test images: AUROC " << f3(p.auc_a) << " vs " << f3(p.auc_b) << " (p = " << pval(p.p_value) << "): "
+        << (sig ? (p.diff > 0 ? "the detector is better" : "the classifier is better")
+                : "no significant difference")
+        << ".\n";
+    }
+    if (c.fused)
+      for (const PairTest& p : c.tests)
+        if (p.a == "fused" && p.b == c.fused_classifier)
+          o << "- **Fused score** (" << c.fused_classifier << " + " << c.fused_detector << "): AUROC " << f3(p.auc_a)
+            << " against " << f3(p.auc_b) << " for the classifier alone (p = " << pval(p.p_value) << ").\n";
+  }
+  return o.str();
+}
+
+}  // namespace
+
+std::string write_study_report(const StudyReportInput& in) {
+  const json cls = read_json(in.classify_run / "metrics.json");
+  std::string md = "# Fracture study\n\n";
+  const Config& cfg = *in.cfg;
+  const fs::path data = cfg.str("data");
+  const bool synthetic = fs::exists(data.parent_path() / ".fracture-synth");
+  md += "Data: `" + data.string() + "`" + (synthetic ? " (synthetic radiographs from `fracture synth`)" : "") +
+        ". Scale: classifiers " + cfg.str("folds") + "-fold x " + cfg.str("repeats") + " repeats, " +
+        cfg.str("epochs") + " epochs at " + cfg.str("imgsz") + " px; detectors " +
+        (cfg.is_null("det_epochs") ? cfg.str("epochs") : cfg.str("det_epochs")) + " epochs at " +
+        cfg.str("det_imgsz") + " px.\n\n## Findings\n\n";
+  if (synthetic)
+    md += "> These numbers come from synthetic images at a reduced schedule: they show that the protocol runs "
+          "end to end, not how well any model finds real fractures.\n\n";
+  md += findings(in, cls);
+  md += "\n## Classification (cross-validated)\n\n";
+  const fs::path cls_md = in.classify_run / "summary.md";
+  if (fs::is_regular_file(cls_md)) {
+    std::string t = read_file(cls_md);
+    const size_t nl = t.find('\n');  // drop its "# Classification study" title
+    md += nl == std::string::npos ? t : t.substr(nl + 1);
+  }
+  if (!in.detectors.empty()) {
+    md += "\n## Detection (val: best weights after training; test: the same weights)\n\n";
+    write_file_atomic(in.study / "detection.csv", detection_table(in, md));
+  }
+  if (in.has_compare) {
+    const CompareResult& c = in.compare;
+    md += "\n## Detector against classifier on the same images\n\n";
+    md += "Test images: " + std::to_string(c.n_test) + " (" + std::to_string(c.n_test_positive) +
+          " fractured); val images (thresholds, fused pair and fusion model): " + std::to_string(c.n_val) + " (" +
+          std::to_string(c.n_val_positive) + " fractured). Classifier score: its calibrated out-of-fold probability "
+          "(each image scored by the fold model that did not train on it); detector score: the highest box "
+          "confidence of any class, 0 without a box.";
+    if (in.val_not_classified + in.test_not_classified > 0)
+      md += " " + std::to_string(in.val_not_classified + in.test_not_classified) +
+            " detection images have no classifier score (different image sets): compared on the common images only.";
+    md += "\n\n";
+    write_compare(in, md);
+  }
+  write_file_atomic(in.study / "summary.md", md);
+  return md;
+}
+
+}  // namespace fracture::report

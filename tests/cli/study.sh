@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# fracture study end to end on a tiny synthetic set (one classifier, 2-fold CV, 1 epoch; YOLOv8n,
+# 2 epochs at 64 px): the study directory's files, the comparison's protocol, a resumed finished
+# study (nothing retrained, same bytes) and a study killed with SIGKILL then resumed (same bytes as
+# one never killed). $1 = fracture binary, $2 = source dir; cwd = build/tests.
+set -euo pipefail
+BIN=$1
+TMP=$(mktemp -d "$PWD/study_cli.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+"$BIN" synth out="$TMP/data" n=60 imgsz=64 seed=1 difficulty=easy > /dev/null 2>&1
+COMMON="data=$TMP/data/data.yaml model=mobilenet_v3_small epochs=1 imgsz=32 batch=8 folds=2 repeats=1
+        detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 project=$TMP/runs"
+# shellcheck disable=SC2086
+"$BIN" study $COMMON name=full > "$TMP/full.txt" 2> "$TMP/full.err"
+S="$TMP/runs/study/full"
+for f in args.yaml study.json summary.md compare.json compare.csv compare_tests.csv detection.csv \
+         classify/cv/metrics.json classify/cv/oof_predictions.csv detect/yolov8n/weights/best.safetensors \
+         detect/yolov8n/metrics.json detect/yolov8n_test/metrics.json detect/yolov8n_test/predictions.json; do
+  test -s "$S/$f" || { echo "study: missing $f"; exit 1; }
+done
+grep -q "study: $S (report: $S/summary.md)" "$TMP/full.txt"
+for h in "## Findings" "synthetic images at a reduced schedule" "Best classifier: mobilenet_v3_small" \
+         "Detector yolov8n against classifier mobilenet_v3_small" "## Detection" "| yolov8n | test | all |"; do
+  grep -qF "$h" "$S/summary.md" || { echo "summary.md lacks '$h'"; exit 1; }
+done
+# the comparison: classifiers and detectors on the same test images, scored by the out-of-fold
+# probabilities and the highest box confidence of the test run's predictions.json
+/usr/bin/python3 - "$S" <<'PY'
+import csv, json, sys
+s = sys.argv[1]
+c = json.load(open(f"{s}/compare.json"))
+names = [x["name"] for x in c["scores"]]
+assert names == ["mobilenet_v3_small", "yolov8n", "fused"], names
+assert c["fusion"]["classifier"] == "mobilenet_v3_small" and len(c["fusion"]["coef"]) == 2, c["fusion"]
+pairs = {(t["a"], t["b"]) for t in c["tests"]}
+assert ("yolov8n", "mobilenet_v3_small") in pairs and ("fused", "yolov8n") in pairs, pairs
+test = json.load(open(f"{s}/detect/yolov8n_test/predictions.json"))
+assert c["n_test"] == len(test), (c["n_test"], len(test))
+# the detector's test AUROC recomputed here from predictions.json and the OOF labels (sklearn)
+from sklearn.metrics import roc_auc_score
+import os
+oof = {}
+for r in csv.DictReader(open(f"{s}/classify/cv/oof_predictions.csv")):
+    oof[os.path.realpath(r["image"])] = int(r["label"])
+y, sc = [], []
+for im in test:
+    y.append(oof[os.path.realpath(im["file"])])
+    sc.append(max([b["conf"] for b in im["boxes"]], default=0.0))
+det = [x for x in c["scores"] if x["name"] == "yolov8n"][0]
+assert abs(roc_auc_score(y, sc) - det["metrics"]["auroc"]["value"]) < 1e-12, (roc_auc_score(y, sc), det)
+PY
+# resume of a finished study: nothing retrained, the same files
+# shellcheck disable=SC2086
+"$BIN" study resume="$S" workers=1 > "$TMP/again.txt" 2> "$TMP/again.err"
+grep -q "done before (fold.json), skipped" "$TMP/again.err"
+grep -q "yolov8n: trained before (metrics.json), kept" "$TMP/again.err"
+cmp "$S/summary.md" <(cat "$S/summary.md")
+cp "$S/compare.json" "$TMP/compare_first.json"
+cmp "$TMP/compare_first.json" "$S/compare.json"
+# killed with SIGKILL twice (during the classifiers, then later), resumed: the same bytes as never killed
+# shellcheck disable=SC2086
+timeout -s KILL 6 "$BIN" study $COMMON name=killed > /dev/null 2>&1 || true
+test -d "$TMP/runs/study/killed" || { echo "the killed study made no directory"; exit 1; }
+timeout -s KILL 12 "$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1 || true
+"$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1
+for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.json detect/yolov8n_test/metrics.json; do
+  cmp "$S/$f" "$TMP/runs/study/killed/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
+done
+# errors
+if "$BIN" study data="$TMP/data/data.yaml" detectors=[yolov9n] project="$TMP/runs" > /dev/null 2> "$TMP/err.txt"; then
+  echo "expected failure for detectors=[yolov9n]"; exit 1; fi
+grep -q "key 'detectors': expected yolov8n, yolov8s or yolov8m, got 'yolov9n'" "$TMP/err.txt"
+test ! -e "$TMP/runs/study/study" || { echo "a refused study left a directory"; exit 1; }
+if "$BIN" study resume="$TMP/data" > /dev/null 2> "$TMP/err.txt"; then echo "expected failure: resume of a non-study"; exit 1; fi
+grep -q "not a fracture study directory" "$TMP/err.txt"
+echo "cli study: ok"
