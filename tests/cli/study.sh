@@ -6,9 +6,10 @@
 set -euo pipefail
 BIN=$1
 TMP=$(mktemp -d "$PWD/study_cli.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+trap 'cat "$TMP"/again.err 2>/dev/null | tail -5; rm -rf "$TMP"' EXIT
 "$BIN" synth out="$TMP/data" n=60 imgsz=64 seed=1 difficulty=easy > /dev/null 2>&1
-COMMON="data=$TMP/data/data.yaml model=mobilenet_v3_small epochs=1 imgsz=32 batch=8 folds=2 repeats=1
+# cls_data: the classifiers read the CSV manifest (patient ids), the detectors data.yaml; matched by path
+COMMON="data=$TMP/data/data.yaml cls_data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=1 imgsz=32 batch=8 folds=2 repeats=1
         detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 project=$TMP/runs"
 # shellcheck disable=SC2086
 "$BIN" study $COMMON name=full > "$TMP/full.txt" 2> "$TMP/full.err"
@@ -19,6 +20,7 @@ for f in args.yaml study.json summary.md compare.json compare.csv compare_tests.
   test -s "$S/$f" || { echo "study: missing $f"; exit 1; }
 done
 grep -q "study: $S (report: $S/summary.md)" "$TMP/full.txt"
+grep -q "grouped by patient_id" "$TMP/full.err"
 for h in "## Findings" "synthetic images at a reduced schedule" "Best classifier: mobilenet_v3_small" \
          "Detector yolov8n against classifier mobilenet_v3_small" "## Detection" "| yolov8n | test | all |"; do
   grep -qF "$h" "$S/summary.md" || { echo "summary.md lacks '$h'"; exit 1; }

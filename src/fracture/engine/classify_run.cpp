@@ -49,7 +49,7 @@ namespace detail {
 std::string value_text(const Config& c, const std::string& key) { return c.is_null(key) ? "null" : c.str(key); }
 
 Config absolute_paths(Config cfg) {
-  for (const char* k : {"data", "weights", "external"})
+  for (const char* k : {"data", "weights", "external", "cls_data"})
     if (cfg.has(k) && !cfg.str(k).empty())
       cfg.set(k, fs::absolute(cfg.str(k)).lexically_normal().string(), "absolute path");
   return cfg;

@@ -43,7 +43,7 @@ std::string value_text(const Config& c, const std::string& key);
 ClsDataset load_dataset(const Config& cfg, Logger& log, std::vector<UnusableFile>* skipped = nullptr);
 /// The resolved config of a run directory (its args.yaml over the defaults).
 Config run_config(const std::filesystem::path& run);
-/// The config with its dataset and weights paths (data, weights, external) made absolute, so a run
+/// The config with its dataset and weights paths (data, weights, external, cls_data) made absolute, so a run
 /// can be resumed from another folder.
 Config absolute_paths(Config cfg);
 /// A resumed run's config: its args.yaml, with only device, workers, threads, verbose and cache

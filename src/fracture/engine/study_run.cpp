@@ -45,19 +45,28 @@ fs::path study_dir(Config& cfg, Logger& log) {
   return run;
 }
 
+// The config that resumes a stage's run: the defaults, the keys a resumed run may change, resume=.
+Config stage_resume(const Config& cfg, const fs::path& run) {
+  Config c = Config::defaults();
+  for (const char* k : {"device", "workers", "threads", "verbose", "cache"}) c.set(k, detail::value_text(cfg, k), "study");
+  c.set("resume", run.string(), "study");
+  return c;
+}
+
 // Stage 1: the classifiers' cross-validation (resumed fold by fold when it was started).
 fs::path classify_stage(const Config& cfg, const fs::path& study, Logger& log) {
   const fs::path run = study / "classify" / "cv";
   Config c = cfg;
   c.set("resume", "", "study");
   if (fs::is_regular_file(run / "run.json")) {
-    c.set("resume", run.string(), "study");
+    c = stage_resume(cfg, run);
     log.info("study: classification stage: {} exists, finished folds are kept", run.string());
   } else {
     if (fs::exists(run)) fs::remove_all(run);  // made but killed before its splits: nothing finished
     c.set("project", study.string(), "study");
     c.set("name", "cv", "study");
     if (c.is_null("model")) c.set("model", "all", "study");
+    if (!cfg.str("cls_data").empty()) c.set("data", cfg.str("cls_data"), "study");
   }
   const ClassifyOutcome out = classify_cv(c, log);
   FRACTURE_CHECK(out.run_dir == run, "study: the classification run went to ", out.run_dir.string(), ", expected ",
@@ -71,10 +80,7 @@ void detect_stage(const Config& cfg, const fs::path& study, const std::string& s
   if (!fs::is_regular_file(run / "metrics.json")) {
     Config c = cfg;
     if (fs::is_regular_file(run / "weights" / "last_state.json")) {
-      c = Config::defaults();
-      for (const char* k : {"device", "workers", "threads", "verbose", "cache"})
-        c.set(k, detail::value_text(cfg, k), "study");
-      c.set("resume", run.string(), "study");
+      c = stage_resume(cfg, run);
       log.info("study: {}: resuming from its last checkpoint", size);
     } else {
       if (fs::exists(run)) fs::remove_all(run);  // made but killed before its first checkpoint
