@@ -127,4 +127,21 @@ DelongTest delong_test(const std::vector<int>& labels, const std::vector<double>
   return t;
 }
 
+DelongTest delong_test_or_nan(const std::vector<int>& labels, const std::vector<double>& a,
+                              const std::vector<double>& b, double confidence, std::string* note) {
+  if (note) note->clear();
+  try {
+    return delong_test(labels, a, b, confidence);
+  } catch (const Error& e) {
+    DelongTest t;
+    t.auc_a = roc_auc_score(labels, a);  // throws on bad input, as delong_test would have
+    t.auc_b = roc_auc_score(labels, b);
+    t.diff = t.auc_a - t.auc_b;
+    const double nan = std::nan("");
+    t.var_a = t.var_b = t.cov_ab = t.var_diff = t.diff_lower = t.diff_upper = t.z = t.p_value = nan;
+    if (note) *note = e.what();
+    return t;
+  }
+}
+
 }  // namespace fracture

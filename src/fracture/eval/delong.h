@@ -9,6 +9,7 @@
 // (the Mann-Whitney kernel); covariances use the unbiased (n - 1) denominators, as DeLong 1988 and
 // pROC / numpy.cov do.
 #pragma once
+#include <string>
 #include <vector>
 
 namespace fracture {
@@ -38,6 +39,12 @@ DelongAuc delong_auc(const std::vector<int>& labels, const std::vector<double>& 
 /// model perfect on every case and the other not varying), where no z exists.
 DelongTest delong_test(const std::vector<int>& labels, const std::vector<double>& scores_a,
                        const std::vector<double>& scores_b, double confidence = 0.95);
+
+/// delong_test where it is defined; where it throws on a degenerate pair (as above), the two
+/// AUROCs and their difference with NaN interval ends, z and p, and the reason in *note ("" when
+/// defined). Bad input still throws.
+DelongTest delong_test_or_nan(const std::vector<int>& labels, const std::vector<double>& scores_a,
+                              const std::vector<double>& scores_b, double confidence, std::string* note);
 
 /// Midranks (1-based, ties get the mean of their ranks) of values, as scipy.stats.rankdata.
 std::vector<double> midranks(const std::vector<double>& values);

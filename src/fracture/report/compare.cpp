@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
@@ -12,8 +11,6 @@
 namespace fracture {
 
 namespace {
-
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double clipped_logit(double p) {
   const double q = std::min(std::max(p, 1e-6), 1 - 1e-6);
@@ -73,21 +70,13 @@ PairTest pair_test(const ScoreColumn& a, const ScoreColumn& b, const std::vector
   PairTest t;
   t.a = a.name;
   t.b = b.name;
-  try {
-    const DelongTest d = delong_test(y, a.test, b.test, confidence);
-    t.auc_a = d.auc_a;
-    t.auc_b = d.auc_b;
-    t.diff = d.diff;
-    t.diff_low = d.diff_lower;
-    t.diff_high = d.diff_upper;
-    t.p_value = d.p_value;
-  } catch (const Error& e) {
-    t.auc_a = roc_auc_score(y, a.test);
-    t.auc_b = roc_auc_score(y, b.test);
-    t.diff = t.auc_a - t.auc_b;
-    t.diff_low = t.diff_high = t.p_value = kNaN;
-    t.note = e.what();
-  }
+  const DelongTest d = delong_test_or_nan(y, a.test, b.test, confidence, &t.note);
+  t.auc_a = d.auc_a;
+  t.auc_b = d.auc_b;
+  t.diff = d.diff;
+  t.diff_low = d.diff_lower;
+  t.diff_high = d.diff_upper;
+  t.p_value = d.p_value;
   return t;
 }
 

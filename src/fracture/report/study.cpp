@@ -522,21 +522,14 @@ StudySummary summarise_study(const std::vector<FoldPredictions>& folds, const St
       c.model_a = models[a].name;
       c.model_b = models[b].name;
       c.n_images = static_cast<int>(models[a].images.size());
-      try {
-        const DelongTest t = delong_test(models[a].labels, scores[a], scores[b], options.confidence);
-        c.auc_a = t.auc_a;
-        c.auc_b = t.auc_b;
-        c.diff = t.diff;
-        c.diff_low = t.diff_lower;
-        c.diff_high = t.diff_upper;
-        c.p_value = t.p_value;
-      } catch (const Error& e) {
-        c.auc_a = roc_auc_score(models[a].labels, scores[a]);
-        c.auc_b = roc_auc_score(models[b].labels, scores[b]);
-        c.diff = c.auc_a - c.auc_b;
-        c.diff_low = c.diff_high = c.p_value = kNaN;
-        c.note = e.what();
-      }
+      const DelongTest t =
+          delong_test_or_nan(models[a].labels, scores[a], scores[b], options.confidence, &c.note);
+      c.auc_a = t.auc_a;
+      c.auc_b = t.auc_b;
+      c.diff = t.diff;
+      c.diff_low = t.diff_lower;
+      c.diff_high = t.diff_upper;
+      c.p_value = t.p_value;
       s.comparisons.push_back(c);
     }
   return s;
