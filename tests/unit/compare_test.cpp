@@ -82,12 +82,12 @@ TEST(Compare, FitsOnValJudgesOnTest) {
   // tests: every detector against every classifier, then fused against its two inputs
   ASSERT_EQ(r.tests.size(), 6u);
   const DelongTest d = delong_test(in.test_labels, in.columns[2].test, in.columns[0].test);
-  EXPECT_EQ(r.tests[0].a, "yolov8n");
-  EXPECT_EQ(r.tests[0].b, "resnet18");
+  EXPECT_EQ(r.tests[0].model_a, "yolov8n");
+  EXPECT_EQ(r.tests[0].model_b, "resnet18");
   EXPECT_DOUBLE_EQ(r.tests[0].p_value, d.p_value);
-  EXPECT_EQ(r.tests[4].a, "fused");
-  EXPECT_EQ(r.tests[4].b, r.fused_classifier);
-  EXPECT_EQ(r.tests[5].b, r.fused_detector);
+  EXPECT_EQ(r.tests[4].model_a, "fused");
+  EXPECT_EQ(r.tests[4].model_b, r.fused_classifier);
+  EXPECT_EQ(r.tests[5].model_b, r.fused_detector);
 
   // leakage: changing the test scores changes no fitted value
   CompareInput moved = in;

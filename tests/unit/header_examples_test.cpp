@@ -165,7 +165,7 @@ TEST(HeaderExamples, ReportCompare) {
   in.columns.push_back({"resnet18", "classifier", "calibrated out-of-fold probability", {.2, .7, .1, .6}, {.8, .3, .6, .4}});
   in.columns.push_back({"yolov8n", "detector", "highest box confidence", {.1, .5, .3, .9}, {.7, .2, .4, .1}});
   fracture::CompareResult r = fracture::compare_scores(in, {});
-  for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.a.c_str(), t.b.c_str(), t.p_value);
+  for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.model_a.c_str(), t.model_b.c_str(), t.p_value);
   EXPECT_TRUE(r.fused);
   EXPECT_EQ(r.scores.size(), 3u);
 }

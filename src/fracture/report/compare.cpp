@@ -6,7 +6,6 @@
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
 #include "fracture/eval/classification_metrics.h"
-#include "fracture/eval/delong.h"
 
 namespace fracture {
 
@@ -66,18 +65,8 @@ ScoreResult judge(const ScoreColumn& c, const CompareInput& in, const CompareOpt
   return r;
 }
 
-PairTest pair_test(const ScoreColumn& a, const ScoreColumn& b, const std::vector<int>& y, double confidence) {
-  PairTest t;
-  t.a = a.name;
-  t.b = b.name;
-  const DelongTest d = delong_test_or_nan(y, a.test, b.test, confidence, &t.note);
-  t.auc_a = d.auc_a;
-  t.auc_b = d.auc_b;
-  t.diff = d.diff;
-  t.diff_low = d.diff_lower;
-  t.diff_high = d.diff_upper;
-  t.p_value = d.p_value;
-  return t;
+ModelComparison pair_test(const ScoreColumn& a, const ScoreColumn& b, const std::vector<int>& y, double confidence) {
+  return delong_comparison(a.name, b.name, y, a.test, b.test, confidence);
 }
 
 }  // namespace

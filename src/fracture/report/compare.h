@@ -7,7 +7,7 @@
 //   in.columns.push_back({"resnet18", "classifier", "calibrated out-of-fold probability", {.2, .7, .1, .6}, {.8, .3, .6, .4}});
 //   in.columns.push_back({"yolov8n", "detector", "highest box confidence", {.1, .5, .3, .9}, {.7, .2, .4, .1}});
 //   fracture::CompareResult r = fracture::compare_scores(in, {});
-//   for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.a.c_str(), t.b.c_str(), t.p_value);
+//   for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.model_a.c_str(), t.model_b.c_str(), t.p_value);
 //
 // Protocol (fixed):
 // - Every score is judged on the test images only; everything fitted is fitted on the val images:
@@ -29,6 +29,7 @@
 
 #include "fracture/calibrate/logistic_regression.h"
 #include "fracture/eval/bootstrap.h"
+#include "fracture/report/study.h"
 
 namespace fracture {
 
@@ -60,17 +61,10 @@ struct ScoreResult {
   std::vector<std::pair<std::string, BootstrapResult>> metrics;
 };
 
-/// DeLong test of AUROC a - b on the test images.
-struct PairTest {
-  std::string a, b;
-  double auc_a = 0, auc_b = 0, diff = 0, diff_low = 0, diff_high = 0, p_value = 1;
-  std::string note;  ///< why the test is undefined (NaN p) when it is
-};
-
 struct CompareResult {
   int n_val = 0, n_val_positive = 0, n_test = 0, n_test_positive = 0;
   std::vector<ScoreResult> scores;  ///< the input columns in order, then "fused" when fitted
-  std::vector<PairTest> tests;
+  std::vector<ModelComparison> tests;  ///< DeLong, AUROC model_a - model_b on the test images
   bool fused = false;
   std::string fused_classifier, fused_detector;
   LogisticRegressionFit fusion;     ///< coef = (classifier logit, detector logit)

@@ -496,6 +496,22 @@ std::string criterion_name(ThresholdCriterion criterion, double target) {
   }
 }
 
+ModelComparison delong_comparison(const std::string& model_a, const std::string& model_b, const std::vector<int>& y,
+                                  const std::vector<double>& a, const std::vector<double>& b, double confidence) {
+  ModelComparison c;
+  c.model_a = model_a;
+  c.model_b = model_b;
+  c.n_images = static_cast<int>(y.size());
+  const DelongTest t = delong_test_or_nan(y, a, b, confidence, &c.note);
+  c.auc_a = t.auc_a;
+  c.auc_b = t.auc_b;
+  c.diff = t.diff;
+  c.diff_low = t.diff_lower;
+  c.diff_high = t.diff_upper;
+  c.p_value = t.p_value;
+  return c;
+}
+
 StudySummary summarise_study(const std::vector<FoldPredictions>& folds, const StudyOptions& options) {
   FRACTURE_CHECK(options.n_bootstrap >= 2, "study: n_bootstrap must be >= 2, got ", options.n_bootstrap);
   FRACTURE_CHECK(options.confidence > 0 && options.confidence < 1, "study: confidence must be in (0, 1), got ",
@@ -518,18 +534,8 @@ StudySummary summarise_study(const std::vector<FoldPredictions>& folds, const St
   for (const ModelData& m : models) scores.push_back(mean_logits(m));
   for (size_t a = 0; a < models.size(); ++a)
     for (size_t b = a + 1; b < models.size(); ++b) {
-      ModelComparison c;
-      c.model_a = models[a].name;
-      c.model_b = models[b].name;
-      c.n_images = static_cast<int>(models[a].images.size());
-      const DelongTest t =
-          delong_test_or_nan(models[a].labels, scores[a], scores[b], options.confidence, &c.note);
-      c.auc_a = t.auc_a;
-      c.auc_b = t.auc_b;
-      c.diff = t.diff;
-      c.diff_low = t.diff_lower;
-      c.diff_high = t.diff_upper;
-      c.p_value = t.p_value;
+      ModelComparison c = delong_comparison(models[a].name, models[b].name, models[a].labels, scores[a], scores[b],
+                                            options.confidence);
       s.comparisons.push_back(c);
     }
   return s;

@@ -155,6 +155,12 @@ struct ModelComparison {
   std::string note;  ///< why diff CI / p are NaN when DeLong is degenerate; "" otherwise
 };
 
+/// DeLong comparison of scores a and b on the same labelled images (delong_test_or_nan: NaN CI
+/// and p with the reason in `note` where the test is degenerate).
+ModelComparison delong_comparison(const std::string& model_a, const std::string& model_b, const std::vector<int>& labels,
+                                  const std::vector<double>& scores_a, const std::vector<double>& scores_b,
+                                  double confidence);
+
 struct StudySummary {
   std::vector<ModelSummary> models;
   std::vector<ModelComparison> comparisons;  ///< every pair of backbones, when there are several

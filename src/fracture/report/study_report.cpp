@@ -91,12 +91,12 @@ void write_compare(const StudyReportInput& in, std::string& md) {
   md += "\n| A | B | AUROC A | AUROC B | A - B (95% CI) | DeLong p |\n|---|---|---|---|---|---|\n";
   json tests = json::array();
   std::string t = "a,b,auroc_a,auroc_b,diff,ci_low,ci_high,p_value,note\n";
-  for (const PairTest& p : c.tests) {
-    md += "| " + p.a + " | " + p.b + " | " + f3(p.auc_a) + " | " + f3(p.auc_b) + " | " + f3(p.diff) + " (" +
+  for (const ModelComparison& p : c.tests) {
+    md += "| " + p.model_a + " | " + p.model_b + " | " + f3(p.auc_a) + " | " + f3(p.auc_b) + " | " + f3(p.diff) + " (" +
           f3(p.diff_low) + " to " + f3(p.diff_high) + ") | " + pval(p.p_value) + " |\n";
-    tests.push_back({{"a", p.a}, {"b", p.b}, {"auroc_a", p.auc_a}, {"auroc_b", p.auc_b}, {"diff", p.diff},
+    tests.push_back({{"a", p.model_a}, {"b", p.model_b}, {"auroc_a", p.auc_a}, {"auroc_b", p.auc_b}, {"diff", p.diff},
                      {"ci_low", p.diff_low}, {"ci_high", p.diff_high}, {"p_value", p.p_value}, {"note", p.note}});
-    t += csv::line({p.a, p.b, csv::number(p.auc_a), csv::number(p.auc_b), csv::number(p.diff),
+    t += csv::line({p.model_a, p.model_b, csv::number(p.auc_a), csv::number(p.auc_b), csv::number(p.diff),
                     csv::number(p.diff_low), csv::number(p.diff_high), csv::number(p.p_value), p.note});
   }
   json fusion = nullptr;
@@ -153,18 +153,18 @@ std::string findings(const StudyReportInput& in, const json& cls) {
         << f3(op.at("specificity").at("value").get<double>()) << ".\n";
   if (in.has_compare) {
     const CompareResult& c = in.compare;
-    for (const PairTest& p : c.tests) {
-      if (p.b != best || p.a == "fused") continue;
+    for (const ModelComparison& p : c.tests) {
+      if (p.model_b != best || p.model_a == "fused") continue;
       const bool sig = std::isfinite(p.p_value) && p.p_value < 0.05;
-      o << "- **Detector " << p.a << " against classifier " << best << "** on the same " << c.n_test
+      o << "- **Detector " << p.model_a << " against classifier " << best << "** on the same " << c.n_test
         << " test images: AUROC " << f3(p.auc_a) << " vs " << f3(p.auc_b) << " (p = " << pval(p.p_value) << "): "
         << (sig ? (p.diff > 0 ? "the detector is better" : "the classifier is better")
                 : "no significant difference")
         << ".\n";
     }
     if (c.fused)
-      for (const PairTest& p : c.tests)
-        if (p.a == "fused" && p.b == c.fused_classifier)
+      for (const ModelComparison& p : c.tests)
+        if (p.model_a == "fused" && p.model_b == c.fused_classifier)
           o << "- **Fused score** (" << c.fused_classifier << " + " << c.fused_detector << "): AUROC " << f3(p.auc_a)
             << " against " << f3(p.auc_b) << " for the classifier alone (p = " << pval(p.p_value) << ").\n";
   }
