@@ -8,21 +8,25 @@ BIN=$1
 TMP=$(mktemp -d "$PWD/study_cli.XXXXXX")
 trap 'cat "$TMP"/again.err 2>/dev/null | tail -5; rm -rf "$TMP"' EXIT
 "$BIN" synth out="$TMP/data" n=60 imgsz=64 seed=1 difficulty=easy > /dev/null 2>&1
+# the "other hospital": another seed and difficulty, scored with the frozen models
+"$BIN" synth out="$TMP/ext" n=40 imgsz=64 seed=7 difficulty=hard > /dev/null 2>&1
 # cls_data: the classifiers read the CSV manifest (patient ids), the detectors data.yaml; matched by path
 COMMON="data=$TMP/data/data.yaml cls_data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=1 imgsz=32 batch=8 folds=2 repeats=1
-        detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 project=$TMP/runs"
+        detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 project=$TMP/runs external=$TMP/ext/data.yaml"
 # shellcheck disable=SC2086
 "$BIN" study $COMMON name=full > "$TMP/full.txt" 2> "$TMP/full.err"
 S="$TMP/runs/study/full"
 for f in args.yaml study.json summary.md compare.json compare.csv compare_tests.csv detection.csv \
          classify/cv/metrics.json classify/cv/oof_predictions.csv detect/yolov8n/weights/best.safetensors \
-         detect/yolov8n/metrics.json detect/yolov8n_test/metrics.json detect/yolov8n_test/predictions.json; do
+         detect/yolov8n/metrics.json detect/yolov8n_test/metrics.json detect/yolov8n_test/predictions.json \
+         external.json external.csv detect/yolov8n_external/metrics.json; do
   test -s "$S/$f" || { echo "study: missing $f"; exit 1; }
 done
 grep -q "study: $S (report: $S/summary.md)" "$TMP/full.txt"
 grep -q "grouped by patient_id" "$TMP/full.err"
 for h in "## Findings" "synthetic images at a reduced schedule" "Best classifier: mobilenet_v3_small" \
-         "Detector yolov8n against classifier mobilenet_v3_small" "## Detection" "| yolov8n | test | all |"; do
+         "Detector yolov8n against classifier mobilenet_v3_small" "## Detection" "| yolov8n | test | all |" \
+         "## External validation" "External validation** (40 images)"; do
   grep -qF "$h" "$S/summary.md" || { echo "summary.md lacks '$h'"; exit 1; }
 done
 # the comparison: classifiers and detectors on the same test images, scored by the out-of-fold
@@ -50,6 +54,20 @@ for im in test:
     sc.append(max([b["conf"] for b in im["boxes"]], default=0.0))
 det = [x for x in c["scores"] if x["name"] == "yolov8n"][0]
 assert abs(roc_auc_score(y, sc) - det["metrics"]["auroc"]["value"]) < 1e-12, (roc_auc_score(y, sc), det)
+# external validation: frozen models at the development threshold; internal figures from the CV
+e = json.load(open(f"{s}/external.json"))
+dev = json.load(open(f"{s}/classify/cv/metrics.json"))["models"]["mobilenet_v3_small"]
+assert e["n_images"] == 40, e["n_images"]
+row = e["classifiers"][0]
+assert row["model"] == "mobilenet_v3_small"
+youden = [o for o in dev["operating_points"] if o["criterion"] == "youden"][0]
+assert row["threshold"] == youden["threshold_mean"], (row["threshold"], youden)
+f = row["figures"]
+assert f["auroc"]["internal"] == dev["auroc"]["value"], (f["auroc"], dev["auroc"])
+assert abs(f["auroc"]["change"] - (f["auroc"]["value"] - dev["auroc"]["value"])) < 1e-12
+for k in ("ece", "citl", "slope", "brier", "recall", "specificity"):
+    assert k in f, k
+assert e["detectors"][0]["model"] == "yolov8n", e["detectors"]
 PY
 # resume of a finished study: nothing retrained, the same files
 # shellcheck disable=SC2086
@@ -65,7 +83,8 @@ timeout -s KILL 6 "$BIN" study $COMMON name=killed > /dev/null 2>&1 || true
 test -d "$TMP/runs/study/killed" || { echo "the killed study made no directory"; exit 1; }
 timeout -s KILL 12 "$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1 || true
 "$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1
-for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.json detect/yolov8n_test/metrics.json; do
+for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.json detect/yolov8n_test/metrics.json \
+         external.json; do
   cmp "$S/$f" "$TMP/runs/study/killed/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
 done
 # errors

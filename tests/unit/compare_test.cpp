@@ -6,7 +6,9 @@
 
 #include <cmath>
 
+#include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/logistic_regression.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
 #include "fracture/core/rng.h"
@@ -121,4 +123,27 @@ TEST(Compare, ErrorsNameTheProblem) {
   EXPECT_FALSE(r.fused);
   EXPECT_FALSE(r.fusion_note.empty());
   EXPECT_TRUE(r.tests.empty());
+}
+
+// External validation's figures: the same functions at the given (development) threshold, plus the
+// calibration figures of the probabilities as they are.
+TEST(Compare, ScoreFiguresAtAFixedThreshold) {
+  const CompareInput in = make_input(9);
+  const std::vector<double>& p = in.columns[0].test;
+  CompareOptions opt;
+  opt.n_bootstrap = 100;
+  const auto figs = score_figures(in.test_labels, p, 0.37, opt, /*calibration=*/true);
+  ASSERT_EQ(figs.size(), 11u);
+  auto get = [&](const std::string& k) {
+    for (const auto& [name, v] : figs)
+      if (name == k) return v.estimate;
+    ADD_FAILURE() << "no " << k;
+    return 0.0;
+  };
+  EXPECT_DOUBLE_EQ(get("recall"), metrics_at_threshold(in.test_labels, p, 0.37).recall);
+  EXPECT_DOUBLE_EQ(get("specificity"), metrics_at_threshold(in.test_labels, p, 0.37).specificity);
+  EXPECT_DOUBLE_EQ(get("citl"), calibration_line(in.test_labels, p).intercept_in_the_large);
+  EXPECT_DOUBLE_EQ(get("slope"), calibration_line(in.test_labels, p).slope);
+  EXPECT_DOUBLE_EQ(get("ece"), expected_calibration_error(in.test_labels, p));
+  EXPECT_EQ(score_figures(in.test_labels, p, 0.37, opt, false).size(), 8u);
 }

@@ -151,6 +151,28 @@ bool readable_image(const fs::path& p) {
 }
 }  // namespace
 
+std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std::string& arch,
+                                              const std::vector<ClsItem>& items, const Config& cfg, Logger& log) {
+  const fs::path dir = cv_run / "folds" / arch;
+  FRACTURE_CHECK(fs::is_directory(dir), dir.string(), ": no fold models of ", arch, " (not a finished cv run)");
+  std::vector<fs::path> folds;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) folds.push_back(e.path());
+  std::sort(folds.begin(), folds.end());
+  FRACTURE_CHECK(!folds.empty(), dir.string(), ": no fold folders");
+  const Config run_cfg = run_config(cv_run);
+  const ClassifyOptions opt = trained_options(run_cfg, cfg, arch);
+  std::vector<double> mean(items.size(), 0.0);
+  for (const fs::path& f : folds) {
+    const TrainedModel m = resolve_trained(f);
+    auto net = load_trained(m, opt, log);
+    const std::vector<double> p = m.calibration.apply(predict_logits(*net, items, opt));
+    for (size_t i = 0; i < p.size(); ++i) mean[i] += p[i] / double(folds.size());
+    log.debug("{} {}: scored {} external images", arch, f.filename().string(), items.size());
+  }
+  return mean;
+}
+
 ClassifyOutcome classify_val(const Config& cfg, Logger& log) {
   const TrainedModel m = resolve_trained(cfg.str("model"));
   const Config run_cfg = run_config(m.run);

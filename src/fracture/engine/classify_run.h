@@ -35,6 +35,14 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log);
 /// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
 ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 
+/// External validation with the frozen models of a `classify cv` run: every fold model of `arch`
+/// (folds/<arch>/r<R>f<F>: its best weights and its calibration.json, never refitted) predicts
+/// `items`; per item the mean calibrated probability over the fold models. Inference keys (batch,
+/// workers, device, channels_last, winograd, cache, truncated) from `cfg`, the rest from the run.
+/// Throws naming the folder when a fold is unfinished.
+std::vector<double> cv_ensemble_probabilities(const std::filesystem::path& cv_run, const std::string& arch,
+                                              const std::vector<ClsItem>& items, const Config& cfg, Logger& log);
+
 namespace detail {
 /// A config value as args.yaml writes it ("null" for null).
 std::string value_text(const Config& c, const std::string& key);

@@ -7,10 +7,15 @@
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rundir.h"
+#include "fracture/data/classification.h"
+#include "fracture/data/dataset.h"
+#include "fracture/data/yolo.h"
 #include "fracture/engine/classify_run.h"
 #include "fracture/engine/detect_run.h"
 #include "fracture/engine/detect_train.h"
@@ -158,6 +163,66 @@ OofScores read_oof(const fs::path& file) {
   return o;
 }
 
+// External validation: each classifier's fold models (weights and calibrators frozen) on the
+// external images, judged at the development data's Youden threshold (mean over folds), beside the
+// development figures; detectors on the external data.yaml's test split (else val) when it has boxes.
+void external_stage(const Config& cfg, const fs::path& study, const fs::path& cls, const std::vector<std::string>& sizes,
+                    report::StudyReportInput& rin, Logger& log) {
+  const std::string ext = cfg.str("external");
+  Config ec = detail::run_config(cls);  // the development data's reading keys (positive, fracture_classes, ...)
+  for (const char* k : {"strict", "validate", "workers", "truncated"}) ec.set(k, detail::value_text(cfg, k), "study");
+  ec.set("data", ext, "study");
+  const ClsDataset ds = detail::load_dataset(ec, log);
+  std::vector<int> y;
+  for (const auto& it : ds.items) y.push_back(it.label);
+  rin.has_external = true;
+  rin.external_data = ext;
+  rin.n_external = int(y.size());
+  rin.n_external_positive = int(std::count(y.begin(), y.end(), 1));
+  const nlohmann::json dev = nlohmann::json::parse(read_file(cls / "metrics.json"));
+  CompareOptions co;
+  co.seed = uint64_t(cfg.integer("seed"));
+  for (const auto& [arch, m] : dev.at("models").items()) {
+    report::ExternalRow row;
+    row.name = arch;
+    nlohmann::json youden;
+    for (const auto& op : m.at("operating_points"))
+      if (op.at("criterion") == "youden") youden = op;
+    FRACTURE_CHECK(!youden.is_null(), (cls / "metrics.json").string(), ": no youden operating point for ", arch);
+    row.threshold = youden.at("threshold_mean").get<double>();
+    log.info("study: external validation of {} on {} ({} images)", arch, ext, y.size());
+    const std::vector<double> p = cv_ensemble_probabilities(cls, arch, ds.items, cfg, log);
+    row.figures = score_figures(y, p, row.threshold, co, /*calibration=*/true);
+    auto val = [](const nlohmann::json& j) { return j.at("value").is_number() ? j.at("value").get<double>() : NAN; };
+    for (const char* k : {"auroc", "ap"}) row.internal.emplace_back(k, val(m.at(k)));
+    row.internal.emplace_back("brier", val(m.at("calibration").at("after").at("brier")));
+    for (const char* k : {"accuracy", "precision", "specificity", "f1"}) row.internal.emplace_back(k, val(youden.at(k)));
+    row.internal.emplace_back("recall", val(youden.at("sensitivity")));
+    for (const char* k : {"ece", "citl", "slope"}) row.internal.emplace_back(k, val(m.at("calibration").at("after").at(k)));
+    rin.external.push_back(row);
+  }
+  if (fs::path(ext).extension() != ".yaml") return;  // no boxes: classifiers only
+  for (const std::string& size : sizes) {
+    const fs::path run = study / "detect" / (size + "_external");
+    if (!fs::is_regular_file(run / "metrics.json")) {
+      if (fs::exists(run)) fs::remove_all(run);
+      const Config trained = detail::run_config(study / "detect" / size);
+      Config v = cfg;
+      v.set("resume", "", "study");
+      v.set("model", (study / "detect" / size).string(), "study");
+      v.set("data", ext, "study");
+      v.set("split", load_yolo(ext, false, log, nullptr).splits.count("test") ? "test" : "val", "study");
+      v.set("imgsz", trained.str("imgsz"), "study");
+      v.set("batch", trained.str("batch"), "study");
+      v.set("project", study.string(), "study");
+      v.set("name", size + "_external", "study");
+      v.set("conf", "null", "study");
+      detect_val(v, log);
+    }
+    rin.external_detectors.push_back({size, study / "detect" / (size + "_test"), run});
+  }
+}
+
 }  // namespace
 
 StudyOutcome run_study(const Config& cli, Logger& log) {
@@ -221,6 +286,7 @@ StudyOutcome run_study(const Config& cli, Logger& log) {
     rin.compare = compare_scores(in, co);
     rin.has_compare = true;
   }
+  if (!cfg.str("external").empty()) external_stage(cfg, study, cls, sizes, rin, log);
   StudyOutcome out;
   out.run_dir = study;
   out.report = report::write_study_report(rin);

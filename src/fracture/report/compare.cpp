@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fracture/calibrate/calibration.h"
+#include "fracture/calibrate/platt.h"
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/error.h"
 #include "fracture/eval/classification_metrics.h"
@@ -42,26 +44,7 @@ ScoreResult judge(const ScoreColumn& c, const CompareInput& in, const CompareOpt
   r.score = c.score;
   r.val_auroc = roc_auc_score(in.val_labels, c.val);
   r.threshold = choose_threshold(in.val_labels, c.val, ThresholdCriterion::youden, 0).metrics.threshold;
-  BootstrapOptions bo;
-  bo.n_resamples = opt.n_bootstrap;
-  bo.confidence = opt.confidence;
-  bo.seed = opt.seed;
-  const double thr = r.threshold;
-  auto at = [thr](double ThresholdMetrics::*field) -> MetricFn {
-    return [thr, field](const std::vector<int>& l, const std::vector<double>& s) {
-      return metrics_at_threshold(l, s, thr).*field;
-    };
-  };
-  const std::vector<std::pair<std::string, MetricFn>> fns = {
-      {"auroc", roc_auc_score},
-      {"ap", average_precision_score},
-      {"brier", brier_score_loss},
-      {"accuracy", at(&ThresholdMetrics::accuracy)},
-      {"precision", at(&ThresholdMetrics::precision)},
-      {"recall", at(&ThresholdMetrics::recall)},
-      {"specificity", at(&ThresholdMetrics::specificity)},
-      {"f1", at(&ThresholdMetrics::f1)}};
-  for (const auto& [k, fn] : fns) r.metrics.emplace_back(k, bootstrap_ci(in.test_labels, c.test, fn, bo));
+  r.metrics = score_figures(in.test_labels, c.test, r.threshold, opt, /*calibration=*/false);
   return r;
 }
 
@@ -70,6 +53,41 @@ ModelComparison pair_test(const ScoreColumn& a, const ScoreColumn& b, const std:
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, BootstrapResult>> score_figures(const std::vector<int>& labels,
+                                                                   const std::vector<double>& scores, double thr,
+                                                                   const CompareOptions& opt, bool calibration) {
+  BootstrapOptions bo;
+  bo.n_resamples = opt.n_bootstrap;
+  bo.confidence = opt.confidence;
+  bo.seed = opt.seed;
+  auto at = [thr](double ThresholdMetrics::*field) -> MetricFn {
+    return [thr, field](const std::vector<int>& l, const std::vector<double>& s) {
+      return metrics_at_threshold(l, s, thr).*field;
+    };
+  };
+  std::vector<std::pair<std::string, MetricFn>> fns = {
+      {"auroc", roc_auc_score},
+      {"ap", average_precision_score},
+      {"brier", brier_score_loss},
+      {"accuracy", at(&ThresholdMetrics::accuracy)},
+      {"precision", at(&ThresholdMetrics::precision)},
+      {"recall", at(&ThresholdMetrics::recall)},
+      {"specificity", at(&ThresholdMetrics::specificity)},
+      {"f1", at(&ThresholdMetrics::f1)}};
+  if (calibration) {
+    fns.emplace_back("ece", expected_calibration_error);
+    fns.emplace_back("citl", [](const std::vector<int>& l, const std::vector<double>& s) {
+      return calibration_line(l, s).intercept_in_the_large;
+    });
+    fns.emplace_back("slope", [](const std::vector<int>& l, const std::vector<double>& s) {
+      return calibration_line(l, s).slope;
+    });
+  }
+  std::vector<std::pair<std::string, BootstrapResult>> out;
+  for (const auto& [k, fn] : fns) out.emplace_back(k, bootstrap_ci(labels, scores, fn, bo));
+  return out;
+}
 
 const BootstrapResult& score_metric(const ScoreResult& r, const std::string& key) {
   for (const auto& [k, v] : r.metrics)

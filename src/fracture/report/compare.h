@@ -71,6 +71,13 @@ struct CompareResult {
   std::string fusion_note;          ///< why there is no fused score, when there is none
 };
 
+/// The figures of one score on labelled images at a fixed threshold (predict fractured when
+/// score >= threshold), each with a stratified bootstrap CI: auroc, ap, brier, accuracy, precision,
+/// recall, specificity, f1 and, with `calibration`, ece, citl and slope (calibration_line).
+std::vector<std::pair<std::string, BootstrapResult>> score_figures(const std::vector<int>& labels,
+                                                                   const std::vector<double>& scores, double threshold,
+                                                                   const CompareOptions& options, bool calibration);
+
 /// Throws fracture::Error on mismatched sizes, scores outside [0, 1], or a split with one class.
 CompareResult compare_scores(const CompareInput& input, const CompareOptions& options);
 

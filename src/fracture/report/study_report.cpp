@@ -168,7 +168,80 @@ std::string findings(const StudyReportInput& in, const json& cls) {
           o << "- **Fused score** (" << c.fused_classifier << " + " << c.fused_detector << "): AUROC " << f3(p.auc_a)
             << " against " << f3(p.auc_b) << " for the classifier alone (p = " << pval(p.p_value) << ").\n";
   }
+  for (const ExternalRow& r : in.external) {
+    if (r.name != best) continue;
+    double ext = NAN, intl = NAN;
+    for (const auto& [k, v] : r.figures)
+      if (k == "auroc") ext = v.estimate;
+    for (const auto& [k, v] : r.internal)
+      if (k == "auroc") intl = v;
+    o << "- **External validation** (" << in.n_external << " images): " << best << " AUROC " << f3(ext) << " against "
+      << f3(intl) << " internally (change " << f3(ext - intl) << ").\n";
+  }
   return o.str();
+}
+
+// external.csv / external.json and the Markdown section: every figure external vs internal.
+void write_external(const StudyReportInput& in, std::string& md) {
+  md += "\n## External validation\n\n`" + in.external_data + "`: " + std::to_string(in.n_external) + " images (" +
+        std::to_string(in.n_external_positive) +
+        " fractured), scored with the frozen development models: each classifier is the mean calibrated "
+        "probability of its cross-validation fold models (weights and calibrators as fitted on the development "
+        "data), judged at the development Youden threshold (mean over folds); nothing is refitted.\n\n"
+        "| model | threshold | AUROC | AP | Brier | sensitivity | specificity | ECE | intercept | slope | AUROC change |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::string o = "model,key,external,ci_low,ci_high,internal,change\n";
+  json rows = json::array();
+  for (const ExternalRow& r : in.external) {
+    auto internal = [&](const std::string& k) {
+      for (const auto& [name, v] : r.internal)
+        if (name == k) return v;
+      return std::nan("");
+    };
+    auto fig = [&](const std::string& k) -> const BootstrapResult& {
+      for (const auto& [name, v] : r.figures)
+        if (name == k) return v;
+      FRACTURE_FAIL("external: no figure ", k);
+    };
+    json figs = json::object();
+    for (const auto& [k, v] : r.figures) {
+      const double i = internal(k);
+      o += csv::line({r.name, k, csv::number(v.estimate), csv::number(v.lower), csv::number(v.upper), csv::number(i),
+                      csv::number(v.estimate - i)});
+      figs[k] = {{"value", v.estimate}, {"ci_low", v.lower}, {"ci_high", v.upper}, {"internal", i},
+                 {"change", v.estimate - i}};
+    }
+    rows.push_back({{"model", r.name}, {"threshold", r.threshold}, {"figures", figs}});
+    const double d = fig("auroc").estimate - internal("auroc");
+    md += "| " + r.name + " | " + f3(r.threshold) + " | " + ci(fig("auroc")) + " | " + ci(fig("ap")) + " | " +
+          ci(fig("brier")) + " | " + ci(fig("recall")) + " | " + ci(fig("specificity")) + " | " + ci(fig("ece")) +
+          " | " + ci(fig("citl")) + " | " + ci(fig("slope")) + " | " + (d >= 0 ? "+" : "") + f3(d) + " |\n";
+  }
+  md += "\nChange: external minus internal (cross-validated) value. Intercept and slope: calibration-in-the-large "
+        "and calibration slope on the external images (ideal 0 and 1).\n";
+  json dets = json::array();
+  if (!in.external_detectors.empty()) {
+    md += "\n| detector | P | R | mAP50 | mAP50-95 | internal test mAP50-95 |\n|---|---|---|---|---|---|\n";
+    for (const StudyDetector& d : in.external_detectors) {
+      auto all_row = [](const fs::path& run) {
+        const auto rows = csv::parse(read_file(run / "metrics.csv"), (run / "metrics.csv").string());
+        FRACTURE_CHECK(rows.size() >= 2 && rows[1].fields.size() >= 7, (run / "metrics.csv").string(), ": no 'all' row");
+        return rows[1].fields;
+      };
+      const auto e = all_row(d.test_run), i = all_row(d.train_run);
+      md += "| " + d.size + " | " + f3(std::stod(e[3])) + " | " + f3(std::stod(e[4])) + " | " + f3(std::stod(e[5])) +
+            " | " + f3(std::stod(e[6])) + " | " + f3(std::stod(i[6])) + " |\n";
+      dets.push_back({{"model", d.size}, {"precision", std::stod(e[3])}, {"recall", std::stod(e[4])},
+                      {"map50", std::stod(e[5])}, {"map50_95", std::stod(e[6])},
+                      {"internal_test_map50_95", std::stod(i[6])},
+                      {"run", fs::relative(d.test_run, in.study).generic_string()}});
+    }
+  }
+  write_file_atomic(in.study / "external.csv", o);
+  write_file_atomic(in.study / "external.json",
+                    json{{"data", in.external_data}, {"n_images", in.n_external},
+                         {"n_positive", in.n_external_positive}, {"classifiers", rows}, {"detectors", dets}}
+                            .dump(2) + "\n");
 }
 
 }  // namespace
@@ -213,6 +286,7 @@ std::string write_study_report(const StudyReportInput& in) {
     md += "\n\n";
     write_compare(in, md);
   }
+  if (in.has_external) write_external(in, md);
   write_file_atomic(in.study / "summary.md", md);
   return md;
 }

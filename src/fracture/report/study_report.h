@@ -20,6 +20,14 @@ struct StudyDetector {
   std::filesystem::path train_run, test_run;
 };
 
+/// One frozen model on the external dataset, beside its internal figures.
+struct ExternalRow {
+  std::string name;          ///< classifier (mean of its fold models) or detector size
+  double threshold = 0;      ///< the development data's operating threshold, applied unchanged
+  std::vector<std::pair<std::string, BootstrapResult>> figures;  ///< compare.h score_figures, calibration on
+  std::vector<std::pair<std::string, double>> internal;          ///< the same keys on development data
+};
+
 struct StudyReportInput {
   std::filesystem::path study, classify_run;
   const Config* cfg = nullptr;           ///< the study's resolved config (scale, data)
@@ -27,6 +35,12 @@ struct StudyReportInput {
   bool has_compare = false;
   CompareResult compare;
   int val_not_classified = 0, test_not_classified = 0;  ///< detection images the classifiers did not score
+  // External validation (key external): classifiers, then (data.yaml with boxes) detector runs.
+  bool has_external = false;
+  std::string external_data;
+  int n_external = 0, n_external_positive = 0;
+  std::vector<ExternalRow> external;
+  std::vector<StudyDetector> external_detectors;  ///< train_run: internal test run; test_run: external run
 };
 
 /// Writes compare.json, compare.csv, detection.csv and summary.md into in.study; returns summary.md.
