@@ -30,6 +30,7 @@
 #include "fracture/calibrate/thresholds.h"
 #include "fracture/core/config.h"
 #include "fracture/core/csv.h"
+#include "fracture/core/progress.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/heap.h"
@@ -168,6 +169,14 @@ TEST(HeaderExamples, ReportCompare) {
   for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.model_a.c_str(), t.model_b.c_str(), t.p_value);
   EXPECT_TRUE(r.fused);
   EXPECT_EQ(r.scores.size(), 3u);
+}
+
+TEST(HeaderExamples, CoreProgress) {
+  fracture::Progress bar("resnet18 r0f0 epoch 3/12", 40);      // 40 batches
+  for (int i = 0; i < 40; ++i) bar.step("loss 0.412");          // "... 12/40 [######..............] 4s<9s loss 0.412"
+  bar.done();                                                   // clears the line
+  std::string eta = fracture::format_duration(fracture::eta_seconds(3, 12, 41.5));   // "2m05s"
+  EXPECT_EQ(eta, "2m05s");
 }
 
 TEST(HeaderExamples, CoreCsv) {

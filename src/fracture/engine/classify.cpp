@@ -10,6 +10,7 @@
 
 #include "fracture/data/augment.h"
 #include "fracture/core/error.h"
+#include "fracture/core/progress.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rng.h"
 #include "fracture/data/splits.h"
@@ -355,6 +356,7 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
     loader.start_epoch(epoch);
     double loss_sum = 0, lr = opt.lr0;
     int64_t seen = 0;
+    Progress bar(arch + " " + tag + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), ipe);
     while (auto b = loader.next()) {
       lr = lr_at_iteration(it++, total, warmup, opt.lr0, opt.lrf);
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -374,7 +376,11 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
                      " (lower lr0)");
       loss_sum += l * double(x.size(0));
       seen += x.size(0);
+      char m[48];
+      std::snprintf(m, sizeof m, "loss %.4f", loss_sum / double(seen));
+      bar.step(m);
     }
+    bar.done();
     recalibrate_batchnorm(*res.net, train, opt, device, seed);
     std::vector<std::string> lost;  // strict=false: validation images that could not be read this epoch
     std::vector<double> vz = predict_logits(*res.net, val, opt, opt.strict ? nullptr : &lost);
@@ -395,9 +401,10 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
     }
     rec.seconds = seconds_since(t_epoch);
     res.history.push_back(rec);
-    log.info("{} {} epoch {}/{}: train_loss {:.4f} val_loss {:.4f} val_auroc {:.4f} lr {:.2e} {:.1f}s{}", arch, tag,
-             epoch + 1, opt.epochs, rec.train_loss, rec.val_loss, rec.val_auroc, rec.lr, rec.seconds,
-             rec.best ? " *" : "");
+    // ETA: the epochs left at this fold's pace so far (early stopping can end it sooner)
+    log.info("{} {} epoch {}/{}: train_loss {:.4f} val_loss {:.4f} val_auroc {:.4f} lr {:.2e} {:.1f}s{} | ETA {}", arch,
+             tag, epoch + 1, opt.epochs, rec.train_loss, rec.val_loss, rec.val_auroc, rec.lr, rec.seconds,
+             rec.best ? " *" : "", format_duration(eta_seconds(epoch + 1, opt.epochs, seconds_since(t_fit))));
     if (on_epoch) on_epoch(res.history);
     const std::vector<std::string> skipped = loader.skipped();
     for (; skipped_reported < skipped.size(); ++skipped_reported)

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -26,6 +27,7 @@
 #include "fracture/calibrate/calibrator.h"
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
+#include "fracture/core/progress.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rundir.h"
 #include "fracture/data/screen.h"
@@ -287,6 +289,10 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
   settle_run(m, "cv", split_rows, log);
 
   std::vector<FoldPredictions> folds;
+  // ETA over the folds this process trains, at their mean pace so far
+  const int64_t n_cells = int64_t(opt.models.size()) * opt.repeats * opt.folds;
+  int64_t n_before = 0, n_trained = 0;
+  const auto t_cv = std::chrono::steady_clock::now();
   for (const auto& arch : opt.models) {
     for (int r = 0; r < opt.repeats; ++r) {
       for (int f = 0; f < opt.folds; ++f) {
@@ -295,6 +301,7 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
         if (fs::is_regular_file(dir / "fold.json")) {
           folds.push_back(report::read_fold_json(dir / "fold.json"));
           log.info("{} {}: done before (fold.json), skipped", arch, tag);
+          ++n_before;
           continue;
         }
         std::vector<size_t> tr, va, te;
@@ -305,6 +312,10 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
         }
         folds.push_back(train_one(arch, r, f, pick(ds.items, tr), pick(ds.items, va), pick(ds.items, te), opt, dir,
                                   "best.safetensors", tag, log));
+        ++n_trained;
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_cv).count();
+        log.info("classify cv: {}/{} folds done, ETA {}", n_before + n_trained, n_cells,
+                 format_duration(eta_seconds(n_trained, n_cells - n_before, elapsed)));
       }
     }
   }

@@ -14,6 +14,7 @@
 
 #include "fracture/data/augment.h"
 #include "fracture/core/error.h"
+#include "fracture/core/progress.h"
 #include "fracture/core/fs.h"
 #include "fracture/core/rundir.h"
 #include "fracture/data/yolo.h"
@@ -219,6 +220,7 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
   c.net.train();
   torch::Tensor tloss = torch::zeros({3}, torch::kDouble);
   int64_t i = 0;
+  Progress bar("detect train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), c.nb);
   while (auto b = c.loader.next()) {
     const int64_t ni = i + c.nb * epoch;
     int accumulate = c.accumulate0;
@@ -244,6 +246,10 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
       st.last_opt_step = ni;
     }
     ++i;
+    char m[96];
+    std::snprintf(m, sizeof m, "box %.3f cls %.3f dfl %.3f", tloss[0].item<double>(), tloss[1].item<double>(),
+                  tloss[2].item<double>());
+    bar.step(m);
   }
   return tloss;
 }
@@ -475,6 +481,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   res.names = ds.names;
   const auto t_start = std::chrono::steady_clock::now();
   const double elapsed0 = st.elapsed;
+  const int st_epochs0 = st.epochs_done;  // this process's first epoch (ETA from its own pace)
   EpochSteps steps{loader, *net, ema, opt, loss, bo.choice, wi, nb, nw, bo.accumulate, device};
   const bool save = cfg.boolean("save");
   models::NamedTensors best_state;
@@ -510,9 +517,11 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
     for (; skipped_reported < lost.size(); ++skipped_reported)
       log.warn("detect train: training image left out (strict=false): {}", lost[skipped_reported]);
     log.info("detect train: epoch {}/{} box {:.4f} cls {:.4f} dfl {:.4f} | P {:.3f} R {:.3f} mAP50 {:.3f} "
-             "mAP50-95 {:.3f}{}",
+             "mAP50-95 {:.3f}{} | ETA {}",
              epoch + 1, epochs, tloss[0].item<double>(), tloss[1].item<double>(), tloss[2].item<double>(),
-             vout.results.mp, vout.results.mr, vout.results.map50, vout.results.map, is_best ? " (best)" : "");
+             vout.results.mp, vout.results.mr, vout.results.map50, vout.results.map, is_best ? " (best)" : "",
+             format_duration(eta_seconds(epoch + 1 - st_epochs0, epochs - st_epochs0,
+                                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count())));
     res.epochs_done = st.epochs_done;
     res.best_epoch = st.best_epoch;
     res.best_fitness = st.best_fitness;
