@@ -19,14 +19,14 @@ S="$TMP/runs/study/full"
 for f in args.yaml study.json summary.md compare.json compare.csv compare_tests.csv detection.csv \
          classify/cv/metrics.json classify/cv/oof_predictions.csv detect/yolov8n/weights/best.safetensors \
          detect/yolov8n/metrics.json detect/yolov8n_test/metrics.json detect/yolov8n_test/predictions.json \
-         external.json external.csv detect/yolov8n_external/metrics.json; do
+         external.json external.csv detect/yolov8n_external/metrics.json pointing_game.json; do
   test -s "$S/$f" || { echo "study: missing $f"; exit 1; }
 done
 grep -q "study: $S (report: $S/summary.md)" "$TMP/full.txt"
 grep -q "grouped by patient_id" "$TMP/full.err"
 for h in "## Findings" "synthetic images at a reduced schedule" "Best classifier: mobilenet_v3_small" \
          "Detector yolov8n against classifier mobilenet_v3_small" "## Detection" "| yolov8n | test | all |" \
-         "## External validation" "External validation** (40 images)"; do
+         "## External validation" "External validation** (40 images)" "Grad-CAM pointing game"; do
   grep -qF "$h" "$S/summary.md" || { echo "summary.md lacks '$h'"; exit 1; }
 done
 # the comparison: classifiers and detectors on the same test images, scored by the out-of-fold
@@ -68,6 +68,11 @@ assert abs(f["auroc"]["change"] - (f["auroc"]["value"] - dev["auroc"]["value"]))
 for k in ("ece", "citl", "slope", "brier", "recall", "specificity"):
     assert k in f, k
 assert e["detectors"][0]["model"] == "yolov8n", e["detectors"]
+# Grad-CAM pointing game: the test images with a fracture box, hits within them, chance in (0, 1)
+g = json.load(open(f"{s}/pointing_game.json"))
+n_frac = sum(1 for im in test if oof[os.path.realpath(im["file"])] == 1)
+assert g["model"] == "mobilenet_v3_small" and g["n_images"] == n_frac and 0 <= g["hits"] <= n_frac, (g, n_frac)
+assert 0 < g["chance"] < 1, g
 PY
 # resume of a finished study: nothing retrained, the same files
 # shellcheck disable=SC2086
@@ -84,7 +89,7 @@ test -d "$TMP/runs/study/killed" || { echo "the killed study made no directory";
 timeout -s KILL 12 "$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1 || true
 "$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1
 for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.json detect/yolov8n_test/metrics.json \
-         external.json; do
+         external.json pointing_game.json; do
   cmp "$S/$f" "$TMP/runs/study/killed/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
 done
 # errors

@@ -58,6 +58,7 @@
 #include "fracture/engine/classify.h"
 #include "fracture/engine/classify_run.h"
 #include "fracture/engine/study_run.h"
+#include "fracture/models/gradcam.h"
 #include "fracture/report/study_report.h"
 #include "fracture/report/compare.h"
 #include "fracture/engine/detect_eval.h"
@@ -633,6 +634,12 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     cfg.set("model", "mobilenet_v3_small", "example");
     fracture::engine::ClassifyOutcome out = fracture::engine::classify_cv(cfg, *log);
     std::printf("%s", out.report.c_str());           // the study's Markdown tables
+  };
+  [[maybe_unused]] auto gradcam = [&](fracture::models::ClassifierImpl& model) {
+    auto* net = &model;
+    const torch::Tensor x = torch::zeros({1, 3, 64, 64});
+    torch::Tensor cam = fracture::models::grad_cam(*net, x);   // x (B, 3, H, W) -> (B, H, W) in [0, 1]
+    fracture::models::CamPeak peak = fracture::models::cam_peak(cam[0]);   // where the map is hottest
   };
   [[maybe_unused]] auto study_run = [&] {
     fracture::Config cfg = fracture::Config::defaults();

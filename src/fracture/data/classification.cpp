@@ -205,13 +205,7 @@ ClsDataset load_csv_manifest(const fs::path& csv, const std::string& positive, b
   return ds;
 }
 
-ClsDataset cls_from_detection(const DetDataset& det, const std::string& split,
-                              const std::vector<std::string>& fracture_classes) {
-  std::vector<std::string> splits;
-  for (const auto& [name, items] : det.splits) splits.push_back(name);
-  auto sp = det.splits.find(split);
-  FRACTURE_CHECK(sp != det.splits.end(), det.source.string(), ": no split '", split, "'; available: ", join(splits));
-
+std::vector<bool> fracture_class_mask(const DetDataset& det, const std::vector<std::string>& fracture_classes) {
   std::vector<bool> counts(det.names.size(), false);
   if (fracture_classes.empty()) {
     for (size_t c = 0; c < det.names.size(); ++c) {
@@ -229,6 +223,17 @@ ClsDataset cls_from_detection(const DetDataset& det, const std::string& split,
       counts[size_t(it - det.names.begin())] = true;
     }
   }
+  return counts;
+}
+
+ClsDataset cls_from_detection(const DetDataset& det, const std::string& split,
+                              const std::vector<std::string>& fracture_classes) {
+  std::vector<std::string> splits;
+  for (const auto& [name, items] : det.splits) splits.push_back(name);
+  auto sp = det.splits.find(split);
+  FRACTURE_CHECK(sp != det.splits.end(), det.source.string(), ": no split '", split, "'; available: ", join(splits));
+
+  const std::vector<bool> counts = fracture_class_mask(det, fracture_classes);
 
   ClsDataset ds;
   ds.source = det.source;

@@ -35,6 +35,10 @@ ClsDataset load_class_folders(const std::filesystem::path& root, const std::stri
 ClsDataset load_csv_manifest(const std::filesystem::path& csv, const std::string& positive, bool strict, Logger& log,
                              std::vector<Problem>* problems);
 
+/// Which detection classes count as fractured: `fracture_classes` by name (unknown names throw,
+/// listing the valid ones), or when empty every class whose name contains "fracture" or "positive".
+std::vector<bool> fracture_class_mask(const DetDataset& det, const std::vector<std::string>& fracture_classes);
+
 /// Image labels from a detection split: label 1 iff the image has a box of one of `fracture_classes`.
 /// Empty list: classes whose name contains "fracture" or "positive" (case-insensitive) count. Unknown
 /// names, an unknown split, or no counting class are errors naming the valid choices.

@@ -21,6 +21,7 @@
 #include "fracture/engine/classify_run.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
+#include "fracture/models/gradcam.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/report/classify_files.h"
@@ -171,6 +172,61 @@ std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std:
     log.debug("{} {}: scored {} external images", arch, f.filename().string(), items.size());
   }
   return mean;
+}
+
+PointingGame pointing_game(const fs::path& model_dir, const std::vector<ClsItem>& items,
+                           const std::vector<std::vector<Box>>& boxes, const Config& cfg, Logger& log) {
+  FRACTURE_CHECK(items.size() == boxes.size(), "pointing game: ", items.size(), " images vs ", boxes.size(),
+                 " box lists");
+  PointingGame g;
+  if (items.empty()) return g;
+  const TrainedModel m = resolve_trained(model_dir);
+  const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
+  auto net = load_trained(m, opt, log);
+  ClassificationOptions data = opt.data;
+  data.augment = false;
+  LoaderOptions lo;
+  lo.batch = opt.batch;
+  lo.workers = opt.workers;
+  lo.shuffle = false;
+  lo.channels_last = opt.channels_last;
+  Loader loader(std::make_shared<ClassificationSource>(items, data), lo);
+  loader.start_epoch(0);
+  while (auto b = loader.next()) {
+    const torch::Tensor cam = models::grad_cam(*net, b->images.to(torch::Device(opt.device)));
+    for (size_t i = 0; i < b->indices.size(); ++i) {
+      const std::vector<Box>& bx = boxes[size_t(b->indices[i])];
+      if (bx.empty()) continue;
+      const LetterboxInfo& lb = b->letterboxes[i];
+      // the original image's frame inside the input: x' = x * new_w / src_w + pad_x (likewise y)
+      const double sx = double(lb.new_w) / lb.src_w, sy = double(lb.new_h) / lb.src_h;
+      const models::CamPeak p = models::cam_peak(cam[int64_t(i)]);
+      const double px = p.col + 0.5, py = p.row + 0.5;  // pixel centre
+      bool hit = false;
+      for (const Box& k : bx) {
+        const double x0 = (k.cx - k.w / 2) * lb.src_w * sx + lb.pad_x, x1 = (k.cx + k.w / 2) * lb.src_w * sx + lb.pad_x;
+        const double y0 = (k.cy - k.h / 2) * lb.src_h * sy + lb.pad_y, y1 = (k.cy + k.h / 2) * lb.src_h * sy + lb.pad_y;
+        hit = hit || (px >= x0 && px <= x1 && py >= y0 && py <= y1);
+      }
+      // chance: the share of the image (not the padding) covered by the union of its boxes, on a grid
+      const int grid = 200;
+      int inside = 0;
+      for (int r = 0; r < grid; ++r)
+        for (int c = 0; c < grid; ++c) {
+          const double u = (c + 0.5) / grid, v = (r + 0.5) / grid;
+          for (const Box& k : bx)
+            if (std::fabs(u - k.cx) <= k.w / 2 && std::fabs(v - k.cy) <= k.h / 2) {
+              ++inside;
+              break;
+            }
+        }
+      ++g.n_images;
+      g.hits += hit;
+      g.chance += double(inside) / double(grid * grid);
+    }
+  }
+  if (g.n_images) g.chance /= g.n_images;
+  return g;
 }
 
 ClassifyOutcome classify_val(const Config& cfg, Logger& log) {

@@ -43,6 +43,20 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 std::vector<double> cv_ensemble_probabilities(const std::filesystem::path& cv_run, const std::string& arch,
                                               const std::vector<ClsItem>& items, const Config& cfg, Logger& log);
 
+/// The pointing game (Zhang et al. 2018) of one trained classifier's Grad-CAM maps: per image, is
+/// the map's peak inside a true fracture box? Chance: the share of the image's area inside the
+/// boxes (the rate of a peak placed at random). Images are letterboxed (or stretched) as the model
+/// was trained; boxes are mapped into that frame; a peak in the padding is a miss.
+struct PointingGame {
+  int n_images = 0;      ///< images with at least one fracture box
+  int hits = 0;
+  double chance = 0;     ///< mean over the images of the boxes' area share
+};
+/// `model_dir`: a classify model folder (cv fold r<R>f<F> or a train run); `boxes[i]` are image i's
+/// fracture boxes (YOLO-normalised cx, cy, w, h of the original image).
+PointingGame pointing_game(const std::filesystem::path& model_dir, const std::vector<ClsItem>& items,
+                           const std::vector<std::vector<Box>>& boxes, const Config& cfg, Logger& log);
+
 namespace detail {
 /// A config value as args.yaml writes it ("null" for null).
 std::string value_text(const Config& c, const std::string& key);

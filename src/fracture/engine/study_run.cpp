@@ -15,6 +15,7 @@
 #include "fracture/core/rundir.h"
 #include "fracture/data/classification.h"
 #include "fracture/data/dataset.h"
+#include "fracture/data/splits.h"
 #include "fracture/data/yolo.h"
 #include "fracture/engine/classify_run.h"
 #include "fracture/engine/detect_run.h"
@@ -223,6 +224,49 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
   }
 }
 
+// Grad-CAM pointing game of the best classifier on the detection test images with fracture boxes,
+// each image explained by the repeat-0 fold model that held it out (out-of-fold, as the comparison).
+void pointing_stage(const Config& cfg, const fs::path& cls, report::StudyReportInput& rin, Logger& log) {
+  const nlohmann::json dev = nlohmann::json::parse(read_file(cls / "metrics.json"));
+  std::string best;
+  double best_auc = -1;
+  for (const auto& [arch, m] : dev.at("models").items())
+    if (m.at("auroc").at("value").is_number() && m.at("auroc").at("value").get<double>() > best_auc) {
+      best_auc = m.at("auroc").at("value").get<double>();
+      best = arch;
+    }
+  if (best.empty()) return;
+  const DetDataset det = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
+  if (!det.splits.count("test")) return;
+  const std::vector<bool> frac = fracture_class_mask(det, cfg.list("fracture_classes"));
+  std::map<std::string, int> fold_of;  // image -> outer fold in repeat 0
+  for (const SplitRow& r : read_split_csv(cls / "splits.csv"))
+    if (r.repeat == 0 && r.role == "test") fold_of[image_key(r.image)] = r.fold;
+  std::map<int, std::pair<std::vector<ClsItem>, std::vector<std::vector<Box>>>> by_fold;
+  for (const DetItem& d : det.splits.at("test")) {
+    std::vector<Box> boxes;
+    for (const Box& b : d.boxes)
+      if (b.cls >= 0 && size_t(b.cls) < frac.size() && frac[size_t(b.cls)]) boxes.push_back(b);
+    const auto f = fold_of.find(image_key(d.image.string()));
+    if (boxes.empty() || f == fold_of.end()) continue;
+    by_fold[f->second].first.push_back(ClsItem{d.image, 1, d.patient_id, "test"});
+    by_fold[f->second].second.push_back(boxes);
+  }
+  report::StudyPointing p;
+  p.model = best;
+  for (const auto& [fold, ib] : by_fold) {
+    const PointingGame g =
+        pointing_game(cls / "folds" / best / ("r0f" + std::to_string(fold)), ib.first, ib.second, cfg, log);
+    p.hits += g.hits;
+    p.chance += g.chance * g.n_images;
+    p.n_images += g.n_images;
+  }
+  if (p.n_images) p.chance /= p.n_images;
+  rin.pointing = p;
+  log.info("study: Grad-CAM pointing game of {}: {}/{} peaks inside a fracture box (chance {:.3f})", best, p.hits,
+           p.n_images, p.chance);
+}
+
 }  // namespace
 
 StudyOutcome run_study(const Config& cli, Logger& log) {
@@ -287,6 +331,7 @@ StudyOutcome run_study(const Config& cli, Logger& log) {
     rin.has_compare = true;
   }
   if (!cfg.str("external").empty()) external_stage(cfg, study, cls, sizes, rin, log);
+  if (fs::path(cfg.str("data")).extension() == ".yaml") pointing_stage(cfg, cls, rin, log);
   StudyOutcome out;
   out.run_dir = study;
   out.report = report::write_study_report(rin);

@@ -28,8 +28,14 @@ struct ClassifierOptions {
 /// Base of every classifier: forward to logits plus the naming facts that loading and freezing need.
 class ClassifierImpl : public torch::nn::Module {
  public:
-  /// x (B, in_channels, H, W) float, ImageNet-normalised -> logits (B, num_classes).
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// x (B, in_channels, H, W) float, ImageNet-normalised -> logits (B, num_classes):
+  /// forward_head(forward_features(x)).
+  torch::Tensor forward(torch::Tensor x) { return forward_head(forward_features(x)); }
+  /// The last feature map, before global average pooling: (B, C, H/32, W/32) (resnet18 layer4,
+  /// C = 512; mobilenet_v3_small features, 576; efficientnet_b0 features, 1280). Grad-CAM's target.
+  virtual torch::Tensor forward_features(torch::Tensor x) = 0;
+  /// Global average pooling, [dropout] and the head: (B, C, h, w) -> logits (B, num_classes).
+  virtual torch::Tensor forward_head(torch::Tensor features) = 0;
   /// torchvision architecture name ("resnet18", ...).
   virtual std::string arch() const = 0;
   /// State-dict prefix of the head ("fc." or "classifier.").

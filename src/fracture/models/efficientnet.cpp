@@ -71,8 +71,11 @@ EfficientNetB0Impl::EfficientNetB0Impl(const ClassifierOptions& o) {
   }
 }
 
-torch::Tensor EfficientNetB0Impl::forward(torch::Tensor x) {
-  x = features->forward(x);                               // (B, 1280, H/32, W/32)
+torch::Tensor EfficientNetB0Impl::forward_features(torch::Tensor x) {
+  return features->forward(x);  // (B, 1280, H/32, W/32)
+}
+
+torch::Tensor EfficientNetB0Impl::forward_head(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // (B, 1280)
   return classifier->forward(x);                          // (B, num_classes)
 }

@@ -28,7 +28,8 @@ TORCH_MODULE(MBConv);
 class EfficientNetB0Impl : public ClassifierImpl {
  public:
   explicit EfficientNetB0Impl(const ClassifierOptions& options = {});
-  torch::Tensor forward(torch::Tensor x) override;
+  torch::Tensor forward_features(torch::Tensor x) override;
+  torch::Tensor forward_head(torch::Tensor features) override;
   std::string arch() const override { return "efficientnet_b0"; }
   std::string head_prefix() const override { return "classifier."; }
   std::string first_conv_key() const override { return "features.0.0.weight"; }

@@ -57,8 +57,11 @@ MobileNetV3SmallImpl::MobileNetV3SmallImpl(const ClassifierOptions& o) {
   }
 }
 
-torch::Tensor MobileNetV3SmallImpl::forward(torch::Tensor x) {
-  x = features->forward(x);                               // (B, 576, H/32, W/32)
+torch::Tensor MobileNetV3SmallImpl::forward_features(torch::Tensor x) {
+  return features->forward(x);  // (B, 576, H/32, W/32)
+}
+
+torch::Tensor MobileNetV3SmallImpl::forward_head(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // (B, 576)
   return classifier->forward(x);                          // (B, num_classes)
 }

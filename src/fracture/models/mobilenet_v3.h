@@ -34,7 +34,8 @@ TORCH_MODULE(MobileNetV3Block);
 class MobileNetV3SmallImpl : public ClassifierImpl {
  public:
   explicit MobileNetV3SmallImpl(const ClassifierOptions& options = {});
-  torch::Tensor forward(torch::Tensor x) override;
+  torch::Tensor forward_features(torch::Tensor x) override;
+  torch::Tensor forward_head(torch::Tensor features) override;
   std::string arch() const override { return "mobilenet_v3_small"; }
   std::string head_prefix() const override { return "classifier."; }
   std::string first_conv_key() const override { return "features.0.0.weight"; }

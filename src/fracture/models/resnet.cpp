@@ -59,7 +59,7 @@ ResNet18Impl::ResNet18Impl(const ClassifierOptions& o) {
   }
 }
 
-torch::Tensor ResNet18Impl::forward(torch::Tensor x) {
+torch::Tensor ResNet18Impl::forward_features(torch::Tensor x) {
   if (fast_stem) {
     x = fast_stem->forward(x);
   } else {
@@ -68,7 +68,10 @@ torch::Tensor ResNet18Impl::forward(torch::Tensor x) {
     x = torch::relu_(x);  // (B, 64, H/2, W/2)
   }
   x = torch::max_pool2d(x, 3, 2, 1);                                        // (B, 64, H/4, W/4)
-  x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));  // (B, 512, H/32, W/32)
+  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));  // (B, 512, H/32, W/32)
+}
+
+torch::Tensor ResNet18Impl::forward_head(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);                     // (B, 512)
   if (dropout > 0) x = torch::dropout(x, dropout, is_training());
   return fc->forward(x);                                                    // (B, num_classes)

@@ -29,7 +29,8 @@ TORCH_MODULE(BasicBlock);
 class ResNet18Impl : public ClassifierImpl {
  public:
   explicit ResNet18Impl(const ClassifierOptions& options = {});
-  torch::Tensor forward(torch::Tensor x) override;
+  torch::Tensor forward_features(torch::Tensor x) override;
+  torch::Tensor forward_head(torch::Tensor features) override;
   std::string arch() const override { return "resnet18"; }
   std::string head_prefix() const override { return "fc."; }
   std::string first_conv_key() const override { return "conv1.weight"; }

@@ -168,6 +168,10 @@ std::string findings(const StudyReportInput& in, const json& cls) {
           o << "- **Fused score** (" << c.fused_classifier << " + " << c.fused_detector << "): AUROC " << f3(p.auc_a)
             << " against " << f3(p.auc_b) << " for the classifier alone (p = " << pval(p.p_value) << ").\n";
   }
+  if (in.pointing && in.pointing->n_images > 0)
+    o << "- **Explanation**: the Grad-CAM peak of " << in.pointing->model << " fell inside a fracture box in "
+      << in.pointing->hits << " of " << in.pointing->n_images << " test images ("
+      << f3(double(in.pointing->hits) / in.pointing->n_images) << "; chance " << f3(in.pointing->chance) << ").\n";
   for (const ExternalRow& r : in.external) {
     if (r.name != best) continue;
     double ext = NAN, intl = NAN;
@@ -287,6 +291,20 @@ std::string write_study_report(const StudyReportInput& in) {
     write_compare(in, md);
   }
   if (in.has_external) write_external(in, md);
+  if (in.pointing) {
+    const StudyPointing& p = *in.pointing;
+    md += "\n## Explanation: Grad-CAM pointing game\n\n" + p.model + " (the best classifier), each detection test image "
+          "with a fracture box explained by the cross-validation fold model that did not train on it (repeat 0), "
+          "Grad-CAM on its last feature map: the map's peak fell inside a true fracture box in " +
+          std::to_string(p.hits) + " of " + std::to_string(p.n_images) + " images (" +
+          (p.n_images ? f3(double(p.hits) / p.n_images) : std::string("n/a")) + "); a peak placed at random would "
+          "land in a box " + f3(p.chance) + " of the time (the boxes' mean share of the image).\n";
+    write_file_atomic(in.study / "pointing_game.json",
+                      json{{"model", p.model}, {"n_images", p.n_images}, {"hits", p.hits},
+                           {"hit_rate", p.n_images ? double(p.hits) / p.n_images : NAN}, {"chance", p.chance},
+                           {"method", "Grad-CAM peak inside a fracture box; out-of-fold model per image"}}
+                          .dump(2) + "\n");
+  }
   write_file_atomic(in.study / "summary.md", md);
   return md;
 }

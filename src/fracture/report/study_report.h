@@ -6,6 +6,7 @@
 //   std::string md = fracture::report::write_study_report(in);   // also writes the files
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ struct ExternalRow {
   std::vector<std::pair<std::string, double>> internal;          ///< the same keys on development data
 };
 
+/// Grad-CAM pointing game of one classifier (engine::pointing_game, summed over fold models).
+struct StudyPointing {
+  std::string model;
+  int n_images = 0, hits = 0;
+  double chance = 0;  ///< mean share of the image inside the fracture boxes
+};
+
 struct StudyReportInput {
   std::filesystem::path study, classify_run;
   const Config* cfg = nullptr;           ///< the study's resolved config (scale, data)
@@ -41,6 +49,7 @@ struct StudyReportInput {
   int n_external = 0, n_external_positive = 0;
   std::vector<ExternalRow> external;
   std::vector<StudyDetector> external_detectors;  ///< train_run: internal test run; test_run: external run
+  std::optional<StudyPointing> pointing;  ///< when the data has boxes on a test split
 };
 
 /// Writes compare.json, compare.csv, detection.csv and summary.md into in.study; returns summary.md.

@@ -1,0 +1,107 @@
+// Grad-CAM (models/gradcam.h) against a reference computed on torchvision's own models with hooks
+// (tests/oracle/gradcam_oracle.py), for the three backbones, unoptimised and optimize_for_inference'd.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "fracture/core/error.h"
+#include "fracture/models/classifier.h"
+#include "fracture/models/gradcam.h"
+#include "fracture/models/inference.h"
+#include "fracture/models/weights/checkpoint.h"
+
+namespace fs = std::filesystem;
+using namespace fracture;
+using namespace fracture::models;
+
+namespace {
+
+struct Oracle {
+  fs::path dir;
+  Oracle() {
+    char tmpl[] = "/tmp/fracture_gradcam_oracle_XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    if (!d) throw std::runtime_error("mkdtemp");
+    dir = d;
+    const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/gradcam_oracle.py " + dir.string();
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("oracle failed: " + cmd);
+  }
+  ~Oracle() { fs::remove_all(dir); }
+};
+
+const Oracle& oracle() {
+  static Oracle o;
+  return o;
+}
+
+torch::Tensor named(const NamedTensors& t, const std::string& key) {
+  for (const auto& [k, v] : t)
+    if (k == key) return v;
+  throw std::runtime_error("oracle file has no " + key);
+}
+
+Classifier load(const std::string& arch) {
+  ClassifierOptions o;
+  o.num_classes = 1;
+  auto net = make_classifier(arch, o);
+  load_state_dict(*net, read_torch_checkpoint(oracle().dir / (arch + ".pth")), arch + ".pth", /*strict=*/true);
+  net->eval();
+  return net;
+}
+
+}  // namespace
+
+class GradCamOracle : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GradCamOracle, MatchesTorchvisionHooks) {
+  const std::string arch = GetParam();
+  const NamedTensors ref = read_torch_checkpoint(oracle().dir / (arch + "_cam.pth"));
+  const torch::Tensor x = named(ref, "input"), want = named(ref, "cam");
+  for (bool optimised : {false, true}) {
+    Classifier net = load(arch);
+    if (optimised) optimize_for_inference(*net, InferenceOptions{});
+    {
+      torch::NoGradGuard g;
+      EXPECT_TRUE(torch::allclose(net->forward(x), named(ref, "logits"), 1e-4, 1e-4)) << arch;
+    }
+    const torch::Tensor cam = grad_cam(*net, x);
+    ASSERT_EQ(cam.sizes(), want.sizes()) << arch;
+    // the same libtorch kernels: equal (0 seen); optimised (BatchNorm folded, fused oneDNN): 2e-6 to 6e-6 seen
+    const double err = (cam - want).abs().max().item<double>();
+    std::printf("%s%s: max |cam - reference| = %.2e\n", arch.c_str(), optimised ? " (optimised)" : "", err);
+    EXPECT_LT(err, optimised ? 1e-4 : 1e-5) << arch << (optimised ? " (optimised)" : "");
+    for (int64_t b = 0; b < cam.size(0); ++b) {
+      EXPECT_FLOAT_EQ(cam[b].max().item<float>(), 1.0f);
+      EXPECT_FLOAT_EQ(cam[b].min().item<float>(), 0.0f);
+      const CamPeak p = cam_peak(cam[b]), q = cam_peak(want[b]);
+      // the same hot spot (ties on a smooth maximum may pick a neighbour)
+      EXPECT_LE(std::abs(p.row - q.row) + std::abs(p.col - q.col), 2) << arch << " image " << b;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backbones, GradCamOracle,
+                         ::testing::Values("resnet18", "mobilenet_v3_small", "efficientnet_b0"));
+
+TEST(GradCam, PeakAndErrors) {
+  torch::Tensor m = torch::zeros({4, 5});
+  m[2][3] = 0.9;
+  const CamPeak p = cam_peak(m);
+  EXPECT_EQ(p.row, 2);
+  EXPECT_EQ(p.col, 3);
+  EXPECT_FLOAT_EQ(p.value, 0.9f);
+  EXPECT_THROW(cam_peak(torch::zeros({3})), Error);
+  ClassifierOptions o;
+  o.num_classes = 1;
+  auto net = make_classifier("mobilenet_v3_small", o);
+  EXPECT_THROW(grad_cam(*net, torch::zeros({3, 32, 32})), Error);
+  EXPECT_THROW(grad_cam(*net, torch::zeros({1, 3, 32, 32}), 1), Error);
+  // an untrained network's map is still scaled into [0, 1]
+  const torch::Tensor cam = grad_cam(*net, torch::randn({1, 3, 64, 64}));
+  EXPECT_GE(cam.min().item<float>(), 0.0f);
+  EXPECT_LE(cam.max().item<float>(), 1.0f);
+}
