@@ -6,10 +6,12 @@
 set -euo pipefail
 BIN=$1
 TMP=$(mktemp -d "$PWD/study_cli.XXXXXX")
-trap 'cat "$TMP"/again.err 2>/dev/null | tail -5; rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP"' EXIT
 "$BIN" synth out="$TMP/data" n=60 imgsz=64 seed=1 difficulty=easy > /dev/null 2>&1
 # the "other hospital": another seed and difficulty, scored with the frozen models
-"$BIN" synth out="$TMP/ext" n=40 imgsz=64 seed=7 difficulty=hard > /dev/null 2>&1
+# (with DICOM copies when the build has DCMTK: predict reads them)
+"$BIN" synth out="$TMP/ext" n=40 imgsz=64 seed=7 difficulty=hard dicom=true > /dev/null 2>&1 ||
+  { rm -rf "$TMP/ext"; "$BIN" synth out="$TMP/ext" n=40 imgsz=64 seed=7 difficulty=hard > /dev/null 2>&1; }
 # cls_data: the classifiers read the CSV manifest (patient ids), the detectors data.yaml; matched by path
 COMMON="data=$TMP/data/data.yaml cls_data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=1 imgsz=32 batch=8 folds=2 repeats=1
         detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 project=$TMP/runs external=$TMP/ext/data.yaml"
@@ -92,6 +94,43 @@ for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.j
          external.json pointing_game.json; do
   cmp "$S/$f" "$TMP/runs/study/killed/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
 done
+# fracture predict with the study: a folder (one unusable file counted, strict=false), one PNG, one DICOM
+mkdir -p "$TMP/scans"
+cp "$TMP"/ext/images/test/*.png "$TMP/scans/"
+head -c 200 "$(ls "$TMP"/ext/images/test/*.png | head -1)" > "$TMP/scans/broken.png"  # a truncated PNG
+"$BIN" predict model="$S" source="$TMP/scans" strict=false project="$TMP/runs" name=folder workers=1 \
+  > "$TMP/pred.txt" 2> "$TMP/pred.err"
+grep -q "1 unusable files left out" "$TMP/pred.txt"
+/usr/bin/python3 - "$S" "$TMP/runs/predict/folder" "$TMP/scans" <<'PY'
+import json, os, sys
+from PIL import Image
+s, run, scans = sys.argv[1:]
+dev = json.load(open(f"{s}/classify/cv/metrics.json"))["models"]["mobilenet_v3_small"]
+cut = {o["criterion"]: o["threshold_mean"] for o in dev["operating_points"]}
+preds = json.load(open(f"{run}/predictions.json"))
+pngs = sorted(f for f in os.listdir(scans) if f != "broken.png")
+assert len(preds) == len(pngs), (len(preds), len(pngs))
+for p in preds:
+    assert 0 <= p["probability"] <= 1 and p["threshold"] == cut["youden"], p
+    assert p["fractured"] == (p["probability"] >= p["threshold"]), p
+    lo, hi = cut["sensitivity>=0.95"], cut["specificity>=0.90"]
+    want = "positive" if p["probability"] >= max(lo, hi) else "negative" if p["probability"] < min(lo, hi) else "doubtful"
+    assert p["triage"] == want, (p, lo, hi)
+    assert p["detector"] == "yolov8n" and isinstance(p["boxes"], list)
+    im = Image.open(f"{run}/{p['overlay']}")
+    assert im.size == (p["width"], p["height"]) and im.mode == "RGB", (im.size, im.mode, p)
+PY
+ONE=$(ls "$TMP/ext/images/test" | head -1)
+"$BIN" predict model="$S" source="$TMP/ext/images/test/$ONE" project="$TMP/runs" workers=1 | grep -q "$ONE"
+if [ -d "$TMP/ext/dicom/test" ]; then
+  DCM=$(ls "$TMP/ext/dicom/test" | head -1)
+  "$BIN" predict model="$S" source="$TMP/ext/dicom/test/$DCM" project="$TMP/runs" name=dcm workers=1 > /dev/null
+  test -s "$TMP/runs/predict/dcm/${DCM%.*}.png"
+fi
+if "$BIN" predict model="$S/classify/cv" source="$TMP/scans" > /dev/null 2> "$TMP/err.txt"; then
+  echo "expected failure: predict with a non-study model"; exit 1; fi
+grep -q "fracture predict takes a study directory" "$TMP/err.txt"
+
 # errors
 if "$BIN" study data="$TMP/data/data.yaml" detectors=[yolov9n] project="$TMP/runs" > /dev/null 2> "$TMP/err.txt"; then
   echo "expected failure for detectors=[yolov9n]"; exit 1; fi

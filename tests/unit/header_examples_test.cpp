@@ -57,6 +57,7 @@
 #include "fracture/detect/nms.h"
 #include "fracture/engine/classify.h"
 #include "fracture/engine/classify_run.h"
+#include "fracture/engine/predict.h"
 #include "fracture/engine/study_run.h"
 #include "fracture/models/gradcam.h"
 #include "fracture/report/study_report.h"
@@ -640,6 +641,12 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     const torch::Tensor x = torch::zeros({1, 3, 64, 64});
     torch::Tensor cam = fracture::models::grad_cam(*net, x);   // x (B, 3, H, W) -> (B, H, W) in [0, 1]
     fracture::models::CamPeak peak = fracture::models::cam_peak(cam[0]);   // where the map is hottest
+  };
+  [[maybe_unused]] auto predict = [&] {
+    fracture::Config cfg = fracture::Config::defaults();
+    cfg.set("model", "runs/study/study", "example");
+    cfg.set("source", "scans/", "example");
+    fracture::engine::PredictOutcome out = fracture::engine::predict_study(cfg, *log);
   };
   [[maybe_unused]] auto study_run = [&] {
     fracture::Config cfg = fracture::Config::defaults();

@@ -9,6 +9,8 @@ const std::vector<Command>& commands() {
        cmd_check},
       {"study", "", "the whole protocol into one report: classifiers (CV), detectors, detector vs classifier: "
                     "fracture study data=data.yaml", cmd_study},
+      {"predict", "", "per radiograph: calibrated probability, decision, triage, boxes, Grad-CAM overlay: "
+                      "fracture predict model=STUDY_DIR source=IMAGE|FOLDER|DICOM", cmd_predict},
       {"classify", "train", "train a classifier on one split", cmd_classify_train},
       {"classify", "cv", "repeated stratified k-fold cross-validation study", cmd_classify_cv},
       {"classify", "val", "evaluate a trained classification run", cmd_classify_val},

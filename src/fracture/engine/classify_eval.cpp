@@ -2,6 +2,8 @@
 // directory (a train run, one of its models, a cv run or one cv fold folder).
 #include <torch/torch.h>
 
+#include <opencv2/imgproc.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -152,6 +154,69 @@ bool readable_image(const fs::path& p) {
 }
 }  // namespace
 
+namespace detail {
+std::vector<ClsItem> source_items(const Config& cfg, const std::string& who, Logger& log,
+                                  std::vector<UnusableFile>& skipped) {
+  const fs::path src = cfg.str("source");
+  FRACTURE_CHECK(!src.empty(), who, ": key 'source' is required (an image, a folder or a DICOM file)");
+  FRACTURE_CHECK(fs::exists(src), "source=", src.string(), ": no such file or folder");
+  std::vector<ClsItem> items;
+  if (!fs::is_directory(src)) return {ClsItem{src, 0, "", ""}};
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator(); ++it) {
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && readable_image(it->path())) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  const std::vector<bool> usable = screen_files(files, screen_options(cfg), &skipped);
+  for (size_t i = 0; i < files.size(); ++i)
+    if (usable[i]) items.push_back(ClsItem{files[i], 0, "", ""});
+  warn_unusable(log, src.string(), skipped, files.size());
+  FRACTURE_CHECK(!items.empty(), "source=", src.string(), ": no PNG, JPEG, BMP, TIFF or DICOM images in the folder");
+  return items;
+}
+}  // namespace detail
+
+std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<ClsItem>& items, const Config& cfg,
+                                   Logger& log) {
+  std::vector<cv::Mat> maps(items.size());
+  if (items.empty()) return maps;
+  const TrainedModel m = resolve_trained(model_dir);
+  const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
+  auto net = load_trained(m, opt, log);
+  ClassificationOptions data = opt.data;
+  data.augment = false;
+  LoaderOptions lo;
+  lo.batch = opt.batch;
+  lo.workers = opt.workers;
+  lo.shuffle = false;
+  lo.channels_last = opt.channels_last;
+  Loader loader(std::make_shared<ClassificationSource>(items, data), lo);
+  loader.start_epoch(0);
+  while (auto b = loader.next()) {
+    const torch::Tensor cam = models::grad_cam(*net, b->images.to(torch::Device(opt.device)));
+    for (size_t i = 0; i < b->indices.size(); ++i) {
+      const LetterboxInfo& lb = b->letterboxes[i];
+      const torch::Tensor c = cam[int64_t(i)].contiguous();
+      const cv::Mat input(int(c.size(0)), int(c.size(1)), CV_32FC1, const_cast<float*>(c.data_ptr<float>()));
+      // the original image's region of the input (no padding), resized to the original's pixels
+      const cv::Rect roi(lb.pad_x, lb.pad_y, std::min(lb.new_w, input.cols - lb.pad_x),
+                         std::min(lb.new_h, input.rows - lb.pad_y));
+      cv::Mat out;
+      cv::resize(input(roi), out, cv::Size(lb.src_w, lb.src_h), 0, 0, cv::INTER_LINEAR);
+      double lo_v = 0, hi_v = 0;
+      cv::minMaxLoc(out, &lo_v, &hi_v);
+      if (hi_v > lo_v) out = (out - lo_v) / (hi_v - lo_v); else out.setTo(0);
+      maps[size_t(b->indices[i])] = out;
+    }
+  }
+  return maps;
+}
+
 std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std::string& arch,
                                               const std::vector<ClsItem>& items, const Config& cfg, Logger& log) {
   const fs::path dir = cv_run / "folds" / arch;
@@ -179,51 +244,31 @@ PointingGame pointing_game(const fs::path& model_dir, const std::vector<ClsItem>
   FRACTURE_CHECK(items.size() == boxes.size(), "pointing game: ", items.size(), " images vs ", boxes.size(),
                  " box lists");
   PointingGame g;
-  if (items.empty()) return g;
-  const TrainedModel m = resolve_trained(model_dir);
-  const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
-  auto net = load_trained(m, opt, log);
-  ClassificationOptions data = opt.data;
-  data.augment = false;
-  LoaderOptions lo;
-  lo.batch = opt.batch;
-  lo.workers = opt.workers;
-  lo.shuffle = false;
-  lo.channels_last = opt.channels_last;
-  Loader loader(std::make_shared<ClassificationSource>(items, data), lo);
-  loader.start_epoch(0);
-  while (auto b = loader.next()) {
-    const torch::Tensor cam = models::grad_cam(*net, b->images.to(torch::Device(opt.device)));
-    for (size_t i = 0; i < b->indices.size(); ++i) {
-      const std::vector<Box>& bx = boxes[size_t(b->indices[i])];
-      if (bx.empty()) continue;
-      const LetterboxInfo& lb = b->letterboxes[i];
-      // the original image's frame inside the input: x' = x * new_w / src_w + pad_x (likewise y)
-      const double sx = double(lb.new_w) / lb.src_w, sy = double(lb.new_h) / lb.src_h;
-      const models::CamPeak p = models::cam_peak(cam[int64_t(i)]);
-      const double px = p.col + 0.5, py = p.row + 0.5;  // pixel centre
-      bool hit = false;
-      for (const Box& k : bx) {
-        const double x0 = (k.cx - k.w / 2) * lb.src_w * sx + lb.pad_x, x1 = (k.cx + k.w / 2) * lb.src_w * sx + lb.pad_x;
-        const double y0 = (k.cy - k.h / 2) * lb.src_h * sy + lb.pad_y, y1 = (k.cy + k.h / 2) * lb.src_h * sy + lb.pad_y;
-        hit = hit || (px >= x0 && px <= x1 && py >= y0 && py <= y1);
+  const std::vector<cv::Mat> maps = grad_cam_maps(model_dir, items, cfg, log);
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::vector<Box>& bx = boxes[i];
+    if (bx.empty()) continue;
+    const cv::Mat& m = maps[i];
+    cv::Point peak;
+    cv::minMaxLoc(m, nullptr, nullptr, nullptr, &peak);
+    const double u = (peak.x + 0.5) / m.cols, v = (peak.y + 0.5) / m.rows;  // pixel centre, normalised
+    bool hit = false;
+    for (const Box& k : bx) hit = hit || (std::fabs(u - k.cx) <= k.w / 2 && std::fabs(v - k.cy) <= k.h / 2);
+    // chance: the share of the image covered by the union of its boxes, on a 200 x 200 grid
+    const int grid = 200;
+    int inside = 0;
+    for (int r = 0; r < grid; ++r)
+      for (int c = 0; c < grid; ++c) {
+        const double x = (c + 0.5) / grid, y = (r + 0.5) / grid;
+        for (const Box& k : bx)
+          if (std::fabs(x - k.cx) <= k.w / 2 && std::fabs(y - k.cy) <= k.h / 2) {
+            ++inside;
+            break;
+          }
       }
-      // chance: the share of the image (not the padding) covered by the union of its boxes, on a grid
-      const int grid = 200;
-      int inside = 0;
-      for (int r = 0; r < grid; ++r)
-        for (int c = 0; c < grid; ++c) {
-          const double u = (c + 0.5) / grid, v = (r + 0.5) / grid;
-          for (const Box& k : bx)
-            if (std::fabs(u - k.cx) <= k.w / 2 && std::fabs(v - k.cy) <= k.h / 2) {
-              ++inside;
-              break;
-            }
-        }
-      ++g.n_images;
-      g.hits += hit;
-      g.chance += double(inside) / double(grid * grid);
-    }
+    ++g.n_images;
+    g.hits += hit;
+    g.chance += double(inside) / double(grid * grid);
   }
   if (g.n_images) g.chance /= g.n_images;
   return g;
@@ -353,29 +398,8 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log) {
   const Config run_cfg = run_config(m.run);
   const ClassifyOptions opt = trained_options(run_cfg, cfg, m.arch);
   const fs::path src = cfg.str("source");
-  FRACTURE_CHECK(!src.empty(), "fracture classify predict: key 'source' is required (an image, a folder or a DICOM file)");
-  FRACTURE_CHECK(fs::exists(src), "source=", src.string(), ": no such file or folder");
-  std::vector<ClsItem> items;
   std::vector<UnusableFile> skipped;
-  if (fs::is_directory(src)) {
-    std::vector<fs::path> files;
-    for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator(); ++it) {
-      const std::string name = it->path().filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory()) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_regular_file() && readable_image(it->path())) files.push_back(it->path());
-    }
-    std::sort(files.begin(), files.end());
-    const std::vector<bool> usable = screen_files(files, screen_options(cfg), &skipped);
-    for (size_t i = 0; i < files.size(); ++i)
-      if (usable[i]) items.push_back(ClsItem{files[i], 0, "", ""});
-    warn_unusable(log, src.string(), skipped, files.size());
-    FRACTURE_CHECK(!items.empty(), "source=", src.string(), ": no PNG, JPEG, BMP, TIFF or DICOM images in the folder");
-  } else {
-    items.push_back(ClsItem{src, 0, "", ""});
-  }
+  std::vector<ClsItem> items = detail::source_items(cfg, "fracture classify predict", log, skipped);
   const double thr = cfg.real("threshold");
   FRACTURE_CHECK(thr >= 0 && thr <= 1, "key 'threshold' must be in [0, 1], got ", thr);
   auto net = load_trained(m, opt, log);

@@ -9,6 +9,7 @@
 //   // out.run_dir = runs/classify/cv: splits.csv, folds/<model>/r<R>f<F>/..., metrics.json, ...
 #pragma once
 #include <filesystem>
+#include <opencv2/core.hpp>
 #include <string>
 
 #include "fracture/core/config.h"
@@ -43,10 +44,17 @@ ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 std::vector<double> cv_ensemble_probabilities(const std::filesystem::path& cv_run, const std::string& arch,
                                               const std::vector<ClsItem>& items, const Config& cfg, Logger& log);
 
+/// Grad-CAM maps (models/gradcam.h) of one trained classifier (`model_dir`: a cv fold folder or a
+/// train run's model folder) in each original image's pixel frame: the input's image region (the
+/// letterbox padding cut away) resized to the original size, min-max scaled to [0, 1]; CV_32FC1.
+std::vector<cv::Mat> grad_cam_maps(const std::filesystem::path& model_dir, const std::vector<ClsItem>& items,
+                                   const Config& cfg, Logger& log);
+
 /// The pointing game (Zhang et al. 2018) of one trained classifier's Grad-CAM maps: per image, is
 /// the map's peak inside a true fracture box? Chance: the share of the image's area inside the
 /// boxes (the rate of a peak placed at random). Images are letterboxed (or stretched) as the model
-/// was trained; boxes are mapped into that frame; a peak in the padding is a miss.
+/// was trained; the map is taken back to the original frame (grad_cam_maps) and the peak's pixel
+/// centre tested against the boxes.
 struct PointingGame {
   int n_images = 0;      ///< images with at least one fracture box
   int hits = 0;
@@ -60,6 +68,10 @@ PointingGame pointing_game(const std::filesystem::path& model_dir, const std::ve
 namespace detail {
 /// A config value as args.yaml writes it ("null" for null).
 std::string value_text(const Config& c, const std::string& key);
+/// The images of key `source` (an image, a DICOM file, or a folder searched recursively, hidden
+/// entries skipped, screened: unusable files into `skipped` and counted); errors name `who`.
+std::vector<ClsItem> source_items(const Config& cfg, const std::string& who, Logger& log,
+                                  std::vector<UnusableFile>& skipped);
 /// The dataset of key `data` with both classes, screened (data/screen.h: unusable images left out
 /// with strict=false, into *skipped when given); errors name the file and the counts.
 ClsDataset load_dataset(const Config& cfg, Logger& log, std::vector<UnusableFile>* skipped = nullptr);

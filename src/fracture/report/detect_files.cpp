@@ -308,10 +308,7 @@ std::vector<std::string> read_detect_results(const fs::path& run, int max_rows) 
   return rows;
 }
 
-cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
-  cv::Mat g8, bgr;
-  img01.convertTo(g8, CV_8U, 255.0);
-  cv::cvtColor(g8, bgr, cv::COLOR_GRAY2BGR);
+void draw_boxes(cv::Mat& bgr, const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
   static const cv::Scalar palette[] = {{56, 56, 255}, {151, 157, 255}, {31, 112, 255}, {29, 178, 255},
                                        {49, 210, 207}, {10, 249, 72},  {23, 204, 146}, {134, 219, 61}};
   const int lw = std::max(1, int(std::lround((bgr.rows + bgr.cols) / 2.0 * 0.003)));
@@ -332,7 +329,24 @@ cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& pre
     cv::putText(bgr, label, cv::Point(a.x, above ? a.y - 2 : a.y + ts.height + 1), cv::FONT_HERSHEY_SIMPLEX, fs_,
                 cv::Scalar(255, 255, 255), std::max(1, lw - 1), cv::LINE_AA);
   }
+}
+
+cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
+  cv::Mat g8, bgr;
+  img01.convertTo(g8, CV_8U, 255.0);
+  cv::cvtColor(g8, bgr, cv::COLOR_GRAY2BGR);
+  draw_boxes(bgr, preds, names);
   return bgr;
+}
+
+json boxes_json(const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
+  json boxes = json::array();
+  for (const auto& d : preds)
+    boxes.push_back({{"xyxy", box_json(d.box)},
+                     {"class", d.cls},
+                     {"name", names[size_t(d.cls)]},
+                     {"confidence", d.conf}});
+  return boxes;
 }
 
 json predicted_json(const PredictedImage& p, const std::vector<std::string>& names) {
@@ -340,13 +354,7 @@ json predicted_json(const PredictedImage& p, const std::vector<std::string>& nam
   j["file"] = p.file;
   j["width"] = p.width;
   j["height"] = p.height;
-  json boxes = json::array();
-  for (const auto& d : p.preds)
-    boxes.push_back({{"xyxy", box_json(d.box)},
-                     {"class", d.cls},
-                     {"name", names[size_t(d.cls)]},
-                     {"confidence", d.conf}});
-  j["boxes"] = boxes;
+  j["boxes"] = boxes_json(p.preds, names);
   return j;
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,11 @@ std::vector<std::string> read_detect_results(const std::filesystem::path& run, i
 
 /// Draws boxes with "name conf" labels on an 8-bit BGR copy of the [0, 1] grey image.
 cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names);
+
+/// Draws the boxes with "name conf" labels onto an 8-bit BGR image in place (draw_detections' boxes).
+void draw_boxes(cv::Mat& bgr, const std::vector<Prediction>& preds, const std::vector<std::string>& names);
+/// The boxes of `preds` as JSON: [{class, name, conf, xyxy}] (original-image pixels).
+nlohmann::json boxes_json(const std::vector<Prediction>& preds, const std::vector<std::string>& names);
 
 /// Detections of one image given to `detect predict`.
 struct PredictedImage {
