@@ -18,6 +18,7 @@
 #include "fracture/engine/detect_run.h"
 #include "fracture/report/data_files.h"
 #include "fracture/report/detect_files.h"
+#include "fracture/report/study_report.h"
 
 namespace fracture::engine {
 
@@ -25,15 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-json read_json(const fs::path& f) {
-  FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the study did not finish this stage)");
-  try {
-    return json::parse(read_file(f));
-  } catch (const json::exception& e) {
-    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
-  }
-}
 
 // What the study fixed: the best backbone and its cutoffs, the best detector.
 struct Frozen {
@@ -43,14 +35,9 @@ struct Frozen {
 };
 
 Frozen frozen(const fs::path& study) {
-  const json dev = read_json(study / "classify" / "cv" / "metrics.json");
+  const json dev = report::read_stage_json(study / "classify" / "cv" / "metrics.json");
   Frozen f;
-  double best = -1;
-  for (const auto& [arch, m] : dev.at("models").items())
-    if (m.at("auroc").at("value").is_number() && m.at("auroc").at("value").get<double>() > best) {
-      best = m.at("auroc").at("value").get<double>();
-      f.arch = arch;
-    }
+  f.arch = report::best_classifier(dev);
   FRACTURE_CHECK(!f.arch.empty(), study.string(), ": the study has no classifier with an AUROC");
   auto cut = [&](const std::string& criterion) {
     for (const json& op : dev.at("models").at(f.arch).at("operating_points"))
@@ -64,7 +51,7 @@ Frozen frozen(const fs::path& study) {
   for (const std::string& s : detail::run_config(study).list("detectors")) {
     const fs::path m = study / "detect" / s / "metrics.json";
     if (!fs::is_regular_file(m)) continue;
-    const double v = read_json(m).at("map50_95").get<double>();
+    const double v = report::read_stage_json(m).at("map50_95").get<double>();
     if (v > best_map) {
       best_map = v;
       f.detector = s;

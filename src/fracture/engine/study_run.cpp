@@ -80,9 +80,30 @@ fs::path classify_stage(const Config& cfg, const fs::path& study, Logger& log) {
   return run;
 }
 
+// `detect val` of a study detector's best weights on `data`'s `split` into <study>/detect/<name>
+// (skipped when it has metrics.json; a folder without one is redone).
+void evaluate_detector(const Config& cfg, const fs::path& study, const std::string& size, const std::string& data,
+                       const std::string& split, const std::string& name, Logger& log) {
+  const fs::path out = study / "detect" / name;
+  if (fs::is_regular_file(out / "metrics.json")) return;
+  if (fs::exists(out)) fs::remove_all(out);
+  const Config trained = detail::run_config(study / "detect" / size);
+  Config v = cfg;
+  v.set("resume", "", "study");
+  v.set("model", (study / "detect" / size).string(), "study");
+  v.set("data", data.empty() ? trained.str("data") : data, "study");
+  v.set("split", split, "study");
+  v.set("imgsz", trained.str("imgsz"), "study");
+  v.set("batch", trained.str("batch"), "study");
+  v.set("project", study.string(), "study");
+  v.set("name", name, "study");
+  v.set("conf", "null", "study");
+  detect_val(v, log);
+}
+
 // Stage 2: one detector trained (or resumed), then its best weights on the test split.
 void detect_stage(const Config& cfg, const fs::path& study, const std::string& size, Logger& log) {
-  const fs::path run = study / "detect" / size, test = study / "detect" / (size + "_test");
+  const fs::path run = study / "detect" / size;
   if (!fs::is_regular_file(run / "metrics.json")) {
     Config c = cfg;
     if (fs::is_regular_file(run / "weights" / "last_state.json")) {
@@ -105,21 +126,7 @@ void detect_stage(const Config& cfg, const fs::path& study, const std::string& s
   } else {
     log.info("study: {}: trained before (metrics.json), kept", size);
   }
-  if (!fs::is_regular_file(test / "metrics.json")) {
-    if (fs::exists(test)) fs::remove_all(test);
-    const Config trained = detail::run_config(run);
-    Config v = cfg;
-    v.set("resume", "", "study");
-    v.set("model", run.string(), "study");
-    v.set("data", trained.str("data"), "study");
-    v.set("split", "test", "study");
-    v.set("imgsz", trained.str("imgsz"), "study");
-    v.set("batch", trained.str("batch"), "study");
-    v.set("project", study.string(), "study");
-    v.set("name", size + "_test", "study");
-    v.set("conf", "null", "study");
-    detect_val(v, log);
-  }
+  evaluate_detector(cfg, study, size, "", "test", size + "_test", log);
 }
 
 // One image score per detector: the highest box confidence (any class), 0 without a box.
@@ -205,21 +212,8 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
   if (fs::path(ext).extension() != ".yaml") return;  // no boxes: classifiers only
   for (const std::string& size : sizes) {
     const fs::path run = study / "detect" / (size + "_external");
-    if (!fs::is_regular_file(run / "metrics.json")) {
-      if (fs::exists(run)) fs::remove_all(run);
-      const Config trained = detail::run_config(study / "detect" / size);
-      Config v = cfg;
-      v.set("resume", "", "study");
-      v.set("model", (study / "detect" / size).string(), "study");
-      v.set("data", ext, "study");
-      v.set("split", load_yolo(ext, false, log, nullptr).splits.count("test") ? "test" : "val", "study");
-      v.set("imgsz", trained.str("imgsz"), "study");
-      v.set("batch", trained.str("batch"), "study");
-      v.set("project", study.string(), "study");
-      v.set("name", size + "_external", "study");
-      v.set("conf", "null", "study");
-      detect_val(v, log);
-    }
+    evaluate_detector(cfg, study, size, ext, load_yolo(ext, false, log, nullptr).splits.count("test") ? "test" : "val",
+                      size + "_external", log);
     rin.external_detectors.push_back({size, study / "detect" / (size + "_test"), run});
   }
 }
@@ -227,14 +221,7 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
 // Grad-CAM pointing game of the best classifier on the detection test images with fracture boxes,
 // each image explained by the repeat-0 fold model that held it out (out-of-fold, as the comparison).
 void pointing_stage(const Config& cfg, const fs::path& cls, report::StudyReportInput& rin, Logger& log) {
-  const nlohmann::json dev = nlohmann::json::parse(read_file(cls / "metrics.json"));
-  std::string best;
-  double best_auc = -1;
-  for (const auto& [arch, m] : dev.at("models").items())
-    if (m.at("auroc").at("value").is_number() && m.at("auroc").at("value").get<double>() > best_auc) {
-      best_auc = m.at("auroc").at("value").get<double>();
-      best = arch;
-    }
+  const std::string best = report::best_classifier(report::read_stage_json(cls / "metrics.json"));
   if (best.empty()) return;
   const DetDataset det = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   if (!det.splits.count("test")) return;

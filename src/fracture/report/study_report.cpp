@@ -30,14 +30,6 @@ std::string pval(double p) {
 }
 std::string ci(const BootstrapResult& r) { return f3(r.estimate) + " (" + f3(r.lower) + "-" + f3(r.upper) + ")"; }
 
-json read_json(const fs::path& f) {
-  FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the stage did not finish)");
-  try {
-    return json::parse(read_file(f));
-  } catch (const json::exception& e) {
-    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
-  }
-}
 
 // detection.csv: model, split, then the rows of each run's metrics.csv (class, images, instances, P,
 // R, mAP50, mAP50-95), "all" first.
@@ -120,14 +112,10 @@ void write_compare(const StudyReportInput& in, std::string& md) {
 std::string findings(const StudyReportInput& in, const json& cls) {
   std::ostringstream o;
   const json& models = cls.at("models");
-  std::string best;
-  double best_auc = -1;
-  for (const auto& [name, m] : models.items())
-    if (m.at("auroc").at("value").get<double>() > best_auc) {
-      best_auc = m.at("auroc").at("value").get<double>();
-      best = name;
-    }
+  const std::string best = best_classifier(cls);
+  FRACTURE_CHECK(!best.empty(), "study: no classifier has a cross-validated AUROC");
   const json& b = models.at(best);
+  const double best_auc = b.at("auroc").at("value").get<double>();
   o << "- **Best classifier: " << best << "**, cross-validated AUROC " << f3(best_auc) << " (95% CI "
     << f3(b.at("auroc").at("ci_low").get<double>()) << "-" << f3(b.at("auroc").at("ci_high").get<double>()) << ")";
   for (const json& c : cls.at("comparisons")) {
@@ -250,8 +238,28 @@ void write_external(const StudyReportInput& in, std::string& md) {
 
 }  // namespace
 
+json read_stage_json(const fs::path& f) {
+  FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the stage did not finish)");
+  try {
+    return json::parse(read_file(f));
+  } catch (const json::exception& e) {
+    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
+  }
+}
+
+std::string best_classifier(const json& cls) {
+  std::string best;
+  double best_auc = -1;
+  for (const auto& [name, m] : cls.at("models").items())
+    if (m.at("auroc").at("value").is_number() && m.at("auroc").at("value").get<double>() > best_auc) {
+      best_auc = m.at("auroc").at("value").get<double>();
+      best = name;
+    }
+  return best;
+}
+
 std::string write_study_report(const StudyReportInput& in) {
-  const json cls = read_json(in.classify_run / "metrics.json");
+  const json cls = read_stage_json(in.classify_run / "metrics.json");
   std::string md = "# Fracture study\n\n";
   const Config& cfg = *in.cfg;
   const fs::path data = cfg.str("data");

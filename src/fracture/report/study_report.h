@@ -6,6 +6,7 @@
 //   std::string md = fracture::report::write_study_report(in);   // also writes the files
 #pragma once
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,13 @@ struct StudyReportInput {
   std::vector<StudyDetector> external_detectors;  ///< train_run: internal test run; test_run: external run
   std::optional<StudyPointing> pointing;  ///< when the data has boxes on a test split
 };
+
+/// A JSON file of a study's stage; throws naming the file when missing ("the stage did not
+/// finish") or unreadable.
+nlohmann::json read_stage_json(const std::filesystem::path& file);
+/// The study's best classifier: the backbone with the highest cross-validated AUROC in a classify
+/// run's metrics.json (the first on ties); "" when none has one.
+std::string best_classifier(const nlohmann::json& classify_metrics);
 
 /// Writes compare.json, compare.csv, detection.csv and summary.md into in.study; returns summary.md.
 std::string write_study_report(const StudyReportInput& in);
