@@ -217,8 +217,7 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
   return maps;
 }
 
-std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std::string& arch,
-                                              const std::vector<ClsItem>& items, const Config& cfg, Logger& log) {
+std::vector<fs::path> cv_fold_dirs(const fs::path& cv_run, const std::string& arch) {
   const fs::path dir = cv_run / "folds" / arch;
   FRACTURE_CHECK(fs::is_directory(dir), dir.string(), ": no fold models of ", arch, " (not a finished cv run)");
   std::vector<fs::path> folds;
@@ -226,6 +225,12 @@ std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std:
     if (e.is_directory()) folds.push_back(e.path());
   std::sort(folds.begin(), folds.end());
   FRACTURE_CHECK(!folds.empty(), dir.string(), ": no fold folders");
+  return folds;
+}
+
+std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std::string& arch,
+                                              const std::vector<ClsItem>& items, const Config& cfg, Logger& log) {
+  const std::vector<fs::path> folds = cv_fold_dirs(cv_run, arch);
   const Config run_cfg = run_config(cv_run);
   const ClassifyOptions opt = trained_options(run_cfg, cfg, arch);
   std::vector<double> mean(items.size(), 0.0);

@@ -36,6 +36,10 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log);
 /// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
 ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 
+/// The fold folders folds/<arch>/r<R>f<F> of a `classify cv` run, sorted; throws naming the folder
+/// when there are none (not a finished cv run).
+std::vector<std::filesystem::path> cv_fold_dirs(const std::filesystem::path& cv_run, const std::string& arch);
+
 /// External validation with the frozen models of a `classify cv` run: every fold model of `arch`
 /// (folds/<arch>/r<R>f<F>: its best weights and its calibration.json, never refitted) predicts
 /// `items`; per item the mean calibrated probability over the fold models. Inference keys (batch,

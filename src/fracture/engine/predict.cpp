@@ -93,10 +93,7 @@ PredictOutcome predict_study(const Config& cfg, Logger& log) {
   const std::vector<double> prob = cv_ensemble_probabilities(cls, f.arch, items, cfg, log);
   // Grad-CAM: the mean of the fold models' maps, rescaled to [0, 1]
   std::vector<cv::Mat> cams(items.size());
-  std::vector<fs::path> folds;
-  for (const auto& e : fs::directory_iterator(cls / "folds" / f.arch))
-    if (e.is_directory()) folds.push_back(e.path());
-  std::sort(folds.begin(), folds.end());
+  const std::vector<fs::path> folds = cv_fold_dirs(cls, f.arch);
   for (const fs::path& fold : folds) {
     const std::vector<cv::Mat> m = grad_cam_maps(fold, items, cfg, log);
     for (size_t i = 0; i < items.size(); ++i) cams[i] = cams[i].empty() ? m[i].clone() : cams[i] + m[i];

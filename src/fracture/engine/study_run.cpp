@@ -187,7 +187,7 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
   rin.external_data = ext;
   rin.n_external = int(y.size());
   rin.n_external_positive = int(std::count(y.begin(), y.end(), 1));
-  const nlohmann::json dev = nlohmann::json::parse(read_file(cls / "metrics.json"));
+  const nlohmann::json dev = report::read_stage_json(cls / "metrics.json");
   CompareOptions co;
   co.seed = uint64_t(cfg.integer("seed"));
   for (const auto& [arch, m] : dev.at("models").items()) {
@@ -209,11 +209,11 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
     for (const char* k : {"ece", "citl", "slope"}) row.internal.emplace_back(k, val(m.at("calibration").at("after").at(k)));
     rin.external.push_back(row);
   }
-  if (fs::path(ext).extension() != ".yaml") return;  // no boxes: classifiers only
+  if (fs::path(ext).extension() != ".yaml" || sizes.empty()) return;  // no boxes: classifiers only
+  const std::string split = load_yolo(ext, false, log, nullptr).splits.count("test") ? "test" : "val";
   for (const std::string& size : sizes) {
     const fs::path run = study / "detect" / (size + "_external");
-    evaluate_detector(cfg, study, size, ext, load_yolo(ext, false, log, nullptr).splits.count("test") ? "test" : "val",
-                      size + "_external", log);
+    evaluate_detector(cfg, study, size, ext, split, size + "_external", log);
     rin.external_detectors.push_back({size, study / "detect" / (size + "_test"), run});
   }
 }
