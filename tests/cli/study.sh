@@ -84,15 +84,31 @@ grep -q "yolov8n: trained before (metrics.json), kept" "$TMP/again.err"
 cmp "$S/summary.md" <(cat "$S/summary.md")
 cp "$S/compare.json" "$TMP/compare_first.json"
 cmp "$TMP/compare_first.json" "$S/compare.json"
-# killed with SIGKILL twice (during the classifiers, then later), resumed: the same bytes as never killed
+# killed with SIGKILL three times, each when a given file appears (after the first fold, after the
+# detector's first checkpoint, after its test evaluation), resumed: the same bytes as never killed
+K="$TMP/runs/study/killed"
+kill_when() {  # $1 = file under the study that triggers the kill; then the command to run
+  local f=$1; shift
+  "$@" > /dev/null 2>&1 &
+  local pid=$! i
+  for i in $(seq 1 6000); do
+    [ -e "$K/$f" ] && break
+    kill -0 "$pid" 2> /dev/null || break
+    sleep 0.01
+  done
+  kill -9 "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+}
 # shellcheck disable=SC2086
-timeout -s KILL 6 "$BIN" study $COMMON name=killed > /dev/null 2>&1 || true
-test -d "$TMP/runs/study/killed" || { echo "the killed study made no directory"; exit 1; }
-timeout -s KILL 12 "$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1 || true
-"$BIN" study resume="$TMP/runs/study/killed" workers=1 > /dev/null 2>&1
+kill_when classify/cv/folds/mobilenet_v3_small/r0f0/fold.json "$BIN" study $COMMON name=killed
+test -d "$K" || { echo "the killed study made no directory"; exit 1; }
+kill_when detect/yolov8n/weights/last_state.json "$BIN" study resume="$K" workers=1
+test -e "$K/detect/yolov8n/weights/last_state.json" || { echo "the detector's checkpoint never appeared"; exit 1; }
+kill_when detect/yolov8n_test/metrics.json "$BIN" study resume="$K" workers=1
+"$BIN" study resume="$K" workers=1 > /dev/null 2>&1
 for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.json detect/yolov8n_test/metrics.json \
          external.json pointing_game.json; do
-  cmp "$S/$f" "$TMP/runs/study/killed/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
+  cmp "$S/$f" "$K/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
 done
 # fracture predict with the study: a folder (one unusable file counted, strict=false), one PNG, one DICOM
 mkdir -p "$TMP/scans"

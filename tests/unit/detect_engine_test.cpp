@@ -99,6 +99,13 @@ Config tiny_config(const fs::path& data, const fs::path& project, int epochs) {
   return c;
 }
 
+// The config that resumes `run`.
+Config rc_for(const fs::path& run) {
+  Config c = Config::defaults();
+  c.set("resume", run.string(), "test");
+  return c;
+}
+
 // results.csv without its last (time) column.
 std::vector<std::string> csv_without_time(const fs::path& f) {
   std::istringstream in(read_file(f));
@@ -270,6 +277,37 @@ TEST(DetectEngine, TrainingIsDeterministicAndResumeEqualsUninterrupted) {
     EXPECT_EQ(wa[i].first, wc[i].first);
     EXPECT_TRUE(torch::equal(wa[i].second, wc[i].second)) << wa[i].first;
   }
+  // Killed while the epoch-2 checkpoint was half written (its resume files, last.safetensors and
+  // best.safetensors on disk, last_state.json still naming epoch 1): resume continues from epoch 1
+  // and still ends at the uninterrupted weights.
+  DetectTrainResult h1 = detect_train(tiny_config(data, dir / "runs", 3), *log, /*stop_after_epochs=*/1);
+  DetectTrainResult h2 = detect_train(tiny_config(data, dir / "runs", 3), *log, /*stop_after_epochs=*/2);
+  for (const auto& e : fs::directory_iterator(h2.run_dir / "weights")) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("resume_e2_", 0) == 0 || n == "last.safetensors" || n == "best.safetensors")
+      fs::copy_file(e.path(), h1.run_dir / "weights" / n, fs::copy_options::overwrite_existing);
+  }
+  DetectTrainResult h3 = detect_train(rc_for(h1.run_dir), *log);
+  EXPECT_EQ(h3.epochs_done, 3);
+  EXPECT_EQ(ra, csv_without_time(h1.run_dir / "results.csv"));
+  EXPECT_FALSE(fs::exists(h1.run_dir / "weights/resume_e2_model.safetensors"));  // superseded sets are deleted
+  auto wh = models::read_safetensors(h1.run_dir / "weights/last.safetensors");
+  ASSERT_EQ(wa.size(), wh.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i].second, wh[i].second)) << wa[i].first;
+  // Killed after the last epoch but before the final validation: resume validates, trains nothing.
+  const std::string metrics = read_file(a.run_dir / "metrics.json");
+  fs::remove(a.run_dir / "metrics.json");
+  DetectTrainResult a2 = detect_train(rc_for(a.run_dir), *log);
+  EXPECT_EQ(a2.epochs_done, 3);
+  EXPECT_EQ(read_file(a.run_dir / "metrics.json"), metrics);
+  EXPECT_EQ(ra, csv_without_time(a.run_dir / "results.csv"));
+  try {
+    detect_train(rc_for(a.run_dir), *log);
+    FAIL() << "expected: nothing to resume";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already finished its training (3 epochs) and final validation"),
+              std::string::npos) << e.what();
+  }
   // Saved weights load back into YOLOv8 by Ultralytics keys; the run records class names.
   LoadedDetector det = load_detector(a.run_dir, torch::kCPU);
   EXPECT_EQ(det.scale, "n");
@@ -321,7 +359,7 @@ TEST(DetectEngine, ChannelsLastTrainsLikeNchwAndSavesNchw) {
     worst_loss = std::max(worst_loss, std::fabs(ra[size_t(k)] - rb[size_t(k)]) / std::fabs(rb[size_t(k)]));
   }
   // Trained weights and EMA: every tensor within 1e-4 of the largest of its values (at least 1).
-  for (const char* f : {"weights/last_model.safetensors", "weights/last.safetensors"}) {
+  for (const char* f : {"weights/resume_e1_model.safetensors", "weights/last.safetensors"}) {
     auto wa = models::read_safetensors(a.run_dir / f);
     auto wb = models::read_safetensors(b.run_dir / f);
     ASSERT_EQ(wa.size(), wb.size());

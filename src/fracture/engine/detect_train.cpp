@@ -70,7 +70,17 @@ struct TrainState {
   int64_t ema_updates = 0;
   int64_t last_opt_step = -1;
   double elapsed = 0.0;
+  bool finished = false;  ///< no epoch left to train (all done, or stopped early); final validation may be due
+  bool grads = false;     ///< the checkpoint has pending accumulated gradients
 };
+
+// The resume files of the checkpoint after `epochs_done` epochs carry that number in their names
+// (weights/resume_e<N>_{model,ema,grads}.safetensors, resume_e<N>_optimizer.pt). last_state.json,
+// written last and atomically, names the set in force: a kill while a checkpoint is half written
+// leaves the previous complete set named, and the set it replaces is deleted only after.
+fs::path resume_file(const fs::path& wdir, int epochs_done, const char* part) {
+  return wdir / ("resume_e" + std::to_string(epochs_done) + "_" + part);
+}
 
 void save_state(const fs::path& wdir, const TrainState& s) {
   json j;
@@ -80,11 +90,17 @@ void save_state(const fs::path& wdir, const TrainState& s) {
   j["ema_updates"] = s.ema_updates;
   j["last_opt_step"] = s.last_opt_step;
   j["elapsed_s"] = s.elapsed;
+  j["finished"] = s.finished;
+  j["grads"] = s.grads;
+  j["resume_files"] = resume_file("", s.epochs_done, "*").string();
   write_file_atomic(wdir / "last_state.json", j.dump(2));
 }
 
 TrainState load_state(const fs::path& wdir) {
-  json j = json::parse(read_file(wdir / "last_state.json"));
+  const fs::path f = wdir / "last_state.json";
+  json j = json::parse(read_file(f));
+  FRACTURE_CHECK(j.contains("resume_files"), f.string(), ": a checkpoint of an older fracture (resume files without ",
+                 "epoch numbers); it cannot be resumed safely, start the run again");
   TrainState s;
   s.epochs_done = j.at("epochs_done").get<int>();
   s.best_fitness = j.at("best_fitness").get<double>();
@@ -92,7 +108,20 @@ TrainState load_state(const fs::path& wdir) {
   s.ema_updates = j.at("ema_updates").get<int64_t>();
   s.last_opt_step = j.at("last_opt_step").get<int64_t>();
   s.elapsed = j.value("elapsed_s", 0.0);
+  s.finished = j.value("finished", false);
+  s.grads = j.value("grads", false);
   return s;
+}
+
+// Deletes the resume files of every checkpoint but the one after `keep` epochs.
+void remove_other_resume_files(const fs::path& wdir, int keep) {
+  const std::string mine = resume_file("", keep, "").string();
+  std::vector<fs::path> old;
+  for (const auto& e : fs::directory_iterator(wdir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("resume_e", 0) == 0 && n.rfind(mine, 0) != 0) old.push_back(e.path());
+  }
+  for (const auto& f : old) fs::remove(f);
 }
 
 models::NamedTensors grads_of(const torch::nn::Module& m) {
@@ -255,17 +284,20 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
 }
 
 // The run's resume state from weights/: the training model, the EMA, the optimiser, gradients
-// accumulated since the last optimiser step, and results.csv's rows of the finished epochs.
-TrainState restore_run(const fs::path& run, const fs::path& wdir, int epochs, torch::nn::Module& net,
-                       torch::nn::Module& ema_net, ModelEMA& ema, torch::optim::Optimizer& opt,
-                       std::vector<std::string>& csv_rows) {
+// accumulated since the last optimiser step, and results.csv's rows of the finished epochs, all
+// from the checkpoint last_state.json names.
+TrainState restore_run(const fs::path& run, const fs::path& wdir, torch::nn::Module& net, torch::nn::Module& ema_net,
+                       ModelEMA& ema, torch::optim::Optimizer& opt, std::vector<std::string>& csv_rows) {
   TrainState st = load_state(wdir);
-  load_tensors_into(net, wdir / "last_model.safetensors");
-  load_tensors_into(ema_net, wdir / "last.safetensors");
+  FRACTURE_CHECK(!(st.finished && fs::is_regular_file(run / "metrics.json")), "detect train: ", run.string(),
+                 " already finished its training (", st.epochs_done, " epochs) and final validation; nothing to resume");
+  const int n = st.epochs_done;
+  load_tensors_into(net, resume_file(wdir, n, "model.safetensors"));
+  load_tensors_into(ema_net, resume_file(wdir, n, "ema.safetensors"));
   ema.updates = st.ema_updates;
-  torch::load(opt, (wdir / "last_optimizer.pt").string());
-  if (fs::exists(wdir / "last_grads.safetensors")) {
-    auto g = models::read_checkpoint(wdir / "last_grads.safetensors");
+  torch::load(opt, resume_file(wdir, n, "optimizer.pt").string());
+  if (st.grads) {
+    auto g = models::read_checkpoint(resume_file(wdir, n, "grads.safetensors"));
     std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
     for (auto& p : net.named_parameters(true)) {
       auto it = gm.find(p.key());
@@ -274,8 +306,6 @@ TrainState restore_run(const fs::path& run, const fs::path& wdir, int epochs, to
     }
   }
   csv_rows = report::read_detect_results(run, st.epochs_done);
-  FRACTURE_CHECK(st.epochs_done < epochs, "detect train: ", run.string(), " already finished its ", epochs,
-                 " epochs; nothing to resume");
   return st;
 }
 
@@ -300,23 +330,26 @@ std::string results_row(int epoch, const torch::Tensor& tloss, const DetValOutpu
 
 // What resume needs after an epoch: EMA weights (last, and best when it is), the training model,
 // the optimiser, gradients accumulated since the last optimiser step (they carry over into the next
-// epoch), and the state; each file written atomically, the state last.
-void save_epoch_checkpoint(const fs::path& wdir, const TrainState& st, int epoch, int64_t nb, bool is_best,
+// epoch), and the state; each file written atomically, the state last (it names the resume set).
+void save_epoch_checkpoint(const fs::path& wdir, TrainState& st, int epoch, int64_t nb, bool is_best,
                            const models::NamedTensors& best_state, torch::nn::Module& net, torch::nn::Module& ema_net,
                            torch::optim::Optimizer& opt) {
-  models::save_safetensors(ema_net, wdir / "last.safetensors");
-  if (is_best) models::write_safetensors(best_state, wdir / "best.safetensors");
-  models::save_safetensors(net, wdir / "last_model.safetensors");
-  const fs::path tmp = wdir / "last_optimizer.pt.tmp";
+  const int n = st.epochs_done;
+  models::save_safetensors(ema_net, resume_file(wdir, n, "ema.safetensors"));
+  models::save_safetensors(net, resume_file(wdir, n, "model.safetensors"));
+  const fs::path optf = resume_file(wdir, n, "optimizer.pt");
+  const fs::path tmp = optf.string() + ".tmp";
   torch::save(opt, tmp.string());
-  fs::rename(tmp, wdir / "last_optimizer.pt");
+  fs::rename(tmp, optf);
   const int64_t last_ni = nb * (epoch + 1) - 1;
   auto g = grads_of(net);
-  if (last_ni > st.last_opt_step && !g.empty())
-    models::write_safetensors(g, wdir / "last_grads.safetensors");
-  else
-    fs::remove(wdir / "last_grads.safetensors");
+  st.grads = last_ni > st.last_opt_step && !g.empty();
+  if (st.grads) models::write_safetensors(g, resume_file(wdir, n, "grads.safetensors"));
+  // what users load; resume never reads them (a kill between these and the state is harmless)
+  models::save_safetensors(ema_net, wdir / "last.safetensors");
+  if (is_best) models::write_safetensors(best_state, wdir / "best.safetensors");
   save_state(wdir, st);
+  remove_other_resume_files(wdir, n);
 }
 
 // Ultralytics' build_optimizer for this run: the choice (optimizer=auto by iterations), weight
@@ -465,7 +498,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   TrainState st;
   std::vector<std::string> csv_rows;
   if (resuming) {
-    st = restore_run(run, wdir, epochs, *net, *ema_net, ema, opt, csv_rows);
+    st = restore_run(run, wdir, *net, *ema_net, ema, opt, csv_rows);
+    if (st.finished) log.info("detect train: training finished before ({} epochs); final validation only", st.epochs_done);
   } else {
     opt.zero_grad();
   }
@@ -486,7 +520,11 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const bool save = cfg.boolean("save");
   models::NamedTensors best_state;
   if (resuming && fs::exists(wdir / "best.safetensors")) best_state = models::read_safetensors(wdir / "best.safetensors");
-  for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
+  res.epochs_done = st.epochs_done;
+  res.best_epoch = st.best_epoch;
+  res.best_fitness = st.best_fitness;
+  res.early_stopped = st.finished && st.epochs_done < epochs;
+  for (int epoch = st.epochs_done; epoch < epochs && !st.finished; ++epoch) {
     bool batch_channels_last = false;
     const torch::Tensor tloss = train_epoch(steps, epoch, epochs, st, &batch_channels_last);
     if (epoch == st.epochs_done)  // the memory format the run trains in
@@ -502,6 +540,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
     const bool is_best = stopper.update(epoch, vout.results.fitness());
     st.best_fitness = stopper.best_value();
     st.best_epoch = stopper.best_epoch() + 1;
+    const bool stop_early = stopper.should_stop() && epoch + 1 < epochs;
+    st.finished = stop_early || epoch + 1 == epochs;
     csv_rows.push_back(results_row(epoch, tloss, vout, lrs, st.elapsed));
     report::write_detect_results(run, csv_rows);
 
@@ -525,7 +565,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
     res.epochs_done = st.epochs_done;
     res.best_epoch = st.best_epoch;
     res.best_fitness = st.best_fitness;
-    if (stopper.should_stop() && epoch + 1 < epochs) {
+    if (stop_early) {
       log.info("detect train: early stopping, no improvement for {} epochs; best epoch {}", patience, st.best_epoch);
       res.early_stopped = true;
       break;

@@ -234,11 +234,11 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
   std::vector<std::string> cm_names = names;
   cm_names.push_back("background");
   const std::vector<int64_t> n_img = images_per_class(out.images, int(names.size()));
-  write_metrics_json(out, cm_names, n_img, dir);
   write_metrics_csv(out, n_img, dir);
   write_curves(out.results, dir);
   write_plots(out, cm_names, dir);
   write_predictions_json(out, names, dir);
+  write_metrics_json(out, cm_names, n_img, dir);  // last: a study takes metrics.json as "this evaluation is done"
 }
 
 std::vector<ImagePredictions> read_predictions_json(const fs::path& file) {
