@@ -11,8 +11,14 @@ PKGS=(
   libopencv-dev libdcmtk-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev
+  curl ca-certificates openssl               # the report's chart libraries, fetched from the npm registry at build time
   python3 python3-torch python3-torchvision python3-sklearn python3-numpy  # oracle tests only
 )
+
+# `install_deps.sh --test`: also what only `make test` needs
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(chromium)                           # the HTML report's browser test (headless)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

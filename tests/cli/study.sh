@@ -24,7 +24,7 @@ for f in args.yaml study.json summary.md compare.json compare.csv compare_tests.
          external.json external.csv detect/yolov8n_external/metrics.json pointing_game.json; do
   test -s "$S/$f" || { echo "study: missing $f"; exit 1; }
 done
-grep -q "study: $S (report: $S/summary.md)" "$TMP/full.txt"
+grep -q "study: $S (report: $S/summary.md, $S/report.html)" "$TMP/full.txt"
 grep -q "grouped by patient_id" "$TMP/full.err"
 for h in "## Findings" "synthetic images at a reduced schedule" "Best classifier: mobilenet_v3_small" \
          "Detector yolov8n against classifier mobilenet_v3_small" "## Detection" "| yolov8n | test | all |" \

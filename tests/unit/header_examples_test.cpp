@@ -61,6 +61,8 @@
 #include "fracture/engine/study_run.h"
 #include "fracture/models/gradcam.h"
 #include "fracture/report/study_report.h"
+#include "fracture/report/html.h"
+#include "fracture/report/study_html.h"
 #include "fracture/report/compare.h"
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/detect_run.h"
@@ -171,6 +173,37 @@ TEST(HeaderExamples, ReportCompare) {
   for (const auto& t : r.tests) std::printf("%s vs %s: p = %.3g\n", t.model_a.c_str(), t.model_b.c_str(), t.p_value);
   EXPECT_TRUE(r.fused);
   EXPECT_EQ(r.scores.size(), 3u);
+}
+
+TEST(HeaderExamples, ReportHtml) {
+  const fs::path study = scratch("html");
+  nlohmann::json spec = {{"mark", "line"}, {"title", "</script><b>x</b>"}, {"data", {{"values", {{{"a", 1}}}}}}};
+  std::string html = fracture::report::markdown_to_html("- **AUROC** 0.91");   // <ul>\n<li><strong>AUROC...
+  EXPECT_EQ(html, "<ul>\n<li><strong>AUROC</strong> 0.91</li>\n</ul>\n");
+  EXPECT_EQ(fracture::report::markdown_to_html("# T\n\n> note `a<b`\n\n| x | y |\n|---|---|\n| 1 | **2** |\n\ntext\nmore"),
+            "<h1>T</h1>\n<blockquote>note <code>a&lt;b</code></blockquote>\n<table><thead><tr><th>x</th><th>y</th></tr>"
+            "</thead><tbody>\n<tr><td>1</td><td><strong>2</strong></td></tr>\n</tbody></table>\n<p>text more</p>\n");
+  fracture::report::Figure f{"roc", "ROC curves", "Out-of-fold.", spec, "classify/cv/roc_curve.png", ""};
+  fracture::report::Figure pic{"pic", "A <picture>", "", {}, "", std::string("\x89PNG", 4)};
+  if (fracture::report::vendored_chart_scripts().empty()) {
+    EXPECT_THROW(fracture::report::write_html_page(study / "report.html", "Fracture study", {{"## Findings\n", {f}}}),
+                 fracture::Error);
+    return;
+  }
+  fracture::report::write_html_page(study / "report.html", "Fracture study", {{"## Findings\n", {f}}});
+  fracture::report::write_html_page(study / "report.html", "Fracture study", {{"## Findings\n", {f, pic}}});
+  const std::string page = fracture::read_file(study / "report.html");
+  for (const auto& s : fracture::report::vendored_chart_scripts()) {
+    EXPECT_FALSE(s.version.empty()) << s.name;
+    EXPECT_GT(s.text.size(), 10000u) << s.name;
+    EXPECT_NE(page.find("/* " + s.name + " " + s.version), std::string::npos) << s.name;
+  }
+  EXPECT_EQ(fracture::report::vendored_chart_scripts()[2].name, "vega-embed");
+  EXPECT_NE(page.find("<h2>Findings</h2>"), std::string::npos);
+  EXPECT_NE(page.find("<div class=\"chart\" id=\"roc\"></div>"), std::string::npos);
+  EXPECT_NE(page.find("<\\/script><b>x<\\/b>"), std::string::npos);  // the spec cannot end the script element
+  EXPECT_EQ(page.find("</script><b>"), std::string::npos);
+  EXPECT_NE(page.find("alt=\"A &lt;picture&gt;\" src=\"data:image/png;base64,iVBORw==\""), std::string::npos);
 }
 
 TEST(HeaderExamples, CoreProgress) {
@@ -658,6 +691,9 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     fracture::report::StudyReportInput in;   // filled by engine::run_study
     in.study = "runs/study/study";  in.classify_run = in.study / "classify" / "cv";
     std::string md = fracture::report::write_study_report(in);   // also writes the files
+  };
+  [[maybe_unused]] auto study_html = [&](const std::string& summary_md) {
+    fracture::report::write_study_html("runs/study/study", summary_md, {"yolov8n"});
   };
   [[maybe_unused]] auto detect_eval = [&](const fracture::DetDataset& ds) {
     auto det = fracture::engine::load_detector("runs/detect/train", torch::kCPU);  // or a .safetensors

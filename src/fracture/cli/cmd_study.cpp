@@ -2,6 +2,7 @@
 //                [resume=runs/study/study]
 // The whole protocol into one study directory (engine/study_run.h); prints summary.md and its path.
 #include <cstdio>
+#include <filesystem>
 
 #include "fracture/cli/commands.h"
 #include "fracture/engine/study_run.h"
@@ -10,8 +11,10 @@ namespace fracture::cli {
 
 int cmd_study(const Config& cfg, Logger& log) {
   const engine::StudyOutcome out = engine::run_study(cfg, log);
-  std::printf("%s\nstudy: %s (report: %s)\n", out.report.c_str(), out.run_dir.string().c_str(),
-              (out.run_dir / "summary.md").string().c_str());
+  const bool html = std::filesystem::is_regular_file(out.run_dir / "report.html");
+  std::printf("%s\nstudy: %s (report: %s%s)\n", out.report.c_str(), out.run_dir.string().c_str(),
+              (out.run_dir / "summary.md").string().c_str(),
+              html ? (", " + (out.run_dir / "report.html").string()).c_str() : "");
   return 0;
 }
 

@@ -47,16 +47,7 @@ Frozen frozen(const fs::path& study) {
   f.threshold = cut("youden");
   f.sensitive = cut("sensitivity>=0.95");
   f.specific = cut("specificity>=0.90");
-  double best_map = -1;
-  for (const std::string& s : detail::run_config(study).list("detectors")) {
-    const fs::path m = study / "detect" / s / "metrics.json";
-    if (!fs::is_regular_file(m)) continue;
-    const double v = report::read_stage_json(m).at("map50_95").get<double>();
-    if (v > best_map) {
-      best_map = v;
-      f.detector = s;
-    }
-  }
+  f.detector = report::best_detector(study, detail::run_config(study).list("detectors"));
   return f;
 }
 
@@ -66,18 +57,6 @@ std::string triage(double p, const Frozen& f) {
   return "doubtful";
 }
 
-// Grey image, Grad-CAM heatmap (JET) blended at 40 %, boxes on top.
-cv::Mat overlay(const cv::Mat& img01, const cv::Mat& cam, const std::vector<Prediction>& boxes,
-                const std::vector<std::string>& names) {
-  cv::Mat g8, bgr, heat8, heat;
-  img01.convertTo(g8, CV_8U, 255.0);
-  cv::cvtColor(g8, bgr, cv::COLOR_GRAY2BGR);
-  cam.convertTo(heat8, CV_8U, 255.0);
-  cv::applyColorMap(heat8, heat, cv::COLORMAP_JET);
-  cv::addWeighted(bgr, 0.6, heat, 0.4, 0.0, bgr);
-  report::draw_boxes(bgr, boxes, names);
-  return bgr;
-}
 
 }  // namespace
 
@@ -148,7 +127,7 @@ PredictOutcome predict_study(const Config& cfg, Logger& log) {
     j["overlay"] = stem + ".png";
     write_file_atomic(out.run_dir / (stem + ".json"), j.dump(2) + "\n");
     std::vector<uchar> png;
-    cv::imencode(".png", overlay(img, cams[i], boxes, det ? det->names : std::vector<std::string>{}), png);
+    cv::imencode(".png", report::gradcam_overlay(img, cams[i], boxes, det ? det->names : std::vector<std::string>{}), png);
     write_file_atomic(out.run_dir / (stem + ".png"),
                       std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
     all.push_back(j);

@@ -15,6 +15,7 @@
 #include "fracture/core/rundir.h"
 #include "fracture/data/classification.h"
 #include "fracture/data/dataset.h"
+#include "fracture/data/image.h"
 #include "fracture/data/splits.h"
 #include "fracture/data/yolo.h"
 #include "fracture/engine/classify_run.h"
@@ -23,6 +24,8 @@
 #include "fracture/report/compare.h"
 #include "fracture/report/detect_files.h"
 #include "fracture/report/study_report.h"
+#include "fracture/report/study_html.h"
+#include "fracture/report/plot.h"
 
 namespace fracture::engine {
 
@@ -218,6 +221,62 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
   }
 }
 
+// image key -> the outer fold that held the image out in repeat 0 of the classifiers' CV.
+std::map<std::string, int> repeat0_test_folds(const fs::path& cls) {
+  std::map<std::string, int> fold_of;
+  for (const SplitRow& r : read_split_csv(cls / "splits.csv"))
+    if (r.repeat == 0 && r.role == "test") fold_of[image_key(r.image)] = r.fold;
+  return fold_of;
+}
+
+// The report's sample radiographs: up to three detection test images that are fractured and three
+// that are not (in file order), each drawn with its true boxes (green), the best detector's test
+// boxes, and the Grad-CAM map of the best classifier's fold model that held it out (repeat 0), with
+// that image's out-of-fold probability: samples/<stem>.png and samples/samples.json, made anew.
+void samples_stage(const Config& cfg, const fs::path& study, const fs::path& cls, const std::vector<std::string>& sizes,
+                   const OofScores& oof, Logger& log) {
+  const std::string best = report::best_classifier(report::read_stage_json(cls / "metrics.json"));
+  const std::string det = report::best_detector(study, sizes);
+  const fs::path preds = study / "detect" / (det + "_test") / "predictions.json";
+  if (best.empty() || det.empty() || !fs::is_regular_file(preds) || !oof.prob.count(best)) return;
+  const std::vector<std::string> names =
+      report::read_stage_json(study / "detect" / det / "weights" / "names.json").get<std::vector<std::string>>();
+  const std::map<std::string, int> fold_of = repeat0_test_folds(cls);
+  const fs::path out = study / "samples";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  nlohmann::json list = nlohmann::json::array();
+  int taken[2] = {0, 0};
+  for (const ImagePredictions& im : report::read_predictions_json(preds)) {
+    const std::string key = image_key(im.path);
+    const auto lab = oof.label.find(key);
+    const auto fold = fold_of.find(key);
+    if (lab == oof.label.end() || fold == fold_of.end() || taken[lab->second] >= 3) continue;
+    ++taken[lab->second];
+    const ClsItem item{im.path, lab->second, "", "test"};
+    const cv::Mat cam = grad_cam_maps(cls / "folds" / best / ("r0f" + std::to_string(fold->second)), {item}, cfg, log)[0];
+    const cv::Mat img = to_float01(read_image(im.path, read_options(cfg)));
+    const std::string stem = fs::path(im.path).stem().string();
+    std::vector<Prediction> shown;  // the test run keeps every box from conf 0.001 (for mAP); drawn: predict's 0.25
+    for (const Prediction& b : im.preds)
+      if (b.conf >= 0.25) shown.push_back(b);
+    report::write_png_atomic(report::gradcam_overlay(img, cam, shown, names, im.gts), out / (stem + ".png"));
+    const double p = oof.prob.at(best).at(key);
+    char cap[320];
+    std::snprintf(cap, sizeof cap,
+                  "%s: %s; %s out-of-fold probability %.3f (Grad-CAM of its held-out fold model); %zu %s box%s "
+                  "(conf >= 0.25) over %zu true box%s (green).",
+                  fs::path(im.path).filename().string().c_str(), lab->second ? "fractured" : "not fractured",
+                  best.c_str(), p, shown.size(), det.c_str(), shown.size() == 1 ? "" : "es", im.gts.size(),
+                  im.gts.size() == 1 ? "" : "es");
+    list.push_back({{"file", im.path}, {"overlay", stem + ".png"}, {"label", lab->second}, {"probability", p},
+                    {"title", std::string(lab->second ? "Fractured: " : "Not fractured: ") + stem}, {"caption", cap}});
+    if (taken[0] + taken[1] == 6) break;
+  }
+  write_file_atomic(out / "samples.json", list.dump(1) + "\n");
+  log.info("study: {} sample radiographs with boxes and Grad-CAM in {}", list.size(), out.string());
+}
+
 // Grad-CAM pointing game of the best classifier on the detection test images with fracture boxes,
 // each image explained by the repeat-0 fold model that held it out (out-of-fold, as the comparison).
 void pointing_stage(const Config& cfg, const fs::path& cls, report::StudyReportInput& rin, Logger& log) {
@@ -226,9 +285,7 @@ void pointing_stage(const Config& cfg, const fs::path& cls, report::StudyReportI
   const DetDataset det = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   if (!det.splits.count("test")) return;
   const std::vector<bool> frac = fracture_class_mask(det, cfg.list("fracture_classes"));
-  std::map<std::string, int> fold_of;  // image -> outer fold in repeat 0
-  for (const SplitRow& r : read_split_csv(cls / "splits.csv"))
-    if (r.repeat == 0 && r.role == "test") fold_of[image_key(r.image)] = r.fold;
+  const std::map<std::string, int> fold_of = repeat0_test_folds(cls);
   std::map<int, std::pair<std::vector<ClsItem>, std::vector<std::vector<Box>>>> by_fold;
   for (const DetItem& d : det.splits.at("test")) {
     std::vector<Box> boxes;
@@ -319,9 +376,14 @@ StudyOutcome run_study(const Config& cli, Logger& log) {
   }
   if (!cfg.str("external").empty()) external_stage(cfg, study, cls, sizes, rin, log);
   if (fs::path(cfg.str("data")).extension() == ".yaml") pointing_stage(cfg, cls, rin, log);
+  if (!sizes.empty()) samples_stage(cfg, study, cls, sizes, oof, log);
   StudyOutcome out;
   out.run_dir = study;
   out.report = report::write_study_report(rin);
+  if (report::vendored_chart_scripts().empty())
+    log.warn("study: report.html not written: this fracture was built without FRACTURE_WITH_HTML_REPORT");
+  else
+    report::write_study_html(study, out.report, sizes);
   return out;
 }
 

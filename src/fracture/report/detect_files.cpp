@@ -331,6 +331,26 @@ void draw_boxes(cv::Mat& bgr, const std::vector<Prediction>& preds, const std::v
   }
 }
 
+cv::Mat gradcam_overlay(const cv::Mat& img01, const cv::Mat& cam, const std::vector<Prediction>& preds,
+                        const std::vector<std::string>& names, const std::vector<GroundTruth>& truths) {
+  cv::Mat g8, bgr, heat8, heat;
+  img01.convertTo(g8, CV_8U, 255.0);
+  cv::cvtColor(g8, bgr, cv::COLOR_GRAY2BGR);
+  if (!cam.empty()) {
+    cam.convertTo(heat8, CV_8U, 255.0);
+    cv::applyColorMap(heat8, heat, cv::COLORMAP_JET);
+    cv::addWeighted(bgr, 0.6, heat, 0.4, 0.0, bgr);
+  }
+  const int lw = std::max(1, int(std::lround((bgr.rows + bgr.cols) / 2.0 * 0.003)));
+  for (const GroundTruth& g : truths) {  // thin green, drawn first: the predictions stay on top
+    cv::rectangle(bgr, cv::Point(int(std::lround(g.box.x1)), int(std::lround(g.box.y1))),
+                  cv::Point(int(std::lround(g.box.x2)), int(std::lround(g.box.y2))), cv::Scalar(0, 200, 0), lw,
+                  cv::LINE_AA);
+  }
+  draw_boxes(bgr, preds, names);
+  return bgr;
+}
+
 cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
   cv::Mat g8, bgr;
   img01.convertTo(g8, CV_8U, 255.0);

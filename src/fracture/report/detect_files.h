@@ -90,6 +90,12 @@ std::vector<std::string> read_detect_results(const std::filesystem::path& run, i
 /// Draws boxes with "name conf" labels on an 8-bit BGR copy of the [0, 1] grey image.
 cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names);
 
+/// The [0, 1] grey image with a Grad-CAM map (`cam`, [0, 1], same size; none when empty) blended
+/// in at 40 % (JET colours), the true boxes as thin green rectangles and the predictions with
+/// "name conf" labels on top (draw_boxes); 8-bit BGR.
+cv::Mat gradcam_overlay(const cv::Mat& img01, const cv::Mat& cam, const std::vector<Prediction>& preds,
+                        const std::vector<std::string>& names, const std::vector<GroundTruth>& truths = {});
+
 /// Draws the boxes with "name conf" labels onto an 8-bit BGR image in place (draw_detections' boxes).
 void draw_boxes(cv::Mat& bgr, const std::vector<Prediction>& preds, const std::vector<std::string>& names);
 /// The boxes of `preds` as JSON: [{class, name, conf, xyxy}] (original-image pixels).

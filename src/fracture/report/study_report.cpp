@@ -258,6 +258,21 @@ std::string best_classifier(const json& cls) {
   return best;
 }
 
+std::string best_detector(const fs::path& study, const std::vector<std::string>& sizes) {
+  std::string best;
+  double best_map = -1;
+  for (const std::string& s : sizes) {
+    const fs::path m = study / "detect" / s / "metrics.json";
+    if (!fs::is_regular_file(m)) continue;
+    const double v = read_stage_json(m).at("map50_95").get<double>();
+    if (v > best_map) {
+      best_map = v;
+      best = s;
+    }
+  }
+  return best;
+}
+
 std::string write_study_report(const StudyReportInput& in) {
   const json cls = read_stage_json(in.classify_run / "metrics.json");
   std::string md = "# Fracture study\n\n";

@@ -60,6 +60,10 @@ nlohmann::json read_stage_json(const std::filesystem::path& file);
 /// run's metrics.json (the first on ties); "" when none has one.
 std::string best_classifier(const nlohmann::json& classify_metrics);
 
+/// The study's best detector: of `sizes`, the one whose training run (study/detect/<size>) has the
+/// highest val mAP50-95 in metrics.json (the first on ties); "" when none finished.
+std::string best_detector(const std::filesystem::path& study, const std::vector<std::string>& sizes);
+
 /// Writes compare.json, compare.csv, detection.csv and summary.md into in.study; returns summary.md.
 std::string write_study_report(const StudyReportInput& in);
 
