@@ -143,9 +143,26 @@ if [ -d "$TMP/ext/dicom/test" ]; then
   "$BIN" predict model="$S" source="$TMP/ext/dicom/test/$DCM" project="$TMP/runs" name=dcm workers=1 > /dev/null
   test -s "$TMP/runs/predict/dcm/${DCM%.*}.png"
 fi
-if "$BIN" predict model="$S/classify/cv" source="$TMP/scans" > /dev/null 2> "$TMP/err.txt"; then
-  echo "expected failure: predict with a non-study model"; exit 1; fi
-grep -q "fracture predict takes a study directory" "$TMP/err.txt"
+# a classify cv run alone (probability, triage, Grad-CAM; no boxes) and a detect run alone (boxes only)
+"$BIN" predict model="$S/classify/cv" source="$TMP/scans" strict=false project="$TMP/runs" name=cvonly workers=1 > /dev/null 2>&1
+"$BIN" predict model="$S/detect/yolov8n" source="$TMP/scans" strict=false project="$TMP/runs" name=detonly workers=1 > /dev/null 2>&1
+/usr/bin/python3 - "$TMP/runs/predict" <<'PY'
+import json, sys
+d = sys.argv[1]
+full = {p["file"]: p for p in json.load(open(f"{d}/folder/predictions.json"))}
+cv = json.load(open(f"{d}/cvonly/predictions.json"))
+det = json.load(open(f"{d}/detonly/predictions.json"))
+assert len(cv) == len(det) == len(full)
+for p in cv:  # the same classifier as the study's: the same probability and triage
+    q = full[p["file"]]
+    assert p["probability"] == q["probability"] and p["triage"] == q["triage"] and p["boxes"] == [] and p["detector"] == "", p
+for p in det:  # the same detector as the study's: the same boxes, no classifier fields
+    q = full[p["file"]]
+    assert p["probability"] is None and p["triage"] is None and p["boxes"] == q["boxes"], (p, q)
+PY
+if "$BIN" predict model="$TMP/data" source="$TMP/scans" > /dev/null 2> "$TMP/err.txt"; then
+  echo "expected failure: predict with a dataset as model"; exit 1; fi
+grep -q "fracture predict takes a study directory (runs/study/<name>), a classify cv run" "$TMP/err.txt"
 
 # errors
 if "$BIN" study data="$TMP/data/data.yaml" detectors=[yolov9n] project="$TMP/runs" > /dev/null 2> "$TMP/err.txt"; then

@@ -27,28 +27,55 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// What the study fixed: the best backbone and its cutoffs, the best detector.
+// What the run fixed: the best backbone of a classify cv run and its cutoffs, and a detector run.
 struct Frozen {
+  fs::path cls;          // the classify cv run; "" for a detect run
   std::string arch;
   double threshold = 0.5, sensitive = 0, specific = 1;  // Youden; sensitivity>=0.95; specificity>=0.90
-  std::string detector;  // "" without detectors
+  fs::path det_run;      // "" without a detector
+  std::string detector;  // its name (the study's size, or the run folder's name)
 };
 
-Frozen frozen(const fs::path& study) {
-  const json dev = report::read_stage_json(study / "classify" / "cv" / "metrics.json");
-  Frozen f;
+void frozen_classifier(const fs::path& cv, Frozen& f) {
+  const json dev = report::read_stage_json(cv / "metrics.json");
+  f.cls = cv;
   f.arch = report::best_classifier(dev);
-  FRACTURE_CHECK(!f.arch.empty(), study.string(), ": the study has no classifier with an AUROC");
+  FRACTURE_CHECK(!f.arch.empty(), cv.string(), ": no classifier with an AUROC");
   auto cut = [&](const std::string& criterion) {
     for (const json& op : dev.at("models").at(f.arch).at("operating_points"))
       if (op.at("criterion") == criterion && op.at("threshold_mean").is_number()) return op.at("threshold_mean").get<double>();
-    FRACTURE_FAIL(study.string(), ": ", f.arch, " has no ", criterion, " operating point (met on no fold)");
+    FRACTURE_FAIL(cv.string(), ": ", f.arch, " has no ", criterion, " operating point (met on no fold)");
   };
   f.threshold = cut("youden");
   f.sensitive = cut("sensitivity>=0.95");
   f.specific = cut("specificity>=0.90");
-  f.detector = report::best_detector(study, detail::run_config(study).list("detectors"));
-  return f;
+}
+
+// model=: a study (classifier and detector), a classify cv run (classifier) or a detect train run
+// (boxes only).
+Frozen frozen(const fs::path& dir) {
+  Frozen f;
+  if (fs::is_regular_file(dir / "study.json")) {
+    frozen_classifier(dir / "classify" / "cv", f);
+    f.detector = report::best_detector(dir, detail::run_config(dir).list("detectors"));
+    if (!f.detector.empty()) f.det_run = dir / "detect" / f.detector;
+    return f;
+  }
+  if (fs::is_regular_file(dir / "run.json")) {
+    const json run = report::read_stage_json(dir / "run.json");
+    FRACTURE_CHECK(run.value("mode", "") == "cv", "model=", dir.string(), ": a classify ", run.value("mode", "?"),
+                   " run; fracture predict needs cross-validated cutoffs (a classify cv run or a study); for one "
+                   "trained model use `fracture classify predict`");
+    frozen_classifier(dir, f);
+    return f;
+  }
+  if (fs::is_regular_file(dir / "weights" / "best.safetensors") && fs::is_regular_file(dir / "args.yaml")) {
+    f.det_run = dir;
+    f.detector = dir.filename().string();
+    return f;
+  }
+  FRACTURE_FAIL("model=", dir.string(), ": fracture predict takes a study directory (runs/study/<name>), a classify cv ",
+                "run (runs/classify/cv) or a detect train run (runs/detect/train)");
 }
 
 std::string triage(double p, const Frozen& f) {
@@ -61,30 +88,30 @@ std::string triage(double p, const Frozen& f) {
 }  // namespace
 
 PredictOutcome predict_study(const Config& cfg, Logger& log) {
-  const fs::path study = cfg.str("model");
-  FRACTURE_CHECK(fs::is_regular_file(study / "study.json"), "model=", study.string(),
-                 ": fracture predict takes a study directory (runs/study/<name>); for a single classify or detect run ",
-                 "use `fracture classify predict` or `fracture detect predict`");
-  const Frozen f = frozen(study);
-  const fs::path cls = study / "classify" / "cv";
+  const Frozen f = frozen(cfg.str("model"));
+  const bool classify = !f.cls.empty();
   std::vector<UnusableFile> skipped;
   const std::vector<ClsItem> items = detail::source_items(cfg, "fracture predict", log, skipped);
-  const std::vector<double> prob = cv_ensemble_probabilities(cls, f.arch, items, cfg, log);
-  // Grad-CAM: the mean of the fold models' maps, rescaled to [0, 1]
+  std::vector<double> prob;
   std::vector<cv::Mat> cams(items.size());
-  const std::vector<fs::path> folds = cv_fold_dirs(cls, f.arch);
-  for (const fs::path& fold : folds) {
-    const std::vector<cv::Mat> m = grad_cam_maps(fold, items, cfg, log);
-    for (size_t i = 0; i < items.size(); ++i) cams[i] = cams[i].empty() ? m[i].clone() : cams[i] + m[i];
+  std::vector<fs::path> folds;
+  if (classify) {
+    prob = cv_ensemble_probabilities(f.cls, f.arch, items, cfg, log);
+    // Grad-CAM: the mean of the fold models' maps, rescaled to [0, 1]
+    folds = cv_fold_dirs(f.cls, f.arch);
+    for (const fs::path& fold : folds) {
+      const std::vector<cv::Mat> m = grad_cam_maps(fold, items, cfg, log);
+      for (size_t i = 0; i < items.size(); ++i) cams[i] = cams[i].empty() ? m[i].clone() : cams[i] + m[i];
+    }
+    for (cv::Mat& c : cams) cv::normalize(c, c, 0.0, 1.0, cv::NORM_MINMAX);
   }
-  for (cv::Mat& c : cams) cv::normalize(c, c, 0.0, 1.0, cv::NORM_MINMAX);
 
   const torch::Device device(cfg.str("device"));
   std::optional<LoadedDetector> det;
   PredictOptions po;
-  if (!f.detector.empty()) {
-    const Config dc = detail::run_config(study / "detect" / f.detector);
-    det = load_detector(study / "detect" / f.detector, device, detect_inference_options(cfg, device, log));
+  if (!f.det_run.empty()) {
+    const Config dc = detail::run_config(f.det_run);
+    det = load_detector(f.det_run, device, detect_inference_options(cfg, device, log));
     po.imgsz = int(dc.integer("imgsz"));
     po.conf = cfg.is_null("conf") ? 0.25 : cfg.real("conf");
     po.iou = cfg.real("iou");
@@ -99,29 +126,36 @@ PredictOutcome predict_study(const Config& cfg, Logger& log) {
   const fs::path src = cfg.str("source");
   json all = json::array();
   std::ostringstream rep;
-  rep << "fracture predict: " << f.arch << " (mean of " << folds.size() << " fold models), fractured when p >= "
-      << f.threshold << "; triage cutoffs " << f.sensitive << " (sensitivity >= 0.95) and " << f.specific
-      << " (specificity >= 0.90)" << (f.detector.empty() ? "" : "; boxes: " + f.detector) << "\n";
+  rep << "fracture predict: ";
+  if (classify)
+    rep << f.arch << " (mean of " << folds.size() << " fold models), fractured when p >= " << f.threshold
+        << "; triage cutoffs " << f.sensitive << " (sensitivity >= 0.95) and " << f.specific << " (specificity >= 0.90)";
+  else
+    rep << "no classifier (a detect run: boxes only)";
+  rep << (f.detector.empty() ? "" : "; boxes: " + f.detector) << "\n";
   for (size_t i = 0; i < items.size(); ++i) {
     const fs::path& file = items[i].image;
     const cv::Mat img = to_float01(read_image(file, read_options(cfg)));
     std::vector<Prediction> boxes;
     if (det) boxes = predict_image(*det->net, img, po);
-    const std::string t = triage(prob[i], f);
-    cv::Point peak;
-    cv::minMaxLoc(cams[i], nullptr, nullptr, nullptr, &peak);
-    json j = {{"file", file.string()},
-              {"width", img.cols},
-              {"height", img.rows},
-              {"model", f.arch},
-              {"probability", prob[i]},
-              {"threshold", f.threshold},
-              {"fractured", prob[i] >= f.threshold},
-              {"triage", t},
-              {"triage_cutoffs", {{"high_sensitivity", f.sensitive}, {"high_specificity", f.specific}}},
-              {"detector", f.detector},
-              {"boxes", det ? report::boxes_json(boxes, det->names) : json::array()},
-              {"gradcam_peak", {peak.x, peak.y}}};
+    // without a classifier (a detect run) the classifier's fields are null
+    json j = {{"file", file.string()}, {"width", img.cols}, {"height", img.rows}, {"model", nullptr},
+              {"probability", nullptr}, {"threshold", nullptr}, {"fractured", nullptr}, {"triage", nullptr},
+              {"triage_cutoffs", nullptr}, {"detector", f.detector},
+              {"boxes", det ? report::boxes_json(boxes, det->names) : json::array()}, {"gradcam_peak", nullptr}};
+    std::string t = "-";
+    if (classify) {
+      t = triage(prob[i], f);
+      cv::Point peak;
+      cv::minMaxLoc(cams[i], nullptr, nullptr, nullptr, &peak);
+      j["model"] = f.arch;
+      j["probability"] = prob[i];
+      j["threshold"] = f.threshold;
+      j["fractured"] = prob[i] >= f.threshold;
+      j["triage"] = t;
+      j["triage_cutoffs"] = {{"high_sensitivity", f.sensitive}, {"high_specificity", f.specific}};
+      j["gradcam_peak"] = {peak.x, peak.y};
+    }
     std::string stem = fs::is_directory(src) ? fs::relative(file, src).replace_extension().string() : file.stem().string();
     std::replace(stem.begin(), stem.end(), '/', '_');
     j["overlay"] = stem + ".png";
@@ -132,8 +166,11 @@ PredictOutcome predict_study(const Config& cfg, Logger& log) {
                       std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
     all.push_back(j);
     char line[160];
-    std::snprintf(line, sizeof line, "p=%.4f %-13s %-9s %zu boxes  ", prob[i],
-                  prob[i] >= f.threshold ? "fractured" : "not_fractured", t.c_str(), boxes.size());
+    if (classify)
+      std::snprintf(line, sizeof line, "p=%.4f %-13s %-9s %zu boxes  ", prob[i],
+                    prob[i] >= f.threshold ? "fractured" : "not_fractured", t.c_str(), boxes.size());
+    else
+      std::snprintf(line, sizeof line, "%zu boxes  ", boxes.size());
     rep << line << file.string() << "\n";
   }
   write_file_atomic(out.run_dir / "predictions.json", all.dump(1) + "\n");

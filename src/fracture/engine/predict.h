@@ -1,4 +1,4 @@
-// `fracture predict model=STUDY_DIR source=IMAGE|FOLDER|DICOM`: per radiograph, what a reader sees
+// `fracture predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per radiograph, what a reader sees
 // next to the original: the calibrated fracture probability, the decision at the chosen operating
 // point, a triage category, the detector's boxes, and a PNG with boxes and the Grad-CAM heatmap.
 //
@@ -14,6 +14,8 @@
 // (specificity>=0.90), each the mean over folds of the threshold chosen on inner validation:
 // negative below both, positive at or above both, doubtful otherwise. Boxes: the detector with the
 // highest val mAP50-95, conf 0.25 (key conf). Grad-CAM: the mean of the fold models' maps.
+// RUN_DIR may also be a classify cv run (the classifier alone: no boxes) or a detect train run
+// (boxes alone: the classifier's fields null, no heatmap).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -28,7 +30,8 @@ struct PredictOutcome {
   std::string report;
 };
 
-/// Throws fracture::Error naming the folder when `model` is not a finished study.
+/// Throws fracture::Error naming the folder when `model` is not a finished study, classify cv run or
+/// detect train run.
 PredictOutcome predict_study(const Config& cfg, Logger& log);
 
 }  // namespace fracture::engine
