@@ -138,6 +138,13 @@ for p in preds:
 PY
 ONE=$(ls "$TMP/ext/images/test" | head -1)
 "$BIN" predict model="$S" source="$TMP/ext/images/test/$ONE" project="$TMP/runs" workers=1 | grep -q "$ONE"
+# Grad-CAM on an inner layer (gradcam_layer), and a layer the backbone does not have
+"$BIN" predict model="$S" source="$TMP/ext/images/test/$ONE" project="$TMP/runs" name=inner gradcam_layer=features.8 \
+  workers=1 > /dev/null
+test -s "$TMP/runs/predict/inner/predictions.json"
+if "$BIN" predict model="$S" source="$TMP/ext/images/test/$ONE" project="$TMP/runs" gradcam_layer=layer4 \
+  > /dev/null 2> "$TMP/err.txt"; then echo "expected failure: gradcam_layer=layer4 on mobilenet_v3_small"; exit 1; fi
+grep -q "Grad-CAM layer 'layer4': expected one of features.0, " "$TMP/err.txt"
 if [ -d "$TMP/ext/dicom/test" ]; then
   DCM=$(ls "$TMP/ext/dicom/test" | head -1)
   "$BIN" predict model="$S" source="$TMP/ext/dicom/test/$DCM" project="$TMP/runs" name=dcm workers=1 > /dev/null

@@ -84,6 +84,41 @@ TEST_P(GradCamOracle, MatchesTorchvisionHooks) {
   }
 }
 
+// An inner target layer (gradcam_layer): torchvision's module of the same name, hooked in Python.
+TEST_P(GradCamOracle, InnerLayerMatchesTorchvisionHooks) {
+  const std::string arch = GetParam();
+  const std::string layer = arch == "resnet18" ? "layer3" : arch == "mobilenet_v3_small" ? "features.8" : "features.6";
+  const NamedTensors ref = read_torch_checkpoint(oracle().dir / (arch + "_cam.pth"));
+  const torch::Tensor x = named(ref, "input"), want = named(ref, "cam_inner");
+  Classifier net = load(arch);
+  {
+    torch::NoGradGuard g;  // the split forward is the forward
+    EXPECT_TRUE(torch::equal(net->forward_features_from(net->forward_features_until(x, layer), layer),
+                             net->forward_features(x))) << arch;
+  }
+  const torch::Tensor cam = grad_cam(*net, x, 0, layer);
+  ASSERT_EQ(cam.sizes(), want.sizes()) << arch;
+  const double err = (cam - want).abs().max().item<double>();
+  std::printf("%s %s: max |cam - reference| = %.2e\n", arch.c_str(), layer.c_str(), err);
+  EXPECT_LT(err, 1e-5) << arch << " " << layer;
+  // the default layer by name is the default
+  EXPECT_TRUE(torch::equal(grad_cam(*net, x, 0, net->feature_layers().back()), grad_cam(*net, x))) << arch;
+  // an optimised network cannot be differentiated through its fused layers: refused, named
+  optimize_for_inference(*net, InferenceOptions{});
+  try {
+    grad_cam(*net, x, 0, layer);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("optimize_for_inference"), std::string::npos) << e.what();
+  }
+  try {
+    grad_cam(*net, x, 0, "layer9");
+    FAIL() << "expected an unknown-layer error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Grad-CAM layer 'layer9': expected one of"), std::string::npos) << e.what();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backbones, GradCamOracle,
                          ::testing::Values("resnet18", "mobilenet_v3_small", "efficientnet_b0"));
 

@@ -38,7 +38,6 @@ using detail::load_dataset;
 using detail::run_config;
 using detail::value_text;
 
-std::string num(double v) { return csv::number(v, 9); }
 
 // ---- trained runs (val / predict) ----
 
@@ -107,7 +106,7 @@ TrainedModel resolve_trained(fs::path p) {
   return m;
 }
 
-models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& opt, Logger& log) {
+models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& opt, Logger& log, bool optimise = true) {
   models::ClassifierOptions mo;
   mo.num_classes = 1;
   mo.in_channels = 3;
@@ -120,7 +119,8 @@ models::Classifier load_trained(const TrainedModel& m, const ClassifyOptions& op
   io.channels_last = opt.channels_last;
   io.winograd = opt.winograd;
   io.log = &log;  // debug notes where a convolution runs ATen's kernels instead of a fused one
-  models::optimize_for_inference(*net, io);
+  if (optimise) models::optimize_for_inference(*net, io);
+  else net->eval();
   return net;
 }
 
@@ -187,7 +187,9 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
   if (items.empty()) return maps;
   const TrainedModel m = resolve_trained(model_dir);
   const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
-  auto net = load_trained(m, opt, log);
+  // an inner layer differentiates the backbone after it: the unoptimised network
+  const std::string layer = cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer");
+  auto net = load_trained(m, opt, log, /*optimise=*/layer.empty());
   ClassificationOptions data = opt.data;
   data.augment = false;
   LoaderOptions lo;
@@ -198,7 +200,7 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
   Loader loader(std::make_shared<ClassificationSource>(items, data), lo);
   loader.start_epoch(0);
   while (auto b = loader.next()) {
-    const torch::Tensor cam = models::grad_cam(*net, b->images.to(torch::Device(opt.device)));
+    const torch::Tensor cam = models::grad_cam(*net, b->images.to(torch::Device(opt.device)), 0, layer);
     for (size_t i = 0; i < b->indices.size(); ++i) {
       const LetterboxInfo& lb = b->letterboxes[i];
       const torch::Tensor c = cam[int64_t(i)].contiguous();

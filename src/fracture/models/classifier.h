@@ -34,6 +34,15 @@ class ClassifierImpl : public torch::nn::Module {
   /// The last feature map, before global average pooling: (B, C, H/32, W/32) (resnet18 layer4,
   /// C = 512; mobilenet_v3_small features, 576; efficientnet_b0 features, 1280). Grad-CAM's target.
   virtual torch::Tensor forward_features(torch::Tensor x) = 0;
+  /// forward_features split at a named layer (Grad-CAM's target): `until` runs the input through
+  /// that layer, `from` takes its output on to the last feature map. Names: resnet18 "layer1" ..
+  /// "layer4"; mobilenet_v3_small and efficientnet_b0 "features.0" .. "features.<n-1>", and
+  /// "features" for the last (as torchvision's module names). Throws fracture::Error for another name,
+  /// listing the valid ones.
+  virtual torch::Tensor forward_features_until(torch::Tensor x, const std::string& layer) = 0;
+  virtual torch::Tensor forward_features_from(torch::Tensor a, const std::string& layer) = 0;
+  /// The layer names forward_features_until accepts, in forward order (the last is the default).
+  virtual std::vector<std::string> feature_layers() const = 0;
   /// Global average pooling, [dropout] and the head: (B, C, h, w) -> logits (B, num_classes).
   virtual torch::Tensor forward_head(torch::Tensor features) = 0;
   /// torchvision architecture name ("resnet18", ...).

@@ -29,6 +29,9 @@ class EfficientNetB0Impl : public ClassifierImpl {
  public:
   explicit EfficientNetB0Impl(const ClassifierOptions& options = {});
   torch::Tensor forward_features(torch::Tensor x) override;
+  torch::Tensor forward_features_until(torch::Tensor x, const std::string& layer) override;
+  torch::Tensor forward_features_from(torch::Tensor a, const std::string& layer) override;
+  std::vector<std::string> feature_layers() const override;
   torch::Tensor forward_head(torch::Tensor features) override;
   std::string arch() const override { return "efficientnet_b0"; }
   std::string head_prefix() const override { return "classifier."; }

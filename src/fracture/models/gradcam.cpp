@@ -2,23 +2,37 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "fracture/core/error.h"
 
 namespace fracture::models {
 
-torch::Tensor grad_cam(ClassifierImpl& net, const torch::Tensor& x, int64_t target) {
+torch::Tensor grad_cam(ClassifierImpl& net, const torch::Tensor& x, int64_t target, const std::string& layer_in) {
   FRACTURE_CHECK(x.dim() == 4, "grad_cam: input must be (B, C, H, W), got ", x.dim(), " dimensions");
+  const std::string last = net.feature_layers().back();
+  const std::string layer = layer_in.empty() ? last : layer_in;
+  const std::vector<std::string> names = net.feature_layers();
+  if (std::find(names.begin(), names.end(), layer) == names.end()) {
+    std::string all;
+    for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+    FRACTURE_FAIL("Grad-CAM layer '", layer, "': expected one of ", all);
+  }
+  const bool inner = layer != last;
+  FRACTURE_CHECK(!inner || !net.inference_only(), "grad_cam: layer '", layer, "' is not the last feature map (",
+                 last, "): the backbone after it must be differentiated, which an optimize_for_inference'd network ",
+                 "cannot; use the unoptimised network");
   net.eval();
   torch::Tensor a;
   {
     torch::NoGradGuard no_grad;
-    a = net.forward_features(x);  // (B, C, h, w)
+    a = net.forward_features_until(x, layer);  // (B, C, h, w)
   }
   a = a.detach().contiguous().to(torch::kFloat).requires_grad_(true);
   torch::Tensor y;
   {
     torch::AutoGradMode on(true);
-    y = net.forward_head(a);  // (B, num_classes)
+    y = net.forward_head(inner ? net.forward_features_from(a, layer) : a);  // (B, num_classes)
     FRACTURE_CHECK(target >= 0 && target < y.size(1), "grad_cam: target ", target, " is not a logit column (",
                    y.size(1), " columns)");
     // images are independent through the head: the gradient of the sum is each image's own

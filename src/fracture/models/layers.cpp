@@ -1,8 +1,26 @@
 #include "fracture/models/layers.h"
 
+#include "fracture/core/error.h"
+
 #include <cmath>
 
 namespace fracture::models {
+
+std::vector<std::string> sequential_layer_names(const SeqImpl& seq, const std::string& prefix) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i + 1 < seq.size(); ++i) names.push_back(prefix + "." + std::to_string(i));
+  names.push_back(prefix);
+  return names;
+}
+
+size_t sequential_layer_index(const SeqImpl& seq, const std::string& prefix, const std::string& layer) {
+  const std::vector<std::string> names = sequential_layer_names(seq, prefix);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == layer || (i + 1 == names.size() && layer == prefix + "." + std::to_string(i))) return i;
+  std::string all;
+  for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+  FRACTURE_FAIL("Grad-CAM layer '", layer, "': expected one of ", all);
+}
 
 torch::Tensor apply_act(const torch::Tensor& x, Act a) {
   switch (a) {

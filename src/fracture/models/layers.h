@@ -17,12 +17,16 @@ class SeqImpl : public torch::nn::SequentialImpl {
   using torch::nn::SequentialImpl::SequentialImpl;
   torch::Tensor forward(torch::Tensor x) {
     if (skip.empty()) return torch::nn::SequentialImpl::forward<torch::Tensor>(std::move(x));
-    size_t i = 0;
+    return forward_range(std::move(x), 0, size());
+  }
+  /// Children [from, to) only (Grad-CAM at an inner layer), with skip and fast as forward.
+  torch::Tensor forward_range(torch::Tensor x, size_t from, size_t to) {
+    size_t k = 0;
     for (auto& m : *this) {
-      const size_t k = i++;
-      if (skip[k]) continue;
-      if (k < fast.size() && fast[k]) {
-        x = fast[k]->forward(x);
+      const size_t i = k++;
+      if (i < from || i >= to || (i < skip.size() && skip[i])) continue;
+      if (i < fast.size() && fast[i]) {
+        x = fast[i]->forward(x);
       } else {
         x = m.forward<torch::Tensor>(std::move(x));
       }
@@ -35,6 +39,12 @@ class SeqImpl : public torch::nn::SequentialImpl {
   std::vector<std::shared_ptr<OnednnConv>> fast;
 };
 TORCH_MODULE(Seq);
+
+/// The child index a layer name means in a sequential named `prefix` ("features"): "features.N" is
+/// child N, `prefix` alone the last. Throws fracture::Error listing the valid names otherwise.
+size_t sequential_layer_index(const SeqImpl& seq, const std::string& prefix, const std::string& layer);
+/// "prefix.0" .. "prefix.<n-2>", then `prefix` (the last child).
+std::vector<std::string> sequential_layer_names(const SeqImpl& seq, const std::string& prefix);
 
 enum class Act { none, relu, hardswish, silu, sigmoid, hardsigmoid };
 

@@ -61,6 +61,16 @@ torch::Tensor MobileNetV3SmallImpl::forward_features(torch::Tensor x) {
   return features->forward(x);  // (B, 576, H/32, W/32)
 }
 
+torch::Tensor MobileNetV3SmallImpl::forward_features_until(torch::Tensor x, const std::string& layer) {
+  return features->forward_range(x, 0, sequential_layer_index(*features, "features", layer) + 1);
+}
+
+torch::Tensor MobileNetV3SmallImpl::forward_features_from(torch::Tensor a, const std::string& layer) {
+  return features->forward_range(a, sequential_layer_index(*features, "features", layer) + 1, features->size());
+}
+
+std::vector<std::string> MobileNetV3SmallImpl::feature_layers() const { return sequential_layer_names(*features, "features"); }
+
 torch::Tensor MobileNetV3SmallImpl::forward_head(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // (B, 576)
   return classifier->forward(x);                          // (B, num_classes)

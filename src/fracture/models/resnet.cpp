@@ -59,7 +59,18 @@ ResNet18Impl::ResNet18Impl(const ClassifierOptions& o) {
   }
 }
 
-torch::Tensor ResNet18Impl::forward_features(torch::Tensor x) {
+torch::Tensor ResNet18Impl::forward_features(torch::Tensor x) { return forward_features_until(x, "layer4"); }
+
+namespace {
+int resnet_layer(const std::string& layer) {
+  for (int k = 1; k <= 4; ++k)
+    if (layer == "layer" + std::to_string(k)) return k;
+  FRACTURE_FAIL("Grad-CAM layer '", layer, "': expected one of layer1, layer2, layer3, layer4");
+}
+}  // namespace
+
+torch::Tensor ResNet18Impl::forward_features_until(torch::Tensor x, const std::string& layer) {
+  const int last = resnet_layer(layer);
   if (fast_stem) {
     x = fast_stem->forward(x);
   } else {
@@ -67,8 +78,16 @@ torch::Tensor ResNet18Impl::forward_features(torch::Tensor x) {
     if (!bn_folded) x = bn1->forward(x);
     x = torch::relu_(x);  // (B, 64, H/2, W/2)
   }
-  x = torch::max_pool2d(x, 3, 2, 1);                                        // (B, 64, H/4, W/4)
-  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));  // (B, 512, H/32, W/32)
+  x = torch::max_pool2d(x, 3, 2, 1);  // (B, 64, H/4, W/4)
+  Seq layers[] = {layer1, layer2, layer3, layer4};
+  for (int k = 0; k < last; ++k) x = layers[k]->forward(x);  // layer4: (B, 512, H/32, W/32)
+  return x;
+}
+
+torch::Tensor ResNet18Impl::forward_features_from(torch::Tensor a, const std::string& layer) {
+  Seq layers[] = {layer1, layer2, layer3, layer4};
+  for (int k = resnet_layer(layer); k < 4; ++k) a = layers[k]->forward(a);
+  return a;
 }
 
 torch::Tensor ResNet18Impl::forward_head(torch::Tensor x) {

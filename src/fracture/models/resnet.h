@@ -30,6 +30,9 @@ class ResNet18Impl : public ClassifierImpl {
  public:
   explicit ResNet18Impl(const ClassifierOptions& options = {});
   torch::Tensor forward_features(torch::Tensor x) override;
+  torch::Tensor forward_features_until(torch::Tensor x, const std::string& layer) override;
+  torch::Tensor forward_features_from(torch::Tensor a, const std::string& layer) override;
+  std::vector<std::string> feature_layers() const override { return {"layer1", "layer2", "layer3", "layer4"}; }
   torch::Tensor forward_head(torch::Tensor features) override;
   std::string arch() const override { return "resnet18"; }
   std::string head_prefix() const override { return "fc."; }
