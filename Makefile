@@ -26,7 +26,8 @@ test: build
 	@bash scripts/install_deps.sh --test
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-demo: build
+demo: configure
+	cmake --build $(BUILD) -j $(JOBS) --target fracture   # the demo needs the binary, not the tests and benchmarks
 	bash scripts/demo.sh $(BUILD)
 
 bench: build
