@@ -1,5 +1,6 @@
 // Grad-CAM (models/gradcam.h) against a reference computed on torchvision's own models with hooks
-// (tests/oracle/gradcam_oracle.py), for the three backbones, unoptimised and optimize_for_inference'd.
+// (tests/oracle/gradcam_oracle.py), for the three backbones, unoptimised and optimize_for_inference'd;
+// and the pointing game's geometry on hand-made maps and boxes.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <torch/torch.h>
@@ -9,6 +10,7 @@
 #include <filesystem>
 
 #include "fracture/core/error.h"
+#include "fracture/engine/classify_run.h"
 #include "fracture/models/classifier.h"
 #include "fracture/models/gradcam.h"
 #include "fracture/models/inference.h"
@@ -139,4 +141,30 @@ TEST(GradCam, PeakAndErrors) {
   const torch::Tensor cam = grad_cam(*net, torch::randn({1, 3, 64, 64}));
   EXPECT_GE(cam.min().item<float>(), 0.0f);
   EXPECT_LE(cam.max().item<float>(), 1.0f);
+}
+
+// The pointing game's geometry, expectations worked out by hand: a 10 x 20 map peaking at row 2,
+// column 15 has its peak centre at (15.5 / 20, 2.5 / 10) = (0.775, 0.25).
+TEST(PointingGame, GeometryByHand) {
+  cv::Mat m = cv::Mat::zeros(10, 20, CV_32FC1);
+  m.at<float>(2, 15) = 1.0f;
+  m.at<float>(7, 3) = 0.5f;  // a lower second bump: not the peak
+  const Box inside{0, 0.8f, 0.25f, 0.1f, 0.2f};    // x 0.75-0.85, y 0.15-0.35: holds (0.775, 0.25)
+  const Box elsewhere{0, 0.2f, 0.7f, 0.1f, 0.2f};  // holds the second bump only
+  const Box big{0, 0.5f, 0.5f, 0.5f, 0.5f}, small{0, 0.5f, 0.5f, 0.25f, 0.25f};  // small inside big
+  const engine::PointingGame g =
+      engine::score_pointing({m, m, m, m}, {{inside}, {elsewhere}, {}, {big, small}});
+  EXPECT_EQ(g.n_images, 3);  // the image without boxes is left out
+  EXPECT_EQ(g.hits, 1);
+  // chance per image: 0.1 x 0.2 = 0.02 (20 x 40 cells of the 200 x 200 grid), 0.02, and the union
+  // of the nested boxes 0.5 x 0.5 = 0.25 (not 0.25 + 0.0625)
+  EXPECT_NEAR(g.chance, (0.02 + 0.02 + 0.25) / 3, 1e-12);
+  // a map whose peak is on a box's corner pixel counts (the peak pixel's centre inside)
+  cv::Mat c = cv::Mat::zeros(100, 100, CV_32FC1);
+  c.at<float>(25, 25) = 1.0f;  // centre (0.255, 0.255): inside big (from 0.25)
+  EXPECT_EQ(engine::score_pointing({c}, {{big}}).hits, 1);
+  c.at<float>(25, 25) = 0.0f;
+  c.at<float>(24, 24) = 1.0f;  // centre (0.245, 0.245): outside
+  EXPECT_EQ(engine::score_pointing({c}, {{big}}).hits, 0);
+  EXPECT_THROW(engine::score_pointing({m}, {}), Error);
 }

@@ -246,13 +246,10 @@ std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std:
   return mean;
 }
 
-PointingGame pointing_game(const fs::path& model_dir, const std::vector<ClsItem>& items,
-                           const std::vector<std::vector<Box>>& boxes, const Config& cfg, Logger& log) {
-  FRACTURE_CHECK(items.size() == boxes.size(), "pointing game: ", items.size(), " images vs ", boxes.size(),
-                 " box lists");
+PointingGame score_pointing(const std::vector<cv::Mat>& maps, const std::vector<std::vector<Box>>& boxes) {
+  FRACTURE_CHECK(maps.size() == boxes.size(), "pointing game: ", maps.size(), " maps vs ", boxes.size(), " box lists");
   PointingGame g;
-  const std::vector<cv::Mat> maps = grad_cam_maps(model_dir, items, cfg, log);
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < maps.size(); ++i) {
     const std::vector<Box>& bx = boxes[i];
     if (bx.empty()) continue;
     const cv::Mat& m = maps[i];
@@ -279,6 +276,13 @@ PointingGame pointing_game(const fs::path& model_dir, const std::vector<ClsItem>
   }
   if (g.n_images) g.chance /= g.n_images;
   return g;
+}
+
+PointingGame pointing_game(const fs::path& model_dir, const std::vector<ClsItem>& items,
+                           const std::vector<std::vector<Box>>& boxes, const Config& cfg, Logger& log) {
+  FRACTURE_CHECK(items.size() == boxes.size(), "pointing game: ", items.size(), " images vs ", boxes.size(),
+                 " box lists");
+  return score_pointing(grad_cam_maps(model_dir, items, cfg, log), boxes);
 }
 
 ClassifyOutcome classify_val(const Config& cfg, Logger& log) {

@@ -68,6 +68,11 @@ struct PointingGame {
 /// fracture boxes (YOLO-normalised cx, cy, w, h of the original image).
 PointingGame pointing_game(const std::filesystem::path& model_dir, const std::vector<ClsItem>& items,
                            const std::vector<std::vector<Box>>& boxes, const Config& cfg, Logger& log);
+/// The game's geometry on given maps (CV_32FC1, any size; the first maximum in row-major order is
+/// the peak): a hit when the peak pixel's centre ((col + 0.5) / cols, (row + 0.5) / rows) lies in a
+/// box, edges included; chance: the share of the image inside the union of the boxes (a 200 x 200
+/// grid of cell centres). Images without boxes are left out.
+PointingGame score_pointing(const std::vector<cv::Mat>& maps, const std::vector<std::vector<Box>>& boxes);
 
 namespace detail {
 /// A config value as args.yaml writes it ("null" for null).
