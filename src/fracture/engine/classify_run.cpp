@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "fracture/calibrate/calibration.h"
 #include "fracture/calibrate/calibrator.h"
@@ -58,8 +59,8 @@ Config absolute_paths(Config cfg) {
 }
 
 // Keys a resumed run may take from the command line; every other key must match the run's args.yaml.
-const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "cache",
-                                               "resume", "cfg",     "project", "name"};
+const std::set<std::string> kResumeFreeKeys = {"device", "workers", "threads", "verbose", "cache", "resume",
+                                               "cfg",    "project", "name",    "shard",   "merge"};
 
 Config resumed_config(const Config& cli, const fs::path& run, Logger& log) {
   Config saved = run_config(run);
@@ -222,6 +223,8 @@ ClassifyOutcome finish_study(const fs::path& run, const std::vector<FoldPredicti
 // mode makes it once its splits are known); a resumed run reads its args.yaml first.
 struct ModeStart {
   Config cfg;
+  int shard = 0, shards = 1;  ///< shard=i/n: this process trains job j when j % shards == shard
+  bool merge = false;         ///< merge=true: train nothing
   bool resuming = false;
   fs::path run;  ///< the resumed run; empty for a new one
   ClassifyOptions opt;
@@ -229,9 +232,40 @@ struct ModeStart {
   std::vector<UnusableFile> skipped;  ///< images left out by the screen (written to skipped.csv)
 };
 
+// shard=i/n: (i, n); throws naming the key for anything else.
+std::pair<int, int> parse_shard(const std::string& v) {
+  const size_t slash = v.find('/');
+  int i = -1, n = 0;
+  try {
+    size_t a = 0, b = 0;
+    if (slash != std::string::npos) {
+      i = std::stoi(v.substr(0, slash), &a);
+      n = std::stoi(v.substr(slash + 1), &b);
+    }
+    if (a != slash || b != v.size() - slash - 1) n = 0;
+  } catch (const std::exception&) {
+    n = 0;
+  }
+  FRACTURE_CHECK(n >= 1 && i >= 0 && i < n, "key 'shard': expected i/n with 0 <= i < n (for example 0/3), got '", v, "'");
+  return {i, n};
+}
+
 ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
   ModeStart m;
   m.cfg = cli;
+  if (!cli.is_null("shard")) {
+    FRACTURE_CHECK(mode == "cv", "key 'shard': only classify cv is sharded");
+    std::tie(m.shard, m.shards) = parse_shard(cli.str("shard"));
+    FRACTURE_CHECK(cli.str("resume").empty() ? !cli.str("name").empty() : true,
+                   "shard=", cli.str("shard"), " needs name= (the run directory project/classify/<name> every shard shares)");
+    if (cli.str("resume").empty()) {
+      // the shared directory: joined when a shard made it before (its keys must match), else made here
+      const fs::path dir = fs::path(cli.str("project")) / "classify" / cli.str("name");
+      if (fs::is_regular_file(dir / "run.json")) m.cfg.set("resume", dir.string(), "shard");
+    }
+  }
+  m.merge = cli.boolean("merge");
+  FRACTURE_CHECK(!m.merge || !m.cfg.str("resume").empty(), "merge=true needs resume=RUN (the run whose folds to pool)");
   m.resuming = !m.cfg.str("resume").empty();
   if (m.resuming) m.run = start_run(m.cfg, mode, log);
   m.cfg = absolute_paths(m.cfg);
@@ -245,7 +279,15 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
 // Once the splits are made: a new run directory (args.yaml, run.json) unless resuming, then
 // skipped.csv and splits.csv (on resume checked against the run's own).
 void settle_run(ModeStart& m, const std::string& mode, const std::vector<SplitRow>& split_rows, Logger& log) {
-  if (!m.resuming) {
+  if (!m.resuming && m.shards > 1) {
+    // the first shards to start each write the same args.yaml (shard left out), run.json and splits
+    m.run = fs::path(m.cfg.str("project")) / "classify" / m.cfg.str("name");
+    fs::create_directories(m.run);
+    Config saved = m.cfg;
+    saved.set("shard", "null", "shard");
+    write_run_args(m.run, saved);
+    report::write_run_json(m.run, mode, m.opt.models);
+  } else if (!m.resuming) {
     m.run = start_run(m.cfg, mode, log);
     report::write_run_json(m.run, mode, m.opt.models);
   }
@@ -259,7 +301,7 @@ void settle_run(ModeStart& m, const std::string& mode, const std::vector<SplitRo
 
 ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
   ModeStart m = begin_mode(cli, "cv", log);
-  auto& [cfg, resuming, run, opt, ds, skipped] = m;
+  auto& [cfg, shard, shards, merge, resuming, run, opt, ds, skipped] = m;
 
   const size_t n = ds.items.size();
   bool has_patients = false;
@@ -293,15 +335,23 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
   const int64_t n_cells = int64_t(opt.models.size()) * opt.repeats * opt.folds;
   int64_t n_before = 0, n_trained = 0;
   const auto t_cv = std::chrono::steady_clock::now();
+  int64_t job = -1, n_other = 0;  // jobs in loop order; n_other: left to other shards (or, with merge, missing)
+  std::string first_missing;
   for (const auto& arch : opt.models) {
     for (int r = 0; r < opt.repeats; ++r) {
       for (int f = 0; f < opt.folds; ++f) {
+        ++job;
         const fs::path dir = run / "folds" / arch / ("r" + std::to_string(r) + "f" + std::to_string(f));
         const std::string tag = "r" + std::to_string(r) + "f" + std::to_string(f);
         if (fs::is_regular_file(dir / "fold.json")) {
           folds.push_back(report::read_fold_json(dir / "fold.json"));
           log.info("{} {}: done before (fold.json), skipped", arch, tag);
           ++n_before;
+          continue;
+        }
+        if (m.merge || job % m.shards != m.shard) {  // another shard's job (done or not, checked below)
+          ++n_other;
+          if (first_missing.empty()) first_missing = arch + " " + tag;
           continue;
         }
         std::vector<size_t> tr, va, te;
@@ -319,6 +369,33 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
       }
     }
   }
+  if (n_other > 0) {
+    // other shards' jobs: the last shard to finish finds every fold done; else pool when they are
+    int64_t missing = 0;
+    for (const auto& arch : opt.models)
+      for (int r = 0; r < opt.repeats; ++r)
+        for (int f = 0; f < opt.folds; ++f)
+          missing += !fs::is_regular_file(run / "folds" / arch / ("r" + std::to_string(r) + "f" + std::to_string(f)) /
+                                          "fold.json");
+    FRACTURE_CHECK(!m.merge || missing == 0, "merge=true: ", missing, " of ", n_cells, " folds of ", run.string(),
+                   " are not done (first: ", first_missing, "); run their shards first");
+    if (missing > 0) {
+      ClassifyOutcome out;
+      out.run_dir = run;
+      out.report = "classify cv shard " + std::to_string(m.shard) + "/" + std::to_string(m.shards) + ": trained " +
+                   std::to_string(n_trained) + " folds; " + std::to_string(n_cells - missing) + " of " +
+                   std::to_string(n_cells) + " folds of " + run.string() + " are done. The shard that finishes last " +
+                   "writes the tables, or: fracture classify cv resume=" + run.string() + " merge=true\n";
+      return out;
+    }
+    folds.clear();  // every fold is done now: read them all back in loop order
+    for (const auto& arch : opt.models)
+      for (int r = 0; r < opt.repeats; ++r)
+        for (int f = 0; f < opt.folds; ++f)
+          folds.push_back(report::read_fold_json(run / "folds" / arch /
+                                                 ("r" + std::to_string(r) + "f" + std::to_string(f)) / "fold.json"));
+    log.info("classify cv: every fold is done; pooling {} folds", folds.size());
+  }
   std::ostringstream pre;
   pre << "classify cv: " << n << " images, " << opt.repeats << " x " << opt.folds << "-fold"
       << (grouped ? " grouped by patient" : "") << "; per fold, early stopping, temperature and thresholds on an inner "
@@ -328,7 +405,7 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
 
 ClassifyOutcome classify_train(const Config& cli, Logger& log) {
   ModeStart m = begin_mode(cli, "train", log);
-  auto& [cfg, resuming, run, opt, ds, skipped] = m;
+  auto& [cfg, shard, shards, merge, resuming, run, opt, ds, skipped] = m;
   const size_t n = ds.items.size();
 
   // Roles from the dataset's splits; a dataset without any gets a 70/15/15 split by patient.
