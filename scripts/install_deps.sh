@@ -8,6 +8,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread          # tensors/autograd; OpenBLAS: ~36x faster GEMM than reference BLAS
   libdnnl-dev                                # headers of the oneDNN libtorch uses: fused inference convolutions
+  libgloo-dev                                # headers of the Gloo libtorch links: data-parallel training (c10d)
   libopencv-dev libdcmtk-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev

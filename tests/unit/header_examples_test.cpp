@@ -65,6 +65,7 @@
 #include "fracture/report/study_html.h"
 #include "fracture/report/compare.h"
 #include "fracture/engine/detect_eval.h"
+#include "fracture/engine/distributed.h"
 #include "fracture/engine/detect_run.h"
 #include "fracture/engine/detect_train.h"
 #include "fracture/engine/ema.h"
@@ -674,6 +675,15 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     const torch::Tensor x = torch::zeros({1, 3, 64, 64});
     torch::Tensor cam = fracture::models::grad_cam(*net, x);   // x (B, 3, H, W) -> (B, H, W) in [0, 1]
     fracture::models::CamPeak peak = fracture::models::cam_peak(cam[0]);   // where the map is hottest
+    torch::Tensor finer = fracture::models::grad_cam(*net, x, 0, "layer3");   // H/16 resolution (not optimised nets)
+  };
+  [[maybe_unused]] auto distributed = [&](std::vector<torch::Tensor>& grads, std::vector<torch::Tensor>& params) {
+    fracture::engine::DistEnv env = fracture::engine::dist_env_from_environment();   // RANK, WORLD_SIZE, ...
+    if (env.world_size > 1) {
+      auto group = fracture::engine::DistGroup::connect(env, std::chrono::seconds(60));
+      group->allreduce_mean(grads);   // one flat bucket, summed by Gloo's ring all-reduce, divided by the world size
+      group->broadcast(params, 0);    // rank 0's tensors on every rank
+    }
   };
   [[maybe_unused]] auto predict = [&] {
     fracture::Config cfg = fracture::Config::defaults();

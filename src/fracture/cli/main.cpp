@@ -2,12 +2,14 @@
 // Exit status: 0 success, 1 a fracture::Error (bad input, failed check), 2 usage error or a
 // command that is not available yet, 3 an unexpected internal error.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "fracture/core/heap.h"
+#include "fracture/engine/distributed.h"
 #include "fracture/engine/threads.h"
 #include "fracture/cli/commands.h"
 #include "fracture/core/config.h"
@@ -89,9 +91,16 @@ int main(int argc, char** argv) {
       return 2;
     }
     auto log = fracture::make_logger(cfg.boolean("verbose"));
+    if (!cfg.is_null("nproc") && !std::getenv("WORLD_SIZE")) {  // the built-in launcher: this command nproc times
+      std::vector<std::string> args = words;
+      for (const auto& p : pairs)
+        if (p.rfind("nproc=", 0) != 0) args.push_back(p);
+      return fracture::engine::launch_local(int(cfg.integer("nproc")), args, *log);
+    }
     const std::string heap = fracture::tune_heap_for_tensors();
     if (!heap.empty()) log->debug("{}", heap);
     fracture::apply_compute_threads(cfg, *log);
+    fracture::engine::DistributedCommand dist(cfg, *log, task + (mode.empty() ? "" : " " + mode));
     return found->run(cfg, *log);
   } catch (const fracture::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -424,8 +424,19 @@ std::vector<std::string> Loader::skipped() const {
   return s_->skipped;
 }
 
+std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int rank, int count) {
+  FRACTURE_CHECK(count >= 1 && rank >= 0 && rank < count, "loader: shard ", rank, " of ", count);
+  if (count == 1 || order.empty()) return order;
+  const size_t per = (order.size() + size_t(count) - 1) / size_t(count);
+  std::vector<int64_t> out;
+  out.reserve(per);
+  for (size_t k = 0; k < per; ++k) out.push_back(order[(k * size_t(count) + size_t(rank)) % order.size()]);
+  return out;
+}
+
 size_t Loader::batches_per_epoch() const {
   size_t n = s_->source->size(), B = size_t(s_->opt.batch);
+  if (s_->opt.shard_count > 1) n = (n + size_t(s_->opt.shard_count) - 1) / size_t(s_->opt.shard_count);
   return s_->opt.drop_last ? n / B : (n + B - 1) / B;
 }
 
@@ -433,7 +444,8 @@ void Loader::start_epoch(int epoch) {
   s_->stop_workers();
   s_->source->set_epoch(epoch);
   s_->epoch = epoch;
-  s_->order = epoch_order(s_->source->size(), s_->opt.seed, epoch, s_->opt.shuffle);
+  s_->order = shard_order(epoch_order(s_->source->size(), s_->opt.seed, epoch, s_->opt.shuffle), s_->opt.shard_rank,
+                          s_->opt.shard_count);
   s_->nbatches = batches_per_epoch();
   s_->next_claim = 0;
   s_->next_return = 0;

@@ -160,6 +160,11 @@ struct LoaderOptions {
   /// a batch whose samples all fail still throws. Training only: validation and prediction keep
   /// one output per item.
   bool skip_unreadable = false;
+  /// Data-parallel training: this rank's share of every epoch, as torch's DistributedSampler
+  /// (drop_last false): the epoch's order padded by wrapping to a multiple of shard_count, then
+  /// every shard_count-th entry from shard_rank. The ranks' batch k together hold batch k of one
+  /// process with shard_count times the batch.
+  int shard_rank = 0, shard_count = 1;
 };
 
 /// One batch. Tensors are on the CPU.
@@ -177,6 +182,8 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, uint64_t index);
 
 /// The dataset order of an epoch: Fisher-Yates with a std::mt19937_64 seeded from (seed, epoch).
 std::vector<int64_t> epoch_order(size_t n, uint64_t seed, int64_t epoch, bool shuffle);
+/// Rank `rank` of `count`'s share of an epoch order (LoaderOptions::shard_rank).
+std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int rank, int count);
 
 /// Turns samples into a Batch (normalisation applied). Used by Loader; public for tests.
 Batch collate(std::vector<Sample>& samples, const std::vector<int64_t>& indices, const Normalisation& norm,

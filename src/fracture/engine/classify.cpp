@@ -1,6 +1,7 @@
 // Classification engine, training half: options, learning-rate schedule, early stopping, one fit and
 // prediction. The run modes are in classify_run.cpp; their files in report/classify_files.
 #include "fracture/engine/classify.h"
+#include "fracture/engine/distributed.h"
 
 #include <torch/torch.h>
 
@@ -305,6 +306,16 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
     for (const auto& line : res.load_report) log.info("{} {}: {}", arch, tag, line);
   }
   res.net->to(device);
+  // Data-parallel (WORLD_SIZE > 1): rank 0's initial weights everywhere (they agree already from the
+  // seed; this makes it so whatever the weights file), each rank a shard of every epoch.
+  DistGroup* dist = default_group();
+  if (dist) {
+    std::vector<torch::Tensor> state;
+    for (auto& p : res.net->named_parameters(true)) state.push_back(p.value());
+    for (auto& b : res.net->named_buffers(true))
+      if (b.value().is_floating_point()) state.push_back(b.value());
+    dist->broadcast(state, 0);
+  }
   // After weights= (copy_ into an NHWC parameter would keep NHWC anyway), before the optimiser
   // (which keeps references to these parameters and makes its state in their memory format).
   if (opt.channels_last) models::weights_to_channels_last(*res.net);
@@ -315,6 +326,10 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
   auto src = std::make_shared<ClassificationSource>(train, tdata);
   LoaderOptions lo = training_loader_options(opt, train.size(), splitmix64(seed ^ 0x6c6f61646572ull));  // "loader"
   lo.skip_unreadable = !opt.strict;  // a file damaged during the run: left out and counted
+  if (dist) {
+    lo.shard_rank = dist->rank();
+    lo.shard_count = dist->world_size();
+  }
   Loader loader(src, lo);
   size_t skipped_reported = 0;
   std::vector<int> val_labels;
@@ -370,6 +385,12 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       torch::Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(z, y, bce);
       optimizer.zero_grad();
       loss.backward();
+      if (dist) {  // the mean of the ranks' gradients: the gradient of the mean loss over all their images
+        std::vector<torch::Tensor> grads;
+        for (auto& p : res.net->parameters(true))
+          if (p.grad().defined()) grads.push_back(p.mutable_grad());
+        dist->allreduce_mean(grads);
+      }
       optimizer.step();
       const double l = loss.item<double>();
       FRACTURE_CHECK(std::isfinite(l), arch, " ", tag, ": training loss is not finite at epoch ", epoch + 1,
@@ -381,6 +402,13 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       bar.step(m);
     }
     bar.done();
+    if (dist) {  // the epoch's mean loss over every rank's images
+      std::vector<torch::Tensor> sums{torch::tensor({loss_sum, double(seen)}, torch::kDouble)};
+      dist->allreduce_sum(sums);
+      loss_sum = sums[0][0].item<double>();
+      seen = int64_t(std::llround(sums[0][1].item<double>()));
+    }
+    // every rank recomputes the statistics on the whole training set, so all validate the same model
     recalibrate_batchnorm(*res.net, train, opt, device, seed);
     std::vector<std::string> lost;  // strict=false: validation images that could not be read this epoch
     std::vector<double> vz = predict_logits(*res.net, val, opt, opt.strict ? nullptr : &lost);

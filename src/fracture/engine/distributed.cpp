@@ -1,0 +1,142 @@
+// c10d's Gloo process group (libtorch_cpu exports it; the gloo headers come from Debian's libgloo-dev,
+// the library libtorch itself links).
+#define USE_C10D_GLOO 1
+#include "fracture/engine/distributed.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <functional>
+
+#include "fracture/core/error.h"
+
+namespace fracture::engine {
+
+namespace {
+
+std::string what_of(const std::exception& e) {
+  std::string w = e.what();
+  const size_t nl = w.find('\n');  // c10::Error appends a C++ stack trace
+  return nl == std::string::npos ? w : w.substr(0, nl);
+}
+
+}  // namespace
+
+struct DistGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::chrono::milliseconds timeout{60000};
+  int rank = 0, world = 1;
+
+  void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* op) {
+    try {
+      w->wait(timeout);
+    } catch (const std::exception& e) {
+      FRACTURE_FAIL("distributed: rank ", rank, " of ", world, ": ", op, " failed (a rank died or stalled past the ",
+                    timeout.count() / 1000.0, " s timeout): ", what_of(e));
+    }
+  }
+};
+
+DistGroup::DistGroup() : impl_(std::make_unique<Impl>()) {}
+DistGroup::~DistGroup() = default;
+
+std::unique_ptr<DistGroup> DistGroup::connect(const DistEnv& env, std::chrono::milliseconds timeout) {
+  std::unique_ptr<DistGroup> g(new DistGroup());
+  Impl& m = *g->impl_;
+  m.rank = env.rank;
+  m.world = env.world_size;
+  m.timeout = timeout;
+  const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = uint16_t(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = size_t(env.world_size);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    m.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  } catch (const std::exception& e) {
+    FRACTURE_FAIL("distributed: rank ", env.rank, " of ", env.world_size, ": no rendezvous at ", where, " within ",
+                  timeout.count() / 1000.0, " s (", env.rank == 0 ? "is the port in use?" : "is rank 0 up and the address reachable?",
+                  "): ", what_of(e));
+  }
+  try {
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    const bool loopback = env.master_addr == "127.0.0.1" || env.master_addr == "localhost";
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    opts->devices.push_back(ifname && *ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                            : loopback        ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                              : c10d::ProcessGroupGloo::createDefaultDevice());
+    m.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(m.store, env.rank, env.world_size, opts);
+  } catch (const std::exception& e) {
+    FRACTURE_FAIL("distributed: rank ", env.rank, " of ", env.world_size, ": the Gloo group at ", where,
+                  " did not form within ", timeout.count() / 1000.0, " s: ", what_of(e));
+  }
+  return g;
+}
+
+int DistGroup::rank() const { return impl_->rank; }
+int DistGroup::world_size() const { return impl_->world; }
+
+namespace {
+// One flat CPU bucket: in the tensors' common dtype, float32 when they differ.
+torch::Tensor flat_bucket(const std::vector<torch::Tensor>& tensors) {
+  torch::ScalarType dt = tensors[0].scalar_type();
+  for (const auto& t : tensors)
+    if (t.scalar_type() != dt) dt = torch::kFloat;
+  std::vector<torch::Tensor> parts;
+  for (const auto& t : tensors) parts.push_back(t.detach().to(torch::kCPU, dt).reshape(-1));
+  return torch::cat(parts);
+}
+}  // namespace
+
+void DistGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  std::vector<torch::Tensor> bucket{flat_bucket(tensors)};
+  impl_->wait(impl_->pg->allreduce(bucket), "all-reduce");
+  int64_t off = 0;
+  for (auto& t : tensors) {
+    const int64_t n = t.numel();
+    torch::NoGradGuard ng;
+    t.copy_(bucket[0].narrow(0, off, n).view(t.sizes()));
+    off += n;
+  }
+}
+
+void DistGroup::allreduce_mean(std::vector<torch::Tensor>& tensors) {
+  allreduce_sum(tensors);
+  torch::NoGradGuard ng;
+  for (auto& t : tensors) t.div_(impl_->world);
+}
+
+void DistGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
+  if (tensors.empty()) return;
+  std::vector<torch::Tensor> bucket{flat_bucket(tensors)};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  impl_->wait(impl_->pg->broadcast(bucket, o), "broadcast");
+  int64_t off = 0;
+  for (auto& t : tensors) {
+    torch::NoGradGuard ng;
+    t.copy_(bucket[0].narrow(0, off, t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+}
+
+void DistGroup::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
+
+void DistGroup::check_same(const std::string& what, const std::string& value) {
+  // each rank's hash (a double: exact for a 52-bit value) gathered by summing one-hot slots
+  const double h = double(std::hash<std::string>{}(value) & ((uint64_t(1) << 52) - 1));
+  std::vector<torch::Tensor> slots{torch::zeros({impl_->world}, torch::kDouble)};
+  slots[0][impl_->rank] = h;
+  impl_->wait(impl_->pg->allreduce(slots), "all-reduce");
+  for (int r = 0; r < impl_->world; ++r)
+    FRACTURE_CHECK(slots[0][r].item<double>() == slots[0][0].item<double>(), "distributed: rank ", r, "'s ", what,
+                   " differs from rank 0's (every rank must run the same version with the same keys)");
+}
+
+}  // namespace fracture::engine
