@@ -424,10 +424,15 @@ std::vector<std::string> Loader::skipped() const {
   return s_->skipped;
 }
 
+namespace {
+// Images per rank in an epoch of n: n padded by wrapping to a multiple of count, divided.
+size_t shard_size(size_t n, int count) { return (n + size_t(count) - 1) / size_t(count); }
+}  // namespace
+
 std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int rank, int count) {
   FRACTURE_CHECK(count >= 1 && rank >= 0 && rank < count, "loader: shard ", rank, " of ", count);
   if (count == 1 || order.empty()) return order;
-  const size_t per = (order.size() + size_t(count) - 1) / size_t(count);
+  const size_t per = shard_size(order.size(), count);
   std::vector<int64_t> out;
   out.reserve(per);
   for (size_t k = 0; k < per; ++k) out.push_back(order[(k * size_t(count) + size_t(rank)) % order.size()]);
@@ -436,7 +441,7 @@ std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int rank, in
 
 size_t Loader::batches_per_epoch() const {
   size_t n = s_->source->size(), B = size_t(s_->opt.batch);
-  if (s_->opt.shard_count > 1) n = (n + size_t(s_->opt.shard_count) - 1) / size_t(s_->opt.shard_count);
+  if (s_->opt.shard_count > 1) n = shard_size(n, s_->opt.shard_count);
   return s_->opt.drop_last ? n / B : (n + B - 1) / B;
 }
 

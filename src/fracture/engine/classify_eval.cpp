@@ -92,7 +92,7 @@ TrainedModel resolve_trained(fs::path p) {
     FRACTURE_CHECK(!models.empty(), (p / "run.json").string(), ": no models");
     m.arch = models[0];
     if (m.mode == "cv") {
-      model_dir = p / "folds" / m.arch / "r0f0";
+      model_dir = cv_fold_dir(p, m.arch, 0, 0);
       m.weights = model_dir / "best.safetensors";
       m.what = "cv run: fold r0f0 of " + m.arch + " (pass model=RUN/folds/<model>/r<R>f<F> for another)";
     } else {
@@ -217,6 +217,10 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
     }
   }
   return maps;
+}
+
+fs::path cv_fold_dir(const fs::path& cv_run, const std::string& arch, int repeat, int fold) {
+  return cv_run / "folds" / arch / ("r" + std::to_string(repeat) + "f" + std::to_string(fold));
 }
 
 std::vector<fs::path> cv_fold_dirs(const fs::path& cv_run, const std::string& arch) {

@@ -341,15 +341,15 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
     for (int r = 0; r < opt.repeats; ++r) {
       for (int f = 0; f < opt.folds; ++f) {
         ++job;
-        const fs::path dir = run / "folds" / arch / ("r" + std::to_string(r) + "f" + std::to_string(f));
-        const std::string tag = "r" + std::to_string(r) + "f" + std::to_string(f);
+        const fs::path dir = cv_fold_dir(run, arch, r, f);
+        const std::string tag = dir.filename().string();  // r<R>f<F>
         if (fs::is_regular_file(dir / "fold.json")) {
           folds.push_back(report::read_fold_json(dir / "fold.json"));
           log.info("{} {}: done before (fold.json), skipped", arch, tag);
           ++n_before;
           continue;
         }
-        if (m.merge || job % m.shards != m.shard) {  // another shard's job (done or not, checked below)
+        if (merge || job % shards != shard) {  // another shard's job (done or not, checked below)
           ++n_other;
           if (first_missing.empty()) first_missing = arch + " " + tag;
           continue;
@@ -370,30 +370,28 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
     }
   }
   if (n_other > 0) {
-    // other shards' jobs: the last shard to finish finds every fold done; else pool when they are
+    // other shards' jobs: the last shard to finish finds every fold done (then all are read back, in
+    // loop order); else the tables wait for them
+    folds.clear();
     int64_t missing = 0;
     for (const auto& arch : opt.models)
       for (int r = 0; r < opt.repeats; ++r)
-        for (int f = 0; f < opt.folds; ++f)
-          missing += !fs::is_regular_file(run / "folds" / arch / ("r" + std::to_string(r) + "f" + std::to_string(f)) /
-                                          "fold.json");
-    FRACTURE_CHECK(!m.merge || missing == 0, "merge=true: ", missing, " of ", n_cells, " folds of ", run.string(),
+        for (int f = 0; f < opt.folds; ++f) {
+          const fs::path done = cv_fold_dir(run, arch, r, f) / "fold.json";
+          if (!fs::is_regular_file(done)) ++missing;
+          else if (missing == 0) folds.push_back(report::read_fold_json(done));
+        }
+    FRACTURE_CHECK(!merge || missing == 0, "merge=true: ", missing, " of ", n_cells, " folds of ", run.string(),
                    " are not done (first: ", first_missing, "); run their shards first");
     if (missing > 0) {
       ClassifyOutcome out;
       out.run_dir = run;
-      out.report = "classify cv shard " + std::to_string(m.shard) + "/" + std::to_string(m.shards) + ": trained " +
+      out.report = "classify cv shard " + std::to_string(shard) + "/" + std::to_string(shards) + ": trained " +
                    std::to_string(n_trained) + " folds; " + std::to_string(n_cells - missing) + " of " +
                    std::to_string(n_cells) + " folds of " + run.string() + " are done. The shard that finishes last " +
                    "writes the tables, or: fracture classify cv resume=" + run.string() + " merge=true\n";
       return out;
     }
-    folds.clear();  // every fold is done now: read them all back in loop order
-    for (const auto& arch : opt.models)
-      for (int r = 0; r < opt.repeats; ++r)
-        for (int f = 0; f < opt.folds; ++f)
-          folds.push_back(report::read_fold_json(run / "folds" / arch /
-                                                 ("r" + std::to_string(r) + "f" + std::to_string(f)) / "fold.json"));
     log.info("classify cv: every fold is done; pooling {} folds", folds.size());
   }
   std::ostringstream pre;

@@ -36,6 +36,8 @@ ClassifyOutcome classify_val(const Config& cfg, Logger& log);
 /// `fracture classify predict model=RUN_DIR source=IMAGE|FOLDER|DICOM`: per-image probabilities.
 ClassifyOutcome classify_predict(const Config& cfg, Logger& log);
 
+/// The folder of one fold model of a `classify cv` run: <cv_run>/folds/<arch>/r<repeat>f<fold>.
+std::filesystem::path cv_fold_dir(const std::filesystem::path& cv_run, const std::string& arch, int repeat, int fold);
 /// The fold folders folds/<arch>/r<R>f<F> of a `classify cv` run, sorted; throws naming the folder
 /// when there are none (not a finished cv run).
 std::vector<std::filesystem::path> cv_fold_dirs(const std::filesystem::path& cv_run, const std::string& arch);

@@ -42,9 +42,10 @@ void frozen_classifier(const fs::path& cv, Frozen& f) {
   f.arch = report::best_classifier(dev);
   FRACTURE_CHECK(!f.arch.empty(), cv.string(), ": no classifier with an AUROC");
   auto cut = [&](const std::string& criterion) {
-    for (const json& op : dev.at("models").at(f.arch).at("operating_points"))
-      if (op.at("criterion") == criterion && op.at("threshold_mean").is_number()) return op.at("threshold_mean").get<double>();
-    FRACTURE_FAIL(cv.string(), ": ", f.arch, " has no ", criterion, " operating point (met on no fold)");
+    const json* op = report::operating_point(dev.at("models").at(f.arch), criterion);
+    FRACTURE_CHECK(op && op->at("threshold_mean").is_number(), cv.string(), ": ", f.arch, " has no ", criterion,
+                   " operating point (met on no fold)");
+    return op->at("threshold_mean").get<double>();
   };
   f.threshold = cut("youden");
   f.sensitive = cut("sensitivity>=0.95");

@@ -196,10 +196,9 @@ void external_stage(const Config& cfg, const fs::path& study, const fs::path& cl
   for (const auto& [arch, m] : dev.at("models").items()) {
     report::ExternalRow row;
     row.name = arch;
-    nlohmann::json youden;
-    for (const auto& op : m.at("operating_points"))
-      if (op.at("criterion") == "youden") youden = op;
-    FRACTURE_CHECK(!youden.is_null(), (cls / "metrics.json").string(), ": no youden operating point for ", arch);
+    const nlohmann::json* op = report::operating_point(m, "youden");
+    FRACTURE_CHECK(op, (cls / "metrics.json").string(), ": no youden operating point for ", arch);
+    const nlohmann::json& youden = *op;
     row.threshold = youden.at("threshold_mean").get<double>();
     log.info("study: external validation of {} on {} ({} images)", arch, ext, y.size());
     const std::vector<double> p = cv_ensemble_probabilities(cls, arch, ds.items, cfg, log);
@@ -233,15 +232,15 @@ std::map<std::string, int> repeat0_test_folds(const fs::path& cls) {
 // that are not (in file order), each drawn with its true boxes (green), the best detector's test
 // boxes, and the Grad-CAM map of the best classifier's fold model that held it out (repeat 0), with
 // that image's out-of-fold probability: samples/<stem>.png and samples/samples.json, made anew.
-void samples_stage(const Config& cfg, const fs::path& study, const fs::path& cls, const std::vector<std::string>& sizes,
+// `best`: the best classifier; `fold_of`: repeat0_test_folds.
+void samples_stage(const Config& cfg, const fs::path& study, const fs::path& cls, const std::string& best,
+                   const std::map<std::string, int>& fold_of, const std::vector<std::string>& sizes,
                    const OofScores& oof, Logger& log) {
-  const std::string best = report::best_classifier(report::read_stage_json(cls / "metrics.json"));
   const std::string det = report::best_detector(study, sizes);
   const fs::path preds = study / "detect" / (det + "_test") / "predictions.json";
-  if (best.empty() || det.empty() || !fs::is_regular_file(preds) || !oof.prob.count(best)) return;
+  if (det.empty() || !fs::is_regular_file(preds) || !oof.prob.count(best)) return;
   const std::vector<std::string> names =
       report::read_stage_json(study / "detect" / det / "weights" / "names.json").get<std::vector<std::string>>();
-  const std::map<std::string, int> fold_of = repeat0_test_folds(cls);
   const fs::path out = study / "samples";
   fs::remove_all(out);
   fs::create_directories(out);
@@ -254,7 +253,7 @@ void samples_stage(const Config& cfg, const fs::path& study, const fs::path& cls
     if (lab == oof.label.end() || fold == fold_of.end() || taken[lab->second] >= 3) continue;
     ++taken[lab->second];
     const ClsItem item{im.path, lab->second, "", "test"};
-    const cv::Mat cam = grad_cam_maps(cls / "folds" / best / ("r0f" + std::to_string(fold->second)), {item}, cfg, log)[0];
+    const cv::Mat cam = grad_cam_maps(cv_fold_dir(cls, best, 0, fold->second), {item}, cfg, log)[0];
     const cv::Mat img = to_float01(read_image(im.path, read_options(cfg)));
     const std::string stem = fs::path(im.path).stem().string();
     std::vector<Prediction> shown;  // the test run keeps every box from conf 0.001 (for mAP); drawn: predict's 0.25
@@ -279,13 +278,12 @@ void samples_stage(const Config& cfg, const fs::path& study, const fs::path& cls
 
 // Grad-CAM pointing game of the best classifier on the detection test images with fracture boxes,
 // each image explained by the repeat-0 fold model that held it out (out-of-fold, as the comparison).
-void pointing_stage(const Config& cfg, const fs::path& cls, report::StudyReportInput& rin, Logger& log) {
-  const std::string best = report::best_classifier(report::read_stage_json(cls / "metrics.json"));
-  if (best.empty()) return;
+// `best`: the best classifier; `fold_of`: repeat0_test_folds.
+void pointing_stage(const Config& cfg, const fs::path& cls, const std::string& best,
+                    const std::map<std::string, int>& fold_of, report::StudyReportInput& rin, Logger& log) {
   const DetDataset det = load_yolo(cfg.str("data"), cfg.boolean("strict"), log, nullptr);
   if (!det.splits.count("test")) return;
   const std::vector<bool> frac = fracture_class_mask(det, cfg.list("fracture_classes"));
-  const std::map<std::string, int> fold_of = repeat0_test_folds(cls);
   std::map<int, std::pair<std::vector<ClsItem>, std::vector<std::vector<Box>>>> by_fold;
   for (const DetItem& d : det.splits.at("test")) {
     std::vector<Box> boxes;
@@ -298,9 +296,10 @@ void pointing_stage(const Config& cfg, const fs::path& cls, report::StudyReportI
   }
   report::StudyPointing p;
   p.model = best;
+  p.layer = cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer");
   for (const auto& [fold, ib] : by_fold) {
     const PointingGame g =
-        pointing_game(cls / "folds" / best / ("r0f" + std::to_string(fold)), ib.first, ib.second, cfg, log);
+        pointing_game(cv_fold_dir(cls, best, 0, fold), ib.first, ib.second, cfg, log);
     p.hits += g.hits;
     p.chance += g.chance * g.n_images;
     p.n_images += g.n_images;
@@ -375,8 +374,13 @@ StudyOutcome run_study(const Config& cli, Logger& log) {
     rin.has_compare = true;
   }
   if (!cfg.str("external").empty()) external_stage(cfg, study, cls, sizes, rin, log);
-  if (fs::path(cfg.str("data")).extension() == ".yaml") pointing_stage(cfg, cls, rin, log);
-  if (!sizes.empty()) samples_stage(cfg, study, cls, sizes, oof, log);
+  // explanation: the best classifier's out-of-fold Grad-CAM (pointing game, sample radiographs)
+  const std::string best = report::best_classifier(report::read_stage_json(cls / "metrics.json"));
+  if (!best.empty()) {
+    const std::map<std::string, int> fold_of = repeat0_test_folds(cls);
+    if (fs::path(cfg.str("data")).extension() == ".yaml") pointing_stage(cfg, cls, best, fold_of, rin, log);
+    if (!sizes.empty()) samples_stage(cfg, study, cls, best, fold_of, sizes, oof, log);
+  }
   StudyOutcome out;
   out.run_dir = study;
   out.report = report::write_study_report(rin);

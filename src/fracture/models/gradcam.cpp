@@ -10,9 +10,9 @@ namespace fracture::models {
 
 torch::Tensor grad_cam(ClassifierImpl& net, const torch::Tensor& x, int64_t target, const std::string& layer_in) {
   FRACTURE_CHECK(x.dim() == 4, "grad_cam: input must be (B, C, H, W), got ", x.dim(), " dimensions");
-  const std::string last = net.feature_layers().back();
-  const std::string layer = layer_in.empty() ? last : layer_in;
   const std::vector<std::string> names = net.feature_layers();
+  const std::string& last = names.back();
+  const std::string layer = layer_in.empty() ? last : layer_in;
   if (std::find(names.begin(), names.end(), layer) == names.end()) {
     std::string all;
     for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;

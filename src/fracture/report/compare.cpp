@@ -89,10 +89,15 @@ std::vector<std::pair<std::string, BootstrapResult>> score_figures(const std::ve
   return out;
 }
 
-const BootstrapResult& score_metric(const ScoreResult& r, const std::string& key) {
-  for (const auto& [k, v] : r.metrics)
+const BootstrapResult& named_figure(const std::vector<std::pair<std::string, BootstrapResult>>& figures,
+                                   const std::string& key, const std::string& who) {
+  for (const auto& [k, v] : figures)
     if (k == key) return v;
-  FRACTURE_FAIL("compare: no metric '", key, "' for '", r.name, "'");
+  FRACTURE_FAIL("compare: no metric '", key, "' for '", who, "'");
+}
+
+const BootstrapResult& score_metric(const ScoreResult& r, const std::string& key) {
+  return named_figure(r.metrics, key, r.name);
 }
 
 CompareResult compare_scores(const CompareInput& in, const CompareOptions& opt) {

@@ -81,6 +81,9 @@ std::vector<std::pair<std::string, BootstrapResult>> score_figures(const std::ve
 /// Throws fracture::Error on mismatched sizes, scores outside [0, 1], or a split with one class.
 CompareResult compare_scores(const CompareInput& input, const CompareOptions& options);
 
+/// The named figure of a score_figures list (`who`: the model, for the error); throws naming it when absent.
+const BootstrapResult& named_figure(const std::vector<std::pair<std::string, BootstrapResult>>& figures,
+                                   const std::string& key, const std::string& who);
 /// The named metric of a ScoreResult; throws naming it when absent.
 const BootstrapResult& score_metric(const ScoreResult& r, const std::string& key);
 

@@ -308,10 +308,15 @@ std::vector<std::string> read_detect_results(const fs::path& run, int max_rows) 
   return rows;
 }
 
+namespace {
+// Ultralytics' annotator line width: 0.3 % of the mean image side, at least 1 pixel.
+int box_line_width(const cv::Mat& img) { return std::max(1, int(std::lround((img.rows + img.cols) / 2.0 * 0.003))); }
+}  // namespace
+
 void draw_boxes(cv::Mat& bgr, const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
   static const cv::Scalar palette[] = {{56, 56, 255}, {151, 157, 255}, {31, 112, 255}, {29, 178, 255},
                                        {49, 210, 207}, {10, 249, 72},  {23, 204, 146}, {134, 219, 61}};
-  const int lw = std::max(1, int(std::lround((bgr.rows + bgr.cols) / 2.0 * 0.003)));
+  const int lw = box_line_width(bgr);
   const double fs_ = std::max(0.3, lw / 3.0);
   for (const auto& p : preds) {
     const cv::Scalar col = palette[size_t(p.cls) % 8];
@@ -341,7 +346,7 @@ cv::Mat gradcam_overlay(const cv::Mat& img01, const cv::Mat& cam, const std::vec
     cv::applyColorMap(heat8, heat, cv::COLORMAP_JET);
     cv::addWeighted(bgr, 0.6, heat, 0.4, 0.0, bgr);
   }
-  const int lw = std::max(1, int(std::lround((bgr.rows + bgr.cols) / 2.0 * 0.003)));
+  const int lw = box_line_width(bgr);
   for (const GroundTruth& g : truths) {  // thin green, drawn first: the predictions stay on top
     cv::rectangle(bgr, cv::Point(int(std::lround(g.box.x1)), int(std::lround(g.box.y1))),
                   cv::Point(int(std::lround(g.box.x2)), int(std::lround(g.box.y2))), cv::Scalar(0, 200, 0), lw,
@@ -352,11 +357,7 @@ cv::Mat gradcam_overlay(const cv::Mat& img01, const cv::Mat& cam, const std::vec
 }
 
 cv::Mat draw_detections(const cv::Mat& img01, const std::vector<Prediction>& preds, const std::vector<std::string>& names) {
-  cv::Mat g8, bgr;
-  img01.convertTo(g8, CV_8U, 255.0);
-  cv::cvtColor(g8, bgr, cv::COLOR_GRAY2BGR);
-  draw_boxes(bgr, preds, names);
-  return bgr;
+  return gradcam_overlay(img01, cv::Mat(), preds, names);  // no map, no true boxes
 }
 
 json boxes_json(const std::vector<Prediction>& preds, const std::vector<std::string>& names) {

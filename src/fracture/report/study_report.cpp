@@ -109,6 +109,13 @@ void write_compare(const StudyReportInput& in, std::string& md) {
 }
 
 // The findings in words, from the numbers.
+// An external row's development (internal) value of figure `key`; NaN when it has none.
+double internal_value(const ExternalRow& r, const std::string& key) {
+  for (const auto& [k, v] : r.internal)
+    if (k == key) return v;
+  return std::nan("");
+}
+
 std::string findings(const StudyReportInput& in, const json& cls) {
   std::ostringstream o;
   const json& models = cls.at("models");
@@ -133,12 +140,11 @@ std::string findings(const StudyReportInput& in, const json& cls) {
     << f3(cal.at("after").at("slope").at("value").get<double>()) << " after (ideal 0 and 1).";
   if (!cal.at("warning").get<std::string>().empty()) o << " **" << cal.at("warning").get<std::string>() << ".**";
   o << "\n";
-  for (const json& op : b.at("operating_points"))
-    if (op.at("criterion") == "youden")
-      o << "- **Operating point** (Youden's J, chosen per fold on inner validation): threshold "
-        << f3(op.at("threshold_mean").get<double>()) << ", sensitivity "
-        << f3(op.at("sensitivity").at("value").get<double>()) << ", specificity "
-        << f3(op.at("specificity").at("value").get<double>()) << ".\n";
+  if (const json* op = operating_point(b, "youden"))
+    o << "- **Operating point** (Youden's J, chosen per fold on inner validation): threshold "
+      << f3(op->at("threshold_mean").get<double>()) << ", sensitivity "
+      << f3(op->at("sensitivity").at("value").get<double>()) << ", specificity "
+      << f3(op->at("specificity").at("value").get<double>()) << ".\n";
   if (in.has_compare) {
     const CompareResult& c = in.compare;
     for (const ModelComparison& p : c.tests) {
@@ -162,11 +168,7 @@ std::string findings(const StudyReportInput& in, const json& cls) {
       << f3(double(in.pointing->hits) / in.pointing->n_images) << "; chance " << f3(in.pointing->chance) << ").\n";
   for (const ExternalRow& r : in.external) {
     if (r.name != best) continue;
-    double ext = NAN, intl = NAN;
-    for (const auto& [k, v] : r.figures)
-      if (k == "auroc") ext = v.estimate;
-    for (const auto& [k, v] : r.internal)
-      if (k == "auroc") intl = v;
+    const double ext = named_figure(r.figures, "auroc", r.name).estimate, intl = internal_value(r, "auroc");
     o << "- **External validation** (" << in.n_external << " images): " << best << " AUROC " << f3(ext) << " against "
       << f3(intl) << " internally (change " << f3(ext - intl) << ").\n";
   }
@@ -185,16 +187,8 @@ void write_external(const StudyReportInput& in, std::string& md) {
   std::string o = "model,key,external,ci_low,ci_high,internal,change\n";
   json rows = json::array();
   for (const ExternalRow& r : in.external) {
-    auto internal = [&](const std::string& k) {
-      for (const auto& [name, v] : r.internal)
-        if (name == k) return v;
-      return std::nan("");
-    };
-    auto fig = [&](const std::string& k) -> const BootstrapResult& {
-      for (const auto& [name, v] : r.figures)
-        if (name == k) return v;
-      FRACTURE_FAIL("external: no figure ", k);
-    };
+    auto internal = [&](const std::string& k) { return internal_value(r, k); };
+    auto fig = [&](const std::string& k) -> const BootstrapResult& { return named_figure(r.figures, k, r.name); };
     json figs = json::object();
     for (const auto& [k, v] : r.figures) {
       const double i = internal(k);
@@ -258,6 +252,12 @@ std::string best_classifier(const json& cls) {
   return best;
 }
 
+const json* operating_point(const json& model, const std::string& criterion) {
+  for (const json& op : model.at("operating_points"))
+    if (op.at("criterion") == criterion) return &op;
+  return nullptr;
+}
+
 std::string best_detector(const fs::path& study, const std::vector<std::string>& sizes) {
   std::string best;
   double best_map = -1;
@@ -318,7 +318,8 @@ std::string write_study_report(const StudyReportInput& in) {
     const StudyPointing& p = *in.pointing;
     md += "\n## Explanation: Grad-CAM pointing game\n\n" + p.model + " (the best classifier), each detection test image "
           "with a fracture box explained by the cross-validation fold model that did not train on it (repeat 0), "
-          "Grad-CAM on its last feature map: the map's peak fell inside a true fracture box in " +
+          "Grad-CAM on " + (p.layer.empty() ? std::string("its last feature map") : "layer " + p.layer) +
+          ": the map's peak fell inside a true fracture box in " +
           std::to_string(p.hits) + " of " + std::to_string(p.n_images) + " images (" +
           (p.n_images ? f3(double(p.hits) / p.n_images) : std::string("n/a")) + "); a peak placed at random would "
           "land in a box " + f3(p.chance) + " of the time (the boxes' mean share of the image).\n";

@@ -33,6 +33,7 @@ struct ExternalRow {
 /// Grad-CAM pointing game of one classifier (engine::pointing_game, summed over fold models).
 struct StudyPointing {
   std::string model;
+  std::string layer;  ///< the Grad-CAM layer (key gradcam_layer); "" = the last feature map
   int n_images = 0, hits = 0;
   double chance = 0;  ///< mean share of the image inside the fracture boxes
 };
@@ -60,6 +61,9 @@ nlohmann::json read_stage_json(const std::filesystem::path& file);
 /// run's metrics.json (the first on ties); "" when none has one.
 std::string best_classifier(const nlohmann::json& classify_metrics);
 
+/// The operating point `criterion` ("youden", "sensitivity>=0.95", ...) of one model in a classify
+/// run's metrics.json (its entry under "models"); null when the model has none.
+const nlohmann::json* operating_point(const nlohmann::json& model, const std::string& criterion);
 /// The study's best detector: of `sizes`, the one whose training run (study/detect/<size>) has the
 /// highest val mAP50-95 in metrics.json (the first on ties); "" when none finished.
 std::string best_detector(const std::filesystem::path& study, const std::vector<std::string>& sizes);
