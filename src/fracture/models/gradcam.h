@@ -11,8 +11,11 @@
 // Per image: A = forward_features(x) (B, C, h, w); y = forward_head(A)[:, target] (the fracture
 // logit for the binary head); alpha_c = mean over (h, w) of dy/dA_c; map = relu(sum_c alpha_c A_c);
 // bilinear upsampling to (H, W) (align_corners = false); then min-max scaled to [0, 1] per image
-// (a constant map becomes 0), as pytorch-grad-cam's scale_cam_image. The backbone runs without
-// gradients (only the head is differentiated), so an optimize_for_inference'd network works.
+// (a constant map becomes 0). pytorch-grad-cam's scale_cam_image (utils/image.py) scales first,
+// dividing by 1e-7 + max, then resizes with cv2.resize; bilinear resizing keeps a map's minimum and
+// maximum, so the order does not matter, and we leave the 1e-7 out. With an inner layer the
+// backbone after it is differentiated too (unoptimised networks only); with the last layer only the
+// head is, so an optimize_for_inference'd network works.
 // The map is in the input's pixel frame (a letterboxed input gives a letterboxed map).
 #pragma once
 #include <torch/types.h>
