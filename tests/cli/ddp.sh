@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Data-parallel classify train on loopback (engine/distributed.h): 2 processes with batch 4 each
+# Data-parallel classify on loopback (engine/distributed.h): 2 processes with batch 4 each
 # against 1 process with batch 8, same seed, give the same weights within float rounding (the
 # backbone frozen: its BatchNorm is then in eval mode, so no statistic depends on how a batch is
 # split; resnet18: no dropout); a rank killed mid-run stops the launcher at once, naming the rank;
-# a missing rank, ranks with different keys and a command that is not data-parallel are clear
-# errors. $1 = fracture binary; cwd = build/tests.
+# a classify cv killed and resumed by 2 processes pools the same metrics as one never killed; a
+# missing rank, ranks with different keys and a command that is not data-parallel are clear errors.
+# $1 = fracture binary; cwd = build/tests.
 set -euo pipefail
 BIN=$1
 TMP=$(mktemp -d "$PWD/ddp.XXXXXX")
@@ -103,11 +104,32 @@ RANK=1 WORLD_SIZE=2 MASTER_PORT=$PORT "$BIN" classify train $COMMON batch=2 name
 wait $P0 || true
 grep -q "distributed: rank 1's resolved keys differs from rank 0's" "$TMP/m0.err" || { cat "$TMP/m0.err"; exit 1; }
 # a command that is not data-parallel
-if RANK=0 WORLD_SIZE=2 "$BIN" detect train data="$TMP/data/data.yaml" > /dev/null 2> "$TMP/det.err"; then
-  echo "expected: detect train refused"; exit 1; fi
-grep -q "does not run data-parallel (classify train and classify cv do; detect train not yet)" "$TMP/det.err"
-# resume of a data-parallel run: refused (not built yet)
-if RANK=0 WORLD_SIZE=2 "$BIN" classify train resume="$TMP/runs/classify/two" > /dev/null 2> "$TMP/res.err"; then
-  echo "expected: resume refused"; exit 1; fi
-grep -q "resume= of a data-parallel run is not built yet" "$TMP/res.err"
+if RANK=0 WORLD_SIZE=2 "$BIN" detect val data="$TMP/data/data.yaml" > /dev/null 2> "$TMP/det.err"; then
+  echo "expected: detect val refused"; exit 1; fi
+grep -q "does not run data-parallel (classify train, classify cv and detect train do)" "$TMP/det.err"
+# classify cv killed with SIGKILL after its first fold (both ranks), resumed by 2 processes: every
+# rank resumes from rank 0's files, skips the same fold, and the pooled metrics are the same bytes
+# as a data-parallel run never killed
+CV="$COMMON batch=4 folds=2 repeats=1"
+# shellcheck disable=SC2086
+"$BIN" classify cv $CV name=cvtwo nproc=2 > /dev/null 2> "$TMP/cvtwo.err" || { cat "$TMP/cvtwo.err"; exit 1; }
+# shellcheck disable=SC2086
+"$BIN" classify cv $CV name=cvkilled nproc=2 > /dev/null 2> "$TMP/cvkilled.err" &
+LAUNCHER=$!
+for _ in $(seq 1 1200); do
+  [ -f "$TMP/runs/classify/cvkilled/folds/resnet18/r0f0/fold.json" ] && break
+  sleep 0.05
+done
+pkill -9 -P $LAUNCHER || true
+wait $LAUNCHER || true
+test -f "$TMP/runs/classify/cvkilled/folds/resnet18/r0f0/fold.json" || { cat "$TMP/cvkilled.err"; exit 1; }
+test ! -f "$TMP/runs/classify/cvkilled/metrics.json" || { echo "the cv run finished before it was killed"; exit 1; }
+"$BIN" classify cv resume="$TMP/runs/classify/cvkilled" nproc=2 threads=1 > /dev/null 2> "$TMP/cvresume.err" ||
+  { cat "$TMP/cvresume.err"; exit 1; }
+cmp "$TMP/runs/classify/cvtwo/metrics.json" "$TMP/runs/classify/cvkilled/metrics.json"
+# NCCL on this CPU build: refused with the reason
+# shellcheck disable=SC2086
+if RANK=0 WORLD_SIZE=2 "$BIN" classify train $COMMON backend=nccl > /dev/null 2> "$TMP/nccl.err"; then
+  echo "expected: nccl refused"; exit 1; fi
+grep -q "backend=nccl: this fracture is built on a CPU libtorch" "$TMP/nccl.err" || { cat "$TMP/nccl.err"; exit 1; }
 echo "ddp: ok"

@@ -110,6 +110,27 @@ for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.j
          external.json pointing_game.json; do
   cmp "$S/$f" "$K/$f" || { echo "killed+resumed study differs in $f"; exit 1; }
 done
+# sharded (shard=i/2, name=): two processes started together, each training its share of the jobs
+# (shard 0: fold job 0 and the detector; shard 1: fold job 1); the one that finishes last writes
+# the report: the same bytes as one process
+# shellcheck disable=SC2086
+"$BIN" study $COMMON name=sharded shard=0/2 > "$TMP/sh0.txt" 2>&1 &
+P0=$!
+# shellcheck disable=SC2086
+"$BIN" study $COMMON name=sharded shard=1/2 > "$TMP/sh1.txt" 2>&1 || { cat "$TMP/sh1.txt"; exit 1; }
+wait $P0 || { cat "$TMP/sh0.txt"; exit 1; }
+H="$TMP/runs/study/sharded"
+test ! -e "$TMP/runs/study/sharded2" || { echo "a shard made its own study directory"; exit 1; }
+# shard 1 (one fold) ends long before shard 0 (a fold and a detector) and leaves the report to it
+grep -q "this shard's jobs are done; the report comes when the last shard finishes" "$TMP/sh1.txt" ||
+  { cat "$TMP/sh1.txt"; exit 1; }
+for f in compare.json compare.csv detection.csv summary.md classify/cv/metrics.json detect/yolov8n_test/metrics.json \
+         external.json pointing_game.json; do
+  cmp "$S/$f" "$H/$f" || { echo "sharded study differs in $f"; exit 1; }
+done
+# shellcheck disable=SC2086
+if "$BIN" study $COMMON shard=0/2 > /dev/null 2> "$TMP/noname.err"; then echo "expected: shard without name"; exit 1; fi
+grep -q "shard=0/2 needs name=" "$TMP/noname.err" || { cat "$TMP/noname.err"; exit 1; }
 # fracture predict with the study: a folder (one unusable file counted, strict=false), one PNG, one DICOM
 mkdir -p "$TMP/scans"
 cp "$TMP"/ext/images/test/*.png "$TMP/scans/"

@@ -13,6 +13,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/engine/distributed.h"
+#include "fracture/engine/sync_batchnorm.h"
 
 using namespace fracture;
 using namespace fracture::engine;
@@ -153,4 +154,48 @@ TEST(Distributed, PortInUseOnRankZeroIsNamed) {
     EXPECT_NE(std::string(e.what()).find("is the port in use?"), std::string::npos) << e.what();
   }
   ::close(s);
+}
+
+// SyncBatchNorm (engine/sync_batchnorm.h) against torch's own BatchNorm2d on the whole batch: two
+// ranks with 3 images each give rank 0's and rank 1's rows of torch's output and input gradient,
+// weight and bias gradients that sum to torch's, and torch's running statistics. Tolerance 1e-5:
+// float32 with the statistics merged in float64 (torch sums in another order).
+TEST(Distributed, SyncBatchNormEqualsBatchNormOnTheWholeBatch) {
+  torch::manual_seed(11);
+  const torch::Tensor x = torch::randn({6, 4, 5, 3}) * 3 + 1;  // 6 images, 4 channels
+  const torch::Tensor r = torch::randn({6, 4, 5, 3});          // loss = sum(y * r)
+  auto make_bn = [] {
+    torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(4).momentum(0.1).eps(1e-3));
+    torch::NoGradGuard ng;
+    bn->weight.copy_(torch::tensor({0.5f, 1.0f, 1.5f, -2.0f}));
+    bn->bias.copy_(torch::tensor({0.1f, 0.2f, -0.3f, 0.4f}));
+    bn->train();
+    return bn;
+  };
+  auto ref = make_bn();
+  const torch::Tensor xr = x.clone().requires_grad_(true);
+  const torch::Tensor yr = ref->forward(xr);
+  (yr * r).sum().backward();
+
+  const int port = free_port();
+  auto rank_main = [&](int rank) {
+    auto g = DistGroup::connect(env_of(rank, 2, port), std::chrono::seconds(20));
+    auto bn = make_bn();
+    const torch::Tensor xs = x.narrow(0, 3 * rank, 3).clone().requires_grad_(true);
+    const torch::Tensor y = sync_batch_norm(*bn, xs, *g);
+    (y * r.narrow(0, 3 * rank, 3)).sum().backward();
+    EXPECT_TRUE(torch::allclose(y, yr.narrow(0, 3 * rank, 3), 1e-5, 1e-5)) << "rank " << rank;
+    EXPECT_TRUE(torch::allclose(xs.grad(), xr.grad().narrow(0, 3 * rank, 3), 1e-5, 1e-5)) << "rank " << rank;
+    std::vector<torch::Tensor> wb{bn->weight.grad().clone(), bn->bias.grad().clone()};
+    g->allreduce_sum(wb);
+    EXPECT_TRUE(torch::allclose(wb[0], ref->weight.grad(), 1e-5, 1e-4)) << wb[0] << ref->weight.grad();
+    EXPECT_TRUE(torch::allclose(wb[1], ref->bias.grad(), 1e-5, 1e-4));
+    EXPECT_TRUE(torch::allclose(bn->running_mean, ref->running_mean, 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(bn->running_var, ref->running_var, 1e-5, 1e-5)) << bn->running_var << ref->running_var;
+    EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 1);
+    return true;
+  };
+  auto r1 = std::async(std::launch::async, rank_main, 1);
+  EXPECT_TRUE(rank_main(0));
+  EXPECT_TRUE(r1.get());
 }

@@ -64,17 +64,20 @@
 #include "fracture/report/html.h"
 #include "fracture/report/study_html.h"
 #include "fracture/report/compare.h"
+#include "fracture/engine/detect_checkpoint.h"
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/distributed.h"
 #include "fracture/engine/detect_run.h"
 #include "fracture/engine/detect_train.h"
 #include "fracture/engine/ema.h"
 #include "fracture/engine/threads.h"
+#include "fracture/engine/sync_batchnorm.h"
 #include "fracture/engine/training.h"
 #include "fracture/eval/bootstrap.h"
 #include "fracture/eval/classification_metrics.h"
 #include "fracture/eval/delong.h"
 #include "fracture/eval/detection_metrics.h"
+#include "fracture/models/batchnorm.h"
 #include "fracture/models/classifier.h"
 #include "fracture/models/efficientnet.h"
 #include "fracture/models/inference.h"
@@ -684,6 +687,26 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
       group->allreduce_mean(grads);   // one flat bucket, summed by Gloo's ring all-reduce, divided by the world size
       group->broadcast(params, 0);    // rank 0's tensors on every rank
     }
+  };
+  [[maybe_unused]] auto detect_checkpoint = [&](const fs::path& wdir, int epoch, int64_t nb, bool is_best,
+                                                const fracture::models::NamedTensors& best, torch::nn::Module* net,
+                                                torch::nn::Module* ema_net, fracture::engine::ModelEMA& ema,
+                                                std::unique_ptr<torch::optim::Optimizer>& opt,
+                                                std::vector<std::string>& rows, fracture::engine::DistGroup* group,
+                                                const fs::path& scratch) {
+    fracture::engine::TrainState st;   // after an epoch of detect_train:
+    fracture::engine::save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best, *net, *ema_net, *opt);
+    auto back = fracture::engine::restore_run(run, wdir, *net, *ema_net, ema, *opt, rows);   // resume=
+    auto local = fracture::engine::mirror_run(*group, run, scratch);   // data-parallel: rank 0's files
+  };
+  [[maybe_unused]] auto sync_bn = [&](fracture::engine::DistGroup* group, fracture::models::YoloV8& net,
+                                      const torch::Tensor& x, const fracture::models::BatchNormHook& hook) {
+    fracture::engine::SyncBatchNormScope sync(group);   // null group or world size 1: does nothing
+    torch::Tensor loss = net->forward(x).sum();         // models::SyncBatchNorm2d in training mode
+    loss.backward();                                    // normalised over every rank's batch
+    fracture::models::SyncBatchNorm2d bn(torch::nn::BatchNormOptions(64).eps(1e-3).momentum(0.03));
+    torch::Tensor y = bn(x);   // torch's BatchNorm2d exactly, unless a hook is set and bn is training
+    fracture::models::set_batch_norm_hook(hook);   // engine/sync_batchnorm.h sets one for its scope
   };
   [[maybe_unused]] auto predict = [&] {
     fracture::Config cfg = fracture::Config::defaults();

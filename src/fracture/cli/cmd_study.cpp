@@ -11,6 +11,11 @@ namespace fracture::cli {
 
 int cmd_study(const Config& cfg, Logger& log) {
   const engine::StudyOutcome out = engine::run_study(cfg, log);
+  if (out.report.empty()) {  // a shard whose study other shards are still running
+    std::printf("study: %s (this shard's jobs are done; the report comes when the last shard finishes)\n",
+                out.run_dir.string().c_str());
+    return 0;
+  }
   const bool html = std::filesystem::is_regular_file(out.run_dir / "report.html");
   std::printf("%s\nstudy: %s (report: %s%s)\n", out.report.c_str(), out.run_dir.string().c_str(),
               (out.run_dir / "summary.md").string().c_str(),

@@ -2,8 +2,11 @@
 // prediction. The run modes are in classify_run.cpp; their files in report/classify_files.
 #include "fracture/engine/classify.h"
 #include "fracture/engine/distributed.h"
+#include "fracture/engine/sync_batchnorm.h"
 
 #include <torch/torch.h>
+
+#include <optional>
 
 #include <chrono>
 #include <cmath>
@@ -186,6 +189,7 @@ ClassifyOptions classify_options(const Config& cfg) {
   o.seed = uint64_t(cfg.integer("seed"));
   o.strict = cfg.boolean("strict");
   o.channels_last = cfg.boolean("channels_last") && o.device == "cpu";  // measured on oneDNN (CPU) only
+  o.sync_bn = cfg.boolean("sync_bn");
   o.winograd = cfg.boolean("winograd");
   FRACTURE_CHECK(o.epochs >= 1, "key 'epochs' must be >= 1, got ", o.epochs);
   FRACTURE_CHECK(o.batch >= 2, "key 'batch' must be >= 2 for BatchNorm training, got ", o.batch);
@@ -372,6 +376,8 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
     double loss_sum = 0, lr = opt.lr0;
     int64_t seen = 0;
     Progress bar(arch + " " + tag + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), ipe);
+    std::optional<SyncBatchNormScope> sync_bn;  // training batches only (not the recalibration below)
+    if (opt.sync_bn) sync_bn.emplace(dist);
     while (auto b = loader.next()) {
       lr = lr_at_iteration(it++, total, warmup, opt.lr0, opt.lrf);
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -402,6 +408,7 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       bar.step(m);
     }
     bar.done();
+    sync_bn.reset();
     if (dist) {  // the epoch's mean loss over every rank's images
       std::vector<torch::Tensor> sums{torch::tensor({loss_sum, double(seen)}, torch::kDouble)};
       dist->allreduce_sum(sums);

@@ -72,6 +72,7 @@ struct ClassifyOptions {
   uint64_t seed = 0;
   bool strict = true;               ///< key strict: false = a training image that fails to load mid-run is left out
   bool channels_last = true;        ///< key channels_last and device cpu: NHWC weights and batches (see above)
+  bool sync_bn = true;              ///< key sync_bn: data-parallel BatchNorm over every rank's batch (SyncBatchNorm)
   bool winograd = true;             ///< key winograd: val/predict's Winograd 3x3 convolutions (models::InferenceOptions)
   ClassificationOptions data;       ///< imgsz, resize, clahe, augmentations (augment set per loader)
 };

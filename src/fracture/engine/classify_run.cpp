@@ -10,6 +10,7 @@
 // `classify train` writes the same per model into the run dir (one model) or run/<model>/ (all):
 //   weights/best.safetensors, results.csv, calibration.json, fold.json.
 #include "fracture/engine/classify_run.h"
+#include "fracture/engine/distributed.h"
 
 #include <torch/torch.h>
 
@@ -112,6 +113,24 @@ Config run_config(const std::filesystem::path& run) {
   return c;
 }
 
+// shard=i/n: (i, n); throws naming the key for anything else.
+std::pair<int, int> parse_shard(const std::string& v) {
+  const size_t slash = v.find('/');
+  int i = -1, n = 0;
+  try {
+    size_t a = 0, b = 0;
+    if (slash != std::string::npos) {
+      i = std::stoi(v.substr(0, slash), &a);
+      n = std::stoi(v.substr(slash + 1), &b);
+    }
+    if (a != slash || b != v.size() - slash - 1) n = 0;
+  } catch (const std::exception&) {
+    n = 0;
+  }
+  FRACTURE_CHECK(n >= 1 && i >= 0 && i < n, "key 'shard': expected i/n with 0 <= i < n (for example 0/3), got '", v, "'");
+  return {i, n};
+}
+
 }  // namespace detail
 
 namespace {
@@ -122,6 +141,7 @@ using detail::run_config;
 using detail::absolute_paths;
 using detail::resumed_config;
 using detail::value_text;
+using detail::parse_shard;
 using nlohmann::json;
 
 
@@ -232,24 +252,6 @@ struct ModeStart {
   std::vector<UnusableFile> skipped;  ///< images left out by the screen (written to skipped.csv)
 };
 
-// shard=i/n: (i, n); throws naming the key for anything else.
-std::pair<int, int> parse_shard(const std::string& v) {
-  const size_t slash = v.find('/');
-  int i = -1, n = 0;
-  try {
-    size_t a = 0, b = 0;
-    if (slash != std::string::npos) {
-      i = std::stoi(v.substr(0, slash), &a);
-      n = std::stoi(v.substr(slash + 1), &b);
-    }
-    if (a != slash || b != v.size() - slash - 1) n = 0;
-  } catch (const std::exception&) {
-    n = 0;
-  }
-  FRACTURE_CHECK(n >= 1 && i >= 0 && i < n, "key 'shard': expected i/n with 0 <= i < n (for example 0/3), got '", v, "'");
-  return {i, n};
-}
-
 ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
   ModeStart m;
   m.cfg = cli;
@@ -267,6 +269,16 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
   m.merge = cli.boolean("merge");
   FRACTURE_CHECK(!m.merge || !m.cfg.str("resume").empty(), "merge=true needs resume=RUN (the run whose folds to pool)");
   m.resuming = !m.cfg.str("resume").empty();
+  if (m.resuming && default_group()) {
+    // data-parallel: every rank resumes from a copy of rank 0's run (its finished folds included), so
+    // all skip the same folds; the other ranks' copy lives in their scratch project
+    DistGroup& g = *default_group();
+    const fs::path dir = m.cfg.str("resume");
+    if (g.rank() == 0)
+      FRACTURE_CHECK(fs::is_directory(dir), "resume=", dir.string(), ": no such run directory");
+    const fs::path local = mirror_dir(g, dir, fs::path(cli.str("project")) / "resume", [](const fs::path&) { return true; });
+    m.cfg.set("resume", local.string(), "distributed");
+  }
   if (m.resuming) m.run = start_run(m.cfg, mode, log);
   m.cfg = absolute_paths(m.cfg);
   m.opt = classify_options(m.cfg);

@@ -94,6 +94,8 @@ Config absolute_paths(Config cfg);
 /// A resumed run's config: its args.yaml, with only device, workers, threads, verbose and cache
 /// taken from `cli`; any other key the command line changes is an error listing each change.
 Config resumed_config(const Config& cli, const std::filesystem::path& run, Logger& log);
+/// shard=i/n: (i, n); throws naming the key for anything else.
+std::pair<int, int> parse_shard(const std::string& v);
 }  // namespace detail
 
 }  // namespace fracture::engine

@@ -20,8 +20,11 @@
 #include "fracture/data/yolo.h"
 #include "fracture/detect/loss.h"
 #include "fracture/data/screen.h"
+#include "fracture/engine/detect_checkpoint.h"
 #include "fracture/engine/detect_run.h"
+#include "fracture/engine/distributed.h"
 #include "fracture/engine/ema.h"
+#include "fracture/engine/sync_batchnorm.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/yolov8.h"
@@ -63,80 +66,6 @@ double detection_fitness(double map50, double map50_95) { return 0.1 * map50 + 0
 
 namespace {
 
-struct TrainState {
-  int epochs_done = 0;
-  double best_fitness = 0.0;
-  int best_epoch = 0;
-  int64_t ema_updates = 0;
-  int64_t last_opt_step = -1;
-  double elapsed = 0.0;
-  bool finished = false;  ///< no epoch left to train (all done, or stopped early); final validation may be due
-  bool grads = false;     ///< the checkpoint has pending accumulated gradients
-};
-
-// The resume files of the checkpoint after `epochs_done` epochs carry that number in their names
-// (weights/resume_e<N>_{model,ema,grads}.safetensors, resume_e<N>_optimizer.pt). last_state.json,
-// written last and atomically, names the set in force: a kill while a checkpoint is half written
-// leaves the previous complete set named, and the set it replaces is deleted only after.
-fs::path resume_file(const fs::path& wdir, int epochs_done, const char* part) {
-  return wdir / ("resume_e" + std::to_string(epochs_done) + "_" + part);
-}
-
-void save_state(const fs::path& wdir, const TrainState& s) {
-  json j;
-  j["epochs_done"] = s.epochs_done;
-  j["best_fitness"] = s.best_fitness;
-  j["best_epoch"] = s.best_epoch;
-  j["ema_updates"] = s.ema_updates;
-  j["last_opt_step"] = s.last_opt_step;
-  j["elapsed_s"] = s.elapsed;
-  j["finished"] = s.finished;
-  j["grads"] = s.grads;
-  j["resume_files"] = resume_file("", s.epochs_done, "*").string();
-  write_file_atomic(wdir / "last_state.json", j.dump(2));
-}
-
-TrainState load_state(const fs::path& wdir) {
-  const fs::path f = wdir / "last_state.json";
-  json j = json::parse(read_file(f));
-  FRACTURE_CHECK(j.contains("resume_files"), f.string(), ": a checkpoint of an older fracture (resume files without ",
-                 "epoch numbers); it cannot be resumed safely, start the run again");
-  TrainState s;
-  s.epochs_done = j.at("epochs_done").get<int>();
-  s.best_fitness = j.at("best_fitness").get<double>();
-  s.best_epoch = j.at("best_epoch").get<int>();
-  s.ema_updates = j.at("ema_updates").get<int64_t>();
-  s.last_opt_step = j.at("last_opt_step").get<int64_t>();
-  s.elapsed = j.value("elapsed_s", 0.0);
-  s.finished = j.value("finished", false);
-  s.grads = j.value("grads", false);
-  return s;
-}
-
-// Deletes the resume files of every checkpoint but the one after `keep` epochs.
-void remove_other_resume_files(const fs::path& wdir, int keep) {
-  const std::string mine = resume_file("", keep, "").string();
-  std::vector<fs::path> old;
-  for (const auto& e : fs::directory_iterator(wdir)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind("resume_e", 0) == 0 && n.rfind(mine, 0) != 0) old.push_back(e.path());
-  }
-  for (const auto& f : old) fs::remove(f);
-}
-
-models::NamedTensors grads_of(const torch::nn::Module& m) {
-  models::NamedTensors g;
-  for (const auto& p : m.named_parameters(true))
-    if (p.value().grad().defined()) g.emplace_back(p.key(), p.value().grad().detach().to(torch::kCPU).contiguous());
-  return g;
-}
-
-void load_tensors_into(torch::nn::Module& m, const fs::path& file) {
-  models::LoadOptions lo;
-  lo.strict = true;
-  lo.source = file.string();
-  models::load_state_dict(m, models::read_checkpoint(file), lo);
-}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerChoice& c, const ParamGroups& g, double decay) {
   using namespace torch::optim;
@@ -181,14 +110,6 @@ std::string model_scale(const std::string& model) {
                 "' (start from a checkpoint with weights=FILE)");
 }
 
-fs::path resume_dir(const std::string& resume) {
-  fs::path p(resume);
-  FRACTURE_CHECK(fs::exists(p), "detect train: resume '", resume, "' does not exist");
-  if (fs::is_regular_file(p)) p = p.parent_path().parent_path();  // run/weights/last.safetensors -> run
-  FRACTURE_CHECK(fs::exists(p / "args.yaml") && fs::exists(p / "weights" / "last_state.json"), "detect train: resume '",
-                 resume, "' is not a detect run directory with args.yaml and weights/last_state.json");
-  return p;
-}
 
 int in_int(const Config& cfg, const char* key, long long lo) {
   long long v = cfg.integer(key);
@@ -236,7 +157,39 @@ struct EpochSteps {
   int64_t nw = 0;          ///< warmup iterations
   int accumulate0 = 1;     ///< nbs / batch after warmup
   torch::Device device;
+  DistGroup* dist = nullptr;  ///< data-parallel group (null: one process)
+  bool sync_bn = true;        ///< SyncBatchNorm over the group
 };
+
+// Data-parallel loss: rank r's loss made its share of the whole batch's loss times the world size,
+// so the average of the ranks' gradients is one process's gradient for the union of the batches.
+// One process: L = sum over the batch / max(tss, 1) * B (Ultralytics, tss = the sum of the target
+// scores, B = batch). Rank r: L_r = W * sum over its images / max(tss_all, 1) * B_all, i.e. its own
+// loss times max(tss_r, 1) / max(tss_all, 1) * W * B_all / B_r. Ultralytics multiplies by W but
+// normalises by its own tss_r and B_r; this differs only in that normaliser (one scalar all-reduce).
+// The loss items (box, cls, dfl) become the whole batch's. Throws on every rank at once when the
+// loss is not finite on one.
+void scale_loss_across_ranks(detect::LossOutput& out, int64_t batch, DistGroup& g, int epoch, int64_t i) {
+  const double tss_r = std::max(out.target_scores_sum, 1.0);
+  std::vector<torch::Tensor> sums{torch::cat({torch::tensor({out.target_scores_sum, double(batch)}, torch::kDouble),
+                                              out.items.to(torch::kCPU, torch::kDouble) * tss_r})};
+  g.allreduce_sum(sums);
+  const double tss_all = std::max(sums[0][0].item<double>(), 1.0), b_all = sums[0][1].item<double>();
+  out.items = sums[0].narrow(0, 2, 3) / tss_all;
+  FRACTURE_CHECK(torch::isfinite(out.items).all().item<bool>(), "detect train: the loss is not finite at epoch ",
+                 epoch + 1, ", batch ", i + 1, " on some rank (lower lr0 or check the labels)");
+  out.total = out.total * (tss_r / tss_all * double(g.world_size()) * b_all / double(batch));
+}
+
+// The ranks' mean of every parameter's accumulated gradient (one bucket): all ranks then hold one
+// process's gradient, so every rank takes the same optimiser step, and a checkpoint's pending
+// gradients are per model.
+void average_gradients(torch::nn::Module& net, DistGroup& g) {
+  std::vector<torch::Tensor> grads;
+  for (auto& p : net.parameters(true))
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  g.allreduce_mean(grads);
+}
 
 // One training epoch (Ultralytics' _do_train inner loop): the scheduled lr for every group, warmup
 // of lr / momentum / accumulation over the first nw iterations, forward, loss, backward, and every
@@ -247,6 +200,7 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
   for (auto& g : c.opt.param_groups()) g.options().set_lr(lr_sched);
   c.loader.start_epoch(epoch);
   c.net.train();
+  SyncBatchNormScope sync_bn(c.sync_bn ? c.dist : nullptr);
   torch::Tensor tloss = torch::zeros({3}, torch::kDouble);
   int64_t i = 0;
   Progress bar("detect train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), c.nb);
@@ -263,11 +217,13 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
     if (i == 0) *channels_last = x.is_contiguous(torch::MemoryFormat::ChannelsLast);
     auto feats = c.net.forward_train(x);
     auto out = c.loss(feats, b->targets.to(c.device), x.size(2), x.size(3));
+    if (c.dist) scale_loss_across_ranks(out, x.size(0), *c.dist, epoch, i);
     FRACTURE_CHECK(std::isfinite(out.total.item<double>()), "detect train: the loss is not finite at epoch ",
                    epoch + 1, ", batch ", i + 1, " (lower lr0 or check the labels)");
     out.total.backward();
     tloss = (tloss * double(i) + out.items.to(torch::kCPU, torch::kDouble)) / double(i + 1);
     if (ni - st.last_opt_step >= accumulate) {
+      if (c.dist) average_gradients(c.net, *c.dist);
       torch::nn::utils::clip_grad_norm_(c.net.parameters(), 10.0);
       c.opt.step();
       c.opt.zero_grad();
@@ -280,34 +236,12 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
                   tloss[2].item<double>());
     bar.step(m);
   }
+  // gradients left pending for the next epoch: the ranks' mean now (the next step's mean of
+  // mean + own equals the mean of all), so every rank, and the checkpoint, holds the same
+  if (c.dist && c.nb * (epoch + 1) - 1 > st.last_opt_step) average_gradients(c.net, *c.dist);
   return tloss;
 }
 
-// The run's resume state from weights/: the training model, the EMA, the optimiser, gradients
-// accumulated since the last optimiser step, and results.csv's rows of the finished epochs, all
-// from the checkpoint last_state.json names.
-TrainState restore_run(const fs::path& run, const fs::path& wdir, torch::nn::Module& net, torch::nn::Module& ema_net,
-                       ModelEMA& ema, torch::optim::Optimizer& opt, std::vector<std::string>& csv_rows) {
-  TrainState st = load_state(wdir);
-  FRACTURE_CHECK(!(st.finished && fs::is_regular_file(run / "metrics.json")), "detect train: ", run.string(),
-                 " already finished its training (", st.epochs_done, " epochs) and final validation; nothing to resume");
-  const int n = st.epochs_done;
-  load_tensors_into(net, resume_file(wdir, n, "model.safetensors"));
-  load_tensors_into(ema_net, resume_file(wdir, n, "ema.safetensors"));
-  ema.updates = st.ema_updates;
-  torch::load(opt, resume_file(wdir, n, "optimizer.pt").string());
-  if (st.grads) {
-    auto g = models::read_checkpoint(resume_file(wdir, n, "grads.safetensors"));
-    std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
-    for (auto& p : net.named_parameters(true)) {
-      auto it = gm.find(p.key());
-      if (it != gm.end())  // in the parameter's memory format, as autograd makes gradients
-        p.value().mutable_grad() = it->second.to(p.value().device()).clone(p.value().suggest_memory_format());
-    }
-  }
-  csv_rows = report::read_detect_results(run, st.epochs_done);
-  return st;
-}
 
 // One results.csv row: the epoch's mean training losses, the EMA's validation, the three groups'
 // learning rates, elapsed seconds.
@@ -328,29 +262,6 @@ std::string results_row(int epoch, const torch::Tensor& tloss, const DetValOutpu
   return report::detect_results_row(r);
 }
 
-// What resume needs after an epoch: EMA weights (last, and best when it is), the training model,
-// the optimiser, gradients accumulated since the last optimiser step (they carry over into the next
-// epoch), and the state; each file written atomically, the state last (it names the resume set).
-void save_epoch_checkpoint(const fs::path& wdir, TrainState& st, int epoch, int64_t nb, bool is_best,
-                           const models::NamedTensors& best_state, torch::nn::Module& net, torch::nn::Module& ema_net,
-                           torch::optim::Optimizer& opt) {
-  const int n = st.epochs_done;
-  models::save_safetensors(ema_net, resume_file(wdir, n, "ema.safetensors"));
-  models::save_safetensors(net, resume_file(wdir, n, "model.safetensors"));
-  const fs::path optf = resume_file(wdir, n, "optimizer.pt");
-  const fs::path tmp = optf.string() + ".tmp";
-  torch::save(opt, tmp.string());
-  fs::rename(tmp, optf);
-  const int64_t last_ni = nb * (epoch + 1) - 1;
-  auto g = grads_of(net);
-  st.grads = last_ni > st.last_opt_step && !g.empty();
-  if (st.grads) models::write_safetensors(g, resume_file(wdir, n, "grads.safetensors"));
-  // what users load; resume never reads them (a kill between these and the state is harmless)
-  models::save_safetensors(ema_net, wdir / "last.safetensors");
-  if (is_best) models::write_safetensors(best_state, wdir / "best.safetensors");
-  save_state(wdir, st);
-  remove_other_resume_files(wdir, n);
-}
 
 // Ultralytics' build_optimizer for this run: the choice (optimizer=auto by iterations), weight
 // decay scaled by batch * accumulate / nbs, the three parameter groups.
@@ -417,12 +328,17 @@ std::pair<models::YoloV8, models::YoloV8> build_models(const Config& cfg, const 
   return {net, ema_net};
 }
 
-// The run directory and its config: a new one (args.yaml written), or the resumed run's own.
-fs::path open_run(const Config& cfg_in, Config& cfg, Logger& log) {
+// The run directory and its config: a new one (args.yaml written), or the resumed run's own. A
+// data-parallel resume reads rank 0's run: the other ranks get a copy of its files in their scratch
+// project (mirror_run), so the nodes need no shared file system.
+fs::path open_run(const Config& cfg_in, Config& cfg, DistGroup* dist, Logger& log) {
   if (!cfg_in.str("resume").empty()) {
-    const fs::path run = resume_dir(cfg_in.str("resume"));
+    const bool root = !dist || dist->rank() == 0;
+    fs::path run = root ? resume_dir(cfg_in.str("resume")) : fs::path();
+    if (dist) run = mirror_run(*dist, run, fs::path(cfg_in.str("project")) / "resume");
     cfg = Config::defaults();
     cfg.merge_file((run / "args.yaml").string());
+    if (!root) cfg.set("project", cfg_in.str("project"), "distributed");  // the rank's scratch project
     log.info("detect train: resuming {}", run.string());
     return run;
   }
@@ -434,13 +350,18 @@ fs::path open_run(const Config& cfg_in, Config& cfg, Logger& log) {
 
 DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after_epochs) {
   Config cfg;
-  fs::path run = open_run(cfg_in, cfg, log);
+  DistGroup* dist = default_group();  // data-parallel (WORLD_SIZE > 1): every rank runs this function
+  const bool root = !dist || dist->rank() == 0;
+  const int world = dist ? dist->world_size() : 1;
+  fs::path run = open_run(cfg_in, cfg, dist, log);
   const bool resuming = !run.empty();
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect train: data= must name a data.yaml");
   const int epochs = in_int(cfg, "epochs", 1);
   const int imgsz = in_int(cfg, "imgsz", 32);
   FRACTURE_CHECK(imgsz % 32 == 0, "detect train: imgsz must be a multiple of 32 (YOLOv8 stride), got ", imgsz);
-  const int batch = in_int(cfg, "batch", 1);
+  const int batch = in_int(cfg, "batch", 1);  // the whole batch over all ranks (Ultralytics)
+  FRACTURE_CHECK(batch % world == 0, "detect train: batch=", batch, " is the batch over all ranks (as Ultralytics) and ",
+                 "must divide among WORLD_SIZE=", world, " processes");
   const int patience = in_int(cfg, "patience", 0);
   const int workers = in_int(cfg, "workers", 0);
   const int nbs = in_int(cfg, "nbs", 1);
@@ -467,6 +388,13 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   report::write_skipped(run, skipped);
 
   auto [net, ema_net] = build_models(cfg, scale, nc, seed, device, channels_last, resuming, log);
+  if (dist && !resuming) {  // rank 0's start everywhere (equal from the seed already; so whatever weights= read)
+    std::vector<torch::Tensor> state;
+    for (auto& t : net->parameters(true)) state.push_back(t);
+    for (auto& t : net->buffers(true))
+      if (t.is_floating_point()) state.push_back(t);
+    dist->broadcast(state, 0);
+  }
   ModelEMA ema(*net, ema_net.ptr());
 
   const DetectionOptions dopt = train_data_options(cfg, imgsz, epochs);
@@ -475,7 +403,9 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
                    train_items.size() + ds.splits.at("val").size(), imgsz);
   auto src = std::make_shared<DetectionSource>(train_items, dopt);
   LoaderOptions lo;
-  lo.batch = batch;
+  lo.batch = batch / world;  // rank r: every world-th image of the epoch (torch's DistributedSampler)
+  lo.shard_rank = dist ? dist->rank() : 0;
+  lo.shard_count = world;
   lo.workers = workers;
   lo.shuffle = true;
   lo.seed = seed;
@@ -500,6 +430,9 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   if (resuming) {
     st = restore_run(run, wdir, *net, *ema_net, ema, opt, csv_rows);
     if (st.finished) log.info("detect train: training finished before ({} epochs); final validation only", st.epochs_done);
+    if (st.world_size != world)
+      log.info("detect train: resumed by {} process(es), the checkpoint was written by {} (its state is per model: the "
+               "weights, the optimiser and the ranks' mean gradient)", world, st.world_size);
   } else {
     opt.zero_grad();
   }
@@ -516,7 +449,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const auto t_start = std::chrono::steady_clock::now();
   const double elapsed0 = st.elapsed;
   const int st_epochs0 = st.epochs_done;  // this process's first epoch (ETA from its own pace)
-  EpochSteps steps{loader, *net, ema, opt, loss, bo.choice, wi, nb, nw, bo.accumulate, device};
+  EpochSteps steps{loader, *net, ema, opt, loss, bo.choice, wi, nb, nw, bo.accumulate, device, dist, cfg.boolean("sync_bn")};
+  st.world_size = world;
   const bool save = cfg.boolean("save");
   models::NamedTensors best_state;
   if (resuming && fs::exists(wdir / "best.safetensors")) best_state = models::read_safetensors(wdir / "best.safetensors");
@@ -533,11 +467,14 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
     double lrs[3];
     for (size_t j = 0; j < 3; ++j) lrs[j] = opt.param_groups()[j].options().get_lr();
 
-    DetValOutput vout = validate_detector(*ema_net, ds.splits.at("val"), ds.names, vo, log, &loss);  // the EMA
+    // the EMA (equal on every rank: each validates it, so no rank waits on another's validation)
+    DetValOutput vout = validate_detector(*ema_net, ds.splits.at("val"), ds.names, vo, log, &loss);
     st.epochs_done = epoch + 1;
     st.ema_updates = ema.updates;
     st.elapsed = elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    const bool is_best = stopper.update(epoch, vout.results.fitness());
+    std::vector<torch::Tensor> fitness{torch::tensor({vout.results.fitness()}, torch::kDouble)};
+    if (dist) dist->broadcast(fitness, 0);  // rank 0's decides best and stop on every rank
+    const bool is_best = stopper.update(epoch, fitness[0].item<double>());
     st.best_fitness = stopper.best_value();
     st.best_epoch = stopper.best_epoch() + 1;
     const bool stop_early = stopper.should_stop() && epoch + 1 < epochs;
@@ -551,7 +488,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
       best_state.clear();
       for (const auto& [k, v] : models::state_dict(*ema_net)) best_state.emplace_back(k, v.detach().to(torch::kCPU).clone());
     }
-    if (save) save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best_state, *net, *ema_net, opt);
+    if (save && root) save_epoch_checkpoint(wdir, st, epoch, nb, is_best, best_state, *net, *ema_net, opt);
 
     const std::vector<std::string> lost = loader.skipped();
     for (; skipped_reported < lost.size(); ++skipped_reported)
@@ -572,6 +509,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
     }
     if (stop_after_epochs > 0 && st.epochs_done >= stop_after_epochs && epoch + 1 < epochs) return res;
   }
+  if (!root) return res;  // rank 0 writes the weights and validates them
   if (!save) {
     models::save_safetensors(*ema_net, wdir / "last.safetensors");
     models::write_safetensors(best_state, wdir / "best.safetensors");

@@ -126,6 +126,22 @@ void DistGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   }
 }
 
+void DistGroup::broadcast_bytes(std::string& bytes, int root) {
+  std::vector<torch::Tensor> size{torch::tensor({int64_t(bytes.size())}, torch::kLong)};
+  broadcast(size, root);
+  const int64_t n = size[0].item<int64_t>();
+  if (n == 0) {
+    bytes.clear();
+    return;
+  }
+  std::vector<torch::Tensor> buf{impl_->rank == root ? torch::from_blob(bytes.data(), {n}, torch::kUInt8).clone()
+                                                     : torch::empty({n}, torch::kUInt8)};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  impl_->wait(impl_->pg->broadcast(buf, o), "broadcast");
+  bytes.assign(reinterpret_cast<const char*>(buf[0].data_ptr<uint8_t>()), size_t(n));
+}
+
 void DistGroup::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
 
 void DistGroup::check_same(const std::string& what, const std::string& value) {

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,8 @@ class DistGroup {
   void allreduce_sum(std::vector<torch::Tensor>& tensors);
   /// In place: every tensor becomes root's.
   void broadcast(std::vector<torch::Tensor>& tensors, int root);
+  /// `bytes` becomes root's (any length: a file's contents).
+  void broadcast_bytes(std::string& bytes, int root);
   void barrier();
   /// The same string on every rank (a config hash): throws naming the first rank whose value differs.
   void check_same(const std::string& what, const std::string& value);
@@ -83,6 +86,13 @@ class DistributedCommand {
  private:
   std::filesystem::path scratch_;
 };
+
+/// Every rank gets rank 0's copy of the files under `dir` that `include` accepts (called on rank 0
+/// with paths relative to `dir`): rank 0 reads and broadcasts them one by one, the others write them
+/// atomically under `scratch`, so nodes need no shared file system. Returns `dir` on rank 0,
+/// `scratch` elsewhere. Every rank calls it.
+std::filesystem::path mirror_dir(DistGroup& group, const std::filesystem::path& dir, const std::filesystem::path& scratch,
+                                 const std::function<bool(const std::filesystem::path& rel)>& include);
 
 /// `nproc=N`: runs `args` (the command line without nproc=) N times on this machine as ranks 0..N-1
 /// of one group (torchrun's environment, MASTER_ADDR 127.0.0.1 and a free port) and waits for all.

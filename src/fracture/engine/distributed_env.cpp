@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "fracture/core/error.h"
+#include "fracture/core/fs.h"
 #include "fracture/engine/distributed.h"
 
 namespace fracture::engine {
@@ -53,12 +54,16 @@ DistEnv dist_env_from_environment() {
 DistributedCommand::DistributedCommand(Config& cfg, Logger& log, const std::string& command) {
   const DistEnv env = dist_env_from_environment();
   if (env.world_size <= 1) return;
-  FRACTURE_CHECK(command == "classify train" || command == "classify cv", "WORLD_SIZE=", env.world_size, ": `fracture ",
-                 command, "` does not run data-parallel (classify train and classify cv do; detect train not yet)");
-  FRACTURE_CHECK(cfg.str("resume").empty(), "WORLD_SIZE=", env.world_size, ": resume= of a data-parallel run is not ",
-                 "built yet (every rank would write the run directory); resume it with one process");
+  FRACTURE_CHECK(command == "classify train" || command == "classify cv" || command == "detect train", "WORLD_SIZE=",
+                 env.world_size, ": `fracture ", command, "` does not run data-parallel (classify train, classify cv and ",
+                 "detect train do)");
   FRACTURE_CHECK(cfg.is_null("shard"), "WORLD_SIZE=", env.world_size, ": shard= and data-parallel ranks do not mix yet; ",
                  "run each shard as one process");
+  const std::string backend = cfg.str("backend");
+  FRACTURE_CHECK(backend == "auto" || backend == "gloo" || backend == "nccl", "key 'backend': expected auto, gloo or ",
+                 "nccl, got '", backend, "'");
+  FRACTURE_CHECK(backend != "nccl", "backend=nccl: this fracture is built on a CPU libtorch (Debian's libtorch-dev has no ",
+                 "CUDA and no NCCL); use backend=gloo (auto picks it)");
   const auto timeout = std::chrono::milliseconds(int64_t(cfg.real("dist_timeout") * 1000.0));
   log.info("distributed: rank {} of {}, rendezvous at {}:{}", env.rank, env.world_size, env.master_addr, env.master_port);
   std::unique_ptr<DistGroup> g = DistGroup::connect(env, timeout);
@@ -142,6 +147,30 @@ int launch_local(int nproc, const std::vector<std::string>& args, Logger& log) {
     }
   }
   return status_out;
+}
+
+std::filesystem::path mirror_dir(DistGroup& group, const std::filesystem::path& dir, const std::filesystem::path& scratch,
+                                 const std::function<bool(const std::filesystem::path& rel)>& include) {
+  namespace fs = std::filesystem;
+  const bool root = group.rank() == 0;
+  std::string list;  // relative paths, one a line
+  if (root)
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      const fs::path rel = fs::relative(e.path(), dir);
+      if (e.is_regular_file() && include(rel)) list += rel.string() + "\n";
+    }
+  group.broadcast_bytes(list, 0);
+  size_t at = 0;
+  for (size_t nl; (nl = list.find('\n', at)) != std::string::npos; at = nl + 1) {
+    const std::string rel = list.substr(at, nl - at);
+    std::string bytes = root ? read_file(dir / rel) : std::string();
+    group.broadcast_bytes(bytes, 0);
+    if (!root) {
+      fs::create_directories((scratch / rel).parent_path());
+      write_file_atomic(scratch / rel, bytes);
+    }
+  }
+  return root ? dir : scratch;
 }
 
 DistGroup* default_group() { return default_slot().get(); }

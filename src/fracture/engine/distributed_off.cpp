@@ -17,6 +17,7 @@ int DistGroup::world_size() const { return 1; }
 void DistGroup::allreduce_mean(std::vector<torch::Tensor>&) {}
 void DistGroup::allreduce_sum(std::vector<torch::Tensor>&) {}
 void DistGroup::broadcast(std::vector<torch::Tensor>&, int) {}
+void DistGroup::broadcast_bytes(std::string&, int) {}
 void DistGroup::barrier() {}
 void DistGroup::check_same(const std::string&, const std::string&) {}
 

@@ -37,27 +37,47 @@ namespace fs = std::filesystem;
 // name the same files, perhaps spelled differently).
 std::string image_key(const std::string& p) { return fs::weakly_canonical(fs::path(p)).string(); }
 
-// The study directory: new (args.yaml written) or the resumed one with its config.
+// The study directory: new (args.yaml written) or the resumed one with its config. shard=i/n with
+// name=X: the shared directory <project>/study/X, joined (keys checked as on resume) when a shard
+// made it before, else made here; shards starting together write the same args.yaml (shard left out).
 fs::path study_dir(Config& cfg, Logger& log) {
+  const bool sharded = !cfg.is_null("shard");
+  if (sharded && cfg.str("resume").empty()) {
+    FRACTURE_CHECK(!cfg.str("name").empty(), "shard=", cfg.str("shard"), " needs name= (the study directory ",
+                   "project/study/<name> every shard shares)");
+    const fs::path dir = fs::path(cfg.str("project")) / "study" / cfg.str("name");
+    if (fs::is_regular_file(dir / "study.json")) cfg.set("resume", dir.string(), "shard");
+  }
   if (cfg.str("resume").empty()) {
     cfg = detail::absolute_paths(cfg);
-    const fs::path run = make_run_dir(cfg.str("project"), "study", cfg.str("name").empty() ? "study" : cfg.str("name"));
-    write_run_args(run, cfg);
+    fs::path run;
+    if (sharded) {
+      run = fs::path(cfg.str("project")) / "study" / cfg.str("name");
+      fs::create_directories(run);
+      Config saved = cfg;
+      saved.set("shard", "null", "shard");
+      write_run_args(run, saved);
+    } else {
+      run = make_run_dir(cfg.str("project"), "study", cfg.str("name").empty() ? "study" : cfg.str("name"));
+      write_run_args(run, cfg);
+    }
     write_file_atomic(run / "study.json", "{\"task\": \"study\"}\n");  // marks the folder as a study
     return run;
   }
+  const std::string shard = sharded ? cfg.str("shard") : std::string();
   fs::path run = cfg.str("resume");
   if (!run.has_filename()) run = run.parent_path();
   FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml") && fs::is_regular_file(run / "study.json"), "resume=",
                  run.string(), ": not a fracture study directory (no args.yaml and study.json)");
   cfg = detail::resumed_config(cfg, run, log);
+  if (sharded) cfg.set("shard", shard, "cli");
   return run;
 }
 
 // The config that resumes a stage's run: the defaults, the keys a resumed run may change, resume=.
 Config stage_resume(const Config& cfg, const fs::path& run) {
   Config c = Config::defaults();
-  for (const char* k : {"device", "workers", "threads", "verbose", "cache"}) c.set(k, detail::value_text(cfg, k), "study");
+  for (const char* k : {"device", "workers", "threads", "verbose", "cache", "shard"}) c.set(k, detail::value_text(cfg, k), "study");
   c.set("resume", run.string(), "study");
   return c;
 }
@@ -71,7 +91,8 @@ fs::path classify_stage(const Config& cfg, const fs::path& study, Logger& log) {
     c = stage_resume(cfg, run);
     log.info("study: classification stage: {} exists, finished folds are kept", run.string());
   } else {
-    if (fs::exists(run)) fs::remove_all(run);  // made but killed before its splits: nothing finished
+    // made but killed before its splits: nothing finished (a shard leaves it: another may be writing it)
+    if (fs::exists(run) && cfg.is_null("shard")) fs::remove_all(run);
     c.set("project", study.string(), "study");
     c.set("name", "cv", "study");
     if (c.is_null("model")) c.set("model", "all", "study");
@@ -115,6 +136,7 @@ void detect_stage(const Config& cfg, const fs::path& study, const std::string& s
     } else {
       if (fs::exists(run)) fs::remove_all(run);  // made but killed before its first checkpoint
       c.set("resume", "", "study");
+      c.set("shard", "null", "study");  // a detector is one job, trained whole by one shard
       c.set("project", study.string(), "study");
       c.set("name", size, "study");
       c.set("model", size, "study");
@@ -324,8 +346,23 @@ StudyOutcome run_study(const Config& cli, Logger& log) {
   log.info("study: {} (classifiers: {}; detectors: {})", study.string(),
            cfg.is_null("model") ? "all" : cfg.str("model"), cfg.str("detectors"));
 
+  // shard=i/n: this process's share of the independent jobs, then the rest only when every job is done
+  int shard = 0, shards = 1;
+  if (!cfg.is_null("shard")) std::tie(shard, shards) = detail::parse_shard(cfg.str("shard"));
   const fs::path cls = classify_stage(cfg, study, log);
-  for (const std::string& s : sizes) detect_stage(cfg, study, s, log);
+  for (size_t k = 0; k < sizes.size(); ++k)
+    if (int(k % size_t(shards)) == shard) detect_stage(cfg, study, sizes[k], log);
+  if (shards > 1) {
+    int left = fs::is_regular_file(cls / "metrics.json") ? 0 : 1;
+    for (const std::string& s : sizes)
+      left += !fs::is_regular_file(study / "detect" / s / "metrics.json") ||
+              !fs::is_regular_file(study / "detect" / (s + "_test") / "metrics.json");
+    if (left > 0) {
+      log.info("study: shard {}/{} done; {} stage(s) still running in other shards (the shard that finishes last "
+               "writes the report; `fracture study resume={}` does it by hand)", shard, shards, left, study.string());
+      return {study, ""};
+    }
+  }
 
   // Detector against classifier on the images both scored: the detection val and test splits.
   report::StudyReportInput rin;

@@ -51,7 +51,7 @@ Seq conv_bn_act(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t grou
   Seq seq;
   seq->push_back(torch::nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).groups(groups).bias(false)));
-  seq->push_back(torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn.eps).momentum(bn.momentum)));
+  seq->push_back(SyncBatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn.eps).momentum(bn.momentum)));
   if (act != Act::none) seq->push_back(Activation(act));
   return seq;
 }

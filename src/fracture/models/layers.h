@@ -5,6 +5,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "fracture/models/batchnorm.h"
 #include "fracture/models/kernels/onednn_conv.h"
 
 namespace fracture::models {

@@ -8,7 +8,7 @@ namespace {
 torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).bias(false));
 }
-torch::nn::BatchNorm2d bn(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c).eps(1e-5).momentum(0.1)); }
+SyncBatchNorm2d bn(int64_t c) { return SyncBatchNorm2d(torch::nn::BatchNorm2dOptions(c).eps(1e-5).momentum(0.1)); }
 }  // namespace
 
 BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {

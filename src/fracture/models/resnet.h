@@ -16,7 +16,7 @@ class BasicBlockImpl : public torch::nn::Module {
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
   torch::Tensor forward(torch::Tensor x);
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  SyncBatchNorm2d bn1{nullptr}, bn2{nullptr};
   Seq downsample{nullptr};  // null when shapes already match
   bool bn_folded = false;   // bn1/bn2 folded into conv1/conv2 (optimize_for_inference): skipped
   /// Fused oneDNN forms (InferenceOptions::onednn): relu(conv1) and relu(conv2 + identity).
@@ -39,7 +39,7 @@ class ResNet18Impl : public ClassifierImpl {
   std::string first_conv_key() const override { return "conv1.weight"; }
 
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  SyncBatchNorm2d bn1{nullptr};
   Seq layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Linear fc{nullptr};
   double dropout = 0.0;

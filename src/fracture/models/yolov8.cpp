@@ -30,7 +30,7 @@ YoloScale yolo_scale(const std::string& name) {
 
 YoloConvImpl::YoloConvImpl(int64_t c1, int64_t c2, int64_t k, int64_t s) {
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c1, c2, k).stride(s).padding(k / 2).bias(false)));
-  bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(c2).eps(1e-3).momentum(0.03)));
+  bn = register_module("bn", SyncBatchNorm2d(torch::nn::BatchNormOptions(c2).eps(1e-3).momentum(0.03)));
 }
 
 torch::Tensor YoloConvImpl::forward(torch::Tensor x) {

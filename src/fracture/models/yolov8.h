@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "fracture/models/batchnorm.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/inference.h"
 
@@ -49,7 +50,7 @@ class YoloConvImpl : public torch::nn::Module {
   YoloConvImpl(int64_t c1, int64_t c2, int64_t k = 1, int64_t s = 1);
   torch::Tensor forward(torch::Tensor x);  // (B, c1, H, W) -> (B, c2, H / s, W / s)
   torch::nn::Conv2d conv{nullptr};
-  torch::nn::BatchNorm2d bn{nullptr};
+  SyncBatchNorm2d bn{nullptr};
   bool fused = false;  ///< bn folded into conv (optimize_for_inference): bn skipped, SiLU in place
   /// silu(conv) as one oneDNN primitive (optimize_for_inference with InferenceOptions::onednn).
   std::shared_ptr<OnednnConv> fast;
