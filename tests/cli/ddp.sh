@@ -88,6 +88,32 @@ if wait $LAUNCHER; then echo "expected the launcher to fail"; exit 1; fi
 grep -q "error: nproc: rank 1 of 2 was killed by signal 9; stopping the others" "$TMP/killed.err" ||
   { cat "$TMP/killed.err"; exit 1; }
 [ "$(pgrep -P $LAUNCHER | wc -l)" -eq 0 ] || { echo "a rank outlived the launcher"; exit 1; }
+# ranks started by hand (as torchrun or srun would): the one killed is named by the survivor, which
+# stops within seconds, not after dist_timeout (300 s)
+for victim in 1 0; do
+  PORT=$((20000 + RANDOM % 20000))
+  for r in 0 1; do
+    # shellcheck disable=SC2086
+    RANK=$r WORLD_SIZE=2 MASTER_PORT=$PORT "$BIN" classify train $COMMON batch=4 epochs=50 name=hand$victim \
+      > /dev/null 2> "$TMP/hand$victim.$r.err" &
+    eval "PID$r=\$!"
+  done
+  for _ in $(seq 1 600); do grep -q "epoch 1/50" "$TMP/hand$victim.0.err" 2> /dev/null && break; sleep 0.1; done
+  if [ "$victim" = 1 ]; then kill -9 "$PID1"; SURVIVOR=$PID0; S=0; else kill -9 "$PID0"; SURVIVOR=$PID1; S=1; fi
+  START=$(date +%s)
+  if wait "$SURVIVOR"; then echo "expected rank $S to fail when rank $victim died"; exit 1; fi
+  wait 2> /dev/null || true
+  [ $(( $(date +%s) - START )) -lt 40 ] || { echo "rank $S took too long to stop"; exit 1; }
+  grep -q "distributed: rank $S of 2: .* failed: rank $victim of 2 lost" "$TMP/hand$victim.$S.err" ||
+    { cat "$TMP/hand$victim.$S.err"; exit 1; }
+done
+# rank 1 with no rank 0 at the address: a clear error naming it
+PORT=$((20000 + RANDOM % 20000))
+# shellcheck disable=SC2086
+if RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$PORT "$BIN" classify train $COMMON batch=4 name=nomaster \
+  dist_timeout=3 > /dev/null 2> "$TMP/nomaster.err"; then echo "expected: no master"; exit 1; fi
+grep -q "distributed: rank 1 of 2: no rendezvous at 127.0.0.1:$PORT within 3 s (is rank 0 up and the address reachable?)" \
+  "$TMP/nomaster.err" || { cat "$TMP/nomaster.err"; exit 1; }
 # torchrun's environment by hand: rank 1 never comes -> rank 0 stops after dist_timeout, naming the address
 PORT=$((20000 + RANDOM % 20000))
 # shellcheck disable=SC2086

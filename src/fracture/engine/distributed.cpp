@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <thread>
 
 #include "fracture/core/error.h"
 
@@ -29,13 +30,43 @@ struct DistGroup::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::chrono::milliseconds timeout{60000};
   int rank = 0, world = 1;
+  std::string where;  ///< MASTER_ADDR:MASTER_PORT
+
+  // After a failed collective: which ranks are gone. A dead process closes its connections, so every
+  // survivor's collective fails within moments; each checks in on the rendezvous store, and the
+  // ranks that have not within a few seconds are named. Rank 0 serves the store: when it is gone,
+  // the store is unreachable, which names it.
+  std::string lost_ranks() {
+    const auto window = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(10));
+    try {
+      store->setTimeout(window);
+      store->set("fracture/alive/" + std::to_string(rank), std::vector<uint8_t>{1});
+      std::vector<int> missing;
+      const auto until = std::chrono::steady_clock::now() + window;
+      do {
+        missing.clear();
+        for (int r = 0; r < world; ++r)
+          if (r != rank && !store->check({"fracture/alive/" + std::to_string(r)})) missing.push_back(r);
+        if (missing.empty()) return "every rank is still up (the ranks ran different collectives)";
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      } while (std::chrono::steady_clock::now() < until);
+      std::string names;
+      for (int r : missing) names += (names.empty() ? "" : ", ") + std::to_string(r);
+      return (missing.size() == 1 ? "rank " : "ranks ") + names + " of " + std::to_string(world) + " lost (no answer on " +
+             "the rendezvous store within " + std::to_string(window.count() / 1000) + " s)";
+    } catch (const std::exception&) {
+      return rank == 0 ? std::string("the rendezvous store does not answer")
+                       : "rank 0 of " + std::to_string(world) + " lost (the rendezvous store it serves at " + where +
+                             " does not answer)";
+    }
+  }
 
   void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* op) {
     try {
       w->wait(timeout);
     } catch (const std::exception& e) {
-      FRACTURE_FAIL("distributed: rank ", rank, " of ", world, ": ", op, " failed (a rank died or stalled past the ",
-                    timeout.count() / 1000.0, " s timeout): ", what_of(e));
+      FRACTURE_FAIL("distributed: rank ", rank, " of ", world, ": ", op, " failed: ", lost_ranks(), " [", what_of(e),
+                    "] (a rank that stalls is waited for up to dist_timeout = ", timeout.count() / 1000.0, " s)");
     }
   }
 };
@@ -50,6 +81,7 @@ std::unique_ptr<DistGroup> DistGroup::connect(const DistEnv& env, std::chrono::m
   m.world = env.world_size;
   m.timeout = timeout;
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
+  m.where = where;
   try {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(env.master_port);
