@@ -19,6 +19,7 @@ PKGS=(
 # `install_deps.sh --test`: also what only `make test` needs
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium)                           # the HTML report's browser test (headless)
+  PKGS+=(dcmtk)                              # DCMTK's own tools (dcmodify, storescu, storescp): the other side in DICOM tests
 fi
 
 missing=()

@@ -11,6 +11,8 @@ const std::vector<Command>& commands() {
                     "fracture study data=data.yaml", cmd_study},
       {"predict", "", "per radiograph: calibrated probability, decision, triage, boxes, Grad-CAM overlay: "
                       "fracture predict model=STUDY_DIR source=IMAGE|FOLDER|DICOM", cmd_predict},
+      {"serve", "", "the prediction of `fracture predict` as an HTTP service (POST /v1/predict, /health, /metrics, "
+                    "/v1/model): fracture serve model=STUDY_DIR host=127.0.0.1 port=8080", cmd_serve},
       {"classify", "train", "train a classifier on one split", cmd_classify_train},
       {"classify", "cv", "repeated stratified k-fold cross-validation study", cmd_classify_cv},
       {"classify", "val", "evaluate a trained classification run", cmd_classify_val},

@@ -247,6 +247,13 @@ Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt) {
   return decode_dicom(bytes, path.string(), opt);
 }
 
+std::string dicom_instance_uid(std::string_view bytes, const std::string& name) {
+  init_dcmtk();
+  FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected a DICOM file");
+  DcmFileFormat ff;
+  return get_string(parse_dataset(ff, bytes, name), DCM_SOPInstanceUID);
+}
+
 namespace {
 
 // "2.25.<decimal>" UIDs (PS3.5 B.2 UUID-derived form) from a 64-bit hash: deterministic for the same

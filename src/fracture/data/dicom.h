@@ -27,6 +27,10 @@ Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt);
 /// Same as read_dicom on in-memory bytes of a DICOM Part 10 file (`name` is used in messages only).
 Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOptions& opt);
 
+/// The SOP Instance UID of a DICOM Part 10 file's bytes ("" when it has none). Logs print only a
+/// hash of it (privacy); throws fracture::Error naming `name` when the bytes are not DICOM.
+std::string dicom_instance_uid(std::string_view bytes, const std::string& name);
+
 struct DicomWriteOptions {
   std::string patient_id;                   ///< synthetic id only; never a real one
   std::string photometric = "MONOCHROME2";  ///< or MONOCHROME1 (pixels written inverted)

@@ -355,6 +355,11 @@ Image decode_dicom(std::string_view, const std::string& name, const ReadOptions&
 
 Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt) { return decode_dicom({}, path.string(), opt); }
 
+std::string dicom_instance_uid(std::string_view, const std::string& name) {
+  FRACTURE_FAIL(name, ": is a DICOM file, but DICOM support is not built in (rebuild with -DFRACTURE_WITH_DICOM=ON "
+                "and DCMTK installed)");
+}
+
 void write_dicom(const std::filesystem::path& path, const cv::Mat&, const DicomWriteOptions&) {
   FRACTURE_FAIL(path.string(), ": cannot write DICOM: support is not built in (rebuild with -DFRACTURE_WITH_DICOM=ON "
                 "and DCMTK installed)");

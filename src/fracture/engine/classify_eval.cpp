@@ -181,15 +181,13 @@ std::vector<ClsItem> source_items(const Config& cfg, const std::string& who, Log
 }
 }  // namespace detail
 
-std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<ClsItem>& items, const Config& cfg,
-                                   Logger& log) {
+namespace {
+
+// Grad-CAM maps of a loaded classifier (grad_cam_maps' arithmetic) for `items`.
+std::vector<cv::Mat> grad_cam_of(models::ClassifierImpl& net, const std::vector<ClsItem>& items,
+                                 const ClassifyOptions& opt, const std::string& layer) {
   std::vector<cv::Mat> maps(items.size());
   if (items.empty()) return maps;
-  const TrainedModel m = resolve_trained(model_dir);
-  const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
-  // an inner layer differentiates the backbone after it: the unoptimised network
-  const std::string layer = cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer");
-  auto net = load_trained(m, opt, log, /*optimise=*/layer.empty());
   ClassificationOptions data = opt.data;
   data.augment = false;
   LoaderOptions lo;
@@ -200,7 +198,7 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
   Loader loader(std::make_shared<ClassificationSource>(items, data), lo);
   loader.start_epoch(0);
   while (auto b = loader.next()) {
-    const torch::Tensor cam = models::grad_cam(*net, b->images.to(torch::Device(opt.device)), 0, layer);
+    const torch::Tensor cam = models::grad_cam(net, b->images.to(torch::Device(opt.device)), 0, layer);
     for (size_t i = 0; i < b->indices.size(); ++i) {
       const LetterboxInfo& lb = b->letterboxes[i];
       const torch::Tensor c = cam[int64_t(i)].contiguous();
@@ -217,6 +215,72 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
     }
   }
   return maps;
+}
+
+std::string gradcam_layer(const Config& cfg) { return cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer"); }
+
+}  // namespace
+
+std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<ClsItem>& items, const Config& cfg,
+                                   Logger& log) {
+  if (items.empty()) return std::vector<cv::Mat>(items.size());
+  const TrainedModel m = resolve_trained(model_dir);
+  const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
+  // an inner layer differentiates the backbone after it: the unoptimised network
+  const std::string layer = gradcam_layer(cfg);
+  auto net = load_trained(m, opt, log, /*optimise=*/layer.empty());
+  return grad_cam_of(*net, items, opt, layer);
+}
+
+struct CvEnsemble::Impl {
+  struct Fold {
+    TrainedModel model;
+    models::Classifier net{nullptr};      // optimised for inference
+    models::Classifier cam_net{nullptr};  // Grad-CAM at an inner layer: unoptimised, loaded when first used
+  };
+  std::vector<Fold> folds;
+  ClassifyOptions opt;
+  std::string layer;
+  Logger* log = nullptr;
+};
+
+CvEnsemble::CvEnsemble(const fs::path& cv_run, const std::string& arch, const Config& cfg, Logger& log)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->opt = trained_options(run_config(cv_run), cfg, arch);
+  impl_->layer = gradcam_layer(cfg);
+  impl_->log = &log;
+  for (const fs::path& f : cv_fold_dirs(cv_run, arch)) {
+    Impl::Fold fold;
+    fold.model = resolve_trained(f);
+    fold.net = load_trained(fold.model, impl_->opt, log);
+    if (impl_->layer.empty()) fold.cam_net = fold.net;  // Grad-CAM at the last feature map: the same network
+    impl_->folds.push_back(std::move(fold));
+  }
+}
+
+CvEnsemble::~CvEnsemble() = default;
+size_t CvEnsemble::folds() const { return impl_->folds.size(); }
+
+std::vector<double> CvEnsemble::probabilities(const std::vector<ClsItem>& items) const {
+  std::vector<double> mean(items.size(), 0.0);
+  const double n = double(impl_->folds.size());
+  for (const Impl::Fold& f : impl_->folds) {
+    const std::vector<double> p = f.model.calibration.apply(predict_logits(*f.net, items, impl_->opt));
+    for (size_t i = 0; i < p.size(); ++i) mean[i] += p[i] / n;
+  }
+  return mean;
+}
+
+std::vector<cv::Mat> CvEnsemble::grad_cam(const std::vector<ClsItem>& items) const {
+  std::vector<cv::Mat> cams(items.size());
+  for (Impl::Fold& f : impl_->folds) {
+    if (!f.cam_net) f.cam_net = load_trained(f.model, impl_->opt, *impl_->log, /*optimise=*/false);
+    const std::vector<cv::Mat> m = grad_cam_of(*f.cam_net, items, impl_->opt, impl_->layer);
+    for (size_t i = 0; i < items.size(); ++i) cams[i] = cams[i].empty() ? m[i].clone() : cams[i] + m[i];
+  }
+  for (cv::Mat& c : cams)
+    if (!c.empty()) cv::normalize(c, c, 0.0, 1.0, cv::NORM_MINMAX);
+  return cams;
 }
 
 fs::path cv_fold_dir(const fs::path& cv_run, const std::string& arch, int repeat, int fold) {
@@ -236,18 +300,7 @@ std::vector<fs::path> cv_fold_dirs(const fs::path& cv_run, const std::string& ar
 
 std::vector<double> cv_ensemble_probabilities(const fs::path& cv_run, const std::string& arch,
                                               const std::vector<ClsItem>& items, const Config& cfg, Logger& log) {
-  const std::vector<fs::path> folds = cv_fold_dirs(cv_run, arch);
-  const Config run_cfg = run_config(cv_run);
-  const ClassifyOptions opt = trained_options(run_cfg, cfg, arch);
-  std::vector<double> mean(items.size(), 0.0);
-  for (const fs::path& f : folds) {
-    const TrainedModel m = resolve_trained(f);
-    auto net = load_trained(m, opt, log);
-    const std::vector<double> p = m.calibration.apply(predict_logits(*net, items, opt));
-    for (size_t i = 0; i < p.size(); ++i) mean[i] += p[i] / double(folds.size());
-    log.debug("{} {}: scored {} external images", arch, f.filename().string(), items.size());
-  }
-  return mean;
+  return CvEnsemble(cv_run, arch, cfg, log).probabilities(items);
 }
 
 PointingGame score_pointing(const std::vector<cv::Mat>& maps, const std::vector<std::vector<Box>>& boxes) {

@@ -9,6 +9,7 @@
 //   // out.run_dir = runs/classify/cv: splits.csv, folds/<model>/r<R>f<F>/..., metrics.json, ...
 #pragma once
 #include <filesystem>
+#include <memory>
 #include <opencv2/core.hpp>
 #include <string>
 
@@ -41,6 +42,27 @@ std::filesystem::path cv_fold_dir(const std::filesystem::path& cv_run, const std
 /// The fold folders folds/<arch>/r<R>f<F> of a `classify cv` run, sorted; throws naming the folder
 /// when there are none (not a finished cv run).
 std::vector<std::filesystem::path> cv_fold_dirs(const std::filesystem::path& cv_run, const std::string& arch);
+
+/// The frozen fold models of one backbone of a `classify cv` run (folds/<arch>/r<R>f<F>: best
+/// weights and calibration.json, never refitted), loaded once: `fracture predict` and the service.
+/// Inference keys (batch, workers, device, channels_last, winograd, cache, truncated,
+/// gradcam_layer) from `cfg`, the rest from the run. Not thread-safe: one caller at a time.
+class CvEnsemble {
+ public:
+  CvEnsemble(const std::filesystem::path& cv_run, const std::string& arch, const Config& cfg, Logger& log);
+  ~CvEnsemble();
+  CvEnsemble(const CvEnsemble&) = delete;
+  CvEnsemble& operator=(const CvEnsemble&) = delete;
+  /// Per item the mean over the fold models of the calibrated probability.
+  std::vector<double> probabilities(const std::vector<ClsItem>& items) const;
+  /// Per item the sum of the fold models' Grad-CAM maps (grad_cam_maps), min-max scaled to [0, 1].
+  std::vector<cv::Mat> grad_cam(const std::vector<ClsItem>& items) const;
+  size_t folds() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 /// External validation with the frozen models of a `classify cv` run: every fold model of `arch`
 /// (folds/<arch>/r<R>f<F>: its best weights and its calibration.json, never refitted) predicts
