@@ -13,6 +13,9 @@ const std::vector<Command>& commands() {
                       "fracture predict model=STUDY_DIR source=IMAGE|FOLDER|DICOM", cmd_predict},
       {"serve", "", "the prediction of `fracture predict` as an HTTP service (POST /v1/predict, /health, /metrics, "
                     "/v1/model): fracture serve model=STUDY_DIR host=127.0.0.1 port=8080", cmd_serve},
+      {"dicom-node", "", "a DICOM C-STORE SCP: predicts every radiograph it receives and sends an overlay (Secondary "
+                         "Capture) and a result (Enhanced SR) to dest: fracture dicom-node model=STUDY_DIR "
+                         "dest=PACS@host:104", cmd_dicom_node},
       {"classify", "train", "train a classifier on one split", cmd_classify_train},
       {"classify", "cv", "repeated stratified k-fold cross-validation study", cmd_classify_cv},
       {"classify", "val", "evaluate a trained classification run", cmd_classify_val},

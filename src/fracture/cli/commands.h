@@ -30,6 +30,7 @@ int cmd_check(const Config& cfg, Logger& log);
 int cmd_study(const Config& cfg, Logger& log);
 int cmd_predict(const Config& cfg, Logger& log);
 int cmd_serve(const Config& cfg, Logger& log);
+int cmd_dicom_node(const Config& cfg, Logger& log);
 int cmd_weights_inspect(const Config& cfg, Logger& log);
 int cmd_weights_convert(const Config& cfg, Logger& log);
 // classify (cmd_classify.cpp)

@@ -160,7 +160,7 @@ struct Service {
     const fs::path file = tmp / (std::to_string(id) + ext);
     write_file_atomic(file, body);
     body.clear();
-    std::optional<std::future<Answer>> fut = batcher.submit(ClsItem{file, 0, ""});
+    std::optional<std::future<Answer>> fut = batcher.submit(ClsItem{file, 0, "", ""});
     if (!fut) {
       fs::remove(file);
       res.set_header("Retry-After", "1");

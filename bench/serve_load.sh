@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Load test of `fracture serve` on loopback (docs/serving.md): a small study on synthetic 256 px
+# radiographs, then `requests` POSTs at 1, 4 and 16 connections, one in ten malformed
+# (build/tests/serve_client checks every answer against `fracture predict` on the same files), the
+# server's peak RSS (VmHWM) after each level, and single-image `fracture predict` (one process per
+# image: loading included) for comparison. Usage, from the checkout after building:
+#   bash bench/serve_load.sh [requests=10000]
+set -euo pipefail
+N=${1:-10000}
+B=$PWD/build/fracture
+C=$PWD/build/tests/serve_client
+W=$(mktemp -d /tmp/serve_load.XXXXXX)
+trap 'kill -9 $(jobs -p) 2> /dev/null || true; rm -rf "$W"' EXIT
+"$B" synth out="$W/data" n=200 imgsz=256 seed=3 > /dev/null 2>&1
+"$B" study data="$W/data/data.yaml" cls_data="$W/data/classification.csv" model=mobilenet_v3_small epochs=2 imgsz=64 \
+  batch=16 folds=3 repeats=1 detectors=[yolov8n] det_epochs=2 det_imgsz=160 workers=1 project="$W/runs" name=s \
+  > /dev/null 2>&1
+S="$W/runs/study/s"
+"$B" predict model="$S" source="$W/data/images/test" project="$W/runs" name=ref workers=1 > /dev/null 2>&1
+REF="$W/runs/predict/ref/predictions.json"
+IMGS=$(ls "$W"/data/images/test/*.png | wc -l)
+echo "study: $(cat "$S/classify/cv/run.json" | tr -d '\n' | head -c 80) ; $IMGS test images, 256 px"
+# single-image fracture predict: wall time of the whole process (model loading included), 5 runs
+for i in 1 2 3 4 5; do
+  f=$(ls "$W"/data/images/test/*.png | sed -n "${i}p")
+  /usr/bin/time -f "%e %M" -o "$W/t$i" "$B" predict model="$S" source="$f" project="$W/runs" name=one$i workers=1 > /dev/null 2>&1
+done
+echo "fracture predict, one image per process: wall s and peak RSS KiB: $(cat "$W"/t? | tr '\n' ' ')"
+rm -f "$W/port"
+"$B" serve model="$S" port=0 port_file="$W/port" workers=1 > /dev/null 2> "$W/serve.err" &
+PID=$!
+for _ in $(seq 1 300); do [ -s "$W/port" ] && break; sleep 0.1; done
+PORT=$(cat "$W/port")
+echo "| connections | requests | 200 | 4xx | 503 | wrong | req/s | p50 ms | p95 ms | p99 ms | server peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for c in 1 4 16; do
+  "$C" port="$PORT" expected="$REF" requests="$N" concurrency="$c" bad_every=10 > "$W/r$c.json" || true
+  HWM=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+  /usr/bin/python3 - "$W/r$c.json" "$HWM" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); st = r["statuses"]
+four = sum(v for k, v in st.items() if k.startswith("4"))
+print(f"| {r['concurrency']} | {r['requests']} | {st.get('200', 0)} | {four} | {st.get('503', 0)} | {r['wrong']} "
+      f"| {r['requests_per_s']:.1f} | {r['good_p50_ms']:.1f} | {r['good_p95_ms']:.1f} | {r['good_p99_ms']:.1f} "
+      f"| {int(sys.argv[2]) / 1024:.0f} |")
+if r["first_wrong"]: print("first wrong:", r["first_wrong"])
+PY
+done
+kill -TERM $PID; wait $PID
+grep -c "batch of [2-9]" "$W/serve.err" | sed 's/^/answers from batches of 2 or more: /'
