@@ -48,3 +48,38 @@ PY
 done
 kill -TERM $PID; wait $PID
 grep -c "batch of [2-9]" "$W/serve.err" | sed 's/^/answers from batches of 2 or more: /'
+
+# The DICOM node: 100 associations from DCMTK's storescu, one radiograph each (one in ten without
+# pixel data), results to DCMTK's storescp; seconds per association (C-STORE answered after the
+# prediction and the delivery of both results) and the node's peak RSS.
+"$B" synth out="$W/dcm" n=40 imgsz=256 seed=4 dicom=true > /dev/null 2>&1
+mapfile -t D < <(find "$W/dcm" -name '*.dcm' | sort)
+cp "${D[0]}" "$W/nopixel.dcm"; dcmodify -q -nb -ea "(7fe0,0010)" "$W/nopixel.dcm"
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DP=$(port); NP=$(port)
+mkdir -p "$W/out"
+storescp -aet DEST -od "$W/out" "$DP" > /dev/null 2>&1 &
+SCP=$!
+"$B" dicom-node model="$S" dicom_port="$NP" dest="DEST@127.0.0.1:$DP" workers=1 > "$W/node.out" 2> "$W/node.err" &
+NODE=$!
+for _ in $(seq 1 300); do grep -q listening "$W/node.out" 2> /dev/null && break; sleep 0.1; done
+: > "$W/assoc.txt"
+for i in $(seq 0 99); do
+  if [ $((i % 10)) -eq 9 ]; then f="$W/nopixel.dcm"; else f="${D[$((i % ${#D[@]}))]}"; fi
+  s=$(date +%s.%N)
+  storescu -aet SCU -aec FRACTURE 127.0.0.1 "$NP" "$f" > /dev/null 2>&1 || true
+  echo "$(date +%s.%N) $s" | awk '{print ($1 - $2) * 1000}' >> "$W/assoc.txt"
+done
+HWM=$(awk '/VmHWM/ {print $2}' /proc/$NODE/status)
+kill -TERM $NODE; wait $NODE || true
+kill $SCP; wait $SCP 2> /dev/null || true
+/usr/bin/python3 - "$W/assoc.txt" "$HWM" "$(find "$W/out" -type f | wc -l)" "$(grep -c 'status 0xC000' "$W/node.err")" \
+  "$(grep -c 'overlay and SR sent' "$W/node.err")" <<'PY'
+import sys
+ms = sorted(float(x) for x in open(sys.argv[1]))
+p = lambda q: ms[min(len(ms) - 1, int(q / 100 * len(ms)))]
+print(f"dicom-node: {len(ms)} associations, {sys.argv[5]} predicted (overlay + SR sent), {sys.argv[4]} refused "
+      f"with 0xC000, {sys.argv[3]} result objects received by storescp; per association p50 {p(50):.0f} ms, "
+      f"p95 {p(95):.0f} ms, p99 {p(99):.0f} ms (storescu process start included); node peak RSS "
+      f"{int(sys.argv[2]) / 1024:.0f} MiB")
+PY

@@ -40,12 +40,12 @@ storescu -aet STORESCU -aec FRACTURE 127.0.0.1 "$NODE_PORT" "${DCMS[0]}" "${DCMS
   { cat "$TMP/scu.log" "$TMP/node.err"; exit 1; }
 for _ in $(seq 1 100); do [ "$(find "$TMP/out" -type f | wc -l)" -ge 4 ] && break; sleep 0.1; done
 [ "$(find "$TMP/out" -type f | wc -l)" -eq 4 ] || { ls -l "$TMP/out"; cat "$TMP/node.err"; exit 1; }
-study_of() { dcmdump -Un +P StudyInstanceUID "$1" | sed 's/.*\[\(.*\)\].*/\1/'; }
+study_of() { dcmdump -Un +P StudyInstanceUID "$1" | head -1 | sed 's/.*\[\(.*\)\].*/\1/'; }
 STUDY0=$(study_of "${DCMS[0]}")
 SOP0=$(dcmdump -Un +P SOPInstanceUID "${DCMS[0]}" | sed 's/.*\[\(.*\)\].*/\1/')
 SC=0; SR=0
 for f in "$TMP"/out/*; do
-  cls=$(dcmdump -Un +P SOPClassUID "$f" | sed 's/.*\[\(.*\)\].*/\1/')
+  cls=$(dcmdump -Un +P SOPClassUID "$f" | head -1 | sed 's/.*\[\(.*\)\].*/\1/')
   case "$cls" in
     1.2.840.10008.5.1.4.1.1.7) SC=$((SC + 1)); dcmdump -Un +P PhotometricInterpretation "$f" | grep -q RGB ;;
     1.2.840.10008.5.1.4.1.1.88.22) SR=$((SR + 1)) ;;
@@ -59,7 +59,10 @@ for f in "$TMP"/out/*; do
   fi
 done
 [ "$SC" -eq 2 ] && [ "$SR" -eq 2 ] || { echo "SC $SC SR $SR"; exit 1; }
-# the SR of radiograph 0 holds fracture predict's JSON for it
+# the SR of radiograph 0 names the original's series in its evidence, and holds fracture predict's JSON
+SERIES0=$(dcmdump -Un +P SeriesInstanceUID "${DCMS[0]}" | sed 's/.*\[\(.*\)\].*/\1/')
+dcmdump -Un +P "CurrentRequestedProcedureEvidenceSequence" "$TMP/sr0.dcm" > /dev/null
+dcmdump -Un "$TMP/sr0.dcm" | grep -q "\[$SERIES0\].*SeriesInstanceUID" || { echo "the SR does not name the original series"; exit 1; }
 dcmdump -Un +L +P TextValue "$TMP/sr0.dcm" > "$TMP/sr0.txt"
 /usr/bin/python3 - "$TMP/sr0.txt" "$TMP/runs/predict/ref/predictions.json" <<'PY'
 import json, re, sys

@@ -58,6 +58,11 @@
 #include "fracture/engine/classify.h"
 #include "fracture/engine/classify_run.h"
 #include "fracture/engine/predict.h"
+#include "fracture/engine/predictor.h"
+#include "fracture/serve/batcher.h"
+#include "fracture/serve/dicom_node.h"
+#include "fracture/serve/http.h"
+#include "fracture/serve/metrics.h"
 #include "fracture/engine/study_run.h"
 #include "fracture/models/gradcam.h"
 #include "fracture/report/study_report.h"
@@ -707,6 +712,33 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     fracture::models::SyncBatchNorm2d bn(torch::nn::BatchNormOptions(64).eps(1e-3).momentum(0.03));
     torch::Tensor y = bn(x);   // torch's BatchNorm2d exactly, unless a hook is set and bn is training
     fracture::models::set_batch_norm_hook(hook);   // engine/sync_batchnorm.h sets one for its scope
+  };
+  [[maybe_unused]] auto serving = [&](const fracture::Config& cfg, const std::vector<fracture::ClsItem>& items,
+                                      const fracture::ClsItem& item) {
+    fracture::engine::Predictor predictor(cfg, *log);   // key model: a study, a classify cv run or a detect run
+    std::vector<fracture::engine::ImagePrediction> out = predictor.predict(items);   // one per item
+    std::string body = out[0].json.dump(2);              // probability, triage, boxes, Grad-CAM peak
+    nlohmann::json about = predictor.info();             // models, operating points, the run they came from
+    fracture::serve::Batcher b([&](const std::vector<fracture::ClsItem>& items) { return predictor.predict(items); }, {});
+    std::optional<std::future<fracture::serve::Answer>> f = b.submit(item);   // nullopt: queue full
+    fracture::serve::Answer a = f->get();   // a.prediction, or a.error when that image failed
+    b.stop();                               // answers what is queued, then joins the worker
+    fracture::serve::Metrics m;
+    m.request("/v1/predict", 200, 0.042);      // route, status, seconds
+    m.error("unsupported_media_type");
+    m.batch(4);
+    const size_t queue_depth = 0;
+    std::string text = m.prometheus(queue_depth);
+  };
+  [[maybe_unused]] auto serve_http = [&] {
+    fracture::Config cfg = fracture::Config::defaults();
+    cfg.set("model", "runs/study/study", "example");
+    int status = fracture::serve::run_http(cfg, *log);   // until SIGTERM / SIGINT (or max_requests)
+  };
+  [[maybe_unused]] auto dicom_node = [&] {
+    fracture::Config cfg = fracture::Config::defaults();
+    cfg.set("dest", "PACS@127.0.0.1:11113", "example");
+    int status = fracture::serve::run_dicom_node(cfg, *log);   // until SIGTERM / SIGINT or max_associations
   };
   [[maybe_unused]] auto predict = [&] {
     fracture::Config cfg = fracture::Config::defaults();

@@ -127,6 +127,11 @@ std::unique_ptr<DcmDataset> structured_report(DcmDataset& orig, const engine::Im
   doc.setStudyDate(get(orig, DCM_StudyDate).c_str());
   doc.setAccessionNumber(get(orig, DCM_AccessionNumber).c_str());
   doc.setManufacturer("fracture");
+  // the evidence: the original's study, series and instance UIDs
+  doc.getCurrentRequestedProcedureEvidence().addItem(get(orig, DCM_StudyInstanceUID).c_str(),
+                                                     get(orig, DCM_SeriesInstanceUID).c_str(),
+                                                     get(orig, DCM_SOPClassUID).c_str(),
+                                                     get(orig, DCM_SOPInstanceUID).c_str());
   DSRDocumentTree& t = doc.getTree();
   t.addContentItem(DSRTypes::RT_isRoot, DSRTypes::VT_Container);
   t.getCurrentContentItem().setConceptName(code("RESULT", "Fracture detection result"));

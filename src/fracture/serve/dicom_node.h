@@ -6,7 +6,8 @@
 //     RGB pixels, its Source Image Sequence naming the original SOP instance;
 //   - an Enhanced SR document (new series "fracture: result"): probability, decision, threshold,
 //     triage, box count as coded items (private scheme 99FRACTURE), the full JSON of `predict` as
-//     a TEXT item, and an IMAGE reference to the original. SR rather than a JSON sidecar: it
+//     a TEXT item, an IMAGE reference to the original, and the original's study, series and
+//     instance UIDs as its evidence (Current Requested Procedure Evidence). SR rather than a JSON sidecar: it
 //     travels by C-STORE to the same PACS and viewers file it with the study.
 //
 //   fracture::Config cfg = fracture::Config::defaults();
