@@ -38,22 +38,10 @@ COMMON="data=$TMP/data/ddp.csv model=resnet18 epochs=2 imgsz=32 finetune=head wo
   { cat "$TMP/two.err"; exit 1; }
 test ! -e "$TMP/runs/classify/two2" || { echo "rank 1 wrote a run directory"; exit 1; }
 grep -q "nproc: 2 processes on 127.0.0.1:" "$TMP/two.err"
-/usr/bin/python3 - "$TMP/runs/classify/one" "$TMP/runs/classify/two" <<'PY'
-import csv, json, struct, sys
+PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$TMP/runs/classify/one" "$TMP/runs/classify/two" <<'PY'
+import csv, sys
 import numpy as np
-
-def safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        dt = {"F32": np.float32, "I64": np.int64}[v["dtype"]]
-        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).reshape(v["shape"])
-    return out
+from safetensors_read import safetensors
 
 one, two = sys.argv[1], sys.argv[2]
 wa, wb = safetensors(f"{one}/weights/best.safetensors"), safetensors(f"{two}/weights/best.safetensors")

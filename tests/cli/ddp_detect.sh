@@ -53,22 +53,10 @@ cp -r "$TMP/runs/detect/killed" "$TMP/runs/detect/killed1"
   { cat "$TMP/resume1.err"; exit 1; }
 grep -q "resumed by 1 process(es), the checkpoint was written by 2" "$TMP/resume1.err" || { cat "$TMP/resume1.err"; exit 1; }
 
-/usr/bin/python3 - "$TMP/runs/detect" <<'PY'
-import csv, json, struct, sys
+PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$TMP/runs/detect" <<'PY'
+import csv, sys
 import numpy as np
-
-def safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        dt = {"F32": np.float32, "I64": np.int64, "F16": np.float16}[v["dtype"]]
-        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).reshape(v["shape"]).astype(np.float64)
-    return out
+from safetensors_read import safetensors
 
 runs = sys.argv[1]
 ref = safetensors(f"{runs}/one/weights/last.safetensors")

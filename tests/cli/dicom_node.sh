@@ -54,8 +54,8 @@ for f in "$TMP"/out/*; do
   # every result references an original's study
   s=$(study_of "$f")
   [ "$s" = "$STUDY0" ] || [ "$s" = "$(study_of "${DCMS[1]}")" ] || { echo "result outside the original study"; exit 1; }
-  if dcmdump -Un "$f" | grep -q "$SOP0"; then
-    [ "$cls" = 1.2.840.10008.5.1.4.1.1.88.22 ] && cp "$f" "$TMP/sr0.dcm"
+  if [ "$cls" = 1.2.840.10008.5.1.4.1.1.88.22 ] && dcmdump -Un "$f" | grep -q "$SOP0"; then
+    cp "$f" "$TMP/sr0.dcm"
   fi
 done
 [ "$SC" -eq 2 ] && [ "$SR" -eq 2 ] || { echo "SC $SC SR $SR"; exit 1; }

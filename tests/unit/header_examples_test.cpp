@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -60,6 +61,7 @@
 #include "fracture/engine/predict.h"
 #include "fracture/engine/predictor.h"
 #include "fracture/serve/batcher.h"
+#include "fracture/serve/common.h"
 #include "fracture/serve/dicom_node.h"
 #include "fracture/serve/http.h"
 #include "fracture/serve/metrics.h"
@@ -729,6 +731,12 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     m.batch(4);
     const size_t queue_depth = 0;
     std::string text = m.prometheus(queue_depth);
+  };
+  [[maybe_unused]] auto serve_common = [&](const std::function<void()>& serve_one, long id,
+                                           const std::string& sop_instance_uid) {
+    fracture::serve::catch_stop_signals();               // before serving
+    while (!fracture::serve::stop_signal()) serve_one();  // then finish what is in flight
+    log->info("request {} ({})", id, fracture::serve::log_hash(sop_instance_uid));
   };
   [[maybe_unused]] auto serve_http = [&] {
     fracture::Config cfg = fracture::Config::defaults();

@@ -18,6 +18,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/engine/predictor.h"
+#include "fracture/serve/common.h"
 
 namespace fracture::serve {
 
@@ -25,15 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal = sig; }
-
-std::string hash12(const std::string& s) {
-  char b[17];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(hash_bytes(s)));
-  return std::string(b).substr(0, 12);
-}
 
 std::string new_uid() {
   char b[100];
@@ -205,12 +197,12 @@ class Node : public DcmSCP {
   }
 
  private:
-  bool stop() const { return g_signal != 0 || (max_ > 0 && associations_ >= max_); }
+  bool stop() const { return stop_signal() != 0 || (max_ > 0 && associations_ >= max_); }
 
   // Predict, build the two results, send them. Returns the C-STORE status for the sender.
   Uint16 process(DcmDataset& ds) {
     const long id = ++received_;
-    const std::string tag = "sop-uid " + hash12(get(ds, DCM_SOPInstanceUID));
+    const std::string tag = "sop-uid " + log_hash(get(ds, DCM_SOPInstanceUID));
     const fs::path file = tmp_ / (std::to_string(id) + ".dcm");
     std::vector<engine::ImagePrediction> out;
     try {
@@ -303,11 +295,7 @@ int run_dicom_node(const Config& cfg, Logger& log) {
                           UID_DigitalXRayImageStorageForPresentation, UID_DigitalXRayImageStorageForProcessing,
                           UID_SecondaryCaptureImageStorage})
     FRACTURE_CHECK(c.addPresentationContext(sop, xfers).good(), "dicom-node: cannot accept ", sop);
-  g_signal = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
+  catch_stop_signals();
   log.info("dicom-node: {} as AE {} on port {}, results to {}; {}", predictor.summary(), ae, cfg.integer("dicom_port"),
            cfg.str("dest"), cfg.is_null("allowed_calling") ? "any calling AE" : "calling AEs " + cfg.str("allowed_calling"));
   std::printf("dicom-node: listening as %s on port %lld\n", ae.c_str(), cfg.integer("dicom_port"));
@@ -315,9 +303,9 @@ int run_dicom_node(const Config& cfg, Logger& log) {
   const OFCondition r = node.listen();
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  log.info("dicom-node: stopped ({}) after {} associations", g_signal != 0 ? "signal" : "max_associations",
+  log.info("dicom-node: stopped ({}) after {} associations", stop_signal() != 0 ? "signal" : "max_associations",
            node.associations());
-  FRACTURE_CHECK(r.good() || g_signal != 0 || node.associations() > 0, "dicom-node: cannot listen on port ",
+  FRACTURE_CHECK(r.good() || stop_signal() != 0 || node.associations() > 0, "dicom-node: cannot listen on port ",
                  cfg.integer("dicom_port"), ": ", r.text());
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "fracture/data/dicom.h"
 #include "fracture/engine/predictor.h"
 #include "fracture/serve/batcher.h"
+#include "fracture/serve/common.h"
 #include "fracture/serve/metrics.h"
 
 namespace fracture::serve {
@@ -25,9 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal = sig; }
 
 // The file type from its first bytes: the extension the image reader dispatches on, "" when unknown.
 std::string sniff(const std::string& b) {
@@ -38,12 +36,6 @@ std::string sniff(const std::string& b) {
   if (starts("BM", 2)) return ".bmp";
   if (b.size() >= 132 && b.compare(128, 4, "DICM") == 0) return ".dcm";
   return "";
-}
-
-std::string hex64(uint64_t v) {
-  char s[17];
-  std::snprintf(s, sizeof s, "%016llx", static_cast<unsigned long long>(v));
-  return s;
 }
 
 std::string base64(const std::string& in) {
@@ -149,11 +141,11 @@ struct Service {
       return "unsupported_media_type";
     }
     // what the log may say about the image: a hash of its SOP Instance UID (DICOM) or of its bytes
-    std::string tag = "bytes " + hex64(hash_bytes(body)).substr(0, 12);
+    std::string tag = "bytes " + log_hash(body);
     if (ext == ".dcm") {
       try {
         const std::string uid = dicom_instance_uid(body, "upload");
-        if (!uid.empty()) tag = "sop-uid " + hex64(hash_bytes(uid)).substr(0, 12);
+        if (!uid.empty()) tag = "sop-uid " + log_hash(uid);
       } catch (const std::exception&) {
       }
     }
@@ -255,14 +247,10 @@ int run_http(const Config& cfg, Logger& log) {
   std::printf("serve: listening on http://%s:%d\n", host.c_str(), bound);
   std::fflush(stdout);
 
-  g_signal = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
+  catch_stop_signals();
   std::thread watcher([&] {  // stop on a signal or after max_requests answers
     while (server.is_running() || !svc.stopping) {
-      if (g_signal != 0 || (svc.max_requests > 0 && svc.answered >= svc.max_requests)) break;
+      if (stop_signal() != 0 || (svc.max_requests > 0 && svc.answered >= svc.max_requests)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     svc.stopping = true;
@@ -274,7 +262,7 @@ int run_http(const Config& cfg, Logger& log) {
   svc.batcher.stop();
   std::error_code ec;
   fs::remove_all(svc.tmp, ec);
-  log.info("serve: stopped ({}) after {} predictions", g_signal != 0 ? "signal" : "max_requests", svc.answered.load());
+  log.info("serve: stopped ({}) after {} predictions", stop_signal() != 0 ? "signal" : "max_requests", svc.answered.load());
   return 0;
 }
 
