@@ -11,6 +11,7 @@ TMP=$(mktemp -d "$PWD/dicom_node.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
+trap 'echo "dicom_node.sh: line $LINENO failed: $BASH_COMMAND"; tail -5 "$TMP/node.err" 2> /dev/null' ERR
 export TMPDIR="$TMP"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 "$BIN" synth out="$TMP/data" n=60 imgsz=64 seed=1 difficulty=easy > /dev/null 2>&1
@@ -40,21 +41,24 @@ storescu -aet STORESCU -aec FRACTURE 127.0.0.1 "$NODE_PORT" "${DCMS[0]}" "${DCMS
   { cat "$TMP/scu.log" "$TMP/node.err"; exit 1; }
 for _ in $(seq 1 100); do [ "$(find "$TMP/out" -type f | wc -l)" -ge 4 ] && break; sleep 0.1; done
 [ "$(find "$TMP/out" -type f | wc -l)" -eq 4 ] || { ls -l "$TMP/out"; cat "$TMP/node.err"; exit 1; }
-study_of() { dcmdump -Un +P StudyInstanceUID "$1" | head -1 | sed 's/.*\[\(.*\)\].*/\1/'; }
+# dcmdump's output read whole before any grep (grep -q on a pipe could SIGPIPE dcmdump under pipefail)
+dump() { local out; out=$(dcmdump -Un "$@"); printf '%s\n' "$out"; }
+tag_of() { dump +P "$1" "$2" | sed -n '1s/.*\[\(.*\)\].*/\1/p'; }   # the first (top-level) value
+study_of() { tag_of StudyInstanceUID "$1"; }
 STUDY0=$(study_of "${DCMS[0]}")
 SOP0=$(dcmdump -Un +P SOPInstanceUID "${DCMS[0]}" | sed 's/.*\[\(.*\)\].*/\1/')
 SC=0; SR=0
 for f in "$TMP"/out/*; do
-  cls=$(dcmdump -Un +P SOPClassUID "$f" | head -1 | sed 's/.*\[\(.*\)\].*/\1/')
+  cls=$(tag_of SOPClassUID "$f")
   case "$cls" in
-    1.2.840.10008.5.1.4.1.1.7) SC=$((SC + 1)); dcmdump -Un +P PhotometricInterpretation "$f" | grep -q RGB ;;
+    1.2.840.10008.5.1.4.1.1.7) SC=$((SC + 1)); [ "$(tag_of PhotometricInterpretation "$f")" = RGB ] ;;
     1.2.840.10008.5.1.4.1.1.88.22) SR=$((SR + 1)) ;;
     *) echo "unexpected SOP class $cls"; exit 1 ;;
   esac
   # every result references an original's study
   s=$(study_of "$f")
   [ "$s" = "$STUDY0" ] || [ "$s" = "$(study_of "${DCMS[1]}")" ] || { echo "result outside the original study"; exit 1; }
-  if [ "$cls" = 1.2.840.10008.5.1.4.1.1.88.22 ] && dcmdump -Un "$f" | grep -q "$SOP0"; then
+  if [ "$cls" = 1.2.840.10008.5.1.4.1.1.88.22 ] && grep -q "$SOP0" <<< "$(dump "$f")"; then
     cp "$f" "$TMP/sr0.dcm"
   fi
 done
@@ -62,7 +66,7 @@ done
 # the SR of radiograph 0 names the original's series in its evidence, and holds fracture predict's JSON
 SERIES0=$(dcmdump -Un +P SeriesInstanceUID "${DCMS[0]}" | sed 's/.*\[\(.*\)\].*/\1/')
 dcmdump -Un +P "CurrentRequestedProcedureEvidenceSequence" "$TMP/sr0.dcm" > /dev/null
-dcmdump -Un "$TMP/sr0.dcm" | grep -q "\[$SERIES0\].*SeriesInstanceUID" || { echo "the SR does not name the original series"; exit 1; }
+grep -q "\[$SERIES0\].*SeriesInstanceUID" <<< "$(dump "$TMP/sr0.dcm")" || { echo "the SR does not name the original series"; exit 1; }
 dcmdump -Un +L +P TextValue "$TMP/sr0.dcm" > "$TMP/sr0.txt"
 /usr/bin/python3 - "$TMP/sr0.txt" "$TMP/runs/predict/ref/predictions.json" <<'PY'
 import json, re, sys

@@ -34,7 +34,7 @@ start() {  # $1 = log name, then keys; sets PORT and PID
 
 start main max_requests=400
 URL="http://127.0.0.1:$PORT"
-curl -sf "$URL/health" | grep -q '"ready":true'
+grep -q '"ready":true' <<< "$(curl -sf "$URL/health")"
 curl -sf "$URL/v1/model" | /usr/bin/python3 -c 'import json,sys; m=json.load(sys.stdin); assert m["classifier"]["architecture"]=="mobilenet_v3_small" and m["detector"]["name"]=="yolov8n" and m["batching"]["max_batch"]==8, m'
 # answers: 200 requests, one in ten malformed, 4 connections
 "$CLIENT" port="$PORT" expected="$REF" requests=200 concurrency=4 bad_every=10 > "$TMP/load.json" ||
