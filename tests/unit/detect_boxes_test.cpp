@@ -1,10 +1,17 @@
-// Box ops and NMS (src/fracture/detect): hand-computed values.
+// Box ops and NMS (src/fracture/detect): hand-computed values, and NMS against torchvision's own
+// nms / batched_nms (tests/oracle/nms_oracle.py).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
 #include "fracture/core/error.h"
+#include "fracture/core/fs.h"
 #include "fracture/detect/boxes.h"
 #include "fracture/detect/nms.h"
 
@@ -144,6 +151,61 @@ TEST(DetectNms, MaxKeepIsThePrefixOfTheFullResult) {
     EXPECT_TRUE(torch::equal(part, full.narrow(0, 0, k))) << k;
   }
   EXPECT_TRUE(torch::equal(nms(boxes, scores, 0.5, 100000), full));
+}
+
+// 48 random scenes (1 to 400 boxes, some zero-area, many overlapping, distinct scores, 3 classes,
+// IoU thresholds 0.3 to 0.9): our greedy nms keeps exactly torchvision.ops.nms's indices in its
+// order; class-aware NMS the Ultralytics way (boxes offset by class * max_wh, one nms) keeps exactly
+// torchvision.ops.batched_nms's.
+TEST(DetectNms, MatchesTorchvisionNmsAndBatchedNms) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("fracture_nms_oracle_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  torch::manual_seed(17);
+  struct Case {
+    torch::Tensor boxes, scores, classes;
+    double iou;
+  };
+  std::vector<Case> cases;
+  nlohmann::json in = nlohmann::json::array();
+  const int64_t sizes[] = {1, 2, 5, 50, 120, 400};
+  const double ious[] = {0.3, 0.5, 0.7, 0.9};
+  for (int64_t n : sizes)
+    for (double iou : ious)
+      for (int rep = 0; rep < 2; ++rep) {
+        auto xy = torch::rand({n, 2}) * 100, wh = torch::rand({n, 2}) * 30;
+        if (rep == 1 && n > 2) wh.index_put_({torch::indexing::Slice(0, n / 5)}, 0.0);  // zero-area boxes
+        Case c{torch::cat({xy, xy + wh}, 1), torch::randperm(n, torch::kFloat) / float(n) + 0.01f,
+               torch::randint(0, 3, {n}, torch::kLong), iou};
+        nlohmann::json b = nlohmann::json::array();
+        for (int64_t i = 0; i < n; ++i)
+          b.push_back({c.boxes[i][0].item<float>(), c.boxes[i][1].item<float>(), c.boxes[i][2].item<float>(),
+                       c.boxes[i][3].item<float>()});
+        std::vector<float> sc(c.scores.data_ptr<float>(), c.scores.data_ptr<float>() + n);
+        std::vector<int64_t> cl(c.classes.data_ptr<int64_t>(), c.classes.data_ptr<int64_t>() + n);
+        in.push_back({{"boxes", b}, {"scores", sc}, {"classes", cl}, {"iou", iou}});
+        cases.push_back(c);
+      }
+  fracture::write_file_atomic(dir / "in.json", in.dump());
+  const std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/nms_oracle.py " +
+                          (dir / "in.json").string() + " " + (dir / "out.json").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const nlohmann::json ref = nlohmann::json::parse(fracture::read_file(dir / "out.json"));
+  ASSERT_EQ(ref.size(), cases.size());
+  int suppressed = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    const torch::Tensor keep = nms(c.boxes, c.scores, c.iou);
+    const std::vector<int64_t> got(keep.data_ptr<int64_t>(), keep.data_ptr<int64_t>() + keep.numel());
+    EXPECT_EQ(got, ref[i]["nms"].get<std::vector<int64_t>>()) << "case " << i << " iou " << c.iou;
+    const torch::Tensor offset = c.boxes + c.classes.unsqueeze(1).to(torch::kFloat) * 7680.0f;  // NmsOptions::max_wh
+    const torch::Tensor kb = nms(offset, c.scores, c.iou);
+    const std::vector<int64_t> gotb(kb.data_ptr<int64_t>(), kb.data_ptr<int64_t>() + kb.numel());
+    EXPECT_EQ(gotb, ref[i]["batched"].get<std::vector<int64_t>>()) << "case " << i << " (class-aware)";
+    suppressed += int(c.scores.numel() - keep.numel());
+  }
+  EXPECT_GT(suppressed, 300);  // the scenes overlap enough for suppression to matter (426 boxes here)
+  fs::remove_all(dir);
 }
 
 TEST(DetectNms, NonMaxSuppressionHead) {
