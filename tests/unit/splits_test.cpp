@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -174,6 +175,50 @@ TEST(Splits, GroupedNoPatientInTwoFoldsAndBalanced) {
     }
   }
   EXPECT_NE(reps[0], reps[1]);
+}
+
+// Patient-grouped folds against scikit-learn's own StratifiedGroupKFold (tests/oracle/
+// group_kfold_oracle.py): groups whose class counts all have different standard deviations fix the
+// greedy order whatever the shuffle, so every item must land in sklearn's fold, for any seed.
+TEST(Splits, GroupedMatchesSklearnStratifiedGroupKFold) {
+  fs::path dir = temp_dir("group_oracle");
+  std::mt19937 rng(5);
+  nlohmann::json in = nlohmann::json::array();
+  struct Case {
+    std::vector<int> y;
+    std::vector<std::string> g;
+    int k;
+  };
+  std::vector<Case> cases;
+  for (int k : {2, 3, 5})
+    for (int ng : {12, 20, 31}) {
+      Case c{{}, {}, k};
+      // group j: |positives - negatives| = j (distinct for every group), plus a random common part
+      for (int j = 0; j < ng; ++j) {
+        const int common = int(rng() % 4), pos = common + (j % 2 ? j : 0), neg = common + (j % 2 ? 0 : j);
+        for (int i = 0; i < pos; ++i) c.y.push_back(1), c.g.push_back("P" + std::to_string(j));
+        for (int i = 0; i < neg; ++i) c.y.push_back(0), c.g.push_back("P" + std::to_string(j));
+      }
+      // shuffle the items (not the groups' contents): the item order must not matter either
+      std::vector<size_t> order(c.y.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::shuffle(order.begin(), order.end(), rng);
+      Case s{{}, {}, k};
+      for (size_t i : order) s.y.push_back(c.y[i]), s.g.push_back(c.g[i]);
+      in.push_back({{"k", k}, {"labels", s.y}, {"groups", s.g}});
+      cases.push_back(s);
+    }
+  fracture::write_file_atomic(dir / "in.json", in.dump());
+  std::string cmd = std::string(FRACTURE_PYTHON) + " " + FRACTURE_ORACLE_DIR + "/group_kfold_oracle.py " +
+                    (dir / "in.json").string() + " " + (dir / "out.json").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  nlohmann::json ref = nlohmann::json::parse(fracture::read_file(dir / "out.json"));
+  ASSERT_EQ(ref.size(), cases.size());
+  for (size_t ci = 0; ci < cases.size(); ++ci)
+    for (uint64_t seed : {0ull, 7ull}) {
+      const std::vector<int> fold = fracture::stratified_group_kfold(cases[ci].y, cases[ci].g, cases[ci].k, seed);
+      EXPECT_EQ(fold, ref[ci].get<std::vector<int>>()) << "case " << ci << " k " << cases[ci].k << " seed " << seed;
+    }
 }
 
 TEST(Splits, GroupedEmptyIdsAreTheirOwnGroups) {
