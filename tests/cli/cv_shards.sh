@@ -7,6 +7,7 @@ set -euo pipefail
 BIN=$1
 TMP=$(mktemp -d "$PWD/cv_shards.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
+trap 'echo "cv_shards.sh: line $LINENO failed: $BASH_COMMAND"; tail -3 "$TMP"/*.err 2> /dev/null' ERR
 "$BIN" synth out="$TMP/data" n=48 imgsz=64 seed=2 difficulty=easy > /dev/null 2>&1
 COMMON="data=$TMP/data/classification.csv model=mobilenet_v3_small folds=3 repeats=2 epochs=1 imgsz=32
         batch=8 workers=1 threads=1 project=$TMP/runs seed=3"

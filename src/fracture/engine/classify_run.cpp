@@ -404,8 +404,9 @@ ClassifyOutcome classify_cv(const Config& cli, Logger& log) {
                    "writes the tables, or: fracture classify cv resume=" + run.string() + " merge=true\n";
       return out;
     }
-    log.info("classify cv: every fold is done; pooling {} folds", folds.size());
   }
+  // a shard that found the others' folds done before its own loop reached them pools too: say so
+  if (shards > 1 || merge) log.info("classify cv: every fold is done; pooling {} folds", folds.size());
   std::ostringstream pre;
   pre << "classify cv: " << n << " images, " << opt.repeats << " x " << opt.folds << "-fold"
       << (grouped ? " grouped by patient" : "") << "; per fold, early stopping, temperature and thresholds on an inner "
