@@ -91,4 +91,12 @@ expect 0 "2 of .* images cannot be read and are left out" -- detect val model="$
   data="$TMP/det/data.yaml" split=val imgsz=64 batch=8 workers=1 strict=false validate=decode project="$TMP/runs" name=dval
 expect 1 "key 'validate' must be fast, decode or off" -- detect val model="$TMP/runs/detect/dlenient" \
   data="$TMP/det/data.yaml" validate=maybe project="$TMP/runs"
+# a DICOM whose header claims 65535 x 65535 pixels (4.3 G; the file is 5 KB): refused from the header,
+# naming the limit, before any pixel buffer is made
+if command -v dcmodify > /dev/null && "$BIN" synth out="$TMP/claim" n=2 imgsz=64 seed=2 dicom=true > /dev/null 2>&1; then
+  cp "$(find "$TMP/claim" -name '*.dcm' | sort | head -1)" "$TMP/claim.dcm"
+  dcmodify -q -nb -m "(0028,0010)=65535" -m "(0028,0011)=65535" "$TMP/claim.dcm"
+  expect 1 "claim.dcm: image is 65535 x 65535 = 4294836225 pixels, above max_pixels = 150000000 (memory guard)" -- \
+    classify predict model="$RUN" source="$TMP/claim.dcm" workers=1 project="$TMP/runs"
+fi
 exit $fail
