@@ -242,6 +242,11 @@ TEST(HeaderExamples, CoreRundirFsRng) {
   fs::path run = fracture::make_run_dir("runs", "detect", "train");   // runs/detect/train2 if train exists
   fracture::write_run_args(run, cfg);                                  // run/args.yaml
   EXPECT_TRUE(fs::is_regular_file(run / "args.yaml"));
+  cfg.set("name", "cv", "example");
+  cfg.set("shard", "1/3", "example");
+  fs::path shared = fracture::make_shared_run_dir(cfg, "classify");    // shard=i/n: project/classify/<name>
+  EXPECT_EQ(shared, fracture::shared_run_dir(cfg, "classify"));
+  EXPECT_NE(fracture::read_file(shared / "args.yaml").find("\nshard: ~\n"), std::string::npos);  // shard left out
 
   const fs::path dir = run, path = run / "metrics.json";
   nlohmann::json json = {{"map50", 0.5}};

@@ -30,4 +30,17 @@ void write_run_args(const std::filesystem::path& run, const Config& cfg) {
   write_file_atomic(run / "args.yaml", cfg.to_yaml());
 }
 
+std::filesystem::path shared_run_dir(const Config& cfg, const std::string& task) {
+  return std::filesystem::path(cfg.str("project")) / task / cfg.str("name");
+}
+
+std::filesystem::path make_shared_run_dir(const Config& cfg, const std::string& task) {
+  const std::filesystem::path run = shared_run_dir(cfg, task);
+  std::filesystem::create_directories(run);
+  Config saved = cfg;
+  saved.set("shard", "null", "shard");
+  write_run_args(run, saved);
+  return run;
+}
+
 }  // namespace fracture

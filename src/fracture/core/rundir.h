@@ -3,6 +3,7 @@
 //
 //   fs::path run = fracture::make_run_dir("runs", "detect", "train");   // runs/detect/train2 if train exists
 //   fracture::write_run_args(run, cfg);                                  // run/args.yaml
+//   fs::path shared = fracture::make_shared_run_dir(cfg, "classify");    // shard=i/n: project/classify/<name>
 #pragma once
 #include <filesystem>
 #include <string>
@@ -19,5 +20,11 @@ std::filesystem::path make_run_dir(const std::filesystem::path& project, const s
 /// args.yaml: the run's resolved config (Config::to_yaml), written atomically; a resumed run reads
 /// it back with Config::merge_file.
 void write_run_args(const std::filesystem::path& run, const Config& cfg);
+
+/// shard=i/n: the one run directory every shard shares, <project>/<task>/<name> (not numbered).
+std::filesystem::path shared_run_dir(const Config& cfg, const std::string& task);
+/// Creates shared_run_dir (or finds it) and writes its args.yaml without the `shard` key, so shards
+/// that start together write the same bytes and later ones are checked against it as on resume.
+std::filesystem::path make_shared_run_dir(const Config& cfg, const std::string& task);
 
 }  // namespace fracture

@@ -313,13 +313,7 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
   // Data-parallel (WORLD_SIZE > 1): rank 0's initial weights everywhere (they agree already from the
   // seed; this makes it so whatever the weights file), each rank a shard of every epoch.
   DistGroup* dist = default_group();
-  if (dist) {
-    std::vector<torch::Tensor> state;
-    for (auto& p : res.net->named_parameters(true)) state.push_back(p.value());
-    for (auto& b : res.net->named_buffers(true))
-      if (b.value().is_floating_point()) state.push_back(b.value());
-    dist->broadcast(state, 0);
-  }
+  if (dist) broadcast_module(*dist, *res.net);
   // After weights= (copy_ into an NHWC parameter would keep NHWC anyway), before the optimiser
   // (which keeps references to these parameters and makes its state in their memory format).
   if (opt.channels_last) models::weights_to_channels_last(*res.net);
@@ -391,12 +385,7 @@ FitResult fit_classifier(const std::string& arch, const std::vector<ClsItem>& tr
       torch::Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(z, y, bce);
       optimizer.zero_grad();
       loss.backward();
-      if (dist) {  // the mean of the ranks' gradients: the gradient of the mean loss over all their images
-        std::vector<torch::Tensor> grads;
-        for (auto& p : res.net->parameters(true))
-          if (p.grad().defined()) grads.push_back(p.mutable_grad());
-        dist->allreduce_mean(grads);
-      }
+      if (dist) average_gradients(*dist, *res.net);  // the gradient of the mean loss over all ranks' images
       optimizer.step();
       const double l = loss.item<double>();
       FRACTURE_CHECK(std::isfinite(l), arch, " ", tag, ": training loss is not finite at epoch ", epoch + 1,

@@ -217,9 +217,11 @@ std::vector<cv::Mat> grad_cam_of(models::ClassifierImpl& net, const std::vector<
   return maps;
 }
 
-std::string gradcam_layer(const Config& cfg) { return cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer"); }
-
 }  // namespace
+
+std::string detail::gradcam_layer(const Config& cfg) {
+  return cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer");
+}
 
 std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<ClsItem>& items, const Config& cfg,
                                    Logger& log) {
@@ -227,7 +229,7 @@ std::vector<cv::Mat> grad_cam_maps(const fs::path& model_dir, const std::vector<
   const TrainedModel m = resolve_trained(model_dir);
   const ClassifyOptions opt = trained_options(run_config(m.run), cfg, m.arch);
   // an inner layer differentiates the backbone after it: the unoptimised network
-  const std::string layer = gradcam_layer(cfg);
+  const std::string layer = detail::gradcam_layer(cfg);
   auto net = load_trained(m, opt, log, /*optimise=*/layer.empty());
   return grad_cam_of(*net, items, opt, layer);
 }
@@ -247,7 +249,7 @@ struct CvEnsemble::Impl {
 CvEnsemble::CvEnsemble(const fs::path& cv_run, const std::string& arch, const Config& cfg, Logger& log)
     : impl_(std::make_unique<Impl>()) {
   impl_->opt = trained_options(run_config(cv_run), cfg, arch);
-  impl_->layer = gradcam_layer(cfg);
+  impl_->layer = detail::gradcam_layer(cfg);
   impl_->log = &log;
   for (const fs::path& f : cv_fold_dirs(cv_run, arch)) {
     Impl::Fold fold;

@@ -262,7 +262,7 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
                    "shard=", cli.str("shard"), " needs name= (the run directory project/classify/<name> every shard shares)");
     if (cli.str("resume").empty()) {
       // the shared directory: joined when a shard made it before (its keys must match), else made here
-      const fs::path dir = fs::path(cli.str("project")) / "classify" / cli.str("name");
+      const fs::path dir = shared_run_dir(cli, "classify");
       if (fs::is_regular_file(dir / "run.json")) m.cfg.set("resume", dir.string(), "shard");
     }
   }
@@ -293,11 +293,7 @@ ModeStart begin_mode(const Config& cli, const std::string& mode, Logger& log) {
 void settle_run(ModeStart& m, const std::string& mode, const std::vector<SplitRow>& split_rows, Logger& log) {
   if (!m.resuming && m.shards > 1) {
     // the first shards to start each write the same args.yaml (shard left out), run.json and splits
-    m.run = fs::path(m.cfg.str("project")) / "classify" / m.cfg.str("name");
-    fs::create_directories(m.run);
-    Config saved = m.cfg;
-    saved.set("shard", "null", "shard");
-    write_run_args(m.run, saved);
+    m.run = make_shared_run_dir(m.cfg, "classify");
     report::write_run_json(m.run, mode, m.opt.models);
   } else if (!m.resuming) {
     m.run = start_run(m.cfg, mode, log);

@@ -118,6 +118,8 @@ Config absolute_paths(Config cfg);
 Config resumed_config(const Config& cli, const std::filesystem::path& run, Logger& log);
 /// shard=i/n: (i, n); throws naming the key for anything else.
 std::pair<int, int> parse_shard(const std::string& v);
+/// Key gradcam_layer: the layer Grad-CAM explains ("" for the last feature map).
+std::string gradcam_layer(const Config& cfg);
 }  // namespace detail
 
 }  // namespace fracture::engine

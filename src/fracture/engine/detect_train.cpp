@@ -181,16 +181,6 @@ void scale_loss_across_ranks(detect::LossOutput& out, int64_t batch, DistGroup& 
   out.total = out.total * (tss_r / tss_all * double(g.world_size()) * b_all / double(batch));
 }
 
-// The ranks' mean of every parameter's accumulated gradient (one bucket): all ranks then hold one
-// process's gradient, so every rank takes the same optimiser step, and a checkpoint's pending
-// gradients are per model.
-void average_gradients(torch::nn::Module& net, DistGroup& g) {
-  std::vector<torch::Tensor> grads;
-  for (auto& p : net.parameters(true))
-    if (p.grad().defined()) grads.push_back(p.mutable_grad());
-  g.allreduce_mean(grads);
-}
-
 // One training epoch (Ultralytics' _do_train inner loop): the scheduled lr for every group, warmup
 // of lr / momentum / accumulation over the first nw iterations, forward, loss, backward, and every
 // `accumulate` iterations grad-norm clipping (10), an optimiser step and an EMA update. Returns the
@@ -223,7 +213,7 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
     out.total.backward();
     tloss = (tloss * double(i) + out.items.to(torch::kCPU, torch::kDouble)) / double(i + 1);
     if (ni - st.last_opt_step >= accumulate) {
-      if (c.dist) average_gradients(c.net, *c.dist);
+      if (c.dist) average_gradients(*c.dist, c.net);
       torch::nn::utils::clip_grad_norm_(c.net.parameters(), 10.0);
       c.opt.step();
       c.opt.zero_grad();
@@ -238,7 +228,7 @@ torch::Tensor train_epoch(EpochSteps& c, int epoch, int epochs, TrainState& st, 
   }
   // gradients left pending for the next epoch: the ranks' mean now (the next step's mean of
   // mean + own equals the mean of all), so every rank, and the checkpoint, holds the same
-  if (c.dist && c.nb * (epoch + 1) - 1 > st.last_opt_step) average_gradients(c.net, *c.dist);
+  if (c.dist && c.nb * (epoch + 1) - 1 > st.last_opt_step) average_gradients(*c.dist, c.net);
   return tloss;
 }
 
@@ -388,13 +378,8 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   report::write_skipped(run, skipped);
 
   auto [net, ema_net] = build_models(cfg, scale, nc, seed, device, channels_last, resuming, log);
-  if (dist && !resuming) {  // rank 0's start everywhere (equal from the seed already; so whatever weights= read)
-    std::vector<torch::Tensor> state;
-    for (auto& t : net->parameters(true)) state.push_back(t);
-    for (auto& t : net->buffers(true))
-      if (t.is_floating_point()) state.push_back(t);
-    dist->broadcast(state, 0);
-  }
+  // rank 0's start everywhere (equal from the seed already; so whatever weights= read)
+  if (dist && !resuming) broadcast_module(*dist, *net);
   ModelEMA ema(*net, ema_net.ptr());
 
   const DetectionOptions dopt = train_data_options(cfg, imgsz, epochs);

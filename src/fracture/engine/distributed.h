@@ -15,6 +15,7 @@
 // does not have; one bucket per step costs one collective instead of one per parameter. Every wait
 // has the group's timeout: a rank that died makes the others fail with an error, never hang.
 #pragma once
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "fracture/core/config.h"
@@ -86,6 +87,12 @@ class DistributedCommand {
  private:
   std::filesystem::path scratch_;
 };
+
+/// Every parameter and floating-point buffer of `net` becomes rank `root`'s (the same start on every rank).
+void broadcast_module(DistGroup& group, torch::nn::Module& net, int root = 0);
+/// Every defined parameter gradient of `net` becomes the ranks' mean (one bucket): the gradient of
+/// the mean loss over all ranks' images, so every rank takes the same optimiser step.
+void average_gradients(DistGroup& group, torch::nn::Module& net);
 
 /// Every rank gets rank 0's copy of the files under `dir` that `include` accepts (called on rank 0
 /// with paths relative to `dir`): rank 0 reads and broadcasts them one by one, the others write them

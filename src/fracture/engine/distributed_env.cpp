@@ -149,6 +149,20 @@ int launch_local(int nproc, const std::vector<std::string>& args, Logger& log) {
   return status_out;
 }
 
+void broadcast_module(DistGroup& group, torch::nn::Module& net, int root) {
+  std::vector<torch::Tensor> state = net.parameters(true);
+  for (auto& b : net.buffers(true))
+    if (b.is_floating_point()) state.push_back(b);
+  group.broadcast(state, root);
+}
+
+void average_gradients(DistGroup& group, torch::nn::Module& net) {
+  std::vector<torch::Tensor> grads;
+  for (auto& p : net.parameters(true))
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  group.allreduce_mean(grads);
+}
+
 std::filesystem::path mirror_dir(DistGroup& group, const std::filesystem::path& dir, const std::filesystem::path& scratch,
                                  const std::function<bool(const std::filesystem::path& rel)>& include) {
   namespace fs = std::filesystem;

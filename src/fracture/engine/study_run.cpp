@@ -45,18 +45,14 @@ fs::path study_dir(Config& cfg, Logger& log) {
   if (sharded && cfg.str("resume").empty()) {
     FRACTURE_CHECK(!cfg.str("name").empty(), "shard=", cfg.str("shard"), " needs name= (the study directory ",
                    "project/study/<name> every shard shares)");
-    const fs::path dir = fs::path(cfg.str("project")) / "study" / cfg.str("name");
+    const fs::path dir = shared_run_dir(cfg, "study");
     if (fs::is_regular_file(dir / "study.json")) cfg.set("resume", dir.string(), "shard");
   }
   if (cfg.str("resume").empty()) {
     cfg = detail::absolute_paths(cfg);
     fs::path run;
     if (sharded) {
-      run = fs::path(cfg.str("project")) / "study" / cfg.str("name");
-      fs::create_directories(run);
-      Config saved = cfg;
-      saved.set("shard", "null", "shard");
-      write_run_args(run, saved);
+      run = make_shared_run_dir(cfg, "study");
     } else {
       run = make_run_dir(cfg.str("project"), "study", cfg.str("name").empty() ? "study" : cfg.str("name"));
       write_run_args(run, cfg);
@@ -318,7 +314,7 @@ void pointing_stage(const Config& cfg, const fs::path& cls, const std::string& b
   }
   report::StudyPointing p;
   p.model = best;
-  p.layer = cfg.is_null("gradcam_layer") ? "" : cfg.str("gradcam_layer");
+  p.layer = detail::gradcam_layer(cfg);
   for (const auto& [fold, ib] : by_fold) {
     const PointingGame g =
         pointing_game(cv_fold_dir(cls, best, 0, fold), ib.first, ib.second, cfg, log);

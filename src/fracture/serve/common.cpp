@@ -24,6 +24,12 @@ void catch_stop_signals() {
 
 int stop_signal() { return g_signal; }
 
+std::string with_path_as(std::string msg, const std::string& path, const std::string& as) {
+  if (path.empty()) return msg;
+  for (size_t p = 0; (p = msg.find(path, p)) != std::string::npos; p += as.size()) msg.replace(p, path.size(), as);
+  return msg;
+}
+
 std::string log_hash(std::string_view s) {
   char b[17];
   std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(hash_bytes(s)));

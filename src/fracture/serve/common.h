@@ -14,6 +14,9 @@ namespace fracture::serve {
 void catch_stop_signals();
 /// The signal caught (SIGTERM or SIGINT), 0 when none.
 int stop_signal();
+/// `msg` with every occurrence of `path` (a private temporary file of ours) spelled `as`: what an
+/// error may say to the client (its own file name) or to the log (a neutral word).
+std::string with_path_as(std::string msg, const std::string& path, const std::string& as);
 /// 12 hex digits of a 64-bit FNV-1a hash: names a request or object in a log without its identifier.
 std::string log_hash(std::string_view s);
 

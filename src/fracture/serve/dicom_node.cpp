@@ -213,9 +213,8 @@ class Node : public DcmSCP {
     } catch (const std::exception& e) {
       std::error_code ec;
       fs::remove(file, ec);
-      std::string msg = e.what();
-      for (size_t p; (p = msg.find(file.string())) != std::string::npos;) msg.replace(p, file.string().size(), "object");
-      log_.warn("dicom-node: object {} ({}): not predicted, status 0xC000: {}", id, tag, msg.substr(0, 200));
+      log_.warn("dicom-node: object {} ({}): not predicted, status 0xC000: {}", id, tag,
+                with_path_as(e.what(), file.string(), "object").substr(0, 200));
       return STATUS_STORE_Error_CannotUnderstand;
     }
     std::error_code ec;

@@ -165,13 +165,9 @@ struct Service {
     fs::remove(file, ec);
     if (!a.prediction) {
       // the temporary path is ours: the answer names the client's file, the log only "upload"
-      auto named = [&](const std::string& as) {
-        std::string msg = a.error;
-        for (size_t p; (p = msg.find(file.string())) != std::string::npos;) msg.replace(p, file.string().size(), as);
-        return msg;
-      };
-      json_error(res, 422, named(name));
-      log.warn("serve: request {} ({}): 422 {}", id, tag, named("upload").substr(0, 200));
+      json_error(res, 422, with_path_as(a.error, file.string(), name));
+      log.warn("serve: request {} ({}): 422 {}", id, tag,
+               with_path_as(a.error, file.string(), "upload").substr(0, 200));
       return "unreadable_image";
     }
     json j = std::move(a.prediction->json);
