@@ -2,6 +2,9 @@
 #   make demo   install what is missing, build, generate the synthetic set, validate it, run the classification study and train/test YOLOv8n
 #   make test   install what is missing, build, run every test (ctest)
 BUILD ?= build
+# make sanitize: leaks are reported by the fuzz targets (short-lived); the suite's processes hold
+# libtorch's and OpenCV's process-lifetime allocations at exit, which LeakSanitizer would list
+ASAN_OPTIONS_SUITE ?= detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 # ccache works across precompiled headers only with these sloppiness settings.
@@ -9,7 +12,7 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 # Paths under the checkout are hashed relative to it, so clones in other folders share the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test demo bench sanitize fuzz clean
 
 all: build
 
@@ -32,6 +35,18 @@ demo: configure
 
 bench: build
 	bash scripts/bench.sh $(BUILD)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/ (docs/reliability.md).
+sanitize: deps
+	@bash scripts/install_deps.sh --test
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRACTURE_SANITIZE=ON -DFRACTURE_BUILD_BENCH=OFF > /dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=$(ASAN_OPTIONS_SUITE) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 2700
+
+# libFuzzer targets (clang) in build-fuzz/, each run until RUNS executions or SECONDS_PER_TARGET (docs/reliability.md).
+fuzz:
+	bash scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -21,6 +21,10 @@ if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium)                           # the HTML report's browser test (headless)
   PKGS+=(dcmtk)                              # DCMTK's own tools (dcmodify, storescu, storescp): the other side in DICOM tests
 fi
+# `install_deps.sh --fuzz`: the libFuzzer build (make fuzz, docs/reliability.md)
+if [ "${1:-}" = "--fuzz" ]; then
+  PKGS+=(clang libclang-rt-14-dev dcmtk)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

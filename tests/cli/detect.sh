@@ -13,7 +13,7 @@ D="$TMP/d/data.yaml"
 "$BIN" detect train data="$D" model=yolov8n epochs=1 imgsz=64 batch=4 workers=1 project="$TMP/runs" > "$TMP/train.txt" 2>&1
 RUN="$TMP/runs/detect/train"
 for f in args.yaml results.csv metrics.json curves.json curves.csv predictions.json weights/last.safetensors \
-         weights/best.safetensors weights/names.json weights/resume_e1_optimizer.pt weights/last_state.json; do
+         weights/best.safetensors weights/names.json weights/resume_e1_optimizer.safetensors weights/last_state.json; do
   [ -f "$RUN/$f" ] || { echo "missing $RUN/$f"; cat "$TMP/train.txt"; exit 1; }
 done
 # curve plots (Ultralytics' names), when some class has ground truth: decodable 900x650 PNGs

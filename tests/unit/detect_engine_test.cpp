@@ -24,6 +24,7 @@
 #include "fracture/engine/detect_eval.h"
 #include "fracture/engine/detect_train.h"
 #include "fracture/engine/ema.h"
+#include "fracture/engine/optimizer_state.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/yolov8.h"
 
@@ -243,6 +244,76 @@ TEST(DetectEngine, FitnessAndLetterboxMapping) {
   EXPECT_NEAR(b.y1, 10.0, 1e-4);
   EXPECT_NEAR(b.x2, 100.0, 1e-4);
   EXPECT_NEAR(b.y2, 100.0, 1e-4);
+}
+
+// The resume files' optimiser state (engine/optimizer_state.h): for SGD (nesterov), Adam (amsgrad)
+// and AdamW, saving, loading into a fresh optimiser over other parameter objects and stepping on
+// gives the same parameters as stepping on the original; saving twice gives the same tensors in the
+// same order (torch::save's order follows memory addresses).
+TEST(DetectEngine, OptimizerStateRoundTripsAndContinuesIdentically) {
+  using namespace torch::optim;
+  auto make = [](const std::string& kind, std::vector<torch::Tensor>& ps) -> std::unique_ptr<Optimizer> {
+    torch::manual_seed(1);
+    ps = {torch::randn({3, 2}).requires_grad_(), torch::randn({4}).requires_grad_(), torch::randn({2}).requires_grad_()};
+    std::vector<OptimizerParamGroup> groups;
+    if (kind == "SGD") {
+      groups.emplace_back(std::vector<torch::Tensor>{ps[0], ps[1]},
+                          std::make_unique<SGDOptions>(SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-3)));
+      groups.emplace_back(std::vector<torch::Tensor>{ps[2]}, std::make_unique<SGDOptions>(SGDOptions(0.05).momentum(0.8)));
+      return std::make_unique<SGD>(std::move(groups), SGDOptions(0.1));
+    }
+    if (kind == "Adam") {
+      groups.emplace_back(std::vector<torch::Tensor>{ps[0], ps[1], ps[2]},
+                          std::make_unique<AdamOptions>(AdamOptions(0.01).amsgrad(true).betas({0.8, 0.99})));
+      return std::make_unique<Adam>(std::move(groups), AdamOptions(0.01));
+    }
+    groups.emplace_back(std::vector<torch::Tensor>{ps[0]}, std::make_unique<AdamWOptions>(AdamWOptions(0.01).weight_decay(0.1)));
+    groups.emplace_back(std::vector<torch::Tensor>{ps[1], ps[2]}, std::make_unique<AdamWOptions>(AdamWOptions(0.02).weight_decay(0)));
+    return std::make_unique<AdamW>(std::move(groups), AdamWOptions(0.01));
+  };
+  auto step = [](Optimizer& o, std::vector<torch::Tensor>& ps, int k) {
+    o.zero_grad();
+    torch::Tensor loss = torch::zeros({});
+    for (size_t i = 0; i < ps.size(); ++i) loss = loss + (ps[i] * ps[i] * double(k + i + 1)).sum();
+    loss.backward();
+    o.step();
+  };
+  for (const std::string kind : {"SGD", "Adam", "AdamW"}) {
+    SCOPED_TRACE(kind);
+    std::vector<torch::Tensor> a, b;
+    auto oa = make(kind, a);
+    for (int k = 0; k < 3; ++k) step(*oa, a, k);
+    // a "resumed" optimiser: fresh parameters set to a's values, its state loaded from the file
+    auto ob = make(kind, b);
+    {
+      torch::NoGradGuard ng;
+      for (size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
+    }
+    const fs::path f = fs::temp_directory_path() / ("fracture_optstate_" + std::to_string(::getpid()) + ".safetensors");
+    models::write_safetensors(optimizer_state(*oa), f);
+    load_optimizer_state(*ob, models::read_safetensors(f), f.string());
+    const models::NamedTensors sa = optimizer_state(*oa), sb = optimizer_state(*ob);
+    ASSERT_EQ(sa.size(), sb.size());
+    for (size_t i = 0; i < sa.size(); ++i) {
+      EXPECT_EQ(sa[i].first, sb[i].first);
+      EXPECT_TRUE(torch::equal(sa[i].second, sb[i].second)) << sa[i].first;
+    }
+    for (int k = 3; k < 6; ++k) {
+      step(*oa, a, k);
+      step(*ob, b, k);
+    }
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+    // another optimiser's state is refused naming the file
+    std::vector<torch::Tensor> c;
+    auto oc = make(kind == "SGD" ? "AdamW" : "SGD", c);
+    try {
+      load_optimizer_state(*oc, models::read_safetensors(f), f.string());
+      ADD_FAILURE() << "expected a refusal";
+    } catch (const fracture::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(f.string()), std::string::npos) << e.what();
+    }
+    fs::remove(f);
+  }
 }
 
 TEST(DetectEngine, TrainingIsDeterministicAndResumeEqualsUninterrupted) {

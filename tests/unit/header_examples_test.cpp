@@ -64,6 +64,9 @@
 #include "fracture/serve/common.h"
 #include "fracture/serve/dicom_node.h"
 #include "fracture/serve/http.h"
+#include "fracture/serve/upload.h"
+#include "fracture/core/json_file.h"
+#include "fracture/engine/optimizer_state.h"
 #include "fracture/serve/metrics.h"
 #include "fracture/engine/study_run.h"
 #include "fracture/models/gradcam.h"
@@ -104,6 +107,13 @@
 #include "fracture/report/study.h"
 #include "fracture/report/study_files.h"
 #include "fracture/report/study_plots.h"
+
+#if FRACTURE_WITH_DICOM
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+
+#include "fracture/serve/dicom_results.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -254,6 +264,14 @@ TEST(HeaderExamples, CoreRundirFsRng) {
   std::string bytes = fracture::read_file(path);          // throws fracture::Error naming the path
   uint64_t h = fracture::hash_bytes(bytes);                // FNV-1a 64, for duplicate detection
   EXPECT_EQ(h, fracture::hash_bytes(json.dump(2)));
+  {
+    fracture::write_file_atomic(run / "weights" / "last_state.json", "{\"epochs_done\": 2}");
+    fracture::write_file_atomic(run / "weights" / "x.safetensors.tmp.123.89abcdef", "half");  // a killed write's
+    int n = fracture::remove_stale_temp_files(run);         // on resume: temp files of killed writes
+    EXPECT_EQ(n, 1);
+    nlohmann::json j = fracture::read_json_file(run / "weights" / "last_state.json");
+    EXPECT_EQ(j.at("epochs_done"), 2);
+  }
 
   const uint64_t seed = 7, index = 3, n = 10;
   uint64_t child = fracture::splitmix64(seed ^ index);   // derive a seed
@@ -747,6 +765,25 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     fracture::Config cfg = fracture::Config::defaults();
     cfg.set("model", "runs/study/study", "example");
     int status = fracture::serve::run_http(cfg, *log);   // until SIGTERM / SIGINT (or max_requests)
+  };
+  [[maybe_unused]] auto upload = [&](const httplib::Request& req) {
+    fracture::serve::Upload u = fracture::serve::read_upload(req);   // req: the httplib::Request
+    if (!u.ok()) std::printf("%d %s (%s)\n", u.status, u.error.c_str(), u.kind.c_str());
+    std::string refused = fracture::serve::over_upload_limit(req, 64 << 20);   // "" when within
+  };
+#if FRACTURE_WITH_DICOM
+  [[maybe_unused]] auto dicom_results = [&](DcmDataset& ds, const fs::path& tmp,
+                                            const fracture::engine::ImagePrediction& prediction) {
+    fracture::serve::save_received(ds, tmp / "1.dcm");              // ds: the received DcmDataset
+    std::string tag = fracture::serve::received_object_tag(ds);      // "sop-uid 3fa1c09b2e77"
+    std::unique_ptr<DcmDataset> sc = fracture::serve::secondary_capture(ds, prediction);
+    std::unique_ptr<DcmDataset> sr = fracture::serve::structured_report(ds, prediction);
+  };
+#endif
+  [[maybe_unused]] auto optimizer_state = [&](torch::optim::Optimizer* opt, const fs::path& wdir, const fs::path& f) {
+    fracture::models::NamedTensors s = fracture::engine::optimizer_state(*opt);   // SGD, Adam or AdamW
+    fracture::models::write_safetensors(s, wdir / "resume_e3_optimizer.safetensors");
+    fracture::engine::load_optimizer_state(*opt, fracture::models::read_safetensors(f), f.string());
   };
   [[maybe_unused]] auto dicom_node = [&] {
     fracture::Config cfg = fracture::Config::defaults();

@@ -1,6 +1,8 @@
 // fracture: command-line entry point. Parses `fracture TASK [MODE] key=value ...` and dispatches.
 // Exit status: 0 success, 1 a fracture::Error (bad input, failed check), 2 usage error or a
 // command that is not available yet, 3 an unexpected internal error.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -40,6 +42,9 @@ void print_help(const fracture::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Over a file-size limit (ulimit -f) a write fails with EFBIG and is reported like a full disk,
+  // instead of SIGXFSZ ending the process without a word.
+  ::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> words, pairs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

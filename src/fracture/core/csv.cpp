@@ -8,7 +8,10 @@
 namespace fracture::csv {
 
 std::string field(std::string_view s, bool always_quote) {
-  if (!always_quote && s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  // a field starting with a UTF-8 byte order mark is quoted: unquoted at the start of a file, the
+  // reader would take the mark for the file's and drop it
+  if (!always_quote && s.find_first_of(",\"\r\n") == std::string_view::npos && s.substr(0, 3) != "\xEF\xBB\xBF")
+    return std::string(s);
   std::string q = "\"";
   for (char ch : s) {
     if (ch == '"') q += '"';

@@ -1,12 +1,20 @@
 #include "fracture/core/fs.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <regex>
+#include <vector>
 
 #include "fracture/core/error.h"
 
@@ -20,6 +28,25 @@ std::string read_file(const fs::path& path) {
   return s;
 }
 
+namespace {
+
+// Test hook (tests/cli/kill9.sh, docs/reliability.md): with FRACTURE_TEST_KILL_AT_WRITE=N the N-th
+// atomic write of the process writes half its bytes to the temp file, then SIGKILLs the process: a
+// kill in the middle of a checkpoint write, at a point the test chooses.
+void maybe_die_mid_write(std::FILE* f, std::string_view content) {
+  static const long kill_at = [] {
+    const char* e = std::getenv("FRACTURE_TEST_KILL_AT_WRITE");
+    return e ? std::atol(e) : 0L;
+  }();
+  static std::atomic<long> writes{0};
+  if (kill_at <= 0 || ++writes != kill_at) return;
+  std::fwrite(content.data(), 1, content.size() / 2, f);
+  std::fflush(f);
+  ::kill(::getpid(), SIGKILL);
+}
+
+}  // namespace
+
 void write_file_atomic(const fs::path& path, std::string_view content) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   // Unique temp name in the same folder so rename() is atomic on POSIX.
@@ -29,12 +56,18 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     FRACTURE_CHECK(f != nullptr, tmp.string(), ": cannot open for writing");
+    maybe_die_mid_write(f, content);
+    errno = 0;
     size_t n = content.empty() ? 0 : std::fwrite(content.data(), 1, content.size(), f);
     bool ok = n == content.size() && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+    const int err = errno;
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) {
+      // the previous file at `path`, if any, is untouched: only the temp file is removed
       std::remove(tmp.c_str());
-      FRACTURE_FAIL(path.string(), ": write failed (disk full?)");
+      FRACTURE_FAIL(path.string(), ": write failed after ", n, " of ", content.size(), " bytes: ",
+                    err ? std::strerror(err) : "unknown error", " (disk full, or over a file-size limit?); ",
+                    "the previous version of the file, if any, is kept");
     }
   }
   std::error_code ec;
@@ -43,6 +76,18 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
     std::remove(tmp.c_str());
     FRACTURE_FAIL(path.string(), ": cannot rename temp file into place: ", ec.message());
   }
+}
+
+int remove_stale_temp_files(const fs::path& dir) {
+  static const std::regex temp(R"(.+\.tmp\.[0-9]+\.[0-9a-f]{8})");
+  std::vector<fs::path> stale;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_regular_file(ec) && std::regex_match(it->path().filename().string(), temp)) stale.push_back(it->path());
+  int n = 0;
+  for (const fs::path& p : stale) n += fs::remove(p, ec) ? 1 : 0;
+  return n;
 }
 
 uint64_t hash_bytes(std::string_view bytes) {

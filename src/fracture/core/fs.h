@@ -4,6 +4,7 @@
 //   fracture::write_file_atomic(dir / "metrics.json", json.dump(2));
 //   std::string bytes = fracture::read_file(path);          // throws fracture::Error naming the path
 //   uint64_t h = fracture::hash_bytes(bytes);                // FNV-1a 64, for duplicate detection
+//   int n = fracture::remove_stale_temp_files(run);         // on resume: temp files of killed writes
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +21,11 @@ std::string read_file(const fs::path& path);
 /// Writes `content` to `path` atomically: a temp file in the same folder, flushed, then renamed.
 /// Creates missing parent folders.
 void write_file_atomic(const fs::path& path, std::string_view content);
+
+/// Removes, under `dir` (recursively), the temp files write_file_atomic leaves when its process is
+/// killed mid-write (<name>.tmp.<pid>.<8 hex>); returns how many. Only for a run no other process is
+/// writing to (a resume; not a shard of a shared run).
+int remove_stale_temp_files(const fs::path& dir);
 
 /// FNV-1a 64-bit hash of bytes. Not cryptographic: equal hashes are confirmed by comparing bytes.
 uint64_t hash_bytes(std::string_view bytes);

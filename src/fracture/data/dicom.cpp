@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <vector>
@@ -168,11 +169,72 @@ void window_percentile(const std::vector<int32_t>& sv, double slope, double inte
     o[i] = hi > lo ? to_u16((modality(sv[size_t(i)]) - lo) / (hi - lo) * 65535.0) : uint16_t(0);
 }
 
+// A DCMTK input stream over bytes in memory that, unlike DcmInputBufferStream, hands out factories
+// (the stream reopened at an offset), as DcmInputFileStream does. With one, DCMTK reads an element
+// longer than DCM_MaxReadLength lazily: it skips it, and refuses one that claims more bytes than
+// are left; with a buffer stream it allocates the declared length first, so a 5 KB file claiming a
+// 4 GB element allocated 4 GB (found by tests/fuzz/targets/dicom_file.cpp). `bytes` must outlive
+// the dataset read from it.
+class MemoryProducer : public DcmProducer {
+ public:
+  explicit MemoryProducer(std::string_view b) : b_(b) {}
+  OFBool good() const override { return OFTrue; }
+  OFCondition status() const override { return EC_Normal; }
+  OFBool eos() override { return pos_ >= size(); }
+  offile_off_t avail() override { return size() - pos_; }
+  offile_off_t read(void* buf, offile_off_t n) override {
+    n = std::min(n, avail());
+    if (n > 0) std::memcpy(buf, b_.data() + pos_, size_t(n));
+    pos_ += n;
+    return n;
+  }
+  offile_off_t skip(offile_off_t n) override {
+    n = std::min(n, avail());
+    pos_ += n;
+    return n;
+  }
+  void putback(offile_off_t n) override { pos_ -= std::min(n, pos_); }
+
+ private:
+  offile_off_t size() const { return offile_off_t(b_.size()); }
+  std::string_view b_;
+  offile_off_t pos_ = 0;
+};
+
+class MemoryStream : public DcmInputStream {
+ public:
+  explicit MemoryStream(std::string_view b) : DcmInputStream(&producer_), producer_(b), bytes_(b) {}
+  DcmInputStreamFactory* newFactory() const override;
+
+ private:
+  MemoryProducer producer_;
+  std::string_view bytes_;
+};
+
+class MemoryStreamFactory : public DcmInputStreamFactory {
+ public:
+  MemoryStreamFactory(std::string_view b, offile_off_t offset) : bytes_(b), offset_(offset) {}
+  DcmInputStream* create() const override {
+    auto* s = new MemoryStream(bytes_);
+    s->skip(offset_);
+    return s;
+  }
+  DcmInputStreamFactory* clone() const override { return new MemoryStreamFactory(bytes_, offset_); }
+  DcmInputStreamFactoryType ident() const override { return DFT_DcmInputFileStreamFactory; }
+
+ private:
+  std::string_view bytes_;
+  offile_off_t offset_;
+};
+
+DcmInputStreamFactory* MemoryStream::newFactory() const {
+  // none once a filter (deflate) is installed: offsets then count inflated bytes
+  return currentProducer() == &producer_ ? new MemoryStreamFactory(bytes_, tell()) : nullptr;
+}
+
 // The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded.
 DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name) {
-  DcmInputBufferStream in;
-  in.setBuffer(bytes.data(), offile_off_t(bytes.size()));
-  in.setEos();
+  MemoryStream in(bytes);
   ff.transferInit();
   OFCondition st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
   ff.transferEnd();

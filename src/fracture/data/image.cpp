@@ -213,7 +213,8 @@ cv::Mat float_to_u16(const cv::Mat& grey, const std::string& name) {
 
 void check_pixels(long long w, long long h, const std::string& name, const ReadOptions& opt) {
   FRACTURE_CHECK(w > 0 && h > 0, name, ": image has zero size (", w, " x ", h, ")");
-  FRACTURE_CHECK(w * h <= opt.max_pixels, name, ": image is ", w, " x ", h, " = ", w * h,
+  // w and h come from file headers (up to 2^32 each): compared without multiplying them
+  FRACTURE_CHECK(w <= opt.max_pixels / h, name, ": image is ", w, " x ", h, " = ", double(w) * double(h),
                  " pixels, above max_pixels = ", opt.max_pixels, " (memory guard); downscale it or raise the limit");
 }
 

@@ -6,12 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
@@ -22,6 +24,11 @@ namespace fracture {
 namespace {
 
 constexpr double kCoordTol = 1e-3;  // normalised coordinates up to 1e-3 outside [0, 1] are clamped
+// A label file over this size is refused unread (resource limit): a YOLO line is ~40 bytes, so this
+// is ~400,000 boxes, where a radiograph's file holds a few.
+constexpr uintmax_t kMaxLabelBytes = 16u << 20;
+// Bad lines reported per label file; the file is refused after the first anyway.
+constexpr int kMaxProblemsPerLabelFile = 10;
 
 const std::set<std::string> kImageExt = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"};
 // Extensions Ultralytics accepts that we cannot read: reported instead of silently ignored.
@@ -112,10 +119,25 @@ struct LabelResult {
 // Parses one YOLO label file. Every bad line is reported; any bad line marks the file not ok.
 LabelResult parse_label_file(const fs::path& file, int nc, ProblemSink& sink, Logger& log) {
   LabelResult r;
+  std::error_code ec;
+  const uintmax_t bytes = fs::file_size(file, ec);
+  if (!ec && bytes > kMaxLabelBytes) {
+    sink.add(file, 0, "label file of " + std::to_string(bytes) + " bytes is over the limit of " +
+                          std::to_string(kMaxLabelBytes >> 20) + " MiB (about 400,000 boxes): not a YOLO label file?");
+    r.ok = false;
+    return r;
+  }
   std::string text = read_file(file);
   std::vector<std::string> lines = split_lines(text);
+  text.clear();
+  std::set<std::array<float, 5>> seen;  // exact duplicates are dropped (O(n log n), not pairwise)
+  int bad = 0;
   for (size_t li = 0; li < lines.size(); ++li) {
     const int line = int(li) + 1;
+    if (bad >= kMaxProblemsPerLabelFile) {
+      sink.add(file, line, "more bad lines from here on are not listed");
+      break;
+    }
     std::istringstream ss(lines[li]);
     std::vector<std::string> f;
     for (std::string t; ss >> t;) f.push_back(t);
@@ -124,19 +146,19 @@ LabelResult parse_label_file(const fs::path& file, int nc, ProblemSink& sink, Lo
     if (!(n == 5 || (n >= 7 && n % 2 == 1))) {
       sink.add(file, line, "expected 5 fields 'class cx cy w h' or a polygon 'class x1 y1 x2 y2 x3 y3 ...' (odd "
                            "count >= 7), got " + std::to_string(n) + " fields");
-      r.ok = false;
+      ++bad;
       continue;
     }
     int cls = 0;
     if (!parse_class(f[0], cls)) {
       sink.add(file, line, "class index '" + f[0] + "' is not a non-negative integer");
-      r.ok = false;
+      ++bad;
       continue;
     }
     if (cls >= nc) {
       sink.add(file, line, "class index " + std::to_string(cls) + " is out of range: nc = " + std::to_string(nc) +
                                " (valid 0.." + std::to_string(nc - 1) + ")");
-      r.ok = false;
+      ++bad;
       continue;
     }
     std::vector<double> v(n - 1);
@@ -154,7 +176,7 @@ LabelResult parse_label_file(const fs::path& file, int nc, ProblemSink& sink, Lo
       if (good) v[k - 1] = std::clamp(v[k - 1], 0.0, 1.0);
     }
     if (!good) {
-      r.ok = false;
+      ++bad;
       continue;
     }
     Box b;
@@ -171,18 +193,16 @@ LabelResult parse_label_file(const fs::path& file, int nc, ProblemSink& sink, Lo
     }
     if (!(b.w > 0 && b.h > 0)) {
       sink.add(file, line, n == 5 ? "box width and height must be > 0" : "polygon has zero width or height");
-      r.ok = false;
+      ++bad;
       continue;
     }
-    bool dup = false;
-    for (const Box& o : r.boxes)
-      dup = dup || (o.cls == b.cls && o.cx == b.cx && o.cy == b.cy && o.w == b.w && o.h == b.h);
-    if (dup) {
+    if (!seen.insert({float(b.cls), b.cx, b.cy, b.w, b.h}).second) {
       log.debug("{}:{}: duplicate label line dropped", file.string(), line);
       continue;
     }
     r.boxes.push_back(b);
   }
+  r.ok = bad == 0;
   return r;
 }
 
@@ -372,10 +392,23 @@ DetDataset load_coco(const fs::path& json_path, const fs::path& image_root, bool
   std::error_code ec;
   FRACTURE_CHECK(fs::is_regular_file(json_path, ec), json_path.string(), ": COCO json not found");
   json j;
+  // COCO nests 4 deep; deeper input is refused while parsing (resource limit), before it is built
+  constexpr int kMaxDepth = 64;
+  bool too_deep = false;
   try {
-    j = json::parse(read_file(json_path));
+    j = json::parse(read_file(json_path), [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth) {
+        too_deep = true;
+        throw std::length_error("nested too deep");
+      }
+      return true;
+    });
   } catch (const json::exception& e) {
     FRACTURE_FAIL(json_path.string(), ": not valid JSON: ", e.what());
+  } catch (const std::length_error&) {
+    FRACTURE_CHECK(!too_deep, json_path.string(), ": JSON nested more than ", kMaxDepth,
+                   " levels deep (the limit; COCO is 4 deep): not a COCO annotation file");
+    throw;
   }
   const std::string f = json_path.string();
   FRACTURE_CHECK(j.is_object(), f, ": expected a JSON object with images, annotations, categories");

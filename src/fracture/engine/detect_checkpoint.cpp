@@ -7,8 +7,10 @@
 #include <map>
 
 #include "fracture/core/error.h"
+#include "fracture/core/json_file.h"
 #include "fracture/core/fs.h"
 #include "fracture/engine/distributed.h"
+#include "fracture/engine/optimizer_state.h"
 #include "fracture/report/detect_files.h"
 
 namespace fracture::engine {
@@ -19,7 +21,7 @@ using nlohmann::json;
 namespace {
 
 // The resume files of the checkpoint after `epochs_done` epochs carry that number in their names
-// (weights/resume_e<N>_{model,ema,grads}.safetensors, resume_e<N>_optimizer.pt). last_state.json,
+// (weights/resume_e<N>_{model,ema,optimizer,grads}.safetensors). last_state.json,
 // written last and atomically, names the set in force: a kill while a checkpoint is half written
 // leaves the previous complete set named, and the set it replaces is deleted only after.
 fs::path resume_file(const fs::path& wdir, int epochs_done, const char* part) {
@@ -41,9 +43,7 @@ void save_state(const fs::path& wdir, const TrainState& s) {
   write_file_atomic(wdir / "last_state.json", j.dump(2));
 }
 
-TrainState load_state(const fs::path& wdir) {
-  const fs::path f = wdir / "last_state.json";
-  json j = json::parse(read_file(f));
+TrainState state_from_json(const json& j, const fs::path& f) {
   FRACTURE_CHECK(j.contains("resume_files"), f.string(), ": a checkpoint of an older fracture (resume files without ",
                  "epoch numbers); it cannot be resumed safely, start the run again");
   TrainState s;
@@ -57,6 +57,16 @@ TrainState load_state(const fs::path& wdir) {
   s.grads = j.value("grads", false);
   s.world_size = j.value("world_size", 1);
   return s;
+}
+
+TrainState load_state(const fs::path& wdir) {
+  const fs::path f = wdir / "last_state.json";
+  const json j = read_json_file(f);
+  try {
+    return state_from_json(j, f);
+  } catch (const json::exception& e) {
+    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
+  }
 }
 
 // Deletes the resume files of every checkpoint but the one after `keep` epochs.
@@ -107,7 +117,11 @@ TrainState restore_run(const fs::path& run, const fs::path& wdir, torch::nn::Mod
   load_tensors_into(net, resume_file(wdir, n, "model.safetensors"));
   load_tensors_into(ema_net, resume_file(wdir, n, "ema.safetensors"));
   ema.updates = st.ema_updates;
-  torch::load(opt, resume_file(wdir, n, "optimizer.pt").string());
+  const fs::path optf = resume_file(wdir, n, "optimizer.safetensors");
+  if (!fs::exists(optf) && fs::exists(resume_file(wdir, n, "optimizer.pt")))  // written by fracture <= 0.1 (torch::save)
+    torch::load(opt, resume_file(wdir, n, "optimizer.pt").string());
+  else
+    load_optimizer_state(opt, models::read_safetensors(optf), optf.string());
   if (st.grads) {
     auto g = models::read_checkpoint(resume_file(wdir, n, "grads.safetensors"));
     std::map<std::string, torch::Tensor> gm(g.begin(), g.end());
@@ -130,10 +144,8 @@ void save_epoch_checkpoint(const fs::path& wdir, TrainState& st, int epoch, int6
   const int n = st.epochs_done;
   models::save_safetensors(ema_net, resume_file(wdir, n, "ema.safetensors"));
   models::save_safetensors(net, resume_file(wdir, n, "model.safetensors"));
-  const fs::path optf = resume_file(wdir, n, "optimizer.pt");
-  const fs::path tmp = optf.string() + ".tmp";
-  torch::save(opt, tmp.string());
-  fs::rename(tmp, optf);
+  // not torch::save: it orders the states by memory address, so two identical runs wrote other bytes
+  models::write_safetensors(optimizer_state(opt), resume_file(wdir, n, "optimizer.safetensors"));
   const int64_t last_ni = nb * (epoch + 1) - 1;
   auto g = grads_of(net);
   st.grads = last_ni > st.last_opt_step && !g.empty();

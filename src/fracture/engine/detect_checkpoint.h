@@ -5,7 +5,7 @@
 //   auto back = fracture::engine::restore_run(run, wdir, *net, *ema_net, ema, *opt, rows);   // resume=
 //   auto local = fracture::engine::mirror_run(*group, run, scratch);   // data-parallel: rank 0's files
 //
-// Files (weights/): resume_e<N>_{model,ema,grads}.safetensors and resume_e<N>_optimizer.pt after N
+// Files (weights/): resume_e<N>_{model,ema,optimizer,grads}.safetensors (engine/optimizer_state.h) after N
 // epochs, then last_state.json (written last) naming the set in force; a kill while a set is half
 // written leaves the previous set named. The state is per model, not per rank: a data-parallel run's
 // pending gradients are the ranks' average, so a resume may use any number of processes.

@@ -65,6 +65,10 @@ fs::path study_dir(Config& cfg, Logger& log) {
   if (!run.has_filename()) run = run.parent_path();
   FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml") && fs::is_regular_file(run / "study.json"), "resume=",
                  run.string(), ": not a fracture study directory (no args.yaml and study.json)");
+  if (!sharded) {  // other shards may be writing into a shared study
+    const int stale = remove_stale_temp_files(run);
+    if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
+  }
   cfg = detail::resumed_config(cfg, run, log);
   if (sharded) cfg.set("shard", shard, "cli");
   return run;

@@ -7,6 +7,7 @@
 
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
+#include "fracture/core/json_file.h"
 #include "fracture/core/fs.h"
 
 namespace fracture::report {
@@ -90,13 +91,7 @@ void write_calibration_json(const fs::path& file, const Calibrator& c, size_t n_
 
 Calibrator read_calibrator(const fs::path& f) {
   FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the run did not finish this model or fold)");
-  json j;
-  try {
-    j = json::parse(read_file(f));
-  } catch (const json::exception& e) {
-    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
-  }
-  return calibrator_from_json(j, f.string());
+  return calibrator_from_json(read_json_file(f), f.string());
 }
 
 std::string fold_to_json(const FoldPredictions& f) {

@@ -11,6 +11,7 @@
 
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
+#include "fracture/core/json_file.h"
 #include "fracture/core/fs.h"
 #include "fracture/report/plot.h"
 
@@ -27,7 +28,7 @@ std::vector<std::string> read_names(const fs::path& weights_dir, int64_t nc) {
   std::vector<std::string> names;
   const fs::path names_file = weights_dir / "names.json";
   if (fs::exists(names_file)) {
-    json j = json::parse(read_file(names_file));
+    json j = read_json_file(names_file);
     for (const auto& s : j) names.push_back(s.get<std::string>());
     FRACTURE_CHECK(int64_t(names.size()) == nc, names_file.string(), " lists ", names.size(),
                    " class names but the weights have ", nc, " classes");
@@ -242,7 +243,7 @@ void write_val_report(const DetValOutput& out, const std::vector<std::string>& n
 }
 
 std::vector<ImagePredictions> read_predictions_json(const fs::path& file) {
-  json j = json::parse(read_file(file));
+  json j = read_json_file(file);
   std::vector<ImagePredictions> out;
   auto box = [](const json& a) { return BoxXyxy{a[0].get<double>(), a[1].get<double>(), a[2].get<double>(), a[3].get<double>()}; };
   for (const auto& e : j) {

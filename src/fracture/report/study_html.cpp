@@ -5,6 +5,7 @@
 
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
+#include "fracture/core/json_file.h"
 #include "fracture/core/fs.h"
 #include "fracture/report/plot.h"
 
@@ -62,7 +63,7 @@ std::vector<Figure> classification_figures(const fs::path& study) {
   std::vector<Figure> out;
   const fs::path cv = study / "classify" / "cv";
   if (!fs::is_regular_file(cv / "curves.json")) return out;
-  const json curves = json::parse(read_file(cv / "curves.json")).at("models");
+  const json curves = read_json_file(cv / "curves.json").at("models");
   json roc = json::array(), pr = json::array(), rel = json::array(), thr = json::array();
   std::vector<Series> thr_series;
   for (const auto& [model, c] : curves.items()) {
@@ -185,7 +186,7 @@ std::vector<Figure> detection_figures(const fs::path& study, const std::string& 
   std::vector<Figure> out;
   const fs::path run = study / "detect" / size;
   if (fs::is_regular_file(run / "curves.json")) {
-    const json c = json::parse(read_file(run / "curves.json"));
+    const json c = read_json_file(run / "curves.json");
     json v = json::array();
     const auto& grid = c.at("recall_grid");
     for (size_t k = 0; k < c.at("classes").size(); ++k)
@@ -228,7 +229,7 @@ std::vector<Figure> detection_figures(const fs::path& study, const std::string& 
                    s, "figures/" + size + "_training.png", ""});
   }
   if (fs::is_regular_file(run / "metrics.json")) {
-    const json cm = json::parse(read_file(run / "metrics.json")).at("confusion_matrix");
+    const json cm = read_json_file(run / "metrics.json").at("confusion_matrix");
     const auto& names = cm.at("names");
     json v = json::array();
     for (size_t p = 0; p < names.size(); ++p)
@@ -257,7 +258,7 @@ std::vector<Figure> sample_figures(const fs::path& study) {
   const fs::path f = study / "samples" / "samples.json";
   if (!fs::is_regular_file(f)) return out;
   int k = 0;
-  for (const json& s : json::parse(read_file(f))) {
+  for (const json& s : read_json_file(f)) {
     const std::string png = s.at("overlay").get<std::string>();
     out.push_back({"sample-" + std::to_string(k++), s.at("title").get<std::string>(), s.at("caption").get<std::string>(),
                    json(), "samples/" + png, read_file(study / "samples" / png)});

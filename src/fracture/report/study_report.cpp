@@ -7,6 +7,7 @@
 
 #include "fracture/core/csv.h"
 #include "fracture/core/error.h"
+#include "fracture/core/json_file.h"
 #include "fracture/core/fs.h"
 
 namespace fracture::report {
@@ -234,11 +235,7 @@ void write_external(const StudyReportInput& in, std::string& md) {
 
 json read_stage_json(const fs::path& f) {
   FRACTURE_CHECK(fs::is_regular_file(f), f.string(), ": missing (the stage did not finish)");
-  try {
-    return json::parse(read_file(f));
-  } catch (const json::exception& e) {
-    FRACTURE_FAIL(f.string(), ": unreadable (", e.what(), ")");
-  }
+  return read_json_file(f);
 }
 
 std::string best_classifier(const json& cls) {

@@ -14,11 +14,11 @@
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
-#include "fracture/data/dicom.h"
 #include "fracture/engine/predictor.h"
 #include "fracture/serve/batcher.h"
 #include "fracture/serve/common.h"
 #include "fracture/serve/metrics.h"
+#include "fracture/serve/upload.h"
 
 namespace fracture::serve {
 
@@ -26,17 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// The file type from its first bytes: the extension the image reader dispatches on, "" when unknown.
-std::string sniff(const std::string& b) {
-  auto starts = [&](const char* magic, size_t n) { return b.size() >= n && b.compare(0, n, magic, n) == 0; };
-  if (starts("\x89PNG\r\n\x1a\n", 8)) return ".png";
-  if (starts("\xFF\xD8\xFF", 3)) return ".jpg";
-  if (starts("II*\0", 4) || starts("MM\0*", 4)) return ".tif";
-  if (starts("BM", 2)) return ".bmp";
-  if (b.size() >= 132 && b.compare(128, 4, "DICM") == 0) return ".dcm";
-  return "";
-}
 
 std::string base64(const std::string& in) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -75,14 +64,6 @@ void json_error(httplib::Response& res, int status, const std::string& msg) {
   res.set_content(json({{"error", msg}, {"status", status}}).dump() + "\n", "application/json");
 }
 
-// A multipart file name a client may give: a plain name (no folder, no "..", printable).
-bool plain_name(const std::string& n) {
-  if (n.empty() || n.size() > 255 || n == "." || n == ".." || n.find("..") != std::string::npos) return false;
-  for (unsigned char c : n)
-    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == ':') return false;
-  return true;
-}
-
 struct Service {
   const Config& cfg;
   Logger& log;
@@ -113,45 +94,16 @@ struct Service {
 
   // Returns the error kind ("" on success).
   std::string finish_predict(const httplib::Request& req, httplib::Response& res, long id) {
-    std::string name = "upload", body;
-    if (req.is_multipart_form_data()) {
-      if (!req.has_file("file")) {
-        json_error(res, 400, "multipart body without a part named \"file\"");
-        return "bad_multipart";
-      }
-      const httplib::MultipartFormData f = req.get_file_value("file");
-      if (!f.filename.empty()) {
-        if (!plain_name(f.filename)) {
-          json_error(res, 400, "multipart file name must be a plain name (no folders, '..' or control characters)");
-          return "path_like_name";
-        }
-        name = f.filename;
-      }
-      body = f.content;
-    } else {
-      body = req.body;
+    Upload u = read_upload(req);
+    if (!u.ok()) {
+      json_error(res, u.status, u.error);
+      return u.kind;
     }
-    if (body.empty()) {
-      json_error(res, 400, "empty body: expected a PNG, JPEG, TIFF, BMP or DICOM file");
-      return "empty_body";
-    }
-    const std::string ext = sniff(body);
-    if (ext.empty()) {
-      json_error(res, 415, "the body is not a PNG, JPEG, TIFF, BMP or DICOM Part 10 file");
-      return "unsupported_media_type";
-    }
-    // what the log may say about the image: a hash of its SOP Instance UID (DICOM) or of its bytes
-    std::string tag = "bytes " + log_hash(body);
-    if (ext == ".dcm") {
-      try {
-        const std::string uid = dicom_instance_uid(body, "upload");
-        if (!uid.empty()) tag = "sop-uid " + log_hash(uid);
-      } catch (const std::exception&) {
-      }
-    }
-    const fs::path file = tmp / (std::to_string(id) + ext);
-    write_file_atomic(file, body);
-    body.clear();
+    const std::string& name = u.name;
+    const std::string& tag = u.log_tag;
+    const fs::path file = tmp / (std::to_string(id) + u.ext);
+    write_file_atomic(file, u.body);
+    u.body.clear();
     std::optional<std::future<Answer>> fut = batcher.submit(ClsItem{file, 0, "", ""});
     if (!fut) {
       fs::remove(file);
@@ -204,10 +156,9 @@ int run_http(const Config& cfg, Logger& log) {
   server.set_payload_max_length(max_upload);
   // a declared size over the limit is refused before the body is read
   server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
-    const std::string cl = req.get_header_value("Content-Length");
-    if (!cl.empty() && std::strtoull(cl.c_str(), nullptr, 10) > max_upload) {
-      json_error(res, 413, "upload of " + cl + " bytes is over the limit of " + std::to_string(max_upload) +
-                               " bytes (key max_upload_mb)");
+    const std::string refused = over_upload_limit(req, max_upload);
+    if (!refused.empty()) {
+      json_error(res, 413, refused);
       res.set_header("Connection", "close");
       svc.metrics.request(req.path, 413, 0.0);
       svc.metrics.error("too_large");

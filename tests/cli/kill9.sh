@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Kill -9 anywhere (docs/reliability.md). classify cv, detect train, a distributed detect train (2
+# processes) and a study are each run once uninterrupted, then again at the same path in chains of
+# up to two SIGKILLs and a final resume. A kill comes at a random time (a share of the uninterrupted
+# run's duration) or in the middle of a random atomic write (FRACTURE_TEST_KILL_AT_WRITE=N: the N-th
+# write stops half-written and the process SIGKILLs itself). After every kill each file of the run
+# directory must be whole (tests/tools/run_intact.py); the resumed run must end with exactly the files
+# of the uninterrupted one, byte for byte, and no temp file left.
+#   KILL9_POINTS  chains per command (default 2, the sample `make test` runs; docs/reliability.md has a longer sweep)
+#   KILL9_SEED    seed of the kill points (default 1; printed with every kill, so a failure can be replayed)
+#   KILL9_ONLY    run only the commands whose name matches this regex (cv|detect|ddp|study)
+# $1 = fracture binary, $2 = source dir; cwd = build/tests.
+set -euo pipefail
+trap 'echo "kill9.sh: line $LINENO failed" >&2' ERR
+BIN=$1
+SRC=$2
+POINTS=${KILL9_POINTS:-2}
+SEED=${KILL9_SEED:-1}
+ONLY=${KILL9_ONLY:-.}
+RANDOM=$SEED
+TMP=$(mktemp -d "$PWD/kill9.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+INTACT="/usr/bin/python3 $SRC/tests/tools/run_intact.py"
+"$BIN" synth out="$TMP/data" n=40 imgsz=64 seed=1 difficulty=easy > /dev/null 2>&1
+
+fail() {
+  echo "kill9: $*" >&2
+  exit 1
+}
+
+# Runs "$@" in its own process group; with $KILL_MS > 0 SIGKILLs the whole group after that many ms.
+# Prints the exit status (137 when killed).
+run_group() {
+  local pid status=0
+  setsid "$@" > /dev/null 2>> "$TMP/log.err" &
+  pid=$!
+  if [ "${KILL_MS:-0}" -gt 0 ]; then
+    local t=$KILL_MS
+    sleep "$((t / 1000)).$(printf %03d $((t % 1000)))"
+    kill -9 -- "-$pid" 2> /dev/null || true
+  fi
+  wait "$pid" || status=$?
+  # a rank or worker of a killed group may outlive the leader by a moment
+  for _ in $(seq 50); do pgrep -g "$pid" > /dev/null || break; sleep 0.1; done
+  echo "$status"
+}
+
+# A file without its wall-clock fields, the only bytes two runs of one seed may differ in: the last
+# column of results.csv (seconds: Ultralytics' `time`, the classifier's epoch time) and the JSON
+# fields "elapsed_s" and "*seconds".
+untimed() {
+  case "$1" in
+    */results.csv) sed 's/,[^,]*$//' "$1" ;;
+    *.json) grep -vE '"(elapsed_s|[a-z_]*seconds)":' "$1" ;;
+    *) cat "$1" ;;
+  esac
+}
+
+# the files of two run directories, byte for byte but for untimed's fields
+same_files() {
+  local a=$1 b=$2
+  diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) > "$TMP/sets.diff" ||
+    { cat "$TMP/sets.diff" >&2; fail "$3: the file sets differ (< uninterrupted, > killed and resumed)"; }
+  while read -r f; do
+    cmp -s "$a/$f" "$b/$f" || cmp -s <(untimed "$a/$f") <(untimed "$b/$f") ||
+      fail "$3: $f differs from the uninterrupted run"
+  done < <(cd "$a" && find . -type f | sort)
+}
+
+# scenario NAME RUN_DIR START... -- RESUME...   (RUN_DIR relative to $TMP, where START writes)
+scenario() {
+  local name=$1 run=$2
+  shift 2
+  [[ $name =~ $ONLY ]] || return 0
+  local start=() resume=() seen=0
+  for a in "$@"; do
+    if [ "$a" = "--" ]; then seen=1; elif [ $seen = 0 ]; then start+=("$a"); else resume+=("$a"); fi
+  done
+  rm -rf "${TMP:?}/$run"
+  local t0 t1 status
+  t0=$(date +%s%N)
+  status=$(KILL_MS=0 run_group "$BIN" "${start[@]}")
+  t1=$(date +%s%N)
+  [ "$status" = 0 ] || { cat "$TMP/log.err" >&2; fail "$name: the uninterrupted run failed ($status)"; }
+  local ms=$(((t1 - t0) / 1000000))
+  $INTACT "$TMP/$run" --no-temp || fail "$name: the uninterrupted run left broken or temp files"
+  rm -rf "$TMP/ref_$name"
+  mv "$TMP/$run" "$TMP/ref_$name"
+  echo "kill9: $name: uninterrupted in $ms ms"
+  for ((p = 1; p <= POINTS; ++p)); do
+    rm -rf "${TMP:?}/$run"
+    local cmd=("${start[@]}") kills=0 what
+    while :; do
+      : > "$TMP/log.err"
+      if [ $kills -ge 2 ]; then
+        status=$(KILL_MS=0 run_group "$BIN" "${cmd[@]}")
+        [ "$status" = 0 ] || { cat "$TMP/log.err" >&2; fail "$name chain $p: the final resume failed ($status)"; }
+        break
+      fi
+      if [ $((RANDOM % 2)) = 0 ]; then
+        local at=$((100 + RANDOM * ms / 32768))
+        what="SIGKILL after $at ms"
+        status=$(KILL_MS=$at run_group "$BIN" "${cmd[@]}")
+      else
+        local n=$((1 + RANDOM % 60))
+        what="SIGKILL in atomic write $n"
+        status=$(KILL_MS=0 FRACTURE_TEST_KILL_AT_WRITE=$n run_group env FRACTURE_TEST_KILL_AT_WRITE=$n "$BIN" "${cmd[@]}")
+      fi
+      kills=$((kills + 1))
+      echo "kill9: $name chain $p: $what (seed $SEED): exit $status"
+      if [ ! -d "$TMP/$run" ]; then  # killed before the run directory existed: start again
+        cmd=("${start[@]}")
+        continue
+      fi
+      $INTACT "$TMP/$run" || fail "$name chain $p: a broken file after $what"
+      [ "$status" = 0 ] && break  # it finished before the kill
+      cmd=("${resume[@]}")
+    done
+    $INTACT "$TMP/$run" --no-temp || fail "$name chain $p: broken or temp files after the resumed run"
+    same_files "$TMP/ref_$name" "$TMP/$run" "$name chain $p"
+    echo "kill9: $name chain $p: resumed run identical to the uninterrupted one"
+  done
+}
+
+CV="classify cv data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=2 imgsz=32 batch=8 folds=2 repeats=1
+    workers=1 threads=1 seed=3 project=$TMP/runs name=cv"
+# shellcheck disable=SC2086
+scenario cv runs/classify/cv $CV -- classify cv resume="$TMP/runs/classify/cv" workers=1 threads=1
+DET="detect train data=$TMP/data/data.yaml model=yolov8n epochs=3 imgsz=64 batch=8 workers=1 threads=1 seed=3
+     warmup_epochs=1 close_mosaic=1 project=$TMP/runs name=det"
+# shellcheck disable=SC2086
+scenario detect runs/detect/det $DET -- detect train resume="$TMP/runs/detect/det" workers=1 threads=1
+# shellcheck disable=SC2086
+scenario ddp runs/detect/ddp ${DET/name=det/name=ddp} nproc=2 -- detect train resume="$TMP/runs/detect/ddp" \
+  nproc=2 workers=1 threads=1
+STUDY="study data=$TMP/data/data.yaml cls_data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=1
+       imgsz=32 batch=8 folds=2 repeats=1 detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 threads=1
+       project=$TMP/runs name=study"
+# shellcheck disable=SC2086
+scenario study runs/study/study $STUDY -- study resume="$TMP/runs/study/study" workers=1 threads=1
+echo "kill9: passed (seed $SEED, $POINTS chains per command)"

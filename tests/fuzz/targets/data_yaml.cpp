@@ -1,0 +1,54 @@
+// Fuzz target: an Ultralytics data.yaml (data/yolo.cpp) over a fixed folder with images and labels
+// (images/{train,val}, a list file, labels). Checks: refusals name the yaml (or the file it points
+// to); a loaded dataset's boxes carry classes < its names.
+#include <opencv2/imgcodecs.hpp>
+
+#include "../fuzz_util.h"
+#include "fracture/data/yolo.h"
+
+namespace fs = std::filesystem;
+
+static fs::path setup() {
+  const fs::path d = fuzz::scratch("data_yaml");
+  for (const char* s : {"train", "val"}) {
+    fs::create_directories(d / "images" / s);
+    fs::create_directories(d / "labels" / s);
+    cv::imwrite((d / "images" / s / "a.png").string(), cv::Mat(16, 16, CV_8UC1, cv::Scalar(90)));
+    fuzz::write(d / "labels" / s / "a.txt", "0 0.5 0.5 0.25 0.25\n1 0.2 0.2 0.1 0.1\n");
+  }
+  fuzz::write(d / "train.txt", "images/train/a.png\n./images/val/a.png\n");
+  return d;
+}
+
+// Absolute paths and ".." lead out of the scratch folder: "val: /" lists every image on the machine
+// (a legitimate request, but 20 s per input); such inputs are skipped.
+static bool leaves_the_folder(std::string_view s) {
+  if (s.find("..") != std::string_view::npos || (!s.empty() && s[0] == '/')) return true;
+  for (size_t i = 1; i < s.size(); ++i)
+    if (s[i] == '/' && std::string_view(" \t:-[,'\"{?").find(s[i - 1]) != std::string_view::npos) return true;
+  return false;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const fs::path d = setup();
+  if (leaves_the_folder(std::string_view(reinterpret_cast<const char*>(data), size))) return 0;
+  fuzz::write(d / "data.yaml", data, size);
+  for (bool strict : {true, false}) {
+    fracture::DetDataset ds;
+    std::vector<fracture::Problem> problems;
+    try {
+      ds = fracture::load_yolo(d / "data.yaml", strict, fuzz::quiet(), &problems);
+    } catch (const fracture::Error& e) {
+      const std::string m = e.what();
+      // the yaml itself, or a path it leads to (a split folder, list file, image or label)
+      if (m.find("data.yaml") == std::string::npos && m.find('/') == std::string::npos)
+        fuzz::fail("the error names neither data.yaml nor a path: " + m);
+      continue;
+    }
+    for (const auto& [split, items] : ds.splits)
+      for (const fracture::DetItem& it : items)
+        for (const fracture::Box& b : it.boxes)
+          if (b.cls < 0 || size_t(b.cls) >= ds.names.size()) fuzz::fail("a box's class is not one of the names");
+  }
+  return 0;
+}
