@@ -47,10 +47,12 @@ for t in $TARGETS; do
     tail -30 "$log" >&2
   fi
   if [ "${MERGE:-0}" = 1 ]; then
-    mkdir -p "merged/$t"
-    "./tests/fuzz/fuzz_$t" -merge=1 "merged/$t" "$ROOT/tests/fuzz/corpus/$t" "work/$t" > /dev/null 2>&1 || true
+    # the inputs that add coverage (libFuzzer names them by their SHA-1), less those already kept
+    rm -rf "merged/$t" && mkdir -p "merged/$t"
+    "./tests/fuzz/fuzz_$t" -merge=1 -rss_limit_mb=4096 "merged/$t" "$ROOT/tests/fuzz/corpus/$t" "work/$t" > /dev/null 2>&1 || true
+    have=$(sha1sum "$ROOT/tests/fuzz/corpus/$t/"* | cut -d' ' -f1)
     for f in "merged/$t"/*; do
-      [ -e "$ROOT/tests/fuzz/corpus/$t/$(basename "$f")" ] || cp "$f" "$ROOT/tests/fuzz/corpus/$t/"
+      grep -qx "$(basename "$f")" <<< "$have" || cp "$f" "$ROOT/tests/fuzz/corpus/$t/"
     done
   fi
 done

@@ -20,6 +20,7 @@ PKGS=(
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium)                           # the HTML report's browser test (headless)
   PKGS+=(dcmtk)                              # DCMTK's own tools (dcmodify, storescu, storescp): the other side in DICOM tests
+  PKGS+=(procps util-linux)                  # pgrep and setsid: the kill -9 harness (tests/cli/kill9.sh)
 fi
 # `install_deps.sh --fuzz`: the libFuzzer build (make fuzz, docs/reliability.md)
 if [ "${1:-}" = "--fuzz" ]; then

@@ -99,4 +99,25 @@ if command -v dcmodify > /dev/null && "$BIN" synth out="$TMP/claim" n=2 imgsz=64
   expect 1 "claim.dcm: image is 65535 x 65535 = 4294836225 pixels, above max_pixels = 150000000 (memory guard)" -- \
     classify predict model="$RUN" source="$TMP/claim.dcm" workers=1 project="$TMP/runs"
 fi
+# Resource limits: each refused in bounded time and memory, naming the limit it hit.
+# - a PNG whose header claims 30,000 x 30,000 pixels (a 100-byte file)
+/usr/bin/python3 - "$TMP/big.png" <<'PY'
+import struct, sys, zlib
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+PY
+expect 1 "big.png: image is 30000 x 30000 = 900000000 pixels, above max_pixels = 150000000" -- \
+  classify predict model="$RUN" source="$TMP/big.png" workers=1 project="$TMP/runs"
+# - a YOLO label file of 10 million lines (180 MB): refused unread, the rest of the set checked
+cp -r "$D" "$TMP/huge"
+lab=$(find "$TMP/huge/labels/train" -name '*.txt' | sort | head -1)
+yes "0 0.5 0.5 0.1 0.1" | head -n 10000000 > "$lab"
+expect 1 "$(basename "$lab"): label file of 180000000 bytes is over the limit of 16 MiB" -- \
+  check data="$TMP/huge/data.yaml" validate=off
+rm -rf "$TMP/huge"
+# - COCO JSON nested 100,000 deep
+/usr/bin/python3 -c "import sys; open(sys.argv[1], 'w').write('[' * 100000 + ']' * 100000)" "$TMP/deep.json"
+expect 1 "deep.json: JSON nested more than 64 levels deep" -- check data="$TMP/deep.json"
 exit $fail

@@ -101,8 +101,16 @@ for f in r0f0 r0f1; do
 done
 test -s "$CV/metrics.json" && test -s "$CV/oof_predictions.csv"
 grep -q "mobilenet_v3_small" "$TMP/cv.txt"
+# resume of a finished run: every fold skipped (not retrained), the pooled files written again with
+# the same bytes
+( cd "$CV" && find . -type f -exec md5sum {} + | sort -k2 ) > "$TMP/before.txt"
 "$BIN" classify cv resume="$CV" workers=1 > /dev/null 2> "$TMP/resume.err"
-grep -q "skipped" "$TMP/resume.err"
+for f in r0f0 r0f1; do
+  grep -q "mobilenet_v3_small $f: done before (fold.json), skipped" "$TMP/resume.err" ||
+    { echo "cv resume: $f not skipped"; cat "$TMP/resume.err"; exit 1; }
+done
+( cd "$CV" && find . -type f -exec md5sum {} + | sort -k2 ) > "$TMP/after.txt"
+diff "$TMP/before.txt" "$TMP/after.txt" || { echo "cv resume of a finished run changed its files"; exit 1; }
 "$BIN" classify val model="$CV/folds/mobilenet_v3_small/r0f1" split=test project="$TMP/runs" name=cvval > /dev/null 2>&1
 # a cv fold's split=test is its own held-out outer fold: the same images and logits as its out-of-fold rows
 /usr/bin/python3 - "$CV/oof_predictions.csv" "$TMP/runs/classify/cvval/predictions.csv" <<'PY'

@@ -67,10 +67,11 @@ same_files() {
   done < <(cd "$a" && find . -type f | sort)
 }
 
-# scenario NAME RUN_DIR START... -- RESUME...   (RUN_DIR relative to $TMP, where START writes)
+# scenario NAME RUN_DIR WRITES START... -- RESUME...   (RUN_DIR relative to $TMP, where START
+# writes; WRITES about the number of atomic writes of a run: the range of the write kills)
 scenario() {
-  local name=$1 run=$2
-  shift 2
+  local name=$1 run=$2 writes=$3
+  shift 3
   [[ $name =~ $ONLY ]] || return 0
   local start=() resume=() seen=0
   for a in "$@"; do
@@ -102,9 +103,9 @@ scenario() {
         what="SIGKILL after $at ms"
         status=$(KILL_MS=$at run_group "$BIN" "${cmd[@]}")
       else
-        local n=$((1 + RANDOM % 60))
+        local n=$((1 + RANDOM % writes))
         what="SIGKILL in atomic write $n"
-        status=$(KILL_MS=0 FRACTURE_TEST_KILL_AT_WRITE=$n run_group env FRACTURE_TEST_KILL_AT_WRITE=$n "$BIN" "${cmd[@]}")
+        status=$(KILL_MS=0 run_group env FRACTURE_TEST_KILL_AT_WRITE=$n "$BIN" "${cmd[@]}")
       fi
       kills=$((kills + 1))
       echo "kill9: $name chain $p: $what (seed $SEED): exit $status"
@@ -125,17 +126,51 @@ scenario() {
 CV="classify cv data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=2 imgsz=32 batch=8 folds=2 repeats=1
     workers=1 threads=1 seed=3 project=$TMP/runs name=cv"
 # shellcheck disable=SC2086
-scenario cv runs/classify/cv $CV -- classify cv resume="$TMP/runs/classify/cv" workers=1 threads=1
+scenario cv runs/classify/cv 40 $CV -- classify cv resume="$TMP/runs/classify/cv" workers=1 threads=1
 DET="detect train data=$TMP/data/data.yaml model=yolov8n epochs=3 imgsz=64 batch=8 workers=1 threads=1 seed=3
      warmup_epochs=1 close_mosaic=1 project=$TMP/runs name=det"
 # shellcheck disable=SC2086
-scenario detect runs/detect/det $DET -- detect train resume="$TMP/runs/detect/det" workers=1 threads=1
+scenario detect runs/detect/det 40 $DET -- detect train resume="$TMP/runs/detect/det" workers=1 threads=1
 # shellcheck disable=SC2086
-scenario ddp runs/detect/ddp ${DET/name=det/name=ddp} nproc=2 -- detect train resume="$TMP/runs/detect/ddp" \
+scenario ddp runs/detect/ddp 40 ${DET/name=det/name=ddp} nproc=2 -- detect train resume="$TMP/runs/detect/ddp" \
   nproc=2 workers=1 threads=1
 STUDY="study data=$TMP/data/data.yaml cls_data=$TMP/data/classification.csv model=mobilenet_v3_small epochs=1
        imgsz=32 batch=8 folds=2 repeats=1 detectors=[yolov8n] det_epochs=2 det_imgsz=64 workers=1 threads=1
        project=$TMP/runs name=study"
 # shellcheck disable=SC2086
-scenario study runs/study/study $STUDY -- study resume="$TMP/runs/study/study" workers=1 threads=1
+scenario study runs/study/study 120 $STUDY -- study resume="$TMP/runs/study/study" workers=1 threads=1
+
+# Disk full (a file-size limit, ulimit -f): the run killed after its first checkpoint is resumed
+# with every file limited to 4 MiB; the second checkpoint's weights cannot be written: a clear error,
+# the first checkpoint still in force and whole; resumed without the limit: the uninterrupted run.
+if [[ detect =~ $ONLY ]]; then
+  R="$TMP/runs/detect/det"
+  rm -rf "$R"
+  # shellcheck disable=SC2086
+  setsid "$BIN" $DET > /dev/null 2> "$TMP/full.err" &
+  pid=$!
+  for _ in $(seq 600); do [ -f "$R/weights/last_state.json" ] && break; sleep 0.05; done
+  kill -9 -- "-$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  grep -q '"epochs_done": 1,' "$R/weights/last_state.json" || fail "disk full: no first checkpoint to start from"
+  status=0
+  (ulimit -f 4096 && "$BIN" detect train resume="$R" workers=1 threads=1) > /dev/null 2> "$TMP/full.err" || status=$?
+  [ "$status" = 1 ] || { cat "$TMP/full.err" >&2; fail "disk full: exit $status, expected 1 (an error, not a crash)"; }
+  grep -q "write failed after .* bytes: File too large (disk full, or over a file-size limit?); the previous version of the file, if any, is kept" \
+    "$TMP/full.err" || { cat "$TMP/full.err" >&2; fail "disk full: the error does not say what happened"; }
+  grep -q '"epochs_done": 1,' "$R/weights/last_state.json" || fail "disk full: the first checkpoint is no longer in force"
+  $INTACT "$R" || fail "disk full: a broken file"
+  "$BIN" detect train resume="$R" workers=1 threads=1 > /dev/null 2> "$TMP/full.err" ||
+    { cat "$TMP/full.err" >&2; fail "disk full: the resume after the limit failed"; }
+  $INTACT "$R" --no-temp || fail "disk full: broken or temp files after the resume"
+  same_files "$TMP/ref_detect" "$R" "disk full"
+  echo "kill9: disk full: refused with a clear error, first checkpoint kept, resumed to the uninterrupted run"
+  # a run directory damaged outside fracture is refused, naming the file (never an internal error)
+  head -c 40 "$TMP/ref_detect/weights/last_state.json" > "$R/weights/last_state.json"
+  status=0
+  "$BIN" detect train resume="$R" > /dev/null 2> "$TMP/damaged.err" || status=$?
+  [ "$status" = 1 ] && grep -q "last_state.json: not valid JSON" "$TMP/damaged.err" ||
+    { cat "$TMP/damaged.err" >&2; fail "a damaged last_state.json: exit $status"; }
+  echo "kill9: a damaged last_state.json is refused naming it"
+fi
 echo "kill9: passed (seed $SEED, $POINTS chains per command)"

@@ -418,3 +418,48 @@ TEST(Synth, TinySetWithEmptySplitLoads) {
     EXPECT_EQ(total, static_cast<size_t>(n)) << "n=" << n;
   }
 }
+
+// The labels are tied to the pixels. Rendered with its fracture lines (no displacement, no
+// swelling) and with no fracture at all, an image differs only inside its fracture boxes (grown by
+// 2 px for the film's blur and the resize), and inside every box it differs. The displaced distal
+// fragment and the soft-tissue swelling are meant to reach beyond the box, as on a film: the box
+// marks the break, as FracAtlas' boxes do.
+TEST(Synth, FractureLinesLieInsideTheirBoxes) {
+  int images = 0, boxes = 0;
+  double worst_outside = 0;
+  for (const char* difficulty : {"easy", "medium", "hard"}) {
+    SynthOptions o = small(40, 128, 5);
+    o.difficulty = difficulty;
+    o.fracture_rate = 1.0;
+    fracture::SynthRenderParts lines, none;
+    lines.displacement = lines.swelling = false;
+    none.fractures = false;
+    for (const fracture::SynthPlanItem& item : fracture::plan_synth(o)) {
+      const fracture::SynthSample a = fracture::render_synth(o, item, lines), b = fracture::render_synth(o, item, none);
+      ASSERT_EQ(a.boxes.size(), b.boxes.size());
+      cv::Mat diff;
+      cv::absdiff(a.image, b.image, diff);
+      cv::Mat inside = cv::Mat::zeros(diff.size(), CV_8U);
+      for (const fracture::Box& x : a.boxes) {
+        if (x.cls == 4) continue;  // the humerus anatomy box
+        const int S = diff.cols;
+        cv::Rect r(int(std::floor((x.cx - x.w / 2) * S)) - 2, int(std::floor((x.cy - x.h / 2) * S)) - 2,
+                   int(std::ceil(x.w * S)) + 5, int(std::ceil(x.h * S)) + 5);
+        r &= cv::Rect(0, 0, S, S);
+        double in_box = 0;
+        cv::minMaxLoc(diff(r), nullptr, &in_box);
+        EXPECT_GT(in_box, 0.01) << difficulty << " image " << item.index << ": a box without its fracture's pixels";
+        inside(r).setTo(1);
+        ++boxes;
+      }
+      double outside = 0;
+      cv::minMaxLoc(diff, nullptr, &outside, nullptr, nullptr, inside == 0);
+      worst_outside = std::max(worst_outside, outside);
+      EXPECT_LT(outside, 1e-3) << difficulty << " image " << item.index << ": the fracture changes pixels outside its boxes";
+      ++images;
+    }
+  }
+  std::printf("fracture lines vs boxes: %d images, %d boxes, largest change outside a box %.2e\n", images, boxes,
+              worst_outside);
+  EXPECT_GT(boxes, 100);
+}

@@ -214,7 +214,8 @@ cv::Mat float_to_u16(const cv::Mat& grey, const std::string& name) {
 void check_pixels(long long w, long long h, const std::string& name, const ReadOptions& opt) {
   FRACTURE_CHECK(w > 0 && h > 0, name, ": image has zero size (", w, " x ", h, ")");
   // w and h come from file headers (up to 2^32 each): compared without multiplying them
-  FRACTURE_CHECK(w <= opt.max_pixels / h, name, ": image is ", w, " x ", h, " = ", double(w) * double(h),
+  FRACTURE_CHECK(w <= opt.max_pixels / h, name, ": image is ", w, " x ", h, " = ",
+                 (unsigned long long)w * (unsigned long long)h,  // both < 2^32 here: no overflow
                  " pixels, above max_pixels = ", opt.max_pixels, " (memory guard); downscale it or raise the limit");
 }
 

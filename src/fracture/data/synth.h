@@ -78,8 +78,16 @@ struct SynthSample {
   SynthRegion region = SynthRegion::kFingers;
 };
 
+/// What render_synth draws of the fractures. Tests only (synth_test.cpp ties the labels to the
+/// pixels): every combination consumes the same random numbers, so images differ only in these parts.
+struct SynthRenderParts {
+  bool fractures = true;     ///< false: every bone intact and no swelling (boxes and labels unchanged)
+  bool displacement = true;  ///< false: the lines without the distal fragment's shift, gap and angulation
+  bool swelling = true;      ///< false: no soft-tissue swelling over the fractures
+};
+
 /// Renders image `item.index` (deterministic in seed, index and options).
-SynthSample render_synth(const SynthOptions& opt, const SynthPlanItem& item);
+SynthSample render_synth(const SynthOptions& opt, const SynthPlanItem& item, const SynthRenderParts& parts = {});
 
 /// Image label from boxes: 1 when any box has a fracture class (every class except 4 `humerus`).
 int synth_label(const std::vector<Box>& boxes);

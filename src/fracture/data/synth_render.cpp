@@ -112,7 +112,8 @@ Fractures place_fractures(const SynthOptions& opt, SynthRegion region, const Sce
 }
 
 // --- attenuation map D: soft tissue, swelling over fractures, flat bones, bones, metal -----------
-cv::Mat attenuation(const Scene& scene, const Fractures& F, const Difficulty& dif, int R, Rng& rng) {
+cv::Mat attenuation(const Scene& scene, const Fractures& F, const Difficulty& dif, int R, Rng& rng,
+                    const SynthRenderParts& parts) {
   const std::vector<Fracture>& fractures = F.list;
   const std::vector<int>& frac_of = F.of_prim;
   cv::Mat soft = cv::Mat::zeros(R, R, CV_32F);
@@ -140,7 +141,7 @@ cv::Mat attenuation(const Scene& scene, const Fractures& F, const Difficulty& di
     cv::ellipse(m, cv::RotatedRect(cv::Point2f(float(c.x), float(c.y)), cv::Size2f(float(len), float(wid)), float(ang)),
                 cv::Scalar(1.0), cv::FILLED, cv::LINE_AA);
     cv::GaussianBlur(m, m, cv::Size(0, 0), 0.25 * wid);
-    D += m * amp;
+    if (parts.fractures && parts.swelling) D += m * amp;
   }
   for (const auto& poly : scene.flat) {
     cv::Mat m = cv::Mat::zeros(R, R, CV_32F);
@@ -151,7 +152,7 @@ cv::Mat attenuation(const Scene& scene, const Fractures& F, const Difficulty& di
   const double bone_gain = rng.uni(0.85, 1.15);
   cv::Mat bone = cv::Mat::zeros(R, R, CV_32F);
   for (size_t i = 0; i < scene.prims.size(); ++i)
-    draw_prim(bone, scene.prims[i], frac_of[i] >= 0 ? &fractures[frac_of[i]] : nullptr);
+    draw_prim(bone, scene.prims[i], parts.fractures && frac_of[i] >= 0 ? &fractures[frac_of[i]] : nullptr);
   D += bone * bone_gain;
 
   // metal hardware: a plate along a tube with screws across it
@@ -289,7 +290,7 @@ std::vector<Box> label_boxes(SynthRegion region, const Scene& scene, const Fract
 
 }  // namespace
 
-SynthSample render_synth(const SynthOptions& opt, const SynthPlanItem& item) {
+SynthSample render_synth(const SynthOptions& opt, const SynthPlanItem& item, const SynthRenderParts& parts) {
   Rng rng(synth_image_seed(opt.seed, item.index));
   const Difficulty dif = difficulty_of(opt.difficulty);
   const int S = opt.imgsz;
@@ -310,7 +311,10 @@ SynthSample render_synth(const SynthOptions& opt, const SynthPlanItem& item) {
 
   // The same random stream in the same order through every stage: images do not change.
   const Fractures F = place_fractures(opt, region, scene, dif, R, rng);
-  const cv::Mat D = attenuation(scene, F, dif, R, rng);
+  Fractures drawn = F;
+  if (!parts.displacement)
+    for (Fracture& fr : drawn.list) fr.shift = fr.gap = fr.angulation = 0;
+  const cv::Mat D = attenuation(scene, drawn, dif, R, rng, parts);
   SynthSample s;
   s.image = film(D, F.boxes, dif, R, S, rng);
   s.region = region;

@@ -3,7 +3,7 @@
 // to); a loaded dataset's boxes carry classes < its names.
 #include <opencv2/imgcodecs.hpp>
 
-#include "../fuzz_util.h"
+#include "dataset_checks.h"
 #include "fracture/data/yolo.h"
 
 namespace fs = std::filesystem;
@@ -45,10 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fuzz::fail("the error names neither data.yaml nor a path: " + m);
       continue;
     }
-    for (const auto& [split, items] : ds.splits)
-      for (const fracture::DetItem& it : items)
-        for (const fracture::Box& b : it.boxes)
-          if (b.cls < 0 || size_t(b.cls) >= ds.names.size()) fuzz::fail("a box's class is not one of the names");
+    fuzz::boxes_valid(ds, "data.yaml");
   }
   return 0;
 }

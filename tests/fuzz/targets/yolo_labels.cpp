@@ -3,7 +3,7 @@
 // coordinates in [0, 1], positive width and height).
 #include <opencv2/imgcodecs.hpp>
 
-#include "../fuzz_util.h"
+#include "dataset_checks.h"
 #include "fracture/data/yolo.h"
 
 namespace fs = std::filesystem;
@@ -24,12 +24,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<fracture::Problem> problems;
   fracture::DetDataset ds;
   fuzz::refused_naming("a.txt", [&] { ds = fracture::load_yolo(d / "data.yaml", false, fuzz::quiet(), &problems); });
-  for (const auto& [split, items] : ds.splits)
-    for (const fracture::DetItem& it : items)
-      for (const fracture::Box& b : it.boxes)
-        if (b.cls < 0 || b.cls >= 3 || !(b.cx >= 0 && b.cx <= 1 && b.cy >= 0 && b.cy <= 1) || !(b.w > 0 && b.w <= 1) ||
-            !(b.h > 0 && b.h <= 1))
-          fuzz::fail("a kept box is out of range: class " + std::to_string(b.cls) + " " + std::to_string(b.cx) + " " +
-                     std::to_string(b.cy) + " " + std::to_string(b.w) + " " + std::to_string(b.h));
+  fuzz::boxes_valid(ds, "yolo labels");
   return 0;
 }
