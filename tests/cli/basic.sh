@@ -15,6 +15,11 @@ expect 1 "did you mean 'epochs'" -- synth epoch=3
 expect 1 "expects an integer" -- synth n=many
 expect 1 "expects true or false" -- check strict=perhaps
 expect 1 "key=value" -- synth =3
+# found by fuzzing (tests/fuzz/targets/config_keys.cpp): nested values were an "internal error"
+expect 1 "key 'detectors' expects a list of plain values like \[a, b\], got '\[a,\[b\]\]'" -- synth 'detectors=[a,[b]]'
+printf '[a, b]: 3\n' > "${TMPDIR:-/tmp}/fracture_basic_$$.yaml"
+expect 1 "fracture_basic_$$.yaml:1: expected a key name, got a list" -- synth cfg="${TMPDIR:-/tmp}/fracture_basic_$$.yaml"
+rm -f "${TMPDIR:-/tmp}/fracture_basic_$$.yaml"
 # every key in help has a type and a meaning
 "$BIN" help | grep -q "imgsz *(int, default 224)" || { echo "FAIL: help lacks typed imgsz"; fail=1; }
 # the study commands without their data fail with exit 1 and the message naming what is missing

@@ -217,7 +217,7 @@ def main():
     put("class_folders", "odd_names.txt", "fractured/ sp ace.png\nfractured/\xc3\xa9t\xc3\xa9.PNG\nnormal/.hidden.png\n"
         "normal/-rf.png\nnormal/not_an_image.txt\nthird/x.png\n")
     # config and CLI keys
-    put("config_keys", "overrides.txt", "epochs: 3\nimgsz: 64\nmodels: [resnet18]\n---\nseed=7\nbatch=4\nlr0=1e-3\n")
+    put("config_keys", "overrides.txt", "epochs: 3\nimgsz: 64\ndetectors: [yolov8n]\n---\nseed=7\nbatch=4\nlr0=1e-3\n")
     put("config_keys", "bad.txt", "epoch: 3\n---\nimgsz=abc\nmodels=[a, b\nverbose=maybe\n")
     put("config_keys", "default_format.txt", "epochs: 10  # (int) training epochs\nname: null  # (str) run name\n")
     # images and DICOM

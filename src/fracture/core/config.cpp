@@ -55,7 +55,11 @@ std::string canonical_list(const std::string& v, const std::string& origin, cons
       FRACTURE_FAIL(origin, ": key '", key, "' expects a list like [a, b], got '", v, "'");
     }
     FRACTURE_CHECK(n.IsSequence(), origin, ": key '", key, "' expects a list like [a, b], got '", v, "'");
-    for (const auto& x : n) items.push_back(x.as<std::string>());
+    for (const auto& x : n) {
+      FRACTURE_CHECK(x.IsScalar(), origin, ": key '", key, "' expects a list of plain values like [a, b], got '", v,
+                     "'");
+      items.push_back(x.as<std::string>());
+    }
   } else {
     std::stringstream ss(v);
     std::string part;
@@ -177,11 +181,17 @@ void Config::merge_file(const std::string& path) {
   if (n.IsNull()) return;
   FRACTURE_CHECK(n.IsMap(), path, ": expected a mapping of key: value overrides");
   for (const auto& kv : n) {
-    std::string key = kv.first.as<std::string>();
     std::string origin = path + ":" + std::to_string(kv.first.Mark().line + 1);
+    FRACTURE_CHECK(kv.first.IsScalar(), origin, ": expected a key name, got a ",
+                   kv.first.IsSequence() ? "list" : "mapping");
+    std::string key = kv.first.as<std::string>();
     if (kv.second.IsSequence()) {
       std::string v = "[";
-      for (size_t i = 0; i < kv.second.size(); ++i) v += (i ? ", " : "") + kv.second[i].as<std::string>();
+      for (size_t i = 0; i < kv.second.size(); ++i) {
+        FRACTURE_CHECK(kv.second[i].IsScalar(), origin, ": key '", key, "': list item ", i + 1,
+                       " is not a plain value (a list of names or numbers is expected)");
+        v += (i ? ", " : "") + kv.second[i].as<std::string>();
+      }
       set(key, v + "]", origin);
     } else {
       FRACTURE_CHECK(kv.second.IsScalar() || kv.second.IsNull(), origin, ": key '", key,
