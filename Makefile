@@ -2,9 +2,8 @@
 #   make demo   install what is missing, build, generate the synthetic set, validate it, run the classification study and train/test YOLOv8n
 #   make test   install what is missing, build, run every test (ctest)
 BUILD ?= build
-# make sanitize: leaks are reported by the fuzz targets (short-lived); the suite's processes hold
-# libtorch's and OpenCV's process-lifetime allocations at exit, which LeakSanitizer would list
-ASAN_OPTIONS_SUITE ?= detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0
+# make sanitize: AddressSanitizer with LeakSanitizer, every finding fatal
+ASAN_OPTIONS_SUITE ?= detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 # ccache works across precompiled headers only with these sloppiness settings.

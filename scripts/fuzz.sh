@@ -30,7 +30,8 @@ for t in $TARGETS; do
   log="artifacts/$t/fuzz.log"
   start=$(date +%s)
   status=0
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "./tests/fuzz/fuzz_$t" "work/$t" "${dict[@]}" \
+  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions="$ROOT/tests/fuzz/lsan.supp" UBSAN_OPTIONS=print_stacktrace=1 \
+    "./tests/fuzz/fuzz_$t" "work/$t" "${dict[@]}" \
     -runs="$RUNS" -max_total_time="$SECS" -max_len=65536 -timeout=25 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" > "$log" 2>&1 || status=$?
   secs=$(($(date +%s) - start))

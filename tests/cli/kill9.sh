@@ -165,6 +165,22 @@ if [[ detect =~ $ONLY ]]; then
   $INTACT "$R" --no-temp || fail "disk full: broken or temp files after the resume"
   same_files "$TMP/ref_detect" "$R" "disk full"
   echo "kill9: disk full: refused with a clear error, first checkpoint kept, resumed to the uninterrupted run"
+  # killed before its first checkpoint (args.yaml written, no weights/last_state.json): the resume
+  # trains it from the start in place (found by a 6-chain sweep, seed 7: it was refused)
+  rm -rf "$R"
+  # shellcheck disable=SC2086
+  setsid "$BIN" $DET > /dev/null 2> "$TMP/early.err" &
+  pid=$!
+  for _ in $(seq 600); do [ -f "$R/args.yaml" ] && break; sleep 0.01; done
+  kill -9 -- "-$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  [ ! -f "$R/weights/last_state.json" ] || fail "early kill: came too late (a checkpoint exists)"
+  "$BIN" detect train resume="$R" workers=1 threads=1 > /dev/null 2> "$TMP/early.err" ||
+    { cat "$TMP/early.err" >&2; fail "early kill: the resume failed"; }
+  grep -q "has no checkpoint yet (stopped before its first epoch ended): training it from the start" "$TMP/early.err" ||
+    fail "early kill: the resume did not say it starts over"
+  same_files "$TMP/ref_detect" "$R" "early kill"
+  echo "kill9: killed before its first checkpoint: resumed from the start to the uninterrupted run"
   # a run directory damaged outside fracture is refused, naming the file (never an internal error)
   head -c 40 "$TMP/ref_detect/weights/last_state.json" > "$R/weights/last_state.json"
   status=0

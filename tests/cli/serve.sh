@@ -91,6 +91,10 @@ grep -q '"file": "DOE_JOHN.png"' "$TMP/body"
 [ "$(code -F "file=@$TMP/trunc.png;filename=DOE_JANE.png" "$URL/v1/predict")" = 422 ]
 grep -q "DOE_JANE.png" "$TMP/body"
 ! grep -q "DOE_J" "$TMP/main.err" || { echo "a client file name reached the log"; exit 1; }
+# found by fuzzing (tests/fuzz/targets/http_request.cpp): a file name (or header) that is not UTF-8
+# made the JSON answer throw, which cpp-httplib turned into a bare 500; now U+FFFD stands for it
+[ "$(code -F "file=@$IMG;filename=$(printf 'r\xe9sum\xe9.png')" "$URL/v1/predict")" = 200 ]
+/usr/bin/python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["file"]; assert f == "r\ufffdsum\ufffd.png", f' "$TMP/body"
 [ "$(code -F "file=@$IMG;filename=x.png" "$URL/v1/predict?overlay=true")" = 200 ]
 /usr/bin/python3 -c 'import base64,json,sys; b=base64.b64decode(json.load(open(sys.argv[1]))["overlay_png_base64"]); assert b[:8]==b"\x89PNG\r\n\x1a\n"' "$TMP/body"
 curl -sf "$URL/metrics" > "$TMP/metrics.txt"

@@ -770,6 +770,7 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     fracture::serve::Upload u = fracture::serve::read_upload(req);   // req: the httplib::Request
     if (!u.ok()) std::printf("%d %s (%s)\n", u.status, u.error.c_str(), u.kind.c_str());
     std::string refused = fracture::serve::over_upload_limit(req, 64 << 20);   // "" when within
+    std::string body = fracture::serve::error_body(413, refused);   // {"error": "...", "status": 413}
   };
 #if FRACTURE_WITH_DICOM
   [[maybe_unused]] auto dicom_results = [&](DcmDataset& ds, const fs::path& tmp,

@@ -100,8 +100,10 @@ fs::path resume_dir(const std::string& resume) {
   fs::path p(resume);
   FRACTURE_CHECK(fs::exists(p), "detect train: resume '", resume, "' does not exist");
   if (fs::is_regular_file(p)) p = p.parent_path().parent_path();  // run/weights/last.safetensors -> run
-  FRACTURE_CHECK(fs::exists(p / "args.yaml") && fs::exists(p / "weights" / "last_state.json"), "detect train: resume '",
-                 resume, "' is not a detect run directory with args.yaml and weights/last_state.json");
+  // args.yaml without weights/last_state.json: a run killed before its first checkpoint (trained
+  // from the start in place); without args.yaml it is not a run of ours
+  FRACTURE_CHECK(fs::exists(p / "args.yaml"), "detect train: resume '", resume,
+                 "' is not a detect run directory (no args.yaml)");
   return p;
 }
 

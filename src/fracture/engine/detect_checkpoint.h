@@ -38,7 +38,8 @@ struct TrainState {
 };
 
 /// The run directory of `resume` (a run directory, or a file in its weights/). Throws naming it
-/// when it is not a detect run with args.yaml and weights/last_state.json.
+/// when it has no args.yaml. A run without weights/last_state.json was killed before its first
+/// checkpoint: the caller trains it from the start, in place.
 std::filesystem::path resume_dir(const std::string& resume);
 
 /// Loads the checkpoint last_state.json names into net, ema_net, ema and opt (pending gradients

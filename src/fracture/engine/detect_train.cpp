@@ -348,7 +348,12 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const bool root = !dist || dist->rank() == 0;
   const int world = dist ? dist->world_size() : 1;
   fs::path run = open_run(cfg_in, cfg, dist, log);
-  const bool resuming = !run.empty();
+  // a resumed run killed before its first checkpoint has nothing to restore: trained from the start
+  // in its own directory, with its args.yaml (the same seed, so the same result)
+  const bool resuming = !run.empty() && fs::exists(run / "weights" / "last_state.json");
+  if (!run.empty() && !resuming)
+    log.info("detect train: {} has no checkpoint yet (stopped before its first epoch ended): training it from the start",
+             run.string());
   FRACTURE_CHECK(!cfg.str("data").empty(), "detect train: data= must name a data.yaml");
   const int epochs = in_int(cfg, "epochs", 1);
   const int imgsz = in_int(cfg, "imgsz", 32);
@@ -372,7 +377,7 @@ DetectTrainResult detect_train(const Config& cfg_in, Logger& log, int stop_after
   const int64_t nc = int64_t(ds.names.size());
   const auto& train_items = ds.splits.at("train");
 
-  if (!resuming) {
+  if (run.empty()) {
     run = make_run_dir(cfg.str("project"), "detect", cfg.is_null("name") ? "train" : cfg.str("name"));
     write_run_args(run, cfg);
   }

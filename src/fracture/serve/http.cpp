@@ -61,7 +61,9 @@ std::string status_text(int status) {
 
 void json_error(httplib::Response& res, int status, const std::string& msg) {
   res.status = status;
-  res.set_content(json({{"error", msg}, {"status", status}}).dump() + "\n", "application/json");
+  // a message may quote the client's bytes (a file name): error_body keeps invalid UTF-8 from
+  // becoming nlohmann's exception, which httplib answered with a bare 500
+  res.set_content(error_body(status, msg), "application/json");
 }
 
 struct Service {
@@ -127,7 +129,7 @@ struct Service {
     if (req.has_param("overlay") && req.get_param_value("overlay") == "true")
       j["overlay_png_base64"] = base64(a.prediction->overlay_png);
     res.status = 200;
-    res.set_content(j.dump(2) + "\n", "application/json");
+    res.set_content(j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json");  // "file": the client's name
     log.info("serve: request {} ({}): 200, batch of {}", id, tag, a.batch);
     return "";
   }

@@ -19,5 +19,6 @@ namespace {
 Upload read_upload(const httplib::Request&) { off(); }
 std::string over_upload_limit(const httplib::Request&, size_t) { off(); }
 std::string sniff_upload(const std::string&) { off(); }
+std::string error_body(int, const std::string&) { off(); }
 
 }  // namespace fracture::serve

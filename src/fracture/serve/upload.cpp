@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "fracture/data/dicom.h"
 #include "fracture/serve/common.h"
@@ -28,6 +29,11 @@ Upload refuse(int status, const char* kind, const std::string& error) {
 }
 
 }  // namespace
+
+std::string error_body(int status, const std::string& msg) {
+  const nlohmann::json j = {{"error", msg}, {"status", status}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
 
 std::string sniff_upload(const std::string& b) {
   auto starts = [&](const char* magic, size_t n) { return b.size() >= n && b.compare(0, n, magic, n) == 0; };
@@ -71,8 +77,11 @@ Upload read_upload(const httplib::Request& req) {
 
 std::string over_upload_limit(const httplib::Request& req, size_t max_bytes) {
   const std::string cl = req.get_header_value("Content-Length");
-  if (cl.empty() || std::strtoull(cl.c_str(), nullptr, 10) <= max_bytes) return "";
-  return "upload of " + cl + " bytes is over the limit of " + std::to_string(max_bytes) + " bytes (key max_upload_mb)";
+  const unsigned long long n = cl.empty() ? 0 : std::strtoull(cl.c_str(), nullptr, 10);
+  if (n <= max_bytes) return "";
+  // the number as parsed, not the header's bytes (which may be anything)
+  return "upload of " + std::to_string(n) + " bytes is over the limit of " + std::to_string(max_bytes) +
+         " bytes (key max_upload_mb)";
 }
 
 }  // namespace fracture::serve

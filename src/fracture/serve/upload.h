@@ -5,6 +5,7 @@
 //   fracture::serve::Upload u = fracture::serve::read_upload(req);   // req: the httplib::Request
 //   if (!u.ok()) std::printf("%d %s (%s)\n", u.status, u.error.c_str(), u.kind.c_str());
 //   std::string refused = fracture::serve::over_upload_limit(req, 64 << 20);   // "" when within
+//   std::string body = fracture::serve::error_body(413, refused);   // {"error": "...", "status": 413}
 #pragma once
 #include <cstddef>
 #include <string>
@@ -34,6 +35,10 @@ Upload read_upload(const httplib::Request& req);
 /// The message of a 413 when the request declares (Content-Length) more than `max_bytes`; "" else.
 /// Checked before the body is read.
 std::string over_upload_limit(const httplib::Request& req, size_t max_bytes);
+
+/// The JSON body of every error answer, {"error": msg, "status": N} and a newline. Invalid UTF-8 in
+/// msg (a client's file name or header quoted in it) becomes U+FFFD instead of an exception.
+std::string error_body(int status, const std::string& msg);
 
 /// The file type from its first bytes: the extension the image reader dispatches on, "" when unknown.
 std::string sniff_upload(const std::string& bytes);

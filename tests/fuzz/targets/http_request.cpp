@@ -7,8 +7,6 @@
 // 431, and a refused upload's body is the service's JSON error.
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
-
 #include "../fuzz_util.h"
 #include "fracture/data/image.h"
 #include "fracture/serve/upload.h"
@@ -45,7 +43,7 @@ class InputStream : public httplib::Stream {
 
 void json_error(httplib::Response& res, int status, const std::string& msg) {
   res.status = status;
-  res.set_content(nlohmann::json({{"error", msg}, {"status", status}}).dump() + "\n", "application/json");
+  res.set_content(fracture::serve::error_body(status, msg), "application/json");
 }
 
 // The service's routes and limits (serve/http.cpp run_http) with the prediction replaced by decoding.

@@ -16,7 +16,7 @@ inline void same_tensors(const fracture::models::NamedTensors& a, const fracture
   for (size_t i = 0; i < a.size(); ++i) {
     const torch::Tensor x = a[i].second.contiguous(), y = b[i].second.contiguous();
     if (a[i].first != b[i].first || x.scalar_type() != y.scalar_type() || x.sizes() != y.sizes() ||
-        std::memcmp(x.data_ptr(), y.data_ptr(), size_t(x.numel()) * x.element_size()) != 0)
+        (x.numel() > 0 && std::memcmp(x.data_ptr(), y.data_ptr(), size_t(x.numel()) * x.element_size()) != 0))
       fail(std::string(what) + ": tensor '" + a[i].first + "' differs after write and read");
   }
 }

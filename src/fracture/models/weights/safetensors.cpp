@@ -54,7 +54,13 @@ NamedTensors read_safetensors(const std::filesystem::path& path) {
     const auto& e = it.value();
     FRACTURE_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"), file,
                    ": tensor '", it.key(), "' needs dtype, shape and data_offsets");
-    const std::string dt = e["dtype"].get<std::string>();
+    // every field's type checked before use, and the size from shape and dtype checked against the
+    // offsets before any tensor is allocated (a header may claim any shape)
+    const auto& jdt = e["dtype"];
+    const auto& jshape = e["shape"];
+    const auto& joff = e["data_offsets"];
+    FRACTURE_CHECK(jdt.is_string(), file, ": tensor '", it.key(), "': dtype must be a string");
+    const std::string dt = jdt.get<std::string>();
     torch::Dtype dtype = torch::kFloat32;
     bool known = false;
     for (auto d : {torch::kFloat64, torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kInt64, torch::kInt32,
@@ -65,14 +71,28 @@ NamedTensors read_safetensors(const std::filesystem::path& path) {
       }
     }
     FRACTURE_CHECK(known, file, ": tensor '", it.key(), "' has unsupported dtype '", dt, "'");
-    std::vector<int64_t> shape = e["shape"].get<std::vector<int64_t>>();
-    auto off = e["data_offsets"].get<std::vector<uint64_t>>();
-    FRACTURE_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, file, ": tensor '", it.key(),
-                   "' data_offsets lie outside the ", data_size, "-byte data section (truncated file?)");
+    FRACTURE_CHECK(jshape.is_array() && jshape.size() <= 16, file, ": tensor '", it.key(),
+                   "': shape must be a list of at most 16 sizes");
+    std::vector<int64_t> shape;
+    uint64_t nbytes = uint64_t(torch::elementSize(dtype));
+    for (const auto& d : jshape) {
+      FRACTURE_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), file, ": tensor '",
+                     it.key(), "': shape sizes must be non-negative integers");
+      const uint64_t v = d.get<uint64_t>();
+      FRACTURE_CHECK(v == 0 || nbytes <= data_size / v, file, ": tensor '", it.key(), "' of shape ",
+                     jshape.dump(), " needs more bytes than the ", data_size, "-byte data section holds");
+      nbytes *= v;
+      shape.push_back(int64_t(v));
+    }
+    FRACTURE_CHECK(joff.is_array() && joff.size() == 2 && joff[0].is_number_unsigned() && joff[1].is_number_unsigned(),
+                   file, ": tensor '", it.key(), "': data_offsets must be two non-negative integers");
+    const uint64_t off0 = joff[0].get<uint64_t>(), off1 = joff[1].get<uint64_t>();
+    FRACTURE_CHECK(off0 <= off1 && off1 <= data_size, file, ": tensor '", it.key(), "' data_offsets lie outside the ",
+                   data_size, "-byte data section (truncated file?)");
+    FRACTURE_CHECK(off1 - off0 == nbytes, file, ": tensor '", it.key(), "' has ", off1 - off0,
+                   " bytes, its dtype and shape ", shape_str(shape), " need ", nbytes);
     auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    FRACTURE_CHECK(off[1] - off[0] == t.nbytes(), file, ": tensor '", it.key(), "' has ", off[1] - off[0],
-                   " bytes, its dtype and shape ", shape_str(shape), " need ", t.nbytes());
-    if (t.nbytes()) std::memcpy(t.data_ptr(), bytes.data() + data_start + off[0], t.nbytes());
+    if (t.nbytes()) std::memcpy(t.data_ptr(), bytes.data() + data_start + off0, t.nbytes());
     out.emplace_back(it.key(), t);
   }
   return out;
