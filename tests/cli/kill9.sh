@@ -109,7 +109,8 @@ scenario() {
       fi
       kills=$((kills + 1))
       echo "kill9: $name chain $p: $what (seed $SEED): exit $status"
-      if [ ! -d "$TMP/$run" ]; then  # killed before the run directory existed: start again
+      if [ ! -f "$TMP/$run/args.yaml" ]; then  # killed before the run had its args.yaml: start again
+        rm -rf "${TMP:?}/$run"
         cmd=("${start[@]}")
         continue
       fi
@@ -139,6 +140,29 @@ STUDY="study data=$TMP/data/data.yaml cls_data=$TMP/data/classification.csv mode
        project=$TMP/runs name=study"
 # shellcheck disable=SC2086
 scenario study runs/study/study 120 $STUDY -- study resume="$TMP/runs/study/study" workers=1 threads=1
+
+# Killed inside its second atomic write, right after args.yaml (classify cv: run.json; study:
+# study.json, the folder's marker): the resume runs it from the start in place (a sweep, seed 11,
+# found these refused as "not a run directory")
+born() {  # NAME RUN_DIR MARKER "TASK [MODE]" START...
+  local name=$1 run=$2 marker=$3 task=$4
+  shift 4
+  [[ $name =~ $ONLY ]] || return 0
+  rm -rf "${TMP:?}/$run"
+  (env FRACTURE_TEST_KILL_AT_WRITE=2 "$BIN" "$@" > /dev/null 2>&1) 2> /dev/null || true
+  [ -f "$TMP/$run/args.yaml" ] && [ ! -f "$TMP/$run/$marker" ] || fail "$name: not killed between args.yaml and $marker"
+  # shellcheck disable=SC2086
+  "$BIN" $task resume="$TMP/$run" workers=1 threads=1 > /dev/null 2> "$TMP/born.err" ||
+    { cat "$TMP/born.err" >&2; fail "$name: the resume of a run killed at birth failed"; }
+  grep -q "stopped before it began (no $marker): running it from the start" "$TMP/born.err" ||
+    fail "$name: the resume did not say it starts over"
+  same_files "$TMP/ref_$name" "$TMP/$run" "$name killed at birth"
+  echo "kill9: $name killed right after args.yaml: resumed from the start to the uninterrupted run"
+}
+# shellcheck disable=SC2086
+born cv runs/classify/cv run.json "classify cv" $CV
+# shellcheck disable=SC2086
+born study runs/study/study study.json "study" $STUDY
 
 # Disk full (a file-size limit, ulimit -f): the run killed after its first checkpoint is resumed
 # with every file limited to 4 MiB; the second checkpoint's weights cannot be written: a clear error,

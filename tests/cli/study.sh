@@ -198,5 +198,7 @@ if "$BIN" study data="$TMP/data/data.yaml" detectors=[yolov9n] project="$TMP/run
 grep -q "key 'detectors': expected yolov8n, yolov8s or yolov8m, got 'yolov9n'" "$TMP/err.txt"
 test ! -e "$TMP/runs/study/study" || { echo "a refused study left a directory"; exit 1; }
 if "$BIN" study resume="$TMP/data" > /dev/null 2> "$TMP/err.txt"; then echo "expected failure: resume of a non-study"; exit 1; fi
+# ... and writes nothing into that folder (a synth dataset has an args.yaml too)
+[ ! -e "$TMP/data/study.json" ] || { echo "resume of a dataset folder wrote study.json into it"; exit 1; }
 grep -q "not a fracture study directory" "$TMP/err.txt"
 echo "cli study: ok"

@@ -68,9 +68,21 @@ std::string canonical_list(const std::string& v, const std::string& origin, cons
       if (!part.empty()) items.push_back(part);
     }
   }
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
-  return out + "]";
+  // written by yaml-cpp's emitter, so an item with YAML's own characters ([ ] , : # quotes) is quoted
+  // and list() reads back exactly these items
+  YAML::Emitter e;
+  e << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& it : items) e << it;
+  e << YAML::EndSeq;
+  std::vector<std::string> back;
+  try {
+    FRACTURE_CHECK(e.good(), "");
+    for (const auto& x : YAML::Load(e.c_str())) back.push_back(x.as<std::string>());
+  } catch (const std::exception&) {
+    back.clear();
+  }
+  FRACTURE_CHECK(back == items, origin, ": key '", key, "': list items must be plain text (UTF-8), got '", v, "'");
+  return e.c_str();
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -186,13 +198,13 @@ void Config::merge_file(const std::string& path) {
                    kv.first.IsSequence() ? "list" : "mapping");
     std::string key = kv.first.as<std::string>();
     if (kv.second.IsSequence()) {
-      std::string v = "[";
-      for (size_t i = 0; i < kv.second.size(); ++i) {
+      for (size_t i = 0; i < kv.second.size(); ++i)
         FRACTURE_CHECK(kv.second[i].IsScalar(), origin, ": key '", key, "': list item ", i + 1,
                        " is not a plain value (a list of names or numbers is expected)");
-        v += (i ? ", " : "") + kv.second[i].as<std::string>();
-      }
-      set(key, v + "]", origin);
+      // re-emitted, not joined: an item may need its quotes (a "]" or a control character in it)
+      YAML::Emitter e;
+      e << YAML::Flow << kv.second;
+      set(key, e.c_str(), origin);
     } else {
       FRACTURE_CHECK(kv.second.IsScalar() || kv.second.IsNull(), origin, ": key '", key,
                      "' expects a scalar or list value");

@@ -78,8 +78,24 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   }
 }
 
+namespace {
+const std::regex& temp_name() {
+  static const std::regex temp(R"(.+\.tmp\.[0-9]+\.[0-9a-f]{8})");  // write_file_atomic's temp files
+  return temp;
+}
+}  // namespace
+
+bool only_entries(const fs::path& dir, const std::vector<std::string>& names) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (std::find(names.begin(), names.end(), n) == names.end() && !std::regex_match(n, temp_name())) return false;
+  }
+  return !ec;
+}
+
 int remove_stale_temp_files(const fs::path& dir) {
-  static const std::regex temp(R"(.+\.tmp\.[0-9]+\.[0-9a-f]{8})");
+  const std::regex& temp = temp_name();
   std::vector<fs::path> stale;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fracture {
 
@@ -26,6 +27,10 @@ void write_file_atomic(const fs::path& path, std::string_view content);
 /// killed mid-write (<name>.tmp.<pid>.<8 hex>); returns how many. Only for a run no other process is
 /// writing to (a resume; not a shard of a shared run).
 int remove_stale_temp_files(const fs::path& dir);
+
+/// True when every entry directly under `dir` is one of `names` (temp files of killed writes aside):
+/// how a resume tells a run killed right after it was made from some other folder with an args.yaml.
+bool only_entries(const fs::path& dir, const std::vector<std::string>& names);
 
 /// FNV-1a 64-bit hash of bytes. Not cryptographic: equal hashes are confirmed by comparing bytes.
 uint64_t hash_bytes(std::string_view bytes);

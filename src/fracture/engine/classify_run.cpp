@@ -160,9 +160,15 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
   fs::path run = cfg.str("resume");
   if (!run.has_filename()) run = run.parent_path();  // "run/" -> "run"
   FRACTURE_CHECK(fs::is_directory(run), "resume=", run.string(), ": no such run directory");
-  const report::ClassifyRunInfo info = report::read_run_json(run);
-  FRACTURE_CHECK(info.mode == mode, "resume=", run.string(), ": is a classify ", info.mode,
-                 " run; resume it with `fracture classify ", info.mode, " resume=...`");
+  if (fs::is_regular_file(run / "args.yaml") && only_entries(run, {"args.yaml"})) {
+    // killed between its args.yaml and its run.json (args.yaml is all it holds): nothing was trained;
+    // settle_run writes run.json
+    log.info("resume: {} stopped before it began (no run.json): running it from the start", run.string());
+  } else {
+    const report::ClassifyRunInfo info = report::read_run_json(run);
+    FRACTURE_CHECK(info.mode == mode, "resume=", run.string(), ": is a classify ", info.mode,
+                   " run; resume it with `fracture classify ", info.mode, " resume=...`");
+  }
   if (cfg.is_null("shard")) {  // other shards may be writing into a shared run
     const int stale = remove_stale_temp_files(run);
     if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
@@ -302,6 +308,8 @@ void settle_run(ModeStart& m, const std::string& mode, const std::vector<SplitRo
   } else if (!m.resuming) {
     m.run = start_run(m.cfg, mode, log);
     report::write_run_json(m.run, mode, m.opt.models);
+  } else if (!fs::exists(m.run / "run.json")) {
+    report::write_run_json(m.run, mode, m.opt.models);  // a run resumed before it began (start_run)
   }
   report::write_skipped(m.run, m.skipped);
   write_or_check_splits(m.run, split_rows, m.resuming);

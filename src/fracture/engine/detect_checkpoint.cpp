@@ -100,10 +100,13 @@ fs::path resume_dir(const std::string& resume) {
   fs::path p(resume);
   FRACTURE_CHECK(fs::exists(p), "detect train: resume '", resume, "' does not exist");
   if (fs::is_regular_file(p)) p = p.parent_path().parent_path();  // run/weights/last.safetensors -> run
-  // args.yaml without weights/last_state.json: a run killed before its first checkpoint (trained
-  // from the start in place); without args.yaml it is not a run of ours
-  FRACTURE_CHECK(fs::exists(p / "args.yaml"), "detect train: resume '", resume,
-                 "' is not a detect run directory (no args.yaml)");
+  // with weights/last_state.json: a checkpoint to resume from. Without it, a run killed before its
+  // first checkpoint holds only what a detect run writes first (trained from the start in place);
+  // another folder with an args.yaml (a dataset made by synth, a classify run) holds more.
+  const bool started = fs::exists(p / "args.yaml") &&
+                       only_entries(p, {"args.yaml", "weights", "skipped.csv", "results.csv"});
+  FRACTURE_CHECK(fs::exists(p / "weights" / "last_state.json") || started, "detect train: resume '", resume,
+                 "' is not a detect run directory with args.yaml and weights/last_state.json");
   return p;
 }
 

@@ -63,8 +63,16 @@ fs::path study_dir(Config& cfg, Logger& log) {
   const std::string shard = sharded ? cfg.str("shard") : std::string();
   fs::path run = cfg.str("resume");
   if (!run.has_filename()) run = run.parent_path();
-  FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml") && fs::is_regular_file(run / "study.json"), "resume=",
-                 run.string(), ": not a fracture study directory (no args.yaml and study.json)");
+  FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml"), "resume=", run.string(),
+                 ": not a fracture study directory (no args.yaml and study.json)");
+  if (!fs::is_regular_file(run / "study.json")) {
+    // killed between its args.yaml and its study.json: args.yaml is all it holds (any other folder
+    // with an args.yaml, a dataset made by synth or another run, holds more)
+    FRACTURE_CHECK(only_entries(run, {"args.yaml"}), "resume=", run.string(),
+                   ": not a fracture study directory (no args.yaml and study.json)");
+    log.info("resume: {} stopped before it began (no study.json): running it from the start", run.string());
+    write_file_atomic(run / "study.json", "{\"task\": \"study\"}\n");
+  }
   if (!sharded) {  // other shards may be writing into a shared study
     const int stale = remove_stale_temp_files(run);
     if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);

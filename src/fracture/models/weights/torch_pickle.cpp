@@ -162,7 +162,7 @@ class Unpickler {
         case '.': return pop();  // STOP
         default:
           FRACTURE_FAIL(file_, ": unsupported pickle opcode 0x", std::hex, int(op), std::dec, " at byte ",
-                        (p_ - 1 - begin_()), " (only the subset torch.save uses for state dicts is read)");
+                        size_t(p_ - 1 - start_), " (only the subset torch.save uses for state dicts is read)");
       }
     }
   }
@@ -178,7 +178,6 @@ class Unpickler {
   std::unordered_map<uint64_t, Obj> memo_;
   std::map<std::string, torch::Tensor> storages_;
 
-  size_t begin_() const { return 0; }
   const char* bytes(size_t n) {
     FRACTURE_CHECK(static_cast<size_t>(end_ - p_) >= n, file_, ": pickle data is truncated");
     const char* b = p_;
