@@ -56,6 +56,17 @@ untimed() {
   esac
 }
 
+# Runs "$@" in its own process group and SIGKILLs the group as soon as FILE ($1) exists (at most 60 s).
+kill_when() {
+  local file=$1 pid
+  shift
+  setsid "$@" > /dev/null 2>> "$TMP/log.err" &
+  pid=$!
+  for _ in $(seq 6000); do [ -f "$file" ] && break; sleep 0.01; done
+  kill -9 -- "-$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+}
+
 # the files of two run directories, byte for byte but for untimed's fields
 same_files() {
   local a=$1 b=$2
@@ -171,11 +182,7 @@ if [[ detect =~ $ONLY ]]; then
   R="$TMP/runs/detect/det"
   rm -rf "$R"
   # shellcheck disable=SC2086
-  setsid "$BIN" $DET > /dev/null 2> "$TMP/full.err" &
-  pid=$!
-  for _ in $(seq 600); do [ -f "$R/weights/last_state.json" ] && break; sleep 0.05; done
-  kill -9 -- "-$pid" 2> /dev/null || true
-  wait "$pid" 2> /dev/null || true
+  kill_when "$R/weights/last_state.json" "$BIN" $DET
   grep -q '"epochs_done": 1,' "$R/weights/last_state.json" || fail "disk full: no first checkpoint to start from"
   status=0
   (ulimit -f 4096 && "$BIN" detect train resume="$R" workers=1 threads=1) > /dev/null 2> "$TMP/full.err" || status=$?
@@ -193,11 +200,7 @@ if [[ detect =~ $ONLY ]]; then
   # trains it from the start in place (found by a 6-chain sweep, seed 7: it was refused)
   rm -rf "$R"
   # shellcheck disable=SC2086
-  setsid "$BIN" $DET > /dev/null 2> "$TMP/early.err" &
-  pid=$!
-  for _ in $(seq 600); do [ -f "$R/args.yaml" ] && break; sleep 0.01; done
-  kill -9 -- "-$pid" 2> /dev/null || true
-  wait "$pid" 2> /dev/null || true
+  kill_when "$R/args.yaml" "$BIN" $DET
   [ ! -f "$R/weights/last_state.json" ] || fail "early kill: came too late (a checkpoint exists)"
   "$BIN" detect train resume="$R" workers=1 threads=1 > /dev/null 2> "$TMP/early.err" ||
     { cat "$TMP/early.err" >&2; fail "early kill: the resume failed"; }

@@ -257,6 +257,13 @@ TEST(HeaderExamples, CoreRundirFsRng) {
   fs::path shared = fracture::make_shared_run_dir(cfg, "classify");    // shard=i/n: project/classify/<name>
   EXPECT_EQ(shared, fracture::shared_run_dir(cfg, "classify"));
   EXPECT_NE(fracture::read_file(shared / "args.yaml").find("\nshard: ~\n"), std::string::npos);  // shard left out
+  {
+    auto log = fracture::null_logger();
+    fracture::write_file_atomic(shared / "fold.json.tmp.77.0123abcd", "half");  // a killed write's
+    fracture::remove_killed_writes(run, *log);                           // on resume: temp files of killed writes
+    fracture::remove_killed_writes(shared, *log);
+    EXPECT_FALSE(fs::exists(shared / "fold.json.tmp.77.0123abcd"));
+  }
 
   const fs::path dir = run, path = run / "metrics.json";
   nlohmann::json json = {{"map50", 0.5}};

@@ -75,11 +75,12 @@ std::string canonical_list(const std::string& v, const std::string& origin, cons
   for (const std::string& it : items) e << it;
   e << YAML::EndSeq;
   std::vector<std::string> back;
-  try {
-    FRACTURE_CHECK(e.good(), "");
-    for (const auto& x : YAML::Load(e.c_str())) back.push_back(x.as<std::string>());
-  } catch (const std::exception&) {
-    back.clear();
+  if (e.good()) {
+    try {
+      for (const auto& x : YAML::Load(e.c_str())) back.push_back(x.as<std::string>());
+    } catch (const YAML::Exception&) {
+      back.clear();
+    }
   }
   FRACTURE_CHECK(back == items, origin, ": key '", key, "': list items must be plain text (UTF-8), got '", v, "'");
   return e.c_str();

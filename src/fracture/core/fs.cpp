@@ -3,14 +3,13 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstdlib>
-
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <regex>

@@ -43,4 +43,9 @@ std::filesystem::path make_shared_run_dir(const Config& cfg, const std::string& 
   return run;
 }
 
+void remove_killed_writes(const std::filesystem::path& run, Logger& log) {
+  const int stale = remove_stale_temp_files(run);
+  if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
+}
+
 }  // namespace fracture

@@ -4,11 +4,13 @@
 //   fs::path run = fracture::make_run_dir("runs", "detect", "train");   // runs/detect/train2 if train exists
 //   fracture::write_run_args(run, cfg);                                  // run/args.yaml
 //   fs::path shared = fracture::make_shared_run_dir(cfg, "classify");    // shard=i/n: project/classify/<name>
+//   fracture::remove_killed_writes(run, *log);                           // on resume: temp files of killed writes
 #pragma once
 #include <filesystem>
 #include <string>
 
 #include "fracture/core/config.h"
+#include "fracture/core/log.h"
 
 namespace fracture {
 
@@ -26,5 +28,9 @@ std::filesystem::path shared_run_dir(const Config& cfg, const std::string& task)
 /// Creates shared_run_dir (or finds it) and writes its args.yaml without the `shard` key, so shards
 /// that start together write the same bytes and later ones are checked against it as on resume.
 std::filesystem::path make_shared_run_dir(const Config& cfg, const std::string& task);
+
+/// On resume of a run no other process writes to (not a shard of a shared run): removes the temp
+/// files of writes a kill interrupted (core/fs.h remove_stale_temp_files) and logs how many.
+void remove_killed_writes(const std::filesystem::path& run, Logger& log);
 
 }  // namespace fracture

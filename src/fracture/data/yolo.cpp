@@ -13,7 +13,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <stdexcept>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
@@ -394,21 +393,17 @@ DetDataset load_coco(const fs::path& json_path, const fs::path& image_root, bool
   json j;
   // COCO nests 4 deep; deeper input is refused while parsing (resource limit), before it is built
   constexpr int kMaxDepth = 64;
-  bool too_deep = false;
+  struct TooDeep {};
   try {
     j = json::parse(read_file(json_path), [&](int depth, json::parse_event_t, json&) {
-      if (depth > kMaxDepth) {
-        too_deep = true;
-        throw std::length_error("nested too deep");
-      }
+      if (depth > kMaxDepth) throw TooDeep{};
       return true;
     });
   } catch (const json::exception& e) {
     FRACTURE_FAIL(json_path.string(), ": not valid JSON: ", e.what());
-  } catch (const std::length_error&) {
-    FRACTURE_CHECK(!too_deep, json_path.string(), ": JSON nested more than ", kMaxDepth,
-                   " levels deep (the limit; COCO is 4 deep): not a COCO annotation file");
-    throw;
+  } catch (const TooDeep&) {
+    FRACTURE_FAIL(json_path.string(), ": JSON nested more than ", kMaxDepth,
+                  " levels deep (the limit; COCO is 4 deep): not a COCO annotation file");
   }
   const std::string f = json_path.string();
   FRACTURE_CHECK(j.is_object(), f, ": expected a JSON object with images, annotations, categories");

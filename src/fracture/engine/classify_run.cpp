@@ -169,10 +169,7 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
     FRACTURE_CHECK(info.mode == mode, "resume=", run.string(), ": is a classify ", info.mode,
                    " run; resume it with `fracture classify ", info.mode, " resume=...`");
   }
-  if (cfg.is_null("shard")) {  // other shards may be writing into a shared run
-    const int stale = remove_stale_temp_files(run);
-    if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
-  }
+  if (cfg.is_null("shard")) remove_killed_writes(run, log);  // other shards may be writing into a shared run
   cfg = resumed_config(cfg, run, log);
   return run;
 }

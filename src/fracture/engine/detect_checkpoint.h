@@ -37,9 +37,10 @@ struct TrainState {
   int world_size = 1;     ///< data-parallel processes that wrote it (a resume may use another number)
 };
 
-/// The run directory of `resume` (a run directory, or a file in its weights/). Throws naming it
-/// when it has no args.yaml. A run without weights/last_state.json was killed before its first
-/// checkpoint: the caller trains it from the start, in place.
+/// The run directory of `resume` (a run directory, or a file in its weights/): one with
+/// weights/last_state.json, or one killed before its first checkpoint (args.yaml and only what a
+/// detect run writes first: weights/, skipped.csv, results.csv), which the caller trains from the
+/// start, in place. Throws naming `resume` for anything else.
 std::filesystem::path resume_dir(const std::string& resume);
 
 /// Loads the checkpoint last_state.json names into net, ema_net, ema and opt (pending gradients

@@ -325,10 +325,7 @@ fs::path open_run(const Config& cfg_in, Config& cfg, DistGroup* dist, Logger& lo
   if (!cfg_in.str("resume").empty()) {
     const bool root = !dist || dist->rank() == 0;
     fs::path run = root ? resume_dir(cfg_in.str("resume")) : fs::path();
-    if (root) {
-      const int stale = remove_stale_temp_files(run);
-      if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
-    }
+    if (root) remove_killed_writes(run, log);
     if (dist) run = mirror_run(*dist, run, fs::path(cfg_in.str("project")) / "resume");
     cfg = Config::defaults();
     cfg.merge_file((run / "args.yaml").string());

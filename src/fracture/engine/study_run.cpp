@@ -37,6 +37,9 @@ namespace fs = std::filesystem;
 // name the same files, perhaps spelled differently).
 std::string image_key(const std::string& p) { return fs::weakly_canonical(fs::path(p)).string(); }
 
+// study.json marks a folder as a study (resume= refuses folders without it).
+void mark_study(const fs::path& run) { write_file_atomic(run / "study.json", "{\"task\": \"study\"}\n"); }
+
 // The study directory: new (args.yaml written) or the resumed one with its config. shard=i/n with
 // name=X: the shared directory <project>/study/X, joined (keys checked as on resume) when a shard
 // made it before, else made here; shards starting together write the same args.yaml (shard left out).
@@ -57,26 +60,22 @@ fs::path study_dir(Config& cfg, Logger& log) {
       run = make_run_dir(cfg.str("project"), "study", cfg.str("name").empty() ? "study" : cfg.str("name"));
       write_run_args(run, cfg);
     }
-    write_file_atomic(run / "study.json", "{\"task\": \"study\"}\n");  // marks the folder as a study
+    mark_study(run);
     return run;
   }
   const std::string shard = sharded ? cfg.str("shard") : std::string();
   fs::path run = cfg.str("resume");
   if (!run.has_filename()) run = run.parent_path();
-  FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml"), "resume=", run.string(),
-                 ": not a fracture study directory (no args.yaml and study.json)");
-  if (!fs::is_regular_file(run / "study.json")) {
-    // killed between its args.yaml and its study.json: args.yaml is all it holds (any other folder
-    // with an args.yaml, a dataset made by synth or another run, holds more)
-    FRACTURE_CHECK(only_entries(run, {"args.yaml"}), "resume=", run.string(),
-                   ": not a fracture study directory (no args.yaml and study.json)");
+  // without study.json, a study killed between its args.yaml and study.json holds args.yaml alone
+  // (any other folder with an args.yaml, a dataset made by synth or another run, holds more)
+  const bool marked = fs::is_regular_file(run / "study.json");
+  FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml") && (marked || only_entries(run, {"args.yaml"})), "resume=",
+                 run.string(), ": not a fracture study directory (no args.yaml and study.json)");
+  if (!marked) {
     log.info("resume: {} stopped before it began (no study.json): running it from the start", run.string());
-    write_file_atomic(run / "study.json", "{\"task\": \"study\"}\n");
+    mark_study(run);
   }
-  if (!sharded) {  // other shards may be writing into a shared study
-    const int stale = remove_stale_temp_files(run);
-    if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
-  }
+  if (!sharded) remove_killed_writes(run, log);  // other shards may be writing into a shared study
   cfg = detail::resumed_config(cfg, run, log);
   if (sharded) cfg.set("shard", shard, "cli");
   return run;
