@@ -50,6 +50,8 @@ IMG=$(ls "$TMP"/data/images/test/*.png | head -1)
 code() { curl -s -o "$TMP/body" -w '%{http_code}' "$@"; }
 [ "$(code -X POST --data-binary 'hello' "$URL/v1/predict")" = 415 ]
 grep -q '"error":"the body is not a PNG, JPEG, TIFF, BMP or DICOM Part 10 file"' "$TMP/body"
+# a GIF: recognised by the image sniffer, not a format we decode
+[ "$(code -X POST --data-binary 'GIF89a\x01\x00\x01\x00' "$URL/v1/predict")" = 415 ]
 [ "$(code -X POST -H 'Content-Length: 0' "$URL/v1/predict")" = 400 ]
 # 2 GB declared: refused from the header, before a byte of the body is read
 [ "$(code -m 20 -X POST -H 'Content-Type: application/octet-stream' -H 'Content-Length: 2147483648' \

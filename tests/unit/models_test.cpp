@@ -638,6 +638,25 @@ TEST(Checkpoint, GreyStemEqualsReplicatedRgb) {
   EXPECT_EQ(recognise_architecture(state_dict(*grey)).in_channels, 1);
 }
 
+// recognise_architecture builds each candidate network once (random initialisation) and caches its
+// keys: neither the first call nor a later one may move the caller's random stream.
+TEST(Weights, RecogniseArchitectureLeavesTheRandomStreamAlone) {
+  ClassifierOptions o;
+  o.num_classes = 2;
+  o.in_channels = 1;
+  const NamedTensors sd = state_dict(*make_classifier("mobilenet_v3_small", o));
+  for (int call = 0; call < 2; ++call) {
+    torch::manual_seed(7);
+    const torch::Tensor expected = torch::rand({4});
+    torch::manual_seed(7);
+    const ArchGuess g = recognise_architecture(sd);
+    EXPECT_EQ(g.arch, "mobilenet_v3_small");
+    EXPECT_EQ(g.in_channels, 1);
+    EXPECT_EQ(g.num_classes, 2);
+    EXPECT_TRUE(torch::equal(torch::rand({4}), expected)) << "call " << call;
+  }
+}
+
 TEST(FineTuning, FreezeKeepsBackboneBatchNormInEvalAndOnlyHeadTrainable) {
   ClassifierOptions o;
   o.num_classes = 1;

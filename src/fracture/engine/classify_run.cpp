@@ -449,11 +449,10 @@ ClassifyOutcome classify_train(const Config& cli, Logger& log) {
     if (unassigned) log.warn("{} images have no split and are not used", unassigned);
   }
   std::vector<size_t> tr0;
-  size_t n_val = 0, n_test = 0;
+  size_t n_val = 0;
   for (size_t i = 0; i < n; ++i) {
     if (role[i] == "train") tr0.push_back(i);
     n_val += role[i] == "val";
-    n_test += role[i] == "test";
   }
   FRACTURE_CHECK(!tr0.empty(), cfg.str("data"), ": no images in split 'train'");
   if (n_val == 0) {

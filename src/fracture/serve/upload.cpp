@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fracture/data/dicom.h"
+#include "fracture/data/image.h"
 #include "fracture/serve/common.h"
 
 namespace fracture::serve {
@@ -36,12 +37,14 @@ std::string error_body(int status, const std::string& msg) {
 }
 
 std::string sniff_upload(const std::string& b) {
-  auto starts = [&](const char* magic, size_t n) { return b.size() >= n && b.compare(0, n, magic, n) == 0; };
-  if (starts("\x89PNG\r\n\x1a\n", 8)) return ".png";
-  if (starts("\xFF\xD8\xFF", 3)) return ".jpg";
-  if (starts("II*\0", 4) || starts("MM\0*", 4)) return ".tif";
-  if (starts("BM", 2)) return ".bmp";
-  if (b.size() >= 132 && b.compare(128, 4, "DICM") == 0) return ".dcm";
+  // the formats `fracture predict` reads, recognised as it recognises them (data/image.h);
+  // GIF and WebP, which the sniffer also knows, are not radiograph formats we decode
+  const std::string fmt = sniff_format(b);
+  if (fmt == "png") return ".png";
+  if (fmt == "jpeg") return ".jpg";
+  if (fmt == "tiff") return ".tif";
+  if (fmt == "bmp") return ".bmp";
+  if (fmt == "dicom") return ".dcm";
   return "";
 }
 

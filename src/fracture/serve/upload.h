@@ -40,7 +40,8 @@ std::string over_upload_limit(const httplib::Request& req, size_t max_bytes);
 /// msg (a client's file name or header quoted in it) becomes U+FFFD instead of an exception.
 std::string error_body(int status, const std::string& msg);
 
-/// The file type from its first bytes: the extension the image reader dispatches on, "" when unknown.
+/// The file type from its first bytes as data/image.h sniff_format sees it (BigTIFF included), as the
+/// extension the image reader dispatches on; "" for anything else (GIF and WebP too).
 std::string sniff_upload(const std::string& bytes);
 
 }  // namespace fracture::serve

@@ -1,7 +1,10 @@
 // State dicts: a module's tensors by key, the checked loading of a file's tensors into a module,
 // the dispatch on file extension, and recognising an architecture from its keys.
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "fracture/core/error.h"
@@ -135,39 +138,68 @@ LoadReport load_state_dict(ClassifierImpl& net, const NamedTensors& tensors, con
   return load_state_dict(static_cast<torch::nn::Module&>(net), tensors, o);
 }
 
+namespace {
+
+// A classifier's key list and shapes (1-class head), built once per (architecture, stem channels):
+// building the network initialises every weight at random, about 0.1 s for the three of them, and
+// recognise_architecture runs for every checkpoint read.
+struct ArchKeys {
+  std::string first_conv_key, head_prefix;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> keys;  // state_dict order
+};
+
+const ArchKeys& arch_keys(const std::string& name, int64_t in_channels) {
+  static std::mutex mu;
+  static std::map<std::pair<std::string, int64_t>, ArchKeys> cache;  // node-based: references stay valid
+  std::lock_guard<std::mutex> lock(mu);
+  auto [it, fresh] = cache.try_emplace({name, in_channels});
+  if (fresh) {
+    // the networks' random initialisation must not move the caller's random stream
+    at::Generator rng = at::detail::getDefaultCPUGenerator();
+    const at::Tensor rng_state = rng.get_state();
+    ClassifierOptions opt;
+    opt.num_classes = 1;
+    opt.in_channels = in_channels;
+    auto net = make_classifier(name, opt);
+    it->second.first_conv_key = net->first_conv_key();
+    it->second.head_prefix = net->head_prefix();
+    for (auto& kv : state_dict(*net)) it->second.keys.emplace_back(kv.first, kv.second.sizes().vec());
+    rng.set_state(rng_state);
+  }
+  return it->second;
+}
+
+}  // namespace
+
 ArchGuess recognise_architecture(const NamedTensors& tensors) {
   std::unordered_map<std::string, torch::Tensor> by_key;
   for (auto& kv : tensors) by_key[kv.first] = kv.second;
   for (const auto& name : classifier_names()) {
-    ClassifierOptions opt;
-    opt.num_classes = 1;
-    auto net = make_classifier(name, opt);
-    auto first = by_key.find(net->first_conv_key());
+    auto first = by_key.find(arch_keys(name, 3).first_conv_key);
     if (first == by_key.end() || first->second.dim() != 4) continue;
-    opt.in_channels = first->second.size(1) == 1 ? 1 : 3;
-    if (opt.in_channels != 3) net = make_classifier(name, opt);
-    auto model = state_dict(*net);
+    const int64_t in_channels = first->second.size(1) == 1 ? 1 : 3;
+    const ArchKeys& arch = arch_keys(name, in_channels);
     bool ok = true;
     size_t present = 0;
     std::string head_weight;
-    for (auto& kv : model) {
-      auto it = by_key.find(kv.first);
+    for (auto& [key, sizes] : arch.keys) {
+      auto it = by_key.find(key);
       if (it == by_key.end()) {
-        if (!ends_with(kv.first, "num_batches_tracked")) ok = false;
+        if (!ends_with(key, "num_batches_tracked")) ok = false;
         continue;
       }
       ++present;
-      if (starts_with(kv.first, net->head_prefix())) {
-        if (ends_with(kv.first, ".weight")) head_weight = kv.first;  // the last head weight is the output layer
-        if (it->second.dim() != kv.second.dim()) ok = false;
+      if (starts_with(key, arch.head_prefix)) {
+        if (ends_with(key, ".weight")) head_weight = key;  // the last head weight is the output layer
+        if (it->second.dim() != int64_t(sizes.size())) ok = false;
         continue;
       }
-      if (it->second.sizes() != kv.second.sizes()) ok = false;
+      if (it->second.sizes() != c10::IntArrayRef(sizes)) ok = false;
     }
     if (!ok || present != by_key.size()) continue;
     ArchGuess g;
     g.arch = name;
-    g.in_channels = opt.in_channels;
+    g.in_channels = in_channels;
     g.num_classes = head_weight.empty() ? 0 : by_key[head_weight].size(0);
     return g;
   }
