@@ -4,9 +4,12 @@
 # and an Enhanced SR in the original's study, the SR's result equal to `fracture predict` on the
 # same file; a calling AE outside allowed_calling is refused; an object without pixel data gets
 # status 0xC000 and the node goes on; no patient attribute reaches the log; SIGTERM stops it (exit 0).
-# $1 = fracture binary; cwd = build/tests.
+# A dataset whose Pixel Data claims 4 GB behind 64 bytes (sent raw by tests/tools/dicom_raw_store.py)
+# gets 0xC000 without the node reserving the 4 GB.
+# $1 = fracture binary, $2 = source dir; cwd = build/tests.
 set -euo pipefail
 BIN=$1
+SRC=$2
 TMP=$(mktemp -d "$PWD/dicom_node.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done; rm -rf "$TMP"; }
@@ -94,6 +97,18 @@ dcmodify -q -nb -ea "(7fe0,0010)" "$TMP/nopixel.dcm"
 storescu -v -aet STORESCU -aec FRACTURE 127.0.0.1 "$NODE_PORT" "$TMP/nopixel.dcm" > "$TMP/nopix.log" 2>&1 || true
 grep -q "Received Store Response (Error: CannotUnderstand)" "$TMP/nopix.log" || { cat "$TMP/nopix.log"; exit 1; }
 grep -q "not predicted, status 0xC000" "$TMP/node.err"
+# Pixel Data claiming 4 GB (0xF0000000 bytes) with 64 behind it: refused from the received file,
+# and the node's address space (VmPeak) does not grow by the claim. Parsed in memory, as before, the
+# dataset made DCMTK reserve the claimed length (VmPeak 1.18 -> 5.10 GB) and abort the association.
+NODE_FRACTURE=$(pgrep -P "$NODE" -f dicom-node)
+peak() { awk '/^VmPeak/ {print $2}' "/proc/$NODE_FRACTURE/status"; }   # kB
+PEAK0=$(peak)
+STATUS=$(/usr/bin/python3 "$SRC/tests/tools/dicom_raw_store.py" 127.0.0.1 "$NODE_PORT" FRACTURE STORESCU 4026531840)
+[ "$STATUS" = 0xC000 ] || { echo "4 GB claim: status $STATUS"; tail -3 "$TMP/node.err"; exit 1; }
+PEAK1=$(peak)
+[ $((PEAK1 - PEAK0)) -lt 1048576 ] || { echo "4 GB claim: VmPeak grew from $PEAK0 to $PEAK1 kB"; exit 1; }
+grep -q "(unreadable): not predicted, status 0xC000: the received object is not readable DICOM" "$TMP/node.err" ||
+  { tail -3 "$TMP/node.err"; exit 1; }
 storescu -aet STORESCU -aec FRACTURE 127.0.0.1 "$NODE_PORT" "${DCMS[2]}" > /dev/null 2>&1
 # no patient attribute in the log
 PID0=$(dcmdump -Un +P PatientID "${DCMS[0]}" | sed 's/.*\[\(.*\)\].*/\1/')

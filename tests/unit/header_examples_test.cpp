@@ -780,9 +780,9 @@ TEST(HeaderExamples, EngineAndReportCompileOnly) {
     std::string body = fracture::serve::error_body(413, refused);   // {"error": "...", "status": 413}
   };
 #if FRACTURE_WITH_DICOM
-  [[maybe_unused]] auto dicom_results = [&](DcmDataset& ds, const fs::path& tmp,
-                                            const fracture::engine::ImagePrediction& prediction) {
-    fracture::serve::save_received(ds, tmp / "1.dcm");              // ds: the received DcmDataset
+  [[maybe_unused]] auto dicom_results = [&](const fs::path& tmp, const fracture::engine::ImagePrediction& prediction) {
+    std::unique_ptr<DcmFileFormat> ff = fracture::serve::load_received(tmp / "1.dcm");  // as received
+    DcmDataset& ds = *ff->getDataset();
     std::string tag = fracture::serve::received_object_tag(ds);      // "sop-uid 3fa1c09b2e77"
     std::unique_ptr<DcmDataset> sc = fracture::serve::secondary_capture(ds, prediction);
     std::unique_ptr<DcmDataset> sr = fracture::serve::structured_report(ds, prediction);

@@ -68,38 +68,35 @@ class Node : public DcmSCP {
   OFCondition handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) override {
     if (msg->CommandField != DIMSE_C_STORE_RQ) return DcmSCP::handleIncomingCommand(msg, info);
     T_DIMSE_C_StoreRQ& req = msg->msg.CStoreRQ;
-    DcmDataset* ds = nullptr;
-    OFCondition c = receiveSTORERequest(req, info.presentationContextID, ds);
-    if (c.bad()) {
-      delete ds;
-      return c;
-    }
-    const Uint16 status = process(*ds);
-    delete ds;
-    return sendSTOREResponse(info.presentationContextID, req, status);
+    const long id = ++received_;
+    // The dataset goes to a file as it arrives, unparsed: parsed in memory, DCMTK would allocate
+    // whatever length an element claims before its bytes came (gigabytes from a few bytes).
+    const fs::path file = tmp_ / (std::to_string(id) + ".dcm");
+    OFCondition c = receiveSTORERequest(req, info.presentationContextID, OFString(file.c_str()));
+    const Uint16 status = c.good() ? process(id, file) : 0;
+    std::error_code ec;
+    fs::remove(file, ec);
+    return c.good() ? sendSTOREResponse(info.presentationContextID, req, status) : c;
   }
 
  private:
   bool stop() const { return stop_signal() != 0 || (max_ > 0 && associations_ >= max_); }
 
   // Predict, build the two results, send them. Returns the C-STORE status for the sender.
-  Uint16 process(DcmDataset& ds) {
-    const long id = ++received_;
-    const std::string tag = received_object_tag(ds);
-    const fs::path file = tmp_ / (std::to_string(id) + ".dcm");
+  Uint16 process(long id, const fs::path& file) {
+    std::unique_ptr<DcmFileFormat> ff;
+    std::string tag = "unreadable";
     std::vector<engine::ImagePrediction> out;
     try {
-      save_received(ds, file);
+      ff = load_received(file);
+      tag = received_object_tag(*ff->getDataset());
       out = predictor_.predict({ClsItem{file, 0, "", ""}});
     } catch (const std::exception& e) {
-      std::error_code ec;
-      fs::remove(file, ec);
       log_.warn("dicom-node: object {} ({}): not predicted, status 0xC000: {}", id, tag,
                 with_path_as(e.what(), file.string(), "object").substr(0, 200));
       return STATUS_STORE_Error_CannotUnderstand;
     }
-    std::error_code ec;
-    fs::remove(file, ec);
+    DcmDataset& ds = *ff->getDataset();
     try {
       std::unique_ptr<DcmDataset> sc = secondary_capture(ds, out[0]), sr = structured_report(ds, out[0]);
       send({sc.get(), sr.get()});

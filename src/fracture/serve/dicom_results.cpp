@@ -42,10 +42,11 @@ DSRCodedEntryValue code(const char* value, const char* meaning) { return DSRCode
 
 }  // namespace
 
-void save_received(DcmDataset& ds, const std::filesystem::path& file) {
-  DcmFileFormat ff(&ds);
-  const OFCondition w = ff.saveFile(file.c_str(), EXS_LittleEndianExplicit);
-  FRACTURE_CHECK(w.good(), "cannot write the received object: ", w.text());
+std::unique_ptr<DcmFileFormat> load_received(const std::filesystem::path& file) {
+  auto ff = std::make_unique<DcmFileFormat>();
+  const OFCondition c = ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_fileOnly);
+  FRACTURE_CHECK(c.good(), "the received object is not readable DICOM: ", c.text());
+  return ff;
 }
 
 std::string received_object_tag(DcmDataset& ds) { return "sop-uid " + log_hash(get(ds, DCM_SOPInstanceUID)); }

@@ -3,7 +3,8 @@
 // back (Secondary Capture overlay, Enhanced SR). Separate from the network code so that the fuzz
 // target (tests/fuzz/targets/dicom_node_dataset.cpp) drives the same steps on arbitrary datasets.
 //
-//   fracture::serve::save_received(ds, tmp / "1.dcm");              // ds: the received DcmDataset
+//   std::unique_ptr<DcmFileFormat> ff = fracture::serve::load_received(tmp / "1.dcm");  // as received
+//   DcmDataset& ds = *ff->getDataset();
 //   std::string tag = fracture::serve::received_object_tag(ds);      // "sop-uid 3fa1c09b2e77"
 //   std::unique_ptr<DcmDataset> sc = fracture::serve::secondary_capture(ds, prediction);
 //   std::unique_ptr<DcmDataset> sr = fracture::serve::structured_report(ds, prediction);
@@ -15,12 +16,16 @@
 #include "fracture/engine/predictor.h"
 
 class DcmDataset;
+class DcmFileFormat;
 
 namespace fracture::serve {
 
-/// Writes a received dataset as a DICOM Part 10 file (Explicit VR Little Endian, meta header
-/// added). Throws fracture::Error when DCMTK cannot write it.
-void save_received(DcmDataset& ds, const std::filesystem::path& file);
+/// Reads the Part 10 file the network layer wrote (the dataset's bytes exactly as they arrived, behind
+/// a meta header; DcmSCP::receiveSTORERequest with a file name) through DCMTK's file stream: an
+/// element that claims more bytes than the file holds is refused instead of allocated, and values
+/// over 4 KiB are read from the file when first used, so the file must outlive the dataset. Throws
+/// fracture::Error when DCMTK cannot read it.
+std::unique_ptr<DcmFileFormat> load_received(const std::filesystem::path& file);
 
 /// "sop-uid " + log_hash(SOP Instance UID): the only name of an object a log line may print.
 std::string received_object_tag(DcmDataset& ds);

@@ -1,19 +1,35 @@
-// Fuzz target: a dataset as the DICOM node receives it in a C-STORE (no meta header, in the
+// Fuzz target: a dataset as the DICOM node receives it in a C-STORE (the bytes of the PDVs, in the
 // transfer syntax of the presentation context: the first input byte picks implicit or explicit
-// little endian), then the node's steps around the prediction (serve/dicom_results.h): the log's
-// hash of the SOP Instance UID, the Part 10 file the predictor reads, reading that file as the
-// predictor does (data/image.h), and the Secondary Capture and Enhanced SR built from the received
-// dataset's patient, study and UID attributes. Checks: no crash, leak or UB; refusals name the file.
+// little endian), stored as the network layer stores it (a meta header, then the bytes unparsed),
+// then the node's steps (serve/dicom_results.h): reading that file back, the log's hash of the SOP
+// Instance UID, reading the file as the predictor does (data/image.h), and the Secondary Capture and
+// Enhanced SR built from the received dataset's patient, study and UID attributes. Checks: no
+// crash, leak or UB; refusals name the file.
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "../fuzz_util.h"
+#include "fracture/core/fs.h"
 #include "fracture/data/image.h"
 #include "fracture/serve/dicom_results.h"
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// A Part 10 file holding only the SOP Class and Instance UIDs, in transfer syntax `xfer`.
+std::string part10_head(E_TransferSyntax xfer) {
+  DcmFileFormat ff;
+  ff.getDataset()->putAndInsertString(DCM_SOPClassUID, UID_DigitalXRayImageStorageForPresentation);
+  ff.getDataset()->putAndInsertString(DCM_SOPInstanceUID, "1.2.826.0.1.3680043.2.1125.1");
+  const fs::path f = fuzz::scratch("dicom_node_head") / "head.dcm";
+  if (ff.saveFile(f.c_str(), xfer).bad()) fuzz::fail("DCMTK cannot write the meta header");
+  return fracture::read_file(f);
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
@@ -28,17 +44,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return p;
   }();
   const E_TransferSyntax xfer = (data[0] & 1) ? EXS_LittleEndianExplicit : EXS_LittleEndianImplicit;
-  DcmInputBufferStream in;
-  in.setBuffer(data + 1, offile_off_t(size - 1));
-  in.setEos();
-  DcmDataset ds;
-  ds.transferInit();
-  const OFCondition c = ds.read(in, xfer, EGL_noChange, DCM_MaxReadLength);
-  ds.transferEnd();
-  if (c.bad()) return 0;  // the network layer would have refused it before the node saw it
-  (void)fracture::serve::received_object_tag(ds);
+  // DIMSE_createFilestream's file: preamble, meta header naming the transfer syntax, then the
+  // dataset's bytes as they came. Here the dataset starts with its SOP Class and Instance UIDs
+  // (written by DCMTK) and the input's bytes follow them.
+  static const std::string head[2] = {part10_head(EXS_LittleEndianImplicit), part10_head(EXS_LittleEndianExplicit)};
   const fs::path file = d / "received.dcm";
-  if (!fuzz::refused_naming("", [&] { fracture::serve::save_received(ds, file); })) return 0;
+  fuzz::write(file, head[xfer == EXS_LittleEndianExplicit] +
+                             std::string(reinterpret_cast<const char*>(data) + 1, size - 1));
+  std::unique_ptr<DcmFileFormat> ff;
+  if (!fuzz::refused_naming("", [&] { ff = fracture::serve::load_received(file); })) return 0;
+  DcmDataset& ds = *ff->getDataset();
+  (void)fracture::serve::received_object_tag(ds);
   fracture::ReadOptions opt;
   opt.max_pixels = 4'000'000;
   fuzz::refused_naming("received.dcm", [&] { (void)fracture::read_image(file, opt); });
