@@ -461,6 +461,20 @@ TEST(Winograd, MatchesAtenConvolution) {
   }
   std::printf("Winograd F(4x4,3x3): worst error %.2e of the largest pre-activation value\n", worst);
   EXPECT_GT(worst, 0.0) << "bit-identical to ATen: is the Winograd path running at all?";
+  // The same bits at any OpenMP thread count: each tile, and each tile position's product, is one
+  // thread's work (also what `make tsan`, which runs OpenMP on one thread, cannot check).
+  {
+    const int before = at::get_num_threads();
+    WinogradConv conv(torch::randn({64, 64, 3, 3}) * 0.3, torch::randn({64}), 1, OnednnAct::silu, true);
+    const auto x = torch::randn({4, 64, 64, 64});
+    at::set_num_threads(1);
+    const auto one = conv.forward(x);
+    for (int t : {2, 3}) {
+      at::set_num_threads(t);
+      EXPECT_TRUE(torch::equal(conv.forward(x), one)) << t << " threads";
+    }
+    at::set_num_threads(before);
+  }
   // Refusals: not a 3x3 kernel, wrong channel count, an input smaller than the kernel.
   EXPECT_FALSE(WinogradConv::supports(torch::zeros({4, 4, 3, 3}), 2, 1, 1));
   EXPECT_FALSE(WinogradConv::supports(torch::zeros({4, 4, 5, 5}), 1, 1, 1));
