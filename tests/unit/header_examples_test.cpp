@@ -264,6 +264,19 @@ TEST(HeaderExamples, CoreRundirFsRng) {
     fracture::remove_killed_writes(shared, *log);
     EXPECT_FALSE(fs::exists(shared / "fold.json.tmp.77.0123abcd"));
   }
+  {
+    EXPECT_TRUE(fracture::stopped_at_birth(run));  // args.yaml alone
+    fs::create_directories(run / "weights");
+    fracture::write_file_atomic(run / "args.yaml.tmp.12.0123abcd", "half");  // a killed write's: ignored
+    bool born = fracture::stopped_at_birth(run, {"weights"});            // args.yaml and at most weights/
+    EXPECT_TRUE(born);
+    EXPECT_FALSE(fracture::stopped_at_birth(run));  // weights/ is not allowed unless named
+    fracture::write_file_atomic(run / "data.yaml", "names: [a]");
+    EXPECT_FALSE(fracture::stopped_at_birth(run, {"weights"}));  // a folder holding more
+    EXPECT_FALSE(fracture::stopped_at_birth(shared.parent_path(), {"cv"}));  // no args.yaml
+    fs::remove(run / "data.yaml");
+    fs::remove(run / "args.yaml.tmp.12.0123abcd");
+  }
 
   const fs::path dir = run, path = run / "metrics.json";
   nlohmann::json json = {{"map50", 0.5}};

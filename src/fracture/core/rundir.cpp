@@ -48,4 +48,10 @@ void remove_killed_writes(const std::filesystem::path& run, Logger& log) {
   if (stale > 0) log.info("resume: removed {} temp file(s) of writes a kill interrupted", stale);
 }
 
+bool stopped_at_birth(const std::filesystem::path& run, const std::vector<std::string>& first_writes) {
+  std::vector<std::string> names = first_writes;
+  names.push_back("args.yaml");
+  return std::filesystem::is_regular_file(run / "args.yaml") && only_entries(run, names);
+}
+
 }  // namespace fracture

@@ -5,9 +5,11 @@
 //   fracture::write_run_args(run, cfg);                                  // run/args.yaml
 //   fs::path shared = fracture::make_shared_run_dir(cfg, "classify");    // shard=i/n: project/classify/<name>
 //   fracture::remove_killed_writes(run, *log);                           // on resume: temp files of killed writes
+//   bool born = fracture::stopped_at_birth(run, {"weights"});            // args.yaml and at most weights/
 #pragma once
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "fracture/core/config.h"
 #include "fracture/core/log.h"
@@ -32,5 +34,11 @@ std::filesystem::path make_shared_run_dir(const Config& cfg, const std::string& 
 /// On resume of a run no other process writes to (not a shard of a shared run): removes the temp
 /// files of writes a kill interrupted (core/fs.h remove_stale_temp_files) and logs how many.
 void remove_killed_writes(const std::filesystem::path& run, Logger& log);
+
+/// True when `run` holds its args.yaml and nothing else but `first_writes` (temp files of killed
+/// writes aside): a run killed right after it was made, before the file that marks it (run.json,
+/// study.json, a first checkpoint), which a resume runs from the start in place. A dataset folder or
+/// another run that has an args.yaml holds more.
+bool stopped_at_birth(const std::filesystem::path& run, const std::vector<std::string>& first_writes = {});
 
 }  // namespace fracture

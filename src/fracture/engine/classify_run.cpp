@@ -160,7 +160,7 @@ fs::path start_run(Config& cfg, const std::string& mode, Logger& log) {
   fs::path run = cfg.str("resume");
   if (!run.has_filename()) run = run.parent_path();  // "run/" -> "run"
   FRACTURE_CHECK(fs::is_directory(run), "resume=", run.string(), ": no such run directory");
-  if (fs::is_regular_file(run / "args.yaml") && only_entries(run, {"args.yaml"})) {
+  if (stopped_at_birth(run)) {
     // killed between its args.yaml and its run.json (args.yaml is all it holds): nothing was trained;
     // settle_run writes run.json
     log.info("resume: {} stopped before it began (no run.json): running it from the start", run.string());

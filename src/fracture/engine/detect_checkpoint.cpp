@@ -9,6 +9,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/json_file.h"
 #include "fracture/core/fs.h"
+#include "fracture/core/rundir.h"
 #include "fracture/engine/distributed.h"
 #include "fracture/engine/optimizer_state.h"
 #include "fracture/report/detect_files.h"
@@ -103,9 +104,9 @@ fs::path resume_dir(const std::string& resume) {
   // with weights/last_state.json: a checkpoint to resume from. Without it, a run killed before its
   // first checkpoint holds only what a detect run writes first (trained from the start in place);
   // another folder with an args.yaml (a dataset made by synth, a classify run) holds more.
-  const bool started = fs::exists(p / "args.yaml") &&
-                       only_entries(p, {"args.yaml", "weights", "skipped.csv", "results.csv"});
-  FRACTURE_CHECK(fs::exists(p / "weights" / "last_state.json") || started, "detect train: resume '", resume,
+  FRACTURE_CHECK((fs::exists(p / "args.yaml") && fs::exists(p / "weights" / "last_state.json")) ||
+                     stopped_at_birth(p, {"weights", "skipped.csv", "results.csv"}),
+                 "detect train: resume '", resume,
                  "' is not a detect run directory with args.yaml and weights/last_state.json");
   return p;
 }

@@ -37,9 +37,9 @@ struct TrainState {
   int world_size = 1;     ///< data-parallel processes that wrote it (a resume may use another number)
 };
 
-/// The run directory of `resume` (a run directory, or a file in its weights/): one with
-/// weights/last_state.json, or one killed before its first checkpoint (args.yaml and only what a
-/// detect run writes first: weights/, skipped.csv, results.csv), which the caller trains from the
+/// The run directory of `resume` (a run directory, or a file in its weights/): one with args.yaml and
+/// weights/last_state.json, or one killed before its first checkpoint (core/rundir.h stopped_at_birth:
+/// args.yaml and at most weights/, skipped.csv, results.csv), which the caller trains from the
 /// start, in place. Throws naming `resume` for anything else.
 std::filesystem::path resume_dir(const std::string& resume);
 

@@ -69,7 +69,7 @@ fs::path study_dir(Config& cfg, Logger& log) {
   // without study.json, a study killed between its args.yaml and study.json holds args.yaml alone
   // (any other folder with an args.yaml, a dataset made by synth or another run, holds more)
   const bool marked = fs::is_regular_file(run / "study.json");
-  FRACTURE_CHECK(fs::is_regular_file(run / "args.yaml") && (marked || only_entries(run, {"args.yaml"})), "resume=",
+  FRACTURE_CHECK((marked && fs::is_regular_file(run / "args.yaml")) || stopped_at_birth(run), "resume=",
                  run.string(), ": not a fracture study directory (no args.yaml and study.json)");
   if (!marked) {
     log.info("resume: {} stopped before it began (no study.json): running it from the start", run.string());
