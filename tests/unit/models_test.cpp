@@ -652,6 +652,32 @@ TEST(Checkpoint, GreyStemEqualsReplicatedRgb) {
   EXPECT_EQ(recognise_architecture(state_dict(*grey)).in_channels, 1);
 }
 
+// Found by fuzz_state_dict_mapping: an RGB first conv whose other dims differ from the grey model's
+// (here no output channels) was taken for the RGB-to-grey case and failed in libtorch's copy_ after
+// earlier tensors were already copied. It is a shape mismatch: refused by name, the model untouched.
+TEST(Weights, RgbStemOfAnotherShapeIsAShapeMismatch) {
+  ClassifierOptions o;
+  o.in_channels = 1;
+  auto grey = make_classifier("resnet18", o);
+  NamedTensors sd = state_dict(*make_classifier("resnet18"));
+  const torch::Tensor before = grey->named_parameters()["conv1.weight"].clone();
+  const torch::Tensor fc_before = grey->named_parameters()["fc.weight"].clone();
+  for (auto& kv : sd) {
+    if (kv.first == "conv1.weight") kv.second = torch::zeros({0, 3, 7, 7});
+    if (kv.first != "conv1.weight") kv.second = kv.second.detach().clone().fill_(0.5);
+  }
+  try {
+    load_state_dict(*grey, sd, "rgb-stem.pth");
+    FAIL() << "a (0, 3, 7, 7) stem was loaded into a (64, 1, 7, 7) one";
+  } catch (const fracture::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rgb-stem.pth"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("conv1.weight"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(torch::equal(grey->named_parameters()["conv1.weight"], before));
+  EXPECT_TRUE(torch::equal(grey->named_parameters()["fc.weight"], fc_before));
+}
+
 // recognise_architecture builds each candidate network once (random initialisation) and caches its
 // keys: neither the first call nor a later one may move the caller's random stream.
 TEST(Weights, RecogniseArchitectureLeavesTheRandomStreamAlone) {

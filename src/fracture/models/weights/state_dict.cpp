@@ -98,8 +98,10 @@ LoadReport load_state_dict(torch::nn::Module& m, const NamedTensors& tensors, co
     if (src.sizes() == dst.sizes()) {
       plan.emplace_back(dst, src);
       r.loaded.push_back(key);
-    } else if (!o.first_conv_key.empty() && key == o.first_conv_key && src.dim() == 4 && src.size(1) == 3 &&
-               dst.size(1) == 1) {
+    } else if (!o.first_conv_key.empty() && key == o.first_conv_key && src.dim() == 4 && dst.dim() == 4 &&
+               src.size(1) == 3 && dst.size(1) == 1 && src.size(0) == dst.size(0) && src.size(2) == dst.size(2) &&
+               src.size(3) == dst.size(3)) {
+      // an RGB first conv (out, 3, kh, kw) for a grayscale model (out, 1, kh, kw): only the channel dim may differ
       plan.emplace_back(dst, adapt_first_conv_weight(src, 1));
       r.loaded.push_back(key);
       r.adapted.push_back(key);
