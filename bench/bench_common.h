@@ -4,16 +4,20 @@
 //   long n = std::atol(bench::arg(argc, argv, "iters", "3").c_str());
 //   double peak = bench::matmul_peak_gflops();        // fp32 1024^2 matmul, this process's threads
 //   auto rows = bench::run_child("/usr/bin/python3 bench/x.py model=a");  // {"a": {1.0, 2.0, ...}}
-//   auto [cpp, py] = bench::run_pair_median(cmd_cpp, cmd_py, 3);           // medians of 3 alternated runs
+//   auto sides = bench::run_alternating({cmd_cpp, cmd_py, cmd_ort}, 3);     // medians of 3 alternated runs
+//   auto peer = bench::OrtPeer::setup(true, "build/onnx");           // ONNX Runtime: install, export, run
 //   bench::print_isa();                                // "isa: onednn avx2, aten AVX2, ... (ONEDNN_MAX_CPU_ISA=AVX2, ...)"
 #pragma once
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -129,15 +133,96 @@ inline Rows median_rows(const std::vector<Rows>& runs) {
   return out;
 }
 
-/// Runs `a` and `b` (b may be empty) `repeats` times each, alternating a, b, a, b, ... so that a slow
-/// phase of a shared machine falls on both sides, and returns each side's element-wise medians.
-inline std::pair<Rows, Rows> run_pair_median(const std::string& a, const std::string& b, int repeats) {
-  std::vector<Rows> ra, rb;
-  for (int i = 0; i < std::max(1, repeats); ++i) {
-    ra.push_back(run_child(a));
-    if (!b.empty()) rb.push_back(run_child(b));
-  }
-  return {median_rows(ra), median_rows(rb)};
+/// Runs each command `repeats` times, alternating (a, b, c, a, b, c, ...) so that a slow phase of a
+/// shared machine falls on every side, and returns each side's element-wise medians, in the order
+/// of `cmds`. Empty commands are skipped (their side gets no rows).
+inline std::vector<Rows> run_alternating(const std::vector<std::string>& cmds, int repeats) {
+  std::vector<std::vector<Rows>> runs(cmds.size());
+  for (int i = 0; i < std::max(1, repeats); ++i)
+    for (size_t k = 0; k < cmds.size(); ++k)
+      if (!cmds[k].empty()) runs[k].push_back(run_child(cmds[k]));
+  std::vector<Rows> out;
+  for (const auto& r : runs) out.push_back(median_rows(r));
+  return out;
 }
+
+/// A float32 file (raw little-endian, as bench/onnx_export.py and bench/ort_peer.js write them).
+inline std::vector<float> read_f32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+
+/// Writes a float32 CPU tensor's values as a raw file (the layout of read_f32), in logical order.
+inline void write_f32(const std::string& path, const torch::Tensor& t) {
+  auto c = t.to(torch::kFloat32).contiguous();
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * 4);
+}
+
+/// How far `got` is from `ref` (two float32 files of one tensor) over the elements whose index
+/// modulo `period` lies in [lo, hi) (period 0: all): max |got - ref| and max |ref|; both -1 when a
+/// file is missing or their lengths differ.
+inline std::pair<double, double> compare_f32(const std::string& got, const std::string& ref, size_t period = 0,
+                                             size_t lo = 0, size_t hi = 0) {
+  const std::vector<float> a = read_f32(got), b = read_f32(ref);
+  if (a.empty() || a.size() != b.size()) return {-1, -1};
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (period && (i % period < lo || i % period >= hi)) continue;
+    diff = std::max(diff, double(std::fabs(a[i] - b[i])));
+    scale = std::max(scale, double(std::fabs(b[i])));
+  }
+  return {diff, scale};
+}
+
+/// The ONNX Runtime peer: scripts/ort_peer.sh installs onnxruntime-node (pinned, npm registry),
+/// bench/onnx_export.py exports a model with Debian's python3-torch into `dir` with its weights and
+/// inputs, bench/ort_peer.js runs it and prints "RESULT model ms_b... peak_rss_mib".
+struct OrtPeer {
+  std::string ort_dir;  ///< where onnxruntime-node is installed; empty when there is no peer
+  std::string dir;      ///< exported models, weights, inputs and every side's outputs
+  std::string why;      ///< why there is no peer
+
+  /// Installs (or finds) the peer. `want` false, or a failed install, leaves ort_dir empty with why.
+  static OrtPeer setup(bool want, const std::string& dir) {
+    OrtPeer p;
+    p.dir = dir;
+    if (!want) {
+      p.why = "ort=0";
+      return p;
+    }
+    FILE* f = popen("bash scripts/ort_peer.sh", "r");
+    char buf[4096] = {0};
+    if (f && std::fgets(buf, sizeof buf, f)) p.ort_dir = buf;
+    const int rc = f ? pclose(f) : -1;
+    while (!p.ort_dir.empty() && (p.ort_dir.back() == '\n' || p.ort_dir.back() == '\r')) p.ort_dir.pop_back();
+    if (rc != 0 || p.ort_dir.empty()) {
+      p.ort_dir.clear();
+      p.why = "scripts/ort_peer.sh failed (npm and the npm registry are needed; run from the repository root)";
+    }
+    return p;
+  }
+  bool ok() const { return !ort_dir.empty(); }
+  /// Exports `model` (bench/onnx_export.py names) for the batch sizes "1,16" at imgsz; false (with
+  /// why) when the export fails.
+  bool export_model(const std::string& model, const std::string& batches, long imgsz) {
+    const std::string cmd = "/usr/bin/python3 bench/onnx_export.py model=" + model + " out=" + dir +
+                            " batches=" + batches + " imgsz=" + std::to_string(imgsz) + " > /dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return true;
+    why = "bench/onnx_export.py failed: " + cmd;
+    return false;
+  }
+  /// The ONNX Runtime side's command for run_alternating.
+  std::string command(const std::string& model, const std::string& batches, long iters, long threads) const {
+    return "node bench/ort_peer.js ort_dir=" + ort_dir + " dir=" + dir + " model=" + model + " batches=" + batches +
+           " iters=" + std::to_string(iters) + " threads=" + std::to_string(threads);
+  }
+  /// dir/model.SIDE{b}.bin: a side's output for the exported input of batch b.
+  std::string output(const std::string& model, const std::string& side, long b) const {
+    return dir + "/" + model + "." + side + std::to_string(b) + ".bin";
+  }
+};
 
 }  // namespace bench

@@ -43,6 +43,7 @@
 #include "fracture/models/yolov8.h"
 
 namespace {
+constexpr int64_t kNc = 7;  // the synthetic set's anatomical classes (and the exported model's nc)
 using bench::arg;
 using bench::matmul_peak_gflops;
 using bench::peak_rss_mib;
@@ -56,9 +57,12 @@ double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int
   return 1000 * bench::best_block_seconds([&] { net.forward(x); }, runs) / runs;
 }
 
+// io: the ONNX peer's files for this scale (bench::OrtPeer: io + ".safetensors", io + ".in1.bin"); when
+// given, inference runs with those weights and the optimised model's output for the exported input
+// goes to io + ".cpp1.bin".
 int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters,
-            bool train_cl, bool onednn, bool winograd, bool bf16_emulation) {
-  const int64_t nc = 7;  // the synthetic set's anatomical classes
+            bool train_cl, bool onednn, bool winograd, bool bf16_emulation, const std::string& io_prefix) {
+  const int64_t nc = kNc;
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
   fracture::models::YoloV8Options o;
@@ -102,6 +106,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   };
   const double train_net = train_speed(false), train_full = train_speed(true);
   fracture::models::YoloV8 net(o);
+  if (!io_prefix.empty()) fracture::models::load_yolov8_weights(*net, io_prefix + ".safetensors");
   net->eval();
   auto x = torch::rand({1, 3, imgsz, imgsz});
   const double eager = latency_ms(*net, x, runs);
@@ -116,6 +121,11 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   {
     torch::InferenceMode guard;
     y_inf = net->forward(fracture::models::inference_input(x, io));
+    const std::vector<float> in = bench::read_f32(io_prefix + ".in1.bin");
+    if (!io_prefix.empty() && int64_t(in.size()) == 3 * imgsz * imgsz) {
+      auto xe = torch::from_blob(const_cast<float*>(in.data()), {1, 3, imgsz, imgsz}).clone();
+      bench::write_f32(io_prefix + ".cpp1.bin", net->forward(fracture::models::inference_input(xe, io)));
+    }
   }
   auto y = y_inf.clone();  // a normal tensor (outside InferenceMode), so it can be modified
   y.narrow(1, 4, nc).uniform_(0, 1);
@@ -175,7 +185,14 @@ int main(int argc, char** argv) {
   const bool bf16_emulation = arg(argc, argv, "bf16_emulation", "0") == "1";
   if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (!one.empty()) return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd, bf16_emulation);
+  // ort=1 (default): ONNX Runtime as a third side (bench::OrtPeer; needs npm), exports under onnx_dir.
+  const bool want_ort = arg(argc, argv, "ort", "1") == "1";
+  const std::string onnx_dir = arg(argc, argv, "onnx_dir", "build/onnx-peer");
+  const std::string io_prefix = arg(argc, argv, "io", "");  // set by scales= for the C++ child
+  if (!one.empty())
+    return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd, bf16_emulation,
+                   io_prefix);
+  bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " runs=" << runs << " threads=" << threads << " train_imgsz=" << train_imgsz
@@ -185,18 +202,31 @@ int main(int argc, char** argv) {
               threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
               static_cast<long long>(train_imgsz), iters, std::max(1, repeat));
   bench::print_isa();
+  std::printf("onnx runtime: %s\n", ort.ok() ? ("onnxruntime-node (bench/ort/package-lock.json) from " + ort.ort_dir +
+                                                   ", CPU provider, graph optimisation all, " + std::to_string(threads) +
+                                                   " intra-op threads; its latency in the opt ms column")
+                                                      .c_str()
+                                                : ort.why.c_str());
+  int mismatches = 0;
   std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s %8s %9s\n", "scale", "side", "eager ms", "opt ms",
               "train/s", "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s", "bf16 ms", "direct ms");
   for (char s : scales) {
     const std::string name(1, s);
+    const std::string model = "yolov8" + name;
+    const bool peer = ort.ok() && ort.export_model(model, "1", imgsz);
+    if (ort.ok() && !peer) std::printf("%-5s %-5s (no result: %s)\n", name.c_str(), "ort", ort.why.c_str());
     const std::string cmd_c = std::string(argv[0]) + " scale=" + name + " malloc=" + (tune_malloc ? "1" : "0") +
+                              (peer ? " io=" + ort.dir + "/" + model : std::string()) +
                               " train_cl=" + (train_cl ? "1" : "0") + " onednn=" + (onednn ? "1" : "0") +
                               " winograd=" + (winograd ? "1" : "0") + " bf16_emulation=" + (bf16_emulation ? "1" : "0") +
                               " " + common.str();
     const std::string cmd_py = python ? "/usr/bin/python3 " + script + " scale=" + name +
                                             " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()
                                       : "";
-    auto [c, py] = bench::run_pair_median(cmd_c, cmd_py, repeat);
+    const std::string cmd_ort = peer ? ort.command(model, "1", runs, threads) : "";
+    auto sides = bench::run_alternating({cmd_c, cmd_py, cmd_ort}, repeat);
+    auto& c = sides[0];
+    auto& py = sides[1];
     const double gflop = (py.count(name) && py[name].size() >= 6) ? py[name][5] : 0;  // Python's hook count
     auto& a = c[name];
     auto& b = py[name];
@@ -225,7 +255,36 @@ int main(int argc, char** argv) {
                     a[3] / b[3], a[7] / b[0], a[8] / b[0]);
       }
     }
+    if (peer) {
+      auto& o = sides[2][model];  // ms_b1 peak
+      if (o.size() >= 2) {
+        std::printf("%-5s %-5s %10s %10.1f %9s %8.0f\n", name.c_str(), "ort", "", o[0], "", o[1]);
+      } else {
+        std::printf("%-5s %-5s (no result)\n", name.c_str(), "ort");
+      }
+      if (a.size() >= 9 && o.size() >= 2) {
+        std::printf("%-5s %-5s opt/ort %.2f  bf16/ort %.2f  peak %.2f\n", name.c_str(), "C/ort", a[1] / o[0],
+                    a[7] / o[0], a[3] / o[1]);
+      }
+      // Output (1, 4 + nc, A) for the exported input (the last run's): boxes (xywh, input pixels)
+      // within 1e-5 x max |coordinate|, class probabilities within 1e-5, against PyTorch eval.
+      const size_t anchors = size_t((imgsz / 8) * (imgsz / 8) + (imgsz / 16) * (imgsz / 16) + (imgsz / 32) * (imgsz / 32));
+      const size_t period = anchors * (4 + kNc);  // rows of A anchors: x, y, w, h, then nc probabilities
+      bool ok = true;
+      for (const char* side : {"cpp", "ort"}) {
+        const auto [db, rb] = bench::compare_f32(ort.output(model, side, 1), ort.output(model, "torch", 1), period, 0,
+                                                 4 * anchors);
+        const auto [dp, rp] = bench::compare_f32(ort.output(model, side, 1), ort.output(model, "torch", 1), period,
+                                                 4 * anchors, period);
+        const bool good = db >= 0 && dp >= 0 && db <= 1e-5 * rb && dp <= 1e-5;
+        ok = ok && good;
+        std::printf("%-5s %-5s %s - PyTorch: boxes max |diff| %.3g px (max %.4g, tolerance %.3g), probabilities %.3g "
+                    "(tolerance 1e-05): %s\n", name.c_str(), "out", side[0] == 'c' ? "C++" : "ORT", db, rb, 1e-5 * rb,
+                    dp, good ? "match" : "MISMATCH");
+      }
+      mismatches += !ok;
+    }
     std::fflush(stdout);
   }
-  return 0;
+  return mismatches ? 1 : 0;
 }

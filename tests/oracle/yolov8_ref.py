@@ -97,7 +97,8 @@ class Detect(nn.Module):
         pts, strides = [], []
         for r, s in zip(raw, self.stride):
             h, w = r.shape[2:]
-            sy, sx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+            sy, sx = torch.meshgrid(torch.arange(h, dtype=r.dtype) + 0.5, torch.arange(w, dtype=r.dtype) + 0.5,
+                                    indexing="ij")  # float aranges, as Ultralytics' make_anchors
             pts.append(torch.stack((sx, sy), -1).view(-1, 2))
             strides.append(torch.full((h * w, 1), float(s)))
         anchors, strides = torch.cat(pts).T, torch.cat(strides).T  # (2, A), (1, A)
@@ -159,11 +160,9 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
-def main():
-    scale, nc, imgsz, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    torch.manual_seed(0)
-    net = YOLOv8(scale, nc)
-    with torch.no_grad():  # random BatchNorm affine and statistics, so BN is not an identity
+def randomise_bn(net):
+    """Random BatchNorm affine and statistics (torch's global generator), so BN is not an identity."""
+    with torch.no_grad():
         for mod in net.modules():
             if isinstance(mod, nn.BatchNorm2d):
                 mod.weight.uniform_(0.5, 1.5)
@@ -171,6 +170,13 @@ def main():
                 mod.running_mean.uniform_(-0.2, 0.2)
                 mod.running_var.uniform_(0.5, 1.5)
                 mod.num_batches_tracked.fill_(7)
+
+
+def main():
+    scale, nc, imgsz, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    torch.manual_seed(0)
+    net = YOLOv8(scale, nc)
+    randomise_bn(net)
     net.eval()
     x = torch.rand(1, 3, imgsz, imgsz)
     with torch.no_grad():
