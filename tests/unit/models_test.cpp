@@ -15,6 +15,7 @@
 #include "fracture/models/efficientnet.h"
 #include "fracture/models/inference.h"
 #include "fracture/models/resnet.h"
+#include "fracture/models/kernels/squeeze_excite.h"
 #include "fracture/models/kernels/winograd.h"
 
 namespace fs = std::filesystem;
@@ -169,6 +170,34 @@ TEST_P(Arch, ExportedFilesLoadBackIntoTorchvision) {
   }
 }
 
+// The one-call squeeze-and-excitation kernel against torchvision's block as ATen runs it, for both
+// activation pairs (MobileNetV3 relu/hardsigmoid, EfficientNet silu/sigmoid), odd channel counts
+// (vector tails) and batches of 1 and 3; under the ISA caps (isa_* tests) its AVX2 and baseline copies.
+TEST(SqueezeExcite, KernelMatchesAtenBlock) {
+  using fracture::models::Act;
+  for (auto [act, scale_act] : {std::pair{Act::relu, Act::hardsigmoid}, std::pair{Act::silu, Act::sigmoid}}) {
+    torch::manual_seed(5);
+    fracture::models::SqueezeExcitation se(37, 11, act, scale_act);
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : se->parameters()) p.uniform_(-0.5, 0.5);
+    }
+    fracture::models::SqueezeExciteKernel kernel(se->fc1->weight, se->fc1->bias, se->fc2->weight, se->fc2->bias, act,
+                                                 scale_act);
+    torch::InferenceMode guard;
+    for (int64_t b : {1, 3}) {
+      auto x = torch::randn({b, 37, 7, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
+      ASSERT_TRUE(kernel.accepts(x));
+      EXPECT_FALSE(kernel.accepts(x.contiguous()));  // NCHW goes the ATen way
+      auto want = se->forward(x);
+      auto got = kernel.forward(x);
+      EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      const double err = (got - want).abs().max().item<double>(), scale = want.abs().max().item<double>();
+      EXPECT_LE(err, 1e-5 * scale) << "batch " << b << ": max abs diff " << err << " of " << scale;
+    }
+  }
+}
+
 // BatchNorm folding (optimize_for_inference): logits within 1e-4 of the unfolded model relative to
 // the largest logit, with non-trivial BN statistics; the BN is really skipped afterwards.
 TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
@@ -209,6 +238,14 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
       }
     }
     EXPECT_EQ(fused > 0, uses_onednn(io)) << GetParam() << ": " << fused << " fused convolutions";
+    int se_kernels = 0, se_blocks = 0;
+    for (auto& m : opt->modules(true)) {
+      if (auto* se = m->as<fracture::models::SqueezeExcitationImpl>()) {
+        ++se_blocks;
+        se_kernels += se->fast ? 1 : 0;
+      }
+    }
+    EXPECT_EQ(se_kernels, channels_last ? se_blocks : 0) << GetParam();
     if (onednn && channels_last) EXPECT_EQ(uses_onednn(io), fracture::models::OnednnConv::available());
     torch::InferenceMode guard;
     for (auto shape : {std::vector<int64_t>{2, 3, 64, 64}, std::vector<int64_t>{1, 3, 61, 47}}) {

@@ -3,6 +3,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/log.h"
 #include "fracture/models/kernels/cpu_isa.h"
+#include "fracture/models/kernels/squeeze_excite.h"
 #include "fracture/models/layers.h"
 #include "fracture/models/resnet.h"
 
@@ -148,6 +149,15 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
+  bool fp32_cpu = true;
+  for (const auto& p : net.parameters()) fp32_cpu = fp32_cpu && p.device().is_cpu() && p.scalar_type() == torch::kFloat32;
+  if (options.channels_last && fp32_cpu) {
+    for (auto& m : net.modules(/*include_self=*/true)) {
+      if (auto* se = m->as<SqueezeExcitationImpl>())
+        se->fast = std::make_shared<SqueezeExciteKernel>(se->fc1->weight, se->fc1->bias, se->fc2->weight,
+                                                         se->fc2->bias, se->act, se->scale_act);
+    }
+  }
   if (uses_onednn(options, net)) {
     OnednnConvSpec base;
     base.winograd = options.winograd;

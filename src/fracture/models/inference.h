@@ -19,7 +19,9 @@ namespace fracture::models {
 /// What optimize_for_inference does. Read once, when it runs.
 struct InferenceOptions {
   bool fold_bn = true;         ///< fold each eval BatchNorm into the conv before it (adds a conv bias)
-  bool channels_last = false;  ///< store 4-D weights NHWC; feed inputs through inference_input()
+  /// Store 4-D weights NHWC; feed inputs through inference_input(). For an fp32 CPU model this
+  /// also runs each squeeze-and-excitation block as one kernel (kernels/squeeze_excite.h).
+  bool channels_last = false;
   /// With channels_last and fold_bn, in a build with oneDNN (OnednnConv::available()): each
   /// convolution with its activation (and ResNet's/YOLOv8's residual add) runs as one fused oneDNN
   /// primitive with weights reordered once (onednn_conv.h). Ignored otherwise.

@@ -1,6 +1,7 @@
 #include "fracture/models/layers.h"
 
 #include "fracture/core/error.h"
+#include "fracture/models/kernels/squeeze_excite.h"
 
 #include <cmath>
 
@@ -63,6 +64,7 @@ SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t squeeze, 
 }
 
 torch::Tensor SqueezeExcitationImpl::forward(torch::Tensor x) {
+  if (fast && fast->accepts(x)) return fast->forward(x);
   auto s = torch::adaptive_avg_pool2d(x, {1, 1});  // (B, C, 1, 1)
   s = apply_act(fc1->forward(s), act);
   s = apply_act(fc2->forward(s), scale_act);

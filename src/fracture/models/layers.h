@@ -77,12 +77,17 @@ Seq conv_bn_act(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t grou
 
 /// Squeeze-and-excitation (Hu et al. 2018) as in torchvision.ops.SqueezeExcitation:
 /// global average pool -> 1x1 conv `fc1` -> act -> 1x1 conv `fc2` -> scale act -> x * scale.
+class SqueezeExciteKernel;
+
 class SqueezeExcitationImpl : public torch::nn::Module {
  public:
   SqueezeExcitationImpl(int64_t channels, int64_t squeeze, Act act, Act scale_act);
   torch::Tensor forward(torch::Tensor x);  // (B, C, H, W) -> (B, C, H, W)
   torch::nn::Conv2d fc1{nullptr}, fc2{nullptr};
   Act act, scale_act;
+  /// Set by optimize_for_inference (channels-last fp32 CPU models): the whole block in one call of
+  /// plain loops (kernels/squeeze_excite.h) for the inputs it accepts.
+  std::shared_ptr<SqueezeExciteKernel> fast;
 };
 TORCH_MODULE(SqueezeExcitation);
 
