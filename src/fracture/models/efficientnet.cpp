@@ -20,6 +20,7 @@ MBConvImpl::MBConvImpl(int64_t expand_ratio, int64_t kernel, int64_t stride, int
 }
 
 torch::Tensor MBConvImpl::forward(torch::Tensor x) {
+  if (use_res_connect && !is_training()) return block->forward_plus(x, x);  // stochastic depth is the identity
   auto y = block->forward(x);
   if (!use_res_connect) return y;
   return stochastic_depth(y, sd_prob, is_training()) + x;

@@ -23,6 +23,16 @@ size_t sequential_layer_index(const SeqImpl& seq, const std::string& prefix, con
   FRACTURE_FAIL("Grad-CAM layer '", layer, "': expected one of ", all);
 }
 
+torch::Tensor SeqImpl::forward_plus(torch::Tensor x, const torch::Tensor& residual) {
+  const size_t n = size();
+  auto* last = n > 0 ? ptr(n - 1)->as<SeqImpl>() : nullptr;
+  bool fusable = last && !last->fast.empty() && last->fast[0];
+  for (size_t i = 1; fusable && i < last->size(); ++i) fusable = i < last->skip.size() && last->skip[i];
+  if (!fusable) return forward(std::move(x)) + residual;
+  x = forward_range(std::move(x), 0, n - 1);
+  return last->fast[0]->forward(x, &residual);
+}
+
 torch::Tensor apply_act(const torch::Tensor& x, Act a) {
   switch (a) {
     case Act::none: return x;

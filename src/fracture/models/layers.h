@@ -34,6 +34,10 @@ class SeqImpl : public torch::nn::SequentialImpl {
     }
     return x;
   }
+  /// forward(x) + residual. When the last child is a Seq that runs as one fused convolution with
+  /// nothing after it (an inverted-residual block's projection: conv + folded BN, no activation),
+  /// the add is that convolution's post-op instead of another pass over the output.
+  torch::Tensor forward_plus(torch::Tensor x, const torch::Tensor& residual);
   std::vector<bool> skip;
   /// fast[i]: child i (a conv) and the children it absorbed (marked in skip) as one fused oneDNN
   /// convolution (optimize_for_inference with InferenceOptions::onednn).

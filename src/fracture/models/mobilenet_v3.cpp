@@ -17,8 +17,7 @@ MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConf& c, BnPara
 }
 
 torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
-  auto y = block->forward(x);
-  return use_res_connect ? y + x : y;
+  return use_res_connect ? block->forward_plus(x, x) : block->forward(x);
 }
 
 MobileNetV3SmallImpl::MobileNetV3SmallImpl(const ClassifierOptions& o) {
