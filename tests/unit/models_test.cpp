@@ -16,6 +16,7 @@
 #include "fracture/models/inference.h"
 #include "fracture/models/resnet.h"
 #include "fracture/models/kernels/squeeze_excite.h"
+#include "fracture/models/mobilenet_v3.h"
 #include "fracture/models/kernels/winograd.h"
 
 namespace fs = std::filesystem;
@@ -246,6 +247,9 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
       }
     }
     EXPECT_EQ(se_kernels, channels_last ? se_blocks : 0) << GetParam();
+    if (auto* mobile = opt->as<fracture::models::MobileNetV3SmallImpl>()) {
+      EXPECT_EQ(mobile->fast_fc1 != nullptr, uses_onednn(io));  // the head as 1x1 convolutions
+    }
     if (onednn && channels_last) EXPECT_EQ(uses_onednn(io), fracture::models::OnednnConv::available());
     torch::InferenceMode guard;
     for (auto shape : {std::vector<int64_t>{2, 3, 64, 64}, std::vector<int64_t>{1, 3, 61, 47}}) {

@@ -5,6 +5,7 @@
 #include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/kernels/squeeze_excite.h"
 #include "fracture/models/layers.h"
+#include "fracture/models/mobilenet_v3.h"
 #include "fracture/models/resnet.h"
 
 namespace fracture::models {
@@ -174,6 +175,19 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
         block->fast2 = make_onednn_conv(*block->conv2, relu_of_sum);
       } else if (auto* resnet = m->as<ResNet18Impl>()) {
         resnet->fast_stem = make_onednn_conv(*resnet->conv1, relu);  // 7x7 stride 2: never Winograd
+      } else if (auto* mobile = m->as<MobileNetV3SmallImpl>()) {
+        // Linear (O, K) as a 1x1 convolution (O, K, 1, 1): the same multiply-adds.
+        auto as_conv = [&](size_t i, OnednnAct act) {
+          auto* lin = mobile->classifier->ptr(i)->as<torch::nn::LinearImpl>();
+          FRACTURE_CHECK(lin, "optimize_for_inference: mobilenet_v3_small classifier.", i, " is not a Linear");
+          OnednnConvSpec s = base;
+          s.act = act;
+          s.winograd = false;
+          return std::make_shared<OnednnConv>(lin->weight.reshape({lin->weight.size(0), lin->weight.size(1), 1, 1}),
+                                              lin->bias, s);
+        };
+        mobile->fast_fc1 = as_conv(0, OnednnAct::hardswish);
+        mobile->fast_fc2 = as_conv(3, OnednnAct::none);
       }
     }
   }

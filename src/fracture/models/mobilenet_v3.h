@@ -44,6 +44,11 @@ class MobileNetV3SmallImpl : public ClassifierImpl {
   std::string first_conv_key() const override { return "features.0.0.weight"; }
 
   Seq features{nullptr}, classifier{nullptr};
+  /// Set by optimize_for_inference on the fused oneDNN path: classifier.0 + Hardswish and
+  /// classifier.3 as 1x1 convolutions on the pooled (B, 576, 1, 1) features (weights packed once,
+  /// the activation a post-op), instead of ATen's linear, which at batch 1 is OpenBLAS's sgemv on
+  /// its own threads.
+  std::shared_ptr<OnednnConv> fast_fc1, fast_fc2;
 };
 TORCH_MODULE(MobileNetV3Small);
 
