@@ -93,6 +93,7 @@
 #include "fracture/models/inference.h"
 #include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/kernels/onednn_conv.h"
+#include "fracture/models/kernels/squeeze_excite.h"
 #include "fracture/models/kernels/winograd.h"
 #include "fracture/models/layers.h"
 #include "fracture/models/mobilenet_v3.h"
@@ -676,6 +677,11 @@ TEST(HeaderExamples, ModelsCompileOnly) {
       WinogradConv conv(weight, bias, /*padding=*/1, OnednnAct::silu, /*add_after_act=*/true);
       torch::Tensor y = conv.forward(x);            // x (B, I, H, W) fp32 -> (B, O, H+2p-2, W+2p-2)
       torch::Tensor z = conv.forward(x, &skip);     // act(conv + b) + skip
+    }
+    {
+      torch::Tensor fc1_w, fc1_b, fc2_w, fc2_b;
+      SqueezeExciteKernel se(fc1_w, fc1_b, fc2_w, fc2_b, Act::relu, Act::hardsigmoid);
+      torch::Tensor y = se.forward(x);   // x (B, C, H, W) fp32 channels-last -> x * gate, channels-last
     }
   };
   [[maybe_unused]] auto layers = [&] {

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <optional>
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -39,10 +40,21 @@ std::tuple<dnnl::algorithm, float, float> eltwise(OnednnAct a) {
 }
 
 Dims dims_of(const torch::Tensor& t) { return Dims(t.sizes().begin(), t.sizes().end()); }
+
+// One CPU engine for every convolution, and one stream per thread on it: creating them took a
+// measurable share of a small convolution's call (MobileNetV3 runs 36 per image).
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream st(cpu_engine());
+  return st;
+}
 }  // namespace
 
 struct OnednnConv::Impl {
-  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  const dnnl::engine& eng = cpu_engine();
   torch::Tensor weight;  // (O, I/g, kh, kw) contiguous fp32
   torch::Tensor bias;    // (O,) fp32, zeros when the conv had none
   OnednnConvSpec spec;
@@ -58,6 +70,8 @@ struct OnednnConv::Impl {
     dnnl::convolution_forward prim;
     memory weights;  // reordered once into prim's layout
     memory::desc scratch;
+    memory::desc src_md, dst_md;  // NHWC, of this entry's dims
+    memory bias;                  // over Impl::bias (read-only, shared by concurrent calls)
     Dims dst;
     std::string impl;          // oneDNN's implementation name, or "aten"
     Residual residual = Residual::none;  // how a residual is added (with_skip entries)
@@ -66,7 +80,8 @@ struct OnednnConv::Impl {
   };
   mutable std::mutex mu;
   mutable std::map<std::pair<Dims, bool>, std::shared_ptr<Entry>> cache;  // (input dims, has skip)
-  mutable std::string last_impl;
+  mutable std::atomic<const std::string*> last_impl{nullptr};  // an Entry's impl or winograd_name
+  mutable std::string winograd_name;                           // set once, under mu, with winograd_
 
   memory::data_type src_type() const { return spec.bf16 ? memory::data_type::bf16 : memory::data_type::f32; }
   memory::data_type dst_type() const {
@@ -167,6 +182,9 @@ struct OnednnConv::Impl {
     e->prim = dnnl::convolution_forward(*pd);
     e->impl = pd->impl_info_str();
     e->scratch = pd->scratchpad_desc();
+    e->src_md = src_md;
+    e->dst_md = dst_md;
+    e->bias = memory(b_md, eng, bias.data_ptr());
     memory::desc w_user(wdims, f32, g == 1 ? memory::format_tag::oihw : memory::format_tag::goihw);
     memory user(w_user, eng, weight.data_ptr());
     e->weights = memory(pd->weights_desc(), eng);
@@ -251,21 +269,20 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
         // Built at the first shape where it pays: its transformed weights are 36/9 = 4x the
         // weight's size (resnet18's layer4 at 224 px never pays: 113 MiB not spent).
         std::lock_guard<std::mutex> lock(impl_->mu);
-        if (!winograd_)
+        if (!winograd_) {
           winograd_ = std::make_shared<WinogradConv>(impl_->weight, impl_->bias, p, impl_->spec.act,
                                                      impl_->spec.add_after_act);
+          impl_->winograd_name = std::string("winograd_f4x3:") + to_string(cpu_isa().simd);
+        }
         w = winograd_;
-        impl_->last_impl = std::string("winograd_f4x3:") + to_string(cpu_isa().simd);
       }
+      impl_->last_impl = &impl_->winograd_name;
       return w->forward(x_in, skip);
     }
   }
   torch::Tensor x = x_in.to(impl_->src_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
   auto e = impl_->entry(dims_of(x), skip != nullptr);
-  auto set_last = [&] {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->last_impl = e->impl;
-  };
+  auto set_last = [&] { impl_->last_impl = &e->impl; };
   if (skip)
     FRACTURE_CHECK(skip->sizes() == torch::IntArrayRef(e->dst), "OnednnConv: residual has shape ", skip->sizes(),
                    ", the output ", torch::IntArrayRef(e->dst));
@@ -282,22 +299,21 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
   } else {
     y = torch::empty(e->dst, x.options().dtype(impl_->dst_scalar()).memory_format(cl));
   }
-  auto f32 = memory::data_type::f32;
-  memory::desc src_md(dims_of(x), impl_->src_type(), memory::format_tag::nhwc);
-  memory::desc dst_md(e->dst, impl_->dst_type(), memory::format_tag::nhwc);
-  memory src(src_md, impl_->eng, x.data_ptr()), dst(dst_md, impl_->eng, y.data_ptr());
-  memory b(memory::desc({impl_->weight.size(0)}, f32, memory::format_tag::x), impl_->eng, impl_->bias.data_ptr());
-  auto scratch = torch::empty({static_cast<int64_t>(e->scratch.get_size())}, torch::kUInt8);
-  memory pad(e->scratch, impl_->eng, scratch.data_ptr());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},     {DNNL_ARG_WEIGHTS, e->weights}, {DNNL_ARG_BIAS, b},
-                                       {DNNL_ARG_DST, dst},     {DNNL_ARG_SCRATCHPAD, pad}};
+  memory src(e->src_md, impl_->eng, x.data_ptr()), dst(e->dst_md, impl_->eng, y.data_ptr());
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e->weights}, {DNNL_ARG_BIAS, e->bias}, {DNNL_ARG_DST, dst}};
+  torch::Tensor scratch;
+  if (e->scratch.get_size() > 0) {
+    scratch = torch::empty({static_cast<int64_t>(e->scratch.get_size())}, torch::kUInt8);
+    args.emplace(DNNL_ARG_SCRATCHPAD, memory(e->scratch, impl_->eng, scratch.data_ptr()));
+  }
   torch::Tensor s;
   if (skip && e->residual == Residual::binary) {
     s = skip->to(impl_->dst_scalar()).contiguous(cl);  // no-op when so
     const int index = (impl_->spec.add_after_act && impl_->spec.act != OnednnAct::none) ? 1 : 0;
-    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory(dst_md, impl_->eng, s.data_ptr()));
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory(e->dst_md, impl_->eng, s.data_ptr()));
   }
-  dnnl::stream st(impl_->eng);
+  dnnl::stream& st = thread_stream();
   e->prim.execute(st, args);
   st.wait();
   if (skip && e->residual == Residual::after) y.add_(*skip);
@@ -306,8 +322,8 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
 }
 
 std::string OnednnConv::implementation() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->last_impl;
+  const std::string* last = impl_->last_impl.load();
+  return last ? *last : std::string();
 }
 
 #else  // !FRACTURE_WITH_ONEDNN
