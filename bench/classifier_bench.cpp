@@ -83,7 +83,7 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
   auto xt = train_cl ? x16.contiguous(torch::MemoryFormat::ChannelsLast) : x16;
   net->train();
   std::vector<double> steps;
-  for (long i = 0; i <= iters; ++i) {  // iteration 0 is the warm-up
+  for (long i = 0; i <= iters && iters > 0; ++i) {  // iteration 0 is the warm-up; iters=0: no training
     auto t0 = std::chrono::steady_clock::now();
     optim.zero_grad();
     auto loss = torch::binary_cross_entropy_with_logits(net->forward(xt), y16);
@@ -91,7 +91,7 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
     optim.step();
     if (i > 0) steps.push_back(seconds_since(t0));
   }
-  const double train_ips = 16.0 / bench::median_of(steps);  // median step
+  const double train_ips = steps.empty() ? 0.0 : 16.0 / bench::median_of(steps);  // median step
   if (train_cl) {  // back to NCHW for the plain inference columns
     torch::NoGradGuard ng;
     for (auto& p : net->parameters())
