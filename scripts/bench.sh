@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: the two side-by-side speed benchmarks (C++ against PyTorch Python on this machine),
+# `make bench`: the two side-by-side speed benchmarks (C++ against PyTorch Python and ONNX Runtime on
+# this machine; the ONNX Runtime side needs npm and the npm registry, scripts/ort_peer.sh),
 # with the arguments the README's Speed tables were measured with. Prints tables; never fails on a
 # speed. Usage: bash scripts/bench.sh [BUILD_DIR]   (default build)
 set -euo pipefail
