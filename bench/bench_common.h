@@ -205,6 +205,15 @@ struct OrtPeer {
     return p;
   }
   bool ok() const { return !ort_dir.empty(); }
+  /// The benchmark header's line about this side ("onnx runtime: ..."); `where` says which columns
+  /// hold its figures.
+  void print_header(long threads, const std::string& where) const {
+    if (ok())
+      std::printf("onnx runtime: onnxruntime-node (bench/ort/package-lock.json) from %s, CPU provider, graph "
+                  "optimisation all, %ld intra-op threads; %s\n", ort_dir.c_str(), threads, where.c_str());
+    else
+      std::printf("onnx runtime: %s\n", why.c_str());
+  }
   /// Exports `model` (bench/onnx_export.py names) for the batch sizes "1,16" at imgsz; false (with
   /// why) when the export fails.
   bool export_model(const std::string& model, const std::string& batches, long imgsz) {

@@ -158,11 +158,7 @@ int main(int argc, char** argv) {
               "medians of %d alternated runs per side\n",
               threads, imgsz, iters, infer_iters, cl ? 1 : 0, std::max(1, repeat));
   bench::print_isa();
-  std::printf("onnx runtime: %s\n", ort.ok() ? ("onnxruntime-node (bench/ort/package-lock.json) from " + ort.ort_dir +
-                                                   ", CPU provider, graph optimisation all, " + std::to_string(threads) +
-                                                   " intra-op threads; b1/s b16/s in the opt columns")
-                                                      .c_str()
-                                                : ort.why.c_str());
+  ort.print_header(threads, "b1/s b16/s in the opt columns");
   int mismatches = 0;
   std::printf("%-19s %-4s %8s %8s %8s %8s %8s %8s %8s %11s %11s\n", "model", "side", "train/s", "b1/s", "b16/s",
               "b1opt/s", "b16opt/s", "peakMiB", "mmGF/s", "trainGF/s", "inferGF/s");

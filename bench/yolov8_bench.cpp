@@ -202,11 +202,7 @@ int main(int argc, char** argv) {
               threads, static_cast<long long>(imgsz), runs, static_cast<long long>(train_batch),
               static_cast<long long>(train_imgsz), iters, std::max(1, repeat));
   bench::print_isa();
-  std::printf("onnx runtime: %s\n", ort.ok() ? ("onnxruntime-node (bench/ort/package-lock.json) from " + ort.ort_dir +
-                                                   ", CPU provider, graph optimisation all, " + std::to_string(threads) +
-                                                   " intra-op threads; its latency in the opt ms column")
-                                                      .c_str()
-                                                : ort.why.c_str());
+  ort.print_header(threads, "its latency in the opt ms column");
   int mismatches = 0;
   std::printf("%-5s %-5s %10s %10s %9s %8s %8s %14s %8s %10s %8s %9s\n", "scale", "side", "eager ms", "opt ms",
               "train/s", "peakMiB", "mmGF/s", "opt GF/s (%pk)", "nms ms", "full tr/s", "bf16 ms", "direct ms");

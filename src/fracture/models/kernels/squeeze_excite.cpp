@@ -14,6 +14,15 @@ namespace {
 
 #define FRACTURE_INLINE inline __attribute__((always_inline))
 
+// out (n) += v (m) x wt (m, n), row by row: every inner loop a contiguous multiply-add over out.
+FRACTURE_INLINE void add_vec_mat(const float* v, const float* wt, int64_t m, int64_t n, float* out) {
+  for (int64_t k = 0; k < m; ++k) {
+    const float a = v[k];
+    const float* w = wt + k * n;
+    for (int64_t j = 0; j < n; ++j) out[j] += w[j] * a;
+  }
+}
+
 // One image, NHWC: x (hw, c) -> y (hw, c) = x * gate. scratch holds c + s + c floats.
 FRACTURE_INLINE void se_image_body(const float* x, float* y, int64_t hw, int64_t c, int64_t s, const float* w1t,
                                    const float* b1, const float* w2t, const float* b2, Act act, Act scale_act,
@@ -29,21 +38,13 @@ FRACTURE_INLINE void se_image_body(const float* x, float* y, int64_t hw, int64_t
   const float inv = 1.0f / static_cast<float>(hw);
   for (int64_t k = 0; k < c; ++k) mean[k] *= inv;
   std::copy(b1, b1 + s, h);
-  for (int64_t k = 0; k < c; ++k) {
-    const float m = mean[k];
-    const float* w = w1t + k * s;
-    for (int64_t j = 0; j < s; ++j) h[j] += w[j] * m;
-  }
+  add_vec_mat(mean, w1t, c, s, h);
   for (int64_t j = 0; j < s; ++j) {
     const float v = h[j];
     h[j] = act == Act::relu ? std::max(v, 0.0f) : v / (1.0f + std::exp(-v));  // relu or silu
   }
   std::copy(b2, b2 + c, g);
-  for (int64_t j = 0; j < s; ++j) {
-    const float v = h[j];
-    const float* w = w2t + j * c;
-    for (int64_t k = 0; k < c; ++k) g[k] += w[k] * v;
-  }
+  add_vec_mat(h, w2t, s, c, g);
   for (int64_t k = 0; k < c; ++k) {
     const float v = g[k];
     // hardsigmoid as PyTorch: relu6(v + 3) / 6; or the logistic sigmoid
