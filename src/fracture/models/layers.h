@@ -90,7 +90,7 @@ class SqueezeExcitationImpl : public torch::nn::Module {
   torch::nn::Conv2d fc1{nullptr}, fc2{nullptr};
   Act act, scale_act;
   /// Set by optimize_for_inference (channels-last fp32 CPU models): the whole block in one call of
-  /// plain loops (kernels/squeeze_excite.h) for the inputs it accepts.
+  /// plain loops (kernels/squeeze_excite.h) for the inputs it accepts, when no gradient is wanted.
   std::shared_ptr<SqueezeExciteKernel> fast;
 };
 TORCH_MODULE(SqueezeExcitation);

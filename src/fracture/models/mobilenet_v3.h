@@ -47,7 +47,7 @@ class MobileNetV3SmallImpl : public ClassifierImpl {
   /// Set by optimize_for_inference on the fused oneDNN path: classifier.0 + Hardswish and
   /// classifier.3 as 1x1 convolutions on the pooled (B, 576, 1, 1) features (weights packed once,
   /// the activation a post-op), instead of ATen's linear, which at batch 1 is OpenBLAS's sgemv on
-  /// its own threads.
+  /// its own threads. Not used when a gradient is wanted (Grad-CAM differentiates the head).
   std::shared_ptr<OnednnConv> fast_fc1, fast_fc2;
 };
 TORCH_MODULE(MobileNetV3Small);
