@@ -121,8 +121,8 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   {
     torch::InferenceMode guard;
     y_inf = net->forward(fracture::models::inference_input(x, io));
-    const std::vector<float> in = bench::read_f32(io_prefix + ".in1.bin");
-    if (!io_prefix.empty() && int64_t(in.size()) == 3 * imgsz * imgsz) {
+    const std::vector<float> in = io_prefix.empty() ? std::vector<float>{} : bench::read_f32(io_prefix + ".in1.bin");
+    if (int64_t(in.size()) == 3 * imgsz * imgsz) {
       auto xe = torch::from_blob(const_cast<float*>(in.data()), {1, 3, imgsz, imgsz}).clone();
       bench::write_f32(io_prefix + ".cpp1.bin", net->forward(fracture::models::inference_input(xe, io)));
     }

@@ -59,12 +59,17 @@ bool uses_onednn(const InferenceOptions& options) {
   return options.onednn && options.channels_last && options.fold_bn && OnednnConv::available();
 }
 
-bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net) {
-  if (!uses_onednn(options)) return false;
+namespace {
+bool fp32_cpu_parameters(torch::nn::Module& net) {
   for (const auto& p : net.parameters()) {
     if (!p.device().is_cpu() || p.scalar_type() != torch::kFloat32) return false;
   }
   return true;
+}
+}  // namespace
+
+bool uses_onednn(const InferenceOptions& options, torch::nn::Module& net) {
+  return uses_onednn(options) && fp32_cpu_parameters(net);
 }
 
 std::shared_ptr<OnednnConv> make_onednn_conv(const torch::nn::Conv2dImpl& conv, OnednnConvSpec s) {
@@ -150,9 +155,7 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
     }
   }
   if (options.channels_last) weights_to_channels_last(net);
-  bool fp32_cpu = true;
-  for (const auto& p : net.parameters()) fp32_cpu = fp32_cpu && p.device().is_cpu() && p.scalar_type() == torch::kFloat32;
-  if (options.channels_last && fp32_cpu) {
+  if (options.channels_last && fp32_cpu_parameters(net)) {
     for (auto& m : net.modules(/*include_self=*/true)) {
       if (auto* se = m->as<SqueezeExcitationImpl>())
         se->fast = std::make_shared<SqueezeExciteKernel>(se->fc1->weight, se->fc1->bias, se->fc2->weight,

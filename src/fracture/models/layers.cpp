@@ -74,7 +74,7 @@ SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t squeeze, 
 }
 
 torch::Tensor SqueezeExcitationImpl::forward(torch::Tensor x) {
-  if (fast && fast->accepts(x) && !(torch::GradMode::is_enabled() && x.requires_grad())) return fast->forward(x);
+  if (fast && fast->accepts(x) && !wants_grad(x)) return fast->forward(x);
   auto s = torch::adaptive_avg_pool2d(x, {1, 1});  // (B, C, 1, 1)
   s = apply_act(fc1->forward(s), act);
   s = apply_act(fc2->forward(s), scale_act);

@@ -53,6 +53,10 @@ std::vector<std::string> sequential_layer_names(const SeqImpl& seq, const std::s
 
 enum class Act { none, relu, hardswish, silu, sigmoid, hardsigmoid };
 
+/// True when a gradient will flow back through `x` (Grad-CAM differentiates the head of an
+/// optimised network): the inference-only kernels, which record no autograd graph, step aside.
+inline bool wants_grad(const torch::Tensor& x) { return torch::GradMode::is_enabled() && x.requires_grad(); }
+
 /// Applies an activation by kind (none = identity).
 torch::Tensor apply_act(const torch::Tensor& x, Act a);
 /// In-place apply_act (torchvision's inplace=True): same values, no extra activation tensor.

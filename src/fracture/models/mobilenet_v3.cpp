@@ -72,7 +72,7 @@ std::vector<std::string> MobileNetV3SmallImpl::feature_layers() const { return s
 
 torch::Tensor MobileNetV3SmallImpl::forward_head(torch::Tensor x) {
   // inference only (Dropout is the identity), and not when Grad-CAM differentiates the head
-  if (fast_fc1 && fast_fc2 && !(torch::GradMode::is_enabled() && x.requires_grad())) {
+  if (fast_fc1 && fast_fc2 && !wants_grad(x)) {
     auto pooled = torch::adaptive_avg_pool2d(x, {1, 1});  // (B, 576, 1, 1)
     return fast_fc2->forward(fast_fc1->forward(pooled)).flatten(1);
   }
