@@ -279,6 +279,26 @@ TEST_F(ImageTest, LargeImageReadsAndMaxPixelsRefuses) {
   expect_error([&] { read_image(write("huge.png", hdr)); }, {"huge.png", "100000 x 100000", "max_pixels"});
 }
 
+// A stray byte before a JPEG marker: libjpeg skips it (a warning) and decodes; the header walk that
+// sizes the image for max_pixels skips it the same way. Found by fuzz_image_decode: the walk stopped
+// there, so a 446-byte file claiming a billion pixels reached OpenCV, which allocated 3.2 GB.
+TEST_F(ImageTest, JpegSizeIsReadPastStrayBytesAsLibjpegDoes) {
+  const std::string intact = encode(".jpg", random_mat(23, 37, CV_8UC1, 9));
+  const size_t dqt = intact.find("\xFF\xDB"), sof = intact.find("\xFF\xC0");
+  ASSERT_NE(dqt, std::string::npos);
+  ASSERT_NE(sof, std::string::npos);
+  std::string stray = intact;
+  stray.insert(dqt, "~");
+  EXPECT_EQ(max_abs_diff(read_image(write("stray.jpg", stray)).pixels, read_image(write("intact.jpg", intact)).pixels), 0);
+  std::string huge = stray;
+  const size_t at = sof + 1 + 5;  // FF C0 len(2) precision(1) height(2) width(2), after the stray byte
+  for (size_t k = 0; k < 4; ++k) huge[at + k] = "\xEA\x60\xEA\x60"[k];  // 60000 x 60000
+  expect_error([&] { read_image(write("huge.jpg", huge)); }, {"huge.jpg", "60000 x 60000", "max_pixels"});
+  std::string no_sof = intact;
+  no_sof[sof + 1] = '\xC4';  // the frame header becomes a table: no size anywhere
+  expect_error([&] { read_image(write("nosof.jpg", no_sof)); }, {"nosof.jpg", "no frame header (SOF)"});
+}
+
 TEST_F(ImageTest, ToFloat01DividesByFullScale) {
   Image a;
   a.pixels = (cv::Mat_<uint8_t>(1, 3) << 0, 51, 255);
@@ -475,6 +495,41 @@ TEST_F(ImageTest, DicomCompressedRleAndJpegLosslessAreDecoded) {
   }
   DcmRLEEncoderRegistration::cleanup();
   DJEncoderRegistration::cleanup();
+}
+
+// Compressed pixel data claiming 40000 x 40000: refused from the header before DCMTK's decoder
+// allocates the frames (found by fuzz_dicom_file: 2 GB for a 1 KB file).
+TEST_F(ImageTest, DicomCompressedSizeIsCheckedBeforeDecoding) {
+  DJEncoderRegistration::registerCodecs();
+  std::vector<int> s(64, 1000);
+  write_raw_dicom(dir_ / "jpegll.dcm", s, "MONOCHROME2", 16, 0, nullptr, nullptr, "32768", "65536",
+                  EXS_JPEGProcess14SV1);
+  DJEncoderRegistration::cleanup();
+  std::string bytes = fracture::read_file(dir_ / "jpegll.dcm");
+  for (const char* tag : {"\x28\x00\x10\x00US\x02\x00", "\x28\x00\x11\x00US\x02\x00"}) {  // Rows, Columns
+    const size_t at = bytes.find(std::string(tag, 8));
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 8] = '\x40', bytes[at + 9] = '\x9C';  // 40000, little endian
+  }
+  expect_error([&] { read_image(write("claims.dcm", bytes)); },
+               {"claims.dcm", "1 frame(s) of 40000 x 40000", "max_pixels", "memory guard"});
+}
+
+// A TEM marker (0xFF01) right after the SOI of a JPEG fragment: DCMTK 3.6.7's bit-depth walk never
+// returns on it (found by fuzz_dicom_file). Refused naming the file and the marker, in moments.
+TEST_F(ImageTest, DicomJpegWithTemMarkerIsRefused) {
+  DJEncoderRegistration::registerCodecs();
+  std::vector<int> s(64);
+  for (int i = 0; i < 64; ++i) s[size_t(i)] = i * 1000;
+  write_raw_dicom(dir_ / "jpegll.dcm", s, "MONOCHROME2", 16, 0, nullptr, nullptr, "32768", "65536",
+                  EXS_JPEGProcess14SV1);
+  DJEncoderRegistration::cleanup();
+  std::string bytes = fracture::read_file(dir_ / "jpegll.dcm");
+  const size_t soi = bytes.find("\xFF\xD8\xFF");
+  ASSERT_NE(soi, std::string::npos);
+  ASSERT_NO_THROW(read_image(write("intact.dcm", bytes)));
+  bytes[soi + 3] = '\x01';  // the marker after SOI becomes TEM
+  expect_error([&] { read_image(write("tem.dcm", bytes)); }, {"tem.dcm", "TEM marker (0xFF01) at byte 2", "DCMTK"});
 }
 
 #else

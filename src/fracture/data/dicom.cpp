@@ -12,6 +12,9 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
@@ -232,8 +235,81 @@ DcmInputStreamFactory* MemoryStream::newFactory() const {
   return currentProducer() == &producer_ ? new MemoryStreamFactory(bytes_, tell()) : nullptr;
 }
 
-// The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded.
-DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name) {
+// DCMTK 3.6.7's JPEG decoder (Debian 12's libdcmjpeg17) first walks the JPEG segments of a fragment
+// for the bit depth (DJCodecDecoder::scanJpegDataForBitDepth); on a TEM marker (0xFF01) the walk does
+// not advance and the call never returns (DCMTK bug #1190, fixed upstream in March 2026; found here
+// by tests/fuzz/targets/dicom_file.cpp, an 886-byte file that held a DICOM node's worker forever).
+// The same walk, bounded: the byte offset of a TEM marker it would stop on, or -1.
+int64_t jpeg_walk_stalls_at(const uint8_t* d, uint64_t n) {
+  uint64_t off = 0;
+  while (off + 4 < n) {
+    const unsigned m = (unsigned(d[off]) << 8) | d[off + 1];
+    const unsigned lo = m & 0xff;
+    auto segment = [&] { off += ((uint64_t(d[off + 2]) << 8) | d[off + 3]) + 2; };
+    if (m == 0xff01) return int64_t(off);
+    if ((m & 0xff00) != 0xff00) return -1;  // not a marker: the walk stops
+    if (lo >= 0xc0 && lo <= 0xcf && lo != 0xc4 && lo != 0xc8 && lo != 0xcc) return -1;  // a frame header: found
+    if (lo == 0xc4 || lo == 0xc8 || lo == 0xcc || (lo >= 0xda && lo <= 0xfe)) {
+      segment();  // DHT, JPG, DAC, SOS, DQT, DNL, DRI, DHP, EXP, APPn, JPGn, COM
+    } else if (lo >= 0xd0 && lo <= 0xd9) {
+      off += 2;  // RSTm, SOI, EOI
+    } else if (lo == 0xff) {
+      off += 1;  // fill byte
+    } else if (lo > 2 && lo <= 0xbf) {
+      off += 2;  // reserved
+    } else {
+      return -1;  // an invalid marker: the walk stops
+    }
+  }
+  return -1;
+}
+
+// Refuses JPEG-process pixel data whose fragments would stall DCMTK's walk (above), before decoding.
+void refuse_stalling_jpeg(DcmDataset* ds, E_TransferSyntax xfer, const std::string& name) {
+  const E_TransferSyntax jpeg[] = {EXS_JPEGProcess1,     EXS_JPEGProcess2_4, EXS_JPEGProcess6_8,
+                                   EXS_JPEGProcess10_12, EXS_JPEGProcess14,  EXS_JPEGProcess14SV1};
+  if (std::find(std::begin(jpeg), std::end(jpeg), xfer) == std::end(jpeg)) return;
+  DcmElement* e = nullptr;
+  auto* px = ds->findAndGetElement(DCM_PixelData, e).good() ? dynamic_cast<DcmPixelData*>(e) : nullptr;
+  DcmPixelSequence* seq = nullptr;
+  if (!px || px->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq) return;  // DCMTK will say why
+  for (unsigned long i = 1; i < seq->card(); ++i) {  // item 0 is the offset table
+    DcmPixelItem* item = nullptr;
+    Uint8* data = nullptr;
+    if (seq->getItem(item, i).bad() || !item || item->getUint8Array(data).bad() || !data) continue;
+    const int64_t at = jpeg_walk_stalls_at(data, item->getLength());
+    FRACTURE_CHECK(at < 0, name, ": JPEG fragment ", i, " has a TEM marker (0xFF01) at byte ", at,
+                   " before its frame header; DCMTK 3.6.7's JPEG decoder would never return on it (DCMTK bug #1190), ",
+                   "so the file is refused");
+  }
+}
+
+// DCMTK's decoders allocate every frame of compressed pixel data (at most one per fragment) before
+// our pixel checks can run: the memory guard applies to Rows x Columns x SamplesPerPixel x frames
+// from the header first. A 1 KB JPEG-lossless file claiming 32784 x 31232 pixels made the decoder
+// allocate 2 GB (found by fuzz_dicom_file).
+void refuse_large_encapsulated(DcmDataset* ds, const std::string& name, long long max_pixels) {
+  Uint16 rows = 0, cols = 0, spp = 1;
+  ds->findAndGetUint16(DCM_Rows, rows);
+  ds->findAndGetUint16(DCM_Columns, cols);
+  ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
+  Sint32 nf = 1;
+  long long frames = ds->findAndGetSint32(DCM_NumberOfFrames, nf).good() && nf > 1 ? nf : 1;
+  DcmElement* e = nullptr;
+  DcmPixelSequence* seq = nullptr;
+  auto* px = ds->findAndGetElement(DCM_PixelData, e).good() ? dynamic_cast<DcmPixelData*>(e) : nullptr;
+  if (px && px->getEncapsulatedRepresentation(ds->getOriginalXfer(), nullptr, seq).good() && seq && seq->card() > 1)
+    frames = std::min<long long>(frames, (long long)seq->card() - 1);
+  const long long per_frame = (long long)rows * cols * std::max<Uint16>(spp, 1);
+  FRACTURE_CHECK(per_frame == 0 || frames <= max_pixels / per_frame, name, ": compressed image of ", frames,
+                 " frame(s) of ", cols, " x ", rows, " x ", spp, " samples = ", per_frame * frames,
+                 " values would be decoded at once, above max_pixels = ", max_pixels,
+                 " (memory guard); downscale it or raise the limit");
+}
+
+// The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded when it fits
+// max_pixels.
+DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name, long long max_pixels) {
   MemoryStream in(bytes);
   ff.transferInit();
   OFCondition st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
@@ -244,6 +320,8 @@ DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::
   const E_TransferSyntax xfer = ds->getOriginalXfer();
   DcmXfer xf(xfer);
   if (xf.isEncapsulated()) {
+    refuse_large_encapsulated(ds, name, max_pixels);
+    refuse_stalling_jpeg(ds, xfer, name);
     OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
     FRACTURE_CHECK(c.good() && ds->canWriteXfer(EXS_LittleEndianExplicit), name, ": compressed transfer syntax '",
                    xf.getXferName(), "' (", xf.getXferID(), ") cannot be decoded by this build (decoders: JPEG, ",
@@ -263,7 +341,7 @@ Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOp
                  "percentile, got '", mode, "'");
   FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected a DICOM file");
   DcmFileFormat ff;
-  DcmDataset* ds = parse_dataset(ff, bytes, name);
+  DcmDataset* ds = parse_dataset(ff, bytes, name, opt.max_pixels);
   const std::string photometric = get_string(ds, DCM_PhotometricInterpretation);
   const PixelLayout g = pixel_layout(ds, name, opt, photometric);
   const std::vector<int32_t> sv = stored_values(ds, g, name);
@@ -313,7 +391,7 @@ std::string dicom_instance_uid(std::string_view bytes, const std::string& name) 
   init_dcmtk();
   FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected a DICOM file");
   DcmFileFormat ff;
-  return get_string(parse_dataset(ff, bytes, name), DCM_SOPInstanceUID);
+  return get_string(parse_dataset(ff, bytes, name, ReadOptions{}.max_pixels), DCM_SOPInstanceUID);
 }
 
 namespace {

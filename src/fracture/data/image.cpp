@@ -55,14 +55,19 @@ Dims png_dims(std::string_view b) {
 
 Dims jpeg_dims(std::string_view b) {
   // Walk the marker segments up to the first SOFn (C0..CF except C4 DHT, C8 JPG, CC DAC):
-  // FF Cn len(2) precision(1) height(2) width(2).
+  // FF Cn len(2) precision(1) height(2) width(2). Between segments, as libjpeg's next_marker()
+  // (jdmarker.c): bytes other than FF are skipped ("extraneous bytes before marker", a warning),
+  // then fill bytes FF, and FF 00 is data. Stopping at such bytes instead let a 446-byte JPEG with
+  // one stray byte past the max_pixels check: libjpeg found its SOF and OpenCV allocated 3.2 GB
+  // (found by fuzz_image_decode).
   size_t i = 2;
   while (i + 4 <= b.size()) {
-    if (uint8_t(b[i]) != 0xFF) return {};
+    while (i < b.size() && uint8_t(b[i]) != 0xFF) ++i;  // extraneous bytes
     while (i < b.size() && uint8_t(b[i]) == 0xFF) ++i;  // fill bytes
     if (i >= b.size()) return {};
     uint8_t m = uint8_t(b[i]);
     ++i;
+    if (m == 0x00) continue;                                            // FF 00: data, not a marker
     if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length field
     if (m == 0xD9 || m == 0xDA) return {};                              // EOI / SOS before any SOF
     if (i + 2 > b.size()) return {};
@@ -273,6 +278,12 @@ Image decode_image(std::string_view bytes, const std::string& name, const ReadOp
   Dims d = fmt == "png" ? png_dims(bytes) : fmt == "jpeg" ? jpeg_dims(bytes) : fmt == "bmp" ? bmp_dims(bytes)
                                                                                                : tiff_dims(bytes);
   if (d.w > 0 && d.h > 0) check_pixels(d.w, d.h, name, opt);
+  // libjpeg and libpng need the frame header (SOF) / IHDR before any pixels: without one the file
+  // cannot decode, and without its size the memory guard could not apply (TIFF and BMP sizes are
+  // checked where the header has them; a BigTIFF or a TIFF without size tags goes to the decoder).
+  FRACTURE_CHECK((fmt != "jpeg" && fmt != "png") || (d.w > 0 && d.h > 0), name, ": ", upper(fmt),
+                 " data is truncated or corrupt (", fmt == "jpeg" ? "no frame header (SOF) with a size before the "
+                 "image data" : "no IHDR chunk with a size first", ")");
   const std::string problem = container_problem(bytes, bytes, bytes.size(), opt.load_truncated);
   FRACTURE_CHECK(problem.empty(), name, ": ", problem);
 
