@@ -301,10 +301,10 @@ void refuse_large_encapsulated(DcmDataset* ds, const std::string& name, long lon
   if (px && px->getEncapsulatedRepresentation(ds->getOriginalXfer(), nullptr, seq).good() && seq && seq->card() > 1)
     frames = std::min<long long>(frames, (long long)seq->card() - 1);
   const long long per_frame = (long long)rows * cols * std::max<Uint16>(spp, 1);
+  // (the product is not printed: NumberOfFrames up to 2^31 times 65535^3 overflows 64 bits)
   FRACTURE_CHECK(per_frame == 0 || frames <= max_pixels / per_frame, name, ": compressed image of ", frames,
-                 " frame(s) of ", cols, " x ", rows, " x ", spp, " samples = ", per_frame * frames,
-                 " values would be decoded at once, above max_pixels = ", max_pixels,
-                 " (memory guard); downscale it or raise the limit");
+                 " frame(s) of ", cols, " x ", rows, " x ", spp, " samples would be decoded at once, more than ",
+                 "max_pixels = ", max_pixels, " values (memory guard); downscale it or raise the limit");
 }
 
 // The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded when it fits
