@@ -264,15 +264,21 @@ int64_t jpeg_walk_stalls_at(const uint8_t* d, uint64_t n) {
   return -1;
 }
 
-// Refuses JPEG-process pixel data whose fragments would stall DCMTK's walk (above), before decoding.
-void refuse_stalling_jpeg(DcmDataset* ds, E_TransferSyntax xfer, const std::string& name) {
-  const E_TransferSyntax jpeg[] = {EXS_JPEGProcess1,     EXS_JPEGProcess2_4, EXS_JPEGProcess6_8,
-                                   EXS_JPEGProcess10_12, EXS_JPEGProcess14,  EXS_JPEGProcess14SV1};
-  if (std::find(std::begin(jpeg), std::end(jpeg), xfer) == std::end(jpeg)) return;
+// The fragments of encapsulated Pixel Data in the file's transfer syntax (item 0: the offset table),
+// or nullptr when there are none to read (DCMTK's decoder then says why).
+DcmPixelSequence* pixel_fragments(DcmDataset* ds) {
   DcmElement* e = nullptr;
   auto* px = ds->findAndGetElement(DCM_PixelData, e).good() ? dynamic_cast<DcmPixelData*>(e) : nullptr;
   DcmPixelSequence* seq = nullptr;
-  if (!px || px->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq) return;  // DCMTK will say why
+  if (!px || px->getEncapsulatedRepresentation(ds->getOriginalXfer(), nullptr, seq).bad()) return nullptr;
+  return seq;
+}
+
+// Refuses JPEG-process pixel data whose fragments would stall DCMTK's walk (above), before decoding.
+void refuse_stalling_jpeg(DcmDataset* ds, DcmPixelSequence* seq, const std::string& name) {
+  const E_TransferSyntax jpeg[] = {EXS_JPEGProcess1,     EXS_JPEGProcess2_4, EXS_JPEGProcess6_8,
+                                   EXS_JPEGProcess10_12, EXS_JPEGProcess14,  EXS_JPEGProcess14SV1};
+  if (!seq || std::find(std::begin(jpeg), std::end(jpeg), ds->getOriginalXfer()) == std::end(jpeg)) return;
   for (unsigned long i = 1; i < seq->card(); ++i) {  // item 0 is the offset table
     DcmPixelItem* item = nullptr;
     Uint8* data = nullptr;
@@ -288,17 +294,14 @@ void refuse_stalling_jpeg(DcmDataset* ds, E_TransferSyntax xfer, const std::stri
 // our pixel checks can run: the memory guard applies to Rows x Columns x SamplesPerPixel x frames
 // from the header first. A 1 KB JPEG-lossless file claiming 32784 x 31232 pixels made the decoder
 // allocate 2 GB (found by fuzz_dicom_file).
-void refuse_large_encapsulated(DcmDataset* ds, const std::string& name, long long max_pixels) {
+void refuse_large_encapsulated(DcmDataset* ds, DcmPixelSequence* seq, const std::string& name, long long max_pixels) {
   Uint16 rows = 0, cols = 0, spp = 1;
   ds->findAndGetUint16(DCM_Rows, rows);
   ds->findAndGetUint16(DCM_Columns, cols);
   ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
   Sint32 nf = 1;
   long long frames = ds->findAndGetSint32(DCM_NumberOfFrames, nf).good() && nf > 1 ? nf : 1;
-  DcmElement* e = nullptr;
-  DcmPixelSequence* seq = nullptr;
-  auto* px = ds->findAndGetElement(DCM_PixelData, e).good() ? dynamic_cast<DcmPixelData*>(e) : nullptr;
-  if (px && px->getEncapsulatedRepresentation(ds->getOriginalXfer(), nullptr, seq).good() && seq && seq->card() > 1)
+  if (seq && seq->card() > 1)
     frames = std::min<long long>(frames, (long long)seq->card() - 1);
   const long long per_frame = (long long)rows * cols * std::max<Uint16>(spp, 1);
   // (the product is not printed: NumberOfFrames up to 2^31 times 65535^3 overflows 64 bits)
@@ -320,8 +323,9 @@ DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::
   const E_TransferSyntax xfer = ds->getOriginalXfer();
   DcmXfer xf(xfer);
   if (xf.isEncapsulated()) {
-    refuse_large_encapsulated(ds, name, max_pixels);
-    refuse_stalling_jpeg(ds, xfer, name);
+    DcmPixelSequence* fragments = pixel_fragments(ds);
+    refuse_large_encapsulated(ds, fragments, name, max_pixels);
+    refuse_stalling_jpeg(ds, fragments, name);
     OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
     FRACTURE_CHECK(c.good() && ds->canWriteXfer(EXS_LittleEndianExplicit), name, ": compressed transfer syntax '",
                    xf.getXferName(), "' (", xf.getXferID(), ") cannot be decoded by this build (decoders: JPEG, ",
