@@ -219,6 +219,17 @@ if [[ detect =~ $ONLY ]]; then
     fail "early kill: the resume did not say it starts over"
   same_files "$TMP/ref_detect" "$R" "early kill"
   echo "kill9: killed before its first checkpoint: resumed from the start to the uninterrupted run"
+  # killed inside a checkpoint's cleanup, after its state (resume_e3_*) and before the previous set
+  # was removed, with only the final validation left (CI, seed 1, in a study): the resume removes
+  # what the state does not name and ends with the uninterrupted run's files
+  rm -rf "$R"
+  cp -r "$TMP/ref_detect" "$R"
+  rm "$R/metrics.json"
+  cp "$R/weights/resume_e3_ema.safetensors" "$R/weights/resume_e2_ema.safetensors"
+  "$BIN" detect train resume="$R" workers=1 threads=1 > /dev/null 2> "$TMP/cleanup.err" ||
+    { cat "$TMP/cleanup.err" >&2; fail "killed in the cleanup: the resume failed"; }
+  same_files "$TMP/ref_detect" "$R" "killed in the cleanup"
+  echo "kill9: killed in a checkpoint's cleanup: the resume removed the stale resume files"
   # a run directory damaged outside fracture is refused, naming the file (never an internal error)
   head -c 40 "$TMP/ref_detect/weights/last_state.json" > "$R/weights/last_state.json"
   status=0

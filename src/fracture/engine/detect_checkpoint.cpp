@@ -138,6 +138,10 @@ TrainState restore_run(const fs::path& run, const fs::path& wdir, torch::nn::Mod
     }
   }
   csv_rows = report::read_detect_results(run, st.epochs_done);
+  // The state names the resume set: files of other epochs are what a kill left between
+  // save_epoch_checkpoint's state and its cleanup (found by kill9.sh: a study whose detector had
+  // finished kept resume_e1_ema.safetensors, which the uninterrupted run does not have).
+  remove_other_resume_files(wdir, n);
   return st;
 }
 
