@@ -133,6 +133,13 @@ def image_seeds(dcms):
     q = os.path.join(TMP, "img.jpg")
     run("dcmj2pnm", "+oj", srcs["8"], q)
     out["8bit.jpg"] = read(q)
+    # BigTIFF (no writer here: laid out byte by byte from the BigTIFF layout, 8-byte offsets)
+    w, h, pix = 12, 8, bytes(range(96))
+    ents = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 16, 16 + 8 + 20 * 9 + 8),
+            (277, 3, 1), (278, 4, h), (279, 16, len(pix))]
+    ifd = struct.pack("<Q", len(ents)) + b"".join(
+        struct.pack("<HHQ", t, ty, 1) + struct.pack({3: "<H6x", 4: "<I4x", 16: "<Q"}[ty], v) for t, ty, v in ents)
+    out["8bit_big.tif"] = b"II" + struct.pack("<HHHQ", 43, 8, 0, 16) + ifd + struct.pack("<Q", 0) + pix
     q = os.path.join(TMP, "real.png")
     run("dcm2pnm", "+on", os.path.join(TMP, "real.dcm"), q)
     out["real_fracatlas.png"] = read(q)

@@ -6,12 +6,14 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
@@ -204,35 +206,74 @@ TEST_F(ImageTest, TruncatedJpegAndPngAreRefused) {
   EXPECT_EQ(padded.pixels.size(), m.size());
 }
 
-TEST_F(ImageTest, JpegExifOrientationIsApplied) {
-  // A 40 x 24 grey ramp, encoded, with an APP1 Exif segment (orientation tag 0x0112) put after SOI.
+namespace {
+// An APP1 segment holding a TIFF structure (after "Exif\0\0") whose IFD0 has the given entries
+// (tag, SHORT value); little-endian "II" or big-endian "MM".
+std::string exif_app1(const std::vector<std::pair<uint16_t, uint16_t>>& entries, bool big_endian = false) {
+  auto put16 = [&](std::string& s, uint16_t v) {
+    s += big_endian ? char(v >> 8) : char(v & 0xFF);
+    s += big_endian ? char(v & 0xFF) : char(v >> 8);
+  };
+  std::string t = big_endian ? std::string("MM\0*\0\0\0\x08", 8) : std::string("II*\0\x08\0\0\0", 8);
+  put16(t, uint16_t(entries.size()));
+  for (const auto& [tag, value] : entries) {
+    put16(t, tag);
+    put16(t, 3);  // SHORT
+    t += big_endian ? std::string("\0\0\0\x01", 4) : std::string("\x01\0\0\0", 4);
+    put16(t, value);
+    t += std::string(2, '\0');
+  }
+  t += std::string(4, '\0');  // no next IFD
+  const std::string app1 = "Exif" + std::string(2, '\0') + t;
+  const size_t len = app1.size() + 2;
+  return std::string("\xFF\xE1") + char(len >> 8) + char(len & 0xFF) + app1;
+}
+}  // namespace
+
+TEST_F(ImageTest, JpegExifOrientationIsReadWhereOpenCvReadsIt) {
+  // Ultralytics' pixels come from cv2.imread, which applies the orientation of the first APP1 that
+  // libjpeg finds: OpenCV's own decoder (IMREAD_GRAYSCALE applies it) is the oracle for every layout.
   cv::Mat m(24, 40, CV_8UC1);
   for (int y = 0; y < 24; ++y)
     for (int x = 0; x < 40; ++x) m.at<uint8_t>(y, x) = uint8_t(x * 5 + y);
-  std::string jpg = encode(".jpg", m, {cv::IMWRITE_JPEG_QUALITY, 100});
-  auto with_orientation = [&](int o) {
-    std::string tiff("II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0", 18);
-    tiff += char(o);
-    tiff += std::string(3, '\0') + std::string(4, '\0');  // value padding, next IFD = 0
-    std::string app1 = "Exif" + std::string(2, '\0') + tiff;
-    size_t len = app1.size() + 2;
-    return jpg.substr(0, 2) + "\xFF\xE1" + char(len >> 8) + char(len & 0xFF) + app1 + jpg.substr(2);
+  const std::string jpg = encode(".jpg", m, {cv::IMWRITE_JPEG_QUALITY, 100});
+  const size_t app0_end = 4 + ((uint8_t(jpg[4]) << 8) | uint8_t(jpg[5]));
+  ASSERT_EQ(jpg.substr(2, 2), "\xFF\xE0");
+  const size_t sof = jpg.find("\xFF\xC0");
+  const std::string xmp_body = "http://ns.adobe.com/xap/1.0/" + std::string(1, '\0') + "<x:xmpmeta/>";
+  const std::string xmp = std::string("\xFF\xE1") + char(0) + char(xmp_body.size() + 2) + xmp_body;
+  auto after_soi = [&](const std::string& seg) { return jpg.substr(0, 2) + seg + jpg.substr(2); };
+  auto after_app0 = [&](const std::string& seg) { return jpg.substr(0, app0_end) + seg + jpg.substr(app0_end); };
+  const std::pair<std::string, std::string> files[] = {
+      {"o6", after_soi(exif_app1({{0x0112, 6}}))},
+      {"o3", after_soi(exif_app1({{0x0112, 3}}))},
+      {"o8", after_soi(exif_app1({{0x0112, 8}}))},
+      {"o5_big_endian", after_soi(exif_app1({{0x0112, 5}}, true))},
+      {"o7_after_app0", after_app0(exif_app1({{0x0100, 40}, {0x0112, 7}}))},
+      {"o6_behind_a_stray_byte", after_app0("~" + exif_app1({{0x0112, 6}}))},
+      {"o6_behind_fill_bytes", after_app0("\xFF\xFF" + exif_app1({{0x0112, 6}}))},
+      {"o6_after_the_tables", jpg.substr(0, sof) + exif_app1({{0x0112, 6}}) + jpg.substr(sof)},
+      {"xmp_before_exif_o6", after_soi(xmp + exif_app1({{0x0112, 6}}))},
+      {"exif_o6_before_exif_o3", after_soi(exif_app1({{0x0112, 6}}) + exif_app1({{0x0112, 3}}))},
+      {"o9_out_of_range", after_soi(exif_app1({{0x0112, 9}}))},
+      {"no_orientation_tag", after_soi(exif_app1({{0x0100, 40}}))},
   };
-  Image plain = read_image(write("o1.jpg", jpg));
-  const std::pair<int, int> cases[] = {{6, cv::ROTATE_90_CLOCKWISE}, {3, cv::ROTATE_180}, {8, cv::ROTATE_90_COUNTERCLOCKWISE}};
-  for (const auto& [o, rot] : cases) {
-    std::string bytes = with_orientation(o);
-    const fs::path path = write("o" + std::to_string(o) + ".jpg", bytes);
-    Image im = read_image(path);
-    EXPECT_EQ(image_size(path), im.pixels.size()) << o << ": the header probe applies the orientation too";
-    cv::Mat want;
-    cv::rotate(plain.pixels, want, rot);
-    ASSERT_EQ(im.pixels.size(), want.size()) << o;
-    EXPECT_EQ(max_abs_diff(im.pixels, want), 0) << o;
-    // OpenCV's own reader applies the orientation for IMREAD_GRAYSCALE: same pixels.
-    cv::Mat buf(1, int(bytes.size()), CV_8UC1, bytes.data());
-    EXPECT_EQ(max_abs_diff(im.pixels, cv::imdecode(buf, cv::IMREAD_GRAYSCALE)), 0) << o;
+  auto opencv_grey = [](const std::string& bytes) {
+    return cv::imdecode(cv::Mat(1, int(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data())), cv::IMREAD_GRAYSCALE);
+  };
+  const cv::Mat plain = opencv_grey(jpg);
+  int rotated = 0;
+  for (const auto& [name, bytes] : files) {
+    const fs::path path = write(name + ".jpg", bytes);
+    const Image im = read_image(path);
+    const cv::Mat want = opencv_grey(bytes);
+    ASSERT_FALSE(want.empty()) << name;
+    ASSERT_EQ(im.pixels.size(), want.size()) << name;
+    EXPECT_EQ(max_abs_diff(im.pixels, want), 0) << name;
+    EXPECT_EQ(image_size(path), want.size()) << name << ": the header probe applies the orientation too";
+    rotated += want.size() != plain.size() || max_abs_diff(want, plain) > 0;
   }
+  EXPECT_EQ(rotated, 9) << "the layouts OpenCV rotates: all but XMP first, 9 and no tag";
 }
 
 TEST_F(ImageTest, ImageSizeFromHeadersMatchesTheDecodedImage) {
@@ -248,6 +289,52 @@ TEST_F(ImageTest, ImageSizeFromHeadersMatchesTheDecodedImage) {
   }
   expect_error([&] { image_size(dir_ / "missing.png"); }, {"missing.png", "not found"});
   expect_error([&] { image_size(write("junk.png", "not an image at all")); }, {"junk.png"});
+}
+
+namespace {
+// A one-strip, uncompressed BigTIFF (version 43, 8-byte offsets) of w x h grey samples; the size tags
+// have the given TIFF type (SHORT 3, LONG 4, LONG8 16), `pixels` is the strip as stored.
+std::string bigtiff(uint64_t w, uint64_t h, bool big_endian, uint16_t size_type, const std::string& pixels) {
+  std::string out;
+  auto put = [&](uint64_t v, int bytes) {
+    for (int k = 0; k < bytes; ++k) out += char(v >> (8 * (big_endian ? bytes - 1 - k : k)));
+  };
+  out += big_endian ? "MM" : "II";
+  put(43, 2), put(8, 2), put(0, 2), put(16, 8);  // version, offset size, 0, IFD0 at 16
+  const std::vector<std::array<uint64_t, 3>> entries = {
+      {256, size_type, w}, {257, size_type, h}, {258, 3, 8},  {259, 3, 1}, {262, 3, 1},
+      {273, 16, 0},        {277, 3, 1},         {278, 4, h},  {279, 16, pixels.size()}};
+  const uint64_t data_at = 16 + 8 + 20 * entries.size() + 8;
+  put(entries.size(), 8);
+  for (const auto& [tag, type, value] : entries) {
+    put(tag, 2), put(type, 2), put(1, 8);  // tag, type, count 1
+    const uint64_t v = tag == 273 ? data_at : value;
+    const int bytes = type == 3 ? 2 : type == 4 ? 4 : 8;
+    put(v, bytes), put(0, 8 - bytes);  // the value, left-justified in its 8-byte field
+  }
+  put(0, 8);  // no next IFD
+  return out + pixels;
+}
+}  // namespace
+
+TEST_F(ImageTest, BigTiffIsSizedFromItsHeader) {
+  // OpenCV (libtiff) decodes BigTIFF; its size tags are read before decoding, so max_pixels applies
+  // before OpenCV makes the buffer (a 30,000 x 30,000 claim with 64 bytes of strip).
+  const cv::Mat m = random_mat(23, 37, CV_8UC1, 12);
+  const std::string strip(reinterpret_cast<const char*>(m.data), m.total());
+  for (const bool be : {false, true})
+    for (const uint16_t type : {3, 4, 16}) {
+      const std::string name = std::string(be ? "be" : "le") + std::to_string(type) + ".tif";
+      const fs::path p = write(name, bigtiff(37, 23, be, type, strip));
+      const Image im = read_image(p);
+      EXPECT_EQ(im.format, "tiff") << name;
+      EXPECT_EQ(max_abs_diff(im.pixels, m), 0) << name;
+      EXPECT_EQ(image_size(p), m.size()) << name;
+    }
+  expect_error([&] { read_image(write("claim.tif", bigtiff(30000, 30000, false, 4, std::string(64, '\0')))); },
+               {"claim.tif", "30000 x 30000 = 900000000 pixels", "max_pixels"});
+  // A LONG8 size past 32 bits is libtiff's to refuse (its sizes are 32-bit): refused, not sized.
+  expect_error([&] { read_image(write("wide.tif", bigtiff(1ull << 33, 23, false, 16, strip))); }, {"wide.tif"});
 }
 
 TEST_F(ImageTest, NamesWithSpacesAndNonAscii) {

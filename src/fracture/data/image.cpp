@@ -53,32 +53,43 @@ Dims png_dims(std::string_view b) {
   return {be32(b, 16), be32(b, 20)};
 }
 
-Dims jpeg_dims(std::string_view b) {
-  // Walk the marker segments up to the first SOFn (C0..CF except C4 DHT, C8 JPG, CC DAC):
-  // FF Cn len(2) precision(1) height(2) width(2). Between segments, as libjpeg's next_marker()
-  // (jdmarker.c): bytes other than FF are skipped ("extraneous bytes before marker", a warning),
-  // then fill bytes FF, and FF 00 is data. Stopping at such bytes instead let a 446-byte JPEG with
-  // one stray byte past the max_pixels check: libjpeg found its SOF and OpenCV allocated 3.2 GB
-  // (found by fuzz_image_decode).
+// Walks the marker segments of a JPEG header as libjpeg's next_marker() finds them (jdmarker.c):
+// bytes other than FF between segments are skipped ("extraneous bytes before marker", a warning),
+// then fill bytes FF; FF 00 is data, and SOI, TEM and RSTn have no length field. Calls
+// visit(marker, payload) for each segment with a length (payload: the bytes after the length field,
+// cut at the end of the file) until visit returns true; stops at SOS or EOI, where jpeg_read_header
+// stops, and at a length below 2, which libjpeg refuses. Stopping at stray bytes instead let a
+// 446-byte JPEG with one stray byte past the max_pixels check: libjpeg found its SOF and OpenCV
+// allocated 3.2 GB (found by fuzz_image_decode).
+template <class Visit>
+void walk_jpeg_segments(std::string_view b, Visit visit) {
   size_t i = 2;
   while (i + 4 <= b.size()) {
     while (i < b.size() && uint8_t(b[i]) != 0xFF) ++i;  // extraneous bytes
     while (i < b.size() && uint8_t(b[i]) == 0xFF) ++i;  // fill bytes
-    if (i >= b.size()) return {};
-    uint8_t m = uint8_t(b[i]);
+    if (i >= b.size()) return;
+    const uint8_t m = uint8_t(b[i]);
     ++i;
     if (m == 0x00) continue;                                            // FF 00: data, not a marker
     if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length field
-    if (m == 0xD9 || m == 0xDA) return {};                              // EOI / SOS before any SOF
-    if (i + 2 > b.size()) return {};
-    uint16_t len = be16(b, i);
-    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-      if (i + 7 > b.size()) return {};
-      return {be16(b, i + 5), be16(b, i + 3)};
-    }
+    if (m == 0xD9 || m == 0xDA) return;                                 // EOI / SOS: the header ends
+    if (i + 2 > b.size()) return;
+    const uint16_t len = be16(b, i);
+    if (len < 2) return;
+    if (visit(m, b.substr(i + 2, len - 2))) return;
     i += len;
   }
-  return {};
+}
+
+Dims jpeg_dims(std::string_view b) {
+  // The first SOFn (C0..CF except C4 DHT, C8 JPG, CC DAC): precision(1) height(2) width(2).
+  Dims d;
+  walk_jpeg_segments(b, [&](uint8_t m, std::string_view p) {
+    if (m < 0xC0 || m > 0xCF || m == 0xC4 || m == 0xC8 || m == 0xCC) return false;
+    if (p.size() >= 5) d = {be16(p, 3), be16(p, 1)};
+    return true;
+  });
+  return d;
 }
 
 Dims bmp_dims(std::string_view b) {
@@ -90,24 +101,39 @@ Dims bmp_dims(std::string_view b) {
 }
 
 Dims tiff_dims(std::string_view b) {
-  // Byte order "II" (little) or "MM" (big); IFD0 offset at 4; entries of 12 bytes:
-  // tag(2) type(2) count(4) value(4); ImageWidth = 256, ImageLength = 257 (SHORT or LONG).
+  // Byte order "II" (little) or "MM" (big), then 42 (TIFF) or 43 (BigTIFF). TIFF: IFD0 offset(4) at
+  // 4, entry count(2), entries tag(2) type(2) count(4) value(4). BigTIFF: offset size 8 at 4, IFD0
+  // offset(8) at 8, entry count(8), entries tag(2) type(2) count(8) value(8). ImageWidth = 256,
+  // ImageLength = 257, read by type as libtiff accepts them (BYTE 1, SHORT 3, LONG 4, LONG8 16).
   if (b.size() < 8) return {};
-  bool le = b[0] == 'I';
+  const bool le = b[0] == 'I';
   auto u16 = [&](size_t at) { return le ? le16(b, at) : be16(b, at); };
   auto u32 = [&](size_t at) { return le ? le32(b, at) : be32(b, at); };
-  if (u16(2) != 42) return {};  // BigTIFF (43) is left to the decoder
-  size_t ifd = u32(4);
-  if (ifd + 2 > b.size()) return {};
-  int n = u16(ifd);
+  auto u64 = [&](size_t at) {
+    const uint64_t lo = u32(at + (le ? 0 : 4)), hi = u32(at + (le ? 4 : 0));
+    return (hi << 32) | lo;
+  };
+  const uint16_t version = u16(2);
+  const bool big = version == 43;
+  if (version != 42 && !(big && b.size() >= 16 && u16(4) == 8)) return {};
+  const uint64_t ifd = big ? u64(8) : u32(4);
+  const size_t count_size = big ? 8 : 2, entry_size = big ? 20 : 12;
+  if (ifd > b.size() || b.size() - ifd < count_size) return {};
+  const uint64_t n = big ? u64(ifd) : u16(ifd);
   Dims d;
-  for (int k = 0; k < n; ++k) {
-    size_t e = ifd + 2 + size_t(k) * 12;
-    if (e + 12 > b.size()) break;
-    uint16_t tag = u16(e), type = u16(e + 2);
-    long long v = type == 3 ? u16(e + 8) : u32(e + 8);
-    if (tag == 256) d.w = v;
-    if (tag == 257) d.h = v;
+  for (uint64_t k = 0; k < n && k < 65536; ++k) {
+    const size_t e = size_t(ifd) + count_size + size_t(k) * entry_size, v = e + (big ? 12 : 8);
+    if (e + entry_size > b.size()) break;
+    const uint16_t tag = u16(e), type = u16(e + 2);
+    if (tag != 256 && tag != 257) continue;
+    // Signed types (SBYTE 6, SSHORT 8, SLONG 9) are accepted when not negative; a negative value or a
+    // LONG8 above 2^32 - 1 is refused by libtiff (its sizes are 32-bit): left to it, as 0 here.
+    const uint64_t wide = type == 16 && big ? u64(v) : 0;
+    const long long value = type == 1 ? (long long)uint8_t(b[v]) : type == 3 ? u16(v) : type == 4 ? u32(v)
+                          : type == 6 ? std::max(0, int(int8_t(b[v]))) : type == 8 ? std::max(0, int(int16_t(u16(v))))
+                          : type == 9 ? std::max(0LL, (long long)int32_t(u32(v)))
+                          : wide <= 0xFFFFFFFFull ? (long long)wide : 0;
+    (tag == 256 ? d.w : d.h) = value;
   }
   return d;
 }
@@ -143,37 +169,38 @@ bool png_complete(std::string_view b) {
   return at != std::string_view::npos && at >= 12 && at + 8 <= b.size();
 }
 
-// EXIF orientation (tag 0x0112 in IFD0 of the JPEG APP1 "Exif" segment), 1..8; 1 when absent.
+// EXIF orientation (tag 0x0112 in IFD0 of the JPEG's Exif TIFF structure), 1..8; 1 when absent.
 // Ultralytics reads images with cv2.imread, which applies it, and its labels refer to the rotated
-// image; IMREAD_UNCHANGED does not apply it, so we do (PNG/TIFF orientation tags are not read).
+// image; IMREAD_UNCHANGED does not apply it, so we do, reading it where OpenCV does (imgcodecs
+// grfmt_jpeg.cpp, checked against cv::imdecode in ImageTest.JpegExifOrientationIsReadWhereOpenCvReadsIt):
+// the FIRST APP1 segment libjpeg saves, whatever it holds (an XMP APP1 before the Exif one hides
+// the orientation), its TIFF structure 6 bytes in ("Exif\0\0" is not checked). PNG/TIFF
+// orientation tags are not read.
 int jpeg_exif_orientation(std::string_view b) {
-  size_t i = 2;
-  while (i + 4 <= b.size() && uint8_t(b[i]) == 0xFF) {
-    uint8_t m = uint8_t(b[i + 1]);
-    if (m == 0xDA || m == 0xD9) break;  // image data starts: no more metadata segments
-    uint16_t len = be16(b, i + 2);
-    if (m == 0xE1 && len >= 16 && i + 2 + len <= b.size() && b.substr(i + 4, 6) == std::string_view("Exif\0\0", 6)) {
-      std::string_view t = b.substr(i + 10, len - 8);  // TIFF structure
-      bool le = t[0] == 'I';
-      auto u16 = [&](size_t at) { return le ? le16(t, at) : be16(t, at); };
-      auto u32 = [&](size_t at) { return le ? le32(t, at) : be32(t, at); };
-      if (t.size() < 8) return 1;
-      size_t ifd = u32(4);
-      if (ifd + 2 > t.size()) return 1;
-      int n = u16(ifd);
-      for (int k = 0; k < n; ++k) {
-        size_t e = ifd + 2 + size_t(k) * 12;
-        if (e + 12 > t.size()) break;
-        if (u16(e) == 0x0112) {
-          int v = u16(e + 8);
-          return v >= 1 && v <= 8 ? v : 1;
-        }
+  int orientation = 1;
+  walk_jpeg_segments(b, [&](uint8_t m, std::string_view p) {
+    if (m != 0xE1) return false;
+    if (p.size() < 6 + 8) return true;
+    std::string_view t = p.substr(6);  // TIFF structure: byte order, 42, IFD0 offset
+    if (t.substr(0, 2) != "II" && t.substr(0, 2) != "MM") return true;
+    const bool le = t[0] == 'I';
+    auto u16 = [&](size_t at) { return le ? le16(t, at) : be16(t, at); };
+    auto u32 = [&](size_t at) { return le ? le32(t, at) : be32(t, at); };
+    const size_t ifd = u32(4);
+    if (u16(2) != 42 || ifd + 2 > t.size()) return true;
+    const int n = u16(ifd);
+    for (int k = 0; k < n; ++k) {
+      const size_t e = ifd + 2 + size_t(k) * 12;  // tag(2) type(2) count(4) value(4)
+      if (e + 12 > t.size()) break;
+      if (u16(e) == 0x0112) {
+        const int v = u16(e + 8);
+        if (v >= 1 && v <= 8) orientation = v;
+        break;
       }
-      return 1;
     }
-    i += 2 + len;
-  }
-  return 1;
+    return true;
+  });
+  return orientation;
 }
 
 // Applies an EXIF orientation so that the pixels are as the image is meant to be viewed.
@@ -279,8 +306,8 @@ Image decode_image(std::string_view bytes, const std::string& name, const ReadOp
                                                                                                : tiff_dims(bytes);
   if (d.w > 0 && d.h > 0) check_pixels(d.w, d.h, name, opt);
   // libjpeg and libpng need the frame header (SOF) / IHDR before any pixels: without one the file
-  // cannot decode, and without its size the memory guard could not apply (TIFF and BMP sizes are
-  // checked where the header has them; a BigTIFF or a TIFF without size tags goes to the decoder).
+  // cannot decode, and without its size the memory guard could not apply (TIFF, BigTIFF and BMP
+  // sizes are checked where the header has them; libtiff refuses a TIFF without its size tags).
   FRACTURE_CHECK((fmt != "jpeg" && fmt != "png") || (d.w > 0 && d.h > 0), name, ": ", upper(fmt),
                  " data is truncated or corrupt (", fmt == "jpeg" ? "no frame header (SOF) with a size before the "
                  "image data" : "no IHDR chunk with a size first", ")");
