@@ -337,6 +337,56 @@ TEST_F(ImageTest, BigTiffIsSizedFromItsHeader) {
   expect_error([&] { read_image(write("wide.tif", bigtiff(1ull << 33, 23, false, 16, strip))); }, {"wide.tif"});
 }
 
+namespace {
+// A PNG chunk: length(4, big-endian) type(4) data crc(4), the CRC-32 of type + data (PNG spec, ISO 3309).
+std::string png_chunk(const std::string& type, const std::string& data, uint32_t claimed_length) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (char c : type + data) {
+    crc ^= uint8_t(c);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  crc ^= 0xFFFFFFFFu;
+  const uint32_t n = claimed_length;
+  std::string out = {char(n >> 24), char(n >> 16), char(n >> 8), char(n)};
+  out += type + data;
+  out += {char(crc >> 24), char(crc >> 16), char(crc >> 8), char(crc)};
+  return out;
+}
+}  // namespace
+
+TEST_F(ImageTest, PngChunkLongerThanTheFileIsRefusedBeforeDecoding) {
+  // libpng buffers every chunk but IDAT whole, zeroed, at the length it claims (a claim over its
+  // limit is only a warning): a 221-byte fuzzed PNG whose tEXt claimed 0x7000000d bytes took 1.9 GB
+  // and 5-10 s. Such a chunk is refused from the chunk walk, in both truncated modes.
+  const cv::Mat m = random_mat(16, 16, CV_8UC1, 13);
+  const std::string png = encode(".png", m);
+  const size_t after_ihdr = 8 + 25;  // signature, IHDR chunk (13 bytes of data)
+  ASSERT_EQ(png.substr(12, 4), "IHDR");
+  const std::string text = "Comment" + std::string(1, '\0') + "a radiograph";
+  const std::string with_text = png.substr(0, after_ihdr) + png_chunk("tEXt", text, uint32_t(text.size())) + png.substr(after_ihdr);
+  EXPECT_EQ(max_abs_diff(read_image(write("text.png", with_text)).pixels, m), 0);  // a real text chunk
+  const std::string claim = png.substr(0, after_ihdr) + png_chunk("tEXt", text, 0x7000000du) + png.substr(after_ihdr);
+  const std::string odd = png.substr(0, after_ihdr) + png_chunk("\x01\x02zz", "", 0x7000000du) + png.substr(after_ihdr);
+  for (const bool truncated : {false, true}) {
+    fracture::ReadOptions opt;
+    opt.load_truncated = truncated;
+    expect_error([&] { read_image(write("claim.png", claim), opt); },
+                 {"claim.png", "chunk 'tEXt' at byte 33 claims 1879048205 bytes, the file has"});
+    expect_error([&] { read_image(write("odd.png", odd), opt); }, {"odd.png", "chunk of type 01 02 7a 7a at byte 33"});
+  }
+  // A file cut inside IDAT is a truncated download, not a chunk claim: whatever the decoder makes of
+  // it, the walk does not refuse it.
+  const size_t idat = png.find("IDAT");
+  const std::string cut = png.substr(0, idat + 4 + 10);
+  fracture::ReadOptions load;
+  load.load_truncated = true;
+  try {
+    read_image(write("cut.png", cut), load);
+  } catch (const fracture::Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("claims"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ImageTest, NamesWithSpacesAndNonAscii) {
   cv::Mat m = random_mat(12, 9, CV_8UC1, 8);
   fs::path p = write("röntgen bild.png", encode(".png", m));

@@ -155,6 +155,33 @@ std::string first_bytes_hex(std::string_view b) {
   return s;
 }
 
+// libpng reads every chunk but IDAT whole into a buffer of the length the chunk claims, zeroed
+// first (png_read_buffer), and a length over its limit is only a warning ("chunk data is too
+// large"): a 221-byte PNG whose tEXt claimed 0x7000000d bytes made it zero 1.9 GB (5-10 s) before
+// OpenCV noticed the file had ended (found by fuzz_image_decode). So the chunks are walked first,
+// as libpng walks them (length(4) type(4) data crc(4), from byte 8 to IEND): a chunk other than IDAT
+// that claims more bytes than the file has left is refused. IDAT is streamed by libpng, not
+// buffered; a file cut inside IDAT is the truncated download `truncated: load` is for.
+std::string png_chunk_problem(std::string_view b) {
+  size_t i = 8;
+  while (i + 8 <= b.size()) {
+    const uint64_t len = be32(b, i);
+    const std::string_view type = b.substr(i + 4, 4);
+    if (type == "IEND") return "";
+    const uint64_t left = b.size() - (i + 8);
+    if (type == "IDAT" && len + 4 > left) return "";
+    if (len > left) {
+      bool letters = true;
+      for (char c : type) letters = letters && std::isalpha(static_cast<unsigned char>(c));
+      return "chunk " + (letters ? "'" + std::string(type) + "'" : "of type " + first_bytes_hex(type)) + " at byte " +
+             std::to_string(i) + " claims " + std::to_string(len) + " bytes, the file has " + std::to_string(left) +
+             " after its header";
+    }
+    i += 12 + size_t(len);
+  }
+  return "";
+}
+
 // A complete JPEG ends with the EOI marker FF D9. Trailing zero padding (written by some scanners)
 // is tolerated; anything else after the image data is treated as truncation.
 bool jpeg_complete(std::string_view b) {
@@ -313,6 +340,8 @@ Image decode_image(std::string_view bytes, const std::string& name, const ReadOp
                  "image data" : "no IHDR chunk with a size first", ")");
   const std::string problem = container_problem(bytes, bytes, bytes.size(), opt.load_truncated);
   FRACTURE_CHECK(problem.empty(), name, ": ", problem);
+  const std::string chunk = fmt == "png" ? png_chunk_problem(bytes) : "";
+  FRACTURE_CHECK(chunk.empty(), name, ": PNG data is truncated or corrupt (", chunk, ")");
 
   const std::string corrupt = ": " + upper(fmt) + " data is truncated or corrupt";
 
