@@ -10,6 +10,7 @@ PKGS=(
   libdnnl-dev                                # headers of the oneDNN libtorch uses: fused inference convolutions
   libgloo-dev                                # headers of the Gloo libtorch links: data-parallel training (c10d)
   libopencv-dev libdcmtk-dev libyaml-cpp-dev nlohmann-json3-dev
+  zlib1g-dev                                 # inflating Deflated Explicit VR DICOM ourselves, bounded (data/dicom.cpp)
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev
   curl ca-certificates openssl               # the report's chart libraries, fetched from the npm registry at build time

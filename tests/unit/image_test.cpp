@@ -27,6 +27,10 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcrleerg.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
 #include <dcmtk/dcmjpeg/djencode.h>
 #endif
 
@@ -510,6 +514,93 @@ void write_raw_dicom(const fs::path& p, const std::vector<int>& stored, const st
 }
 
 }  // namespace
+
+namespace {
+// Where a Part 10 file's dataset starts: after the meta group, whose length (0002,0000) UL is the
+// first element after "DICM" (value at byte 140).
+size_t dataset_start(const std::string& b) {
+  return 144 + size_t(uint8_t(b[140]) | uint8_t(b[141]) << 8 | uint8_t(b[142]) << 16 | uint32_t(uint8_t(b[143])) << 24);
+}
+
+// Raw deflate (RFC 1951, no zlib header), as PS3.5 A.5 encodes a Deflated Explicit VR dataset.
+std::string raw_deflate(const std::string& plain) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&z, uLong(plain.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
+  z.avail_in = uInt(plain.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = uInt(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// An explicit VR little endian OB element (tag group, element) whose length field says `claimed`,
+// followed by `value`.
+std::string ob_element(uint16_t group, uint16_t element, uint32_t claimed, const std::string& value) {
+  std::string e = {char(group & 0xFF), char(group >> 8), char(element & 0xFF), char(element >> 8), 'O', 'B', 0, 0};
+  e += {char(claimed & 0xFF), char(claimed >> 8 & 0xFF), char(claimed >> 16 & 0xFF), char(claimed >> 24)};
+  return e + value;
+}
+}  // namespace
+
+TEST_F(ImageTest, DicomDeflatedDatasetIsInflatedBoundedBeforeParsing) {
+  // DCMTK parses a deflated dataset through an inflating filter that cannot skip ahead, so it
+  // reserved whatever an element claimed (808 MB from a 638-byte fuzzed file); the dataset is now
+  // inflated first, within a bound from max_pixels, and parsed from memory.
+  std::vector<int> s(64);
+  for (int i = 0; i < 64; ++i) s[size_t(i)] = i * 1000;
+  write_raw_dicom(dir_ / "plain.dcm", s, "MONOCHROME2", 16, 0, nullptr, nullptr, "32000", "64000");
+  write_raw_dicom(dir_ / "deflated.dcm", s, "MONOCHROME2", 16, 0, nullptr, nullptr, "32000", "64000",
+                  EXS_DeflatedLittleEndianExplicit);
+  const std::string plain = fracture::read_file(dir_ / "plain.dcm"), deflated = fracture::read_file(dir_ / "deflated.dcm");
+  ASSERT_NE(deflated.find(UID_DeflatedExplicitVRLittleEndianTransferSyntax), std::string::npos);
+  const Image a = read_image(dir_ / "plain.dcm"), b = read_image(dir_ / "deflated.dcm");
+  EXPECT_EQ(max_abs_diff(a.pixels, b.pixels), 0);
+  EXPECT_EQ(b.patient_id, "SECRET-PATIENT-42");
+
+  const std::string meta = deflated.substr(0, dataset_start(deflated)), dataset = plain.substr(dataset_start(plain));
+  // An element after the pixels claiming 3.75 GB with 16 bytes behind it: refused as longer than the
+  // data, without DCMTK reserving it (checked in a child under an address-space limit of +1 GiB,
+  // where the reservation would fail as "Memory exhausted").
+  const fs::path claim = write("claim.dcm", meta + raw_deflate(dataset + ob_element(0x7FE1, 0x0010, 0xF0000000u, std::string(16, 'x'))));
+  const pid_t pid = fork();
+  if (pid == 0) {
+    rlimit lim{};
+    getrlimit(RLIMIT_AS, &lim);
+    std::ifstream status("/proc/self/status");
+    long long vm_kb = 0;
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmSize:", 0) == 0) vm_kb = std::atoll(line.c_str() + 7);
+    lim.rlim_cur = rlim_t(vm_kb + (1 << 20)) * 1024;
+    setrlimit(RLIMIT_AS, &lim);
+    try {
+      read_image(claim);
+      _exit(2);  // read: wrong
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      _exit(what.find("claim.dcm") == std::string::npos ? 3 : what.find("emory") != std::string::npos ? 4 : 0);
+    }
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "2: decoded, 3: error without the file name, 4: memory exhausted (reserved)";
+  expect_error([&] { read_image(claim); }, {"claim.dcm", "truncated or corrupt"});
+
+  // More inflated bytes than 4 x max_pixels + 16 MiB: refused while inflating.
+  const std::string big = dataset + ob_element(0x7FE1, 0x0010, 17u << 20, std::string(17u << 20, '\0'));
+  fracture::ReadOptions small;
+  small.max_pixels = 64;
+  expect_error([&] { read_image(write("bomb.dcm", meta + raw_deflate(big)), small); },
+               {"bomb.dcm", "deflated dataset inflates to more than 16777472 bytes", "max_pixels"});
+  // A deflate stream cut short.
+  const std::string z = raw_deflate(dataset);
+  expect_error([&] { read_image(write("cut.dcm", meta + z.substr(0, z.size() / 2))); },
+               {"cut.dcm", "truncated or corrupt (deflated dataset"});
+}
 
 TEST_F(ImageTest, DicomWindowFromFileFollowsTheStandardLinearFunction) {
   EXPECT_TRUE(fracture::dicom_supported());

@@ -11,6 +11,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
@@ -21,6 +22,7 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+#include <zlib.h>
 
 #include <unistd.h>
 
@@ -310,13 +312,90 @@ void refuse_large_encapsulated(DcmDataset* ds, DcmPixelSequence* seq, const std:
                  "max_pixels = ", max_pixels, " values (memory guard); downscale it or raise the limit");
 }
 
+// Deflated Explicit VR Little Endian (PS3.5 A.5): after the meta header, the dataset is one raw
+// deflate stream. DCMTK inflates it as it parses and cannot skip ahead in it (no stream factory), so
+// it reserves whatever length an element claims before reading it: 808 MB from a 638-byte file
+// (found by fuzz_dicom_file under -malloc_limit_mb=128). The offset where such a dataset starts,
+// from the meta group (explicit VR little endian after "DICM" at 128), or 0 when it is not deflated.
+size_t deflated_dataset_offset(std::string_view b) {
+  if (b.size() < 132 || b.substr(128, 4) != "DICM") return 0;
+  size_t i = 132;
+  bool deflated = false;
+  while (i + 8 <= b.size() && uint8_t(b[i]) == 0x02 && b[i + 1] == 0) {  // group 0002
+    const uint16_t element = uint16_t(uint8_t(b[i + 2]) | (uint8_t(b[i + 3]) << 8));
+    const std::string_view vr = b.substr(i + 4, 2);
+    const bool long_form = vr == "OB" || vr == "OW" || vr == "OF" || vr == "OD" || vr == "OL" || vr == "OV" ||
+                           vr == "SQ" || vr == "SV" || vr == "UC" || vr == "UN" || vr == "UR" || vr == "UT" || vr == "UV";
+    uint64_t len = 0, head = 8;
+    if (long_form) {
+      if (i + 12 > b.size()) return 0;
+      len = uint64_t(uint8_t(b[i + 8])) | uint64_t(uint8_t(b[i + 9])) << 8 | uint64_t(uint8_t(b[i + 10])) << 16 |
+            uint64_t(uint8_t(b[i + 11])) << 24;
+      head = 12;
+    } else {
+      len = uint64_t(uint8_t(b[i + 6])) | uint64_t(uint8_t(b[i + 7])) << 8;
+    }
+    if (len > b.size() - i - head) return 0;  // DCMTK refuses it as longer than the file
+    if (element == 0x0010) {
+      std::string uid(b.substr(i + head, size_t(len)));
+      while (!uid.empty() && (uid.back() == '\0' || uid.back() == ' ')) uid.pop_back();
+      deflated = uid == UID_DeflatedExplicitVRLittleEndianTransferSyntax;
+    }
+    i += head + len;
+  }
+  return deflated ? i : 0;
+}
+
+// The dataset of a deflated file inflated here, at most `cap` bytes, so that DCMTK parses plain
+// explicit VR little endian from memory, where an element longer than the data is refused.
+std::string inflate_dataset(std::string_view deflated, uint64_t cap, const std::string& name) {
+  z_stream z{};
+  FRACTURE_CHECK(inflateInit2(&z, -MAX_WBITS) == Z_OK, name, ": cannot start zlib to inflate the dataset");
+  std::string out;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(deflated.data()));
+  z.avail_in = uInt(std::min<size_t>(deflated.size(), UINT32_MAX));
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    const size_t at = out.size(), step = size_t(std::min<uint64_t>(1 << 20, cap + 1 - at));
+    out.resize(at + step);
+    z.next_out = reinterpret_cast<Bytef*>(&out[at]);
+    z.avail_out = uInt(step);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.resize(at + step - z.avail_out);
+    if (out.size() > cap) rc = Z_MEM_ERROR;
+    if (rc == Z_BUF_ERROR && z.avail_in == 0) rc = Z_DATA_ERROR;  // the stream ended early
+  }
+  const std::string msg = z.msg ? z.msg : "";
+  inflateEnd(&z);
+  FRACTURE_CHECK(out.size() <= cap, name, ": deflated dataset inflates to more than ", cap, " bytes (the limit ",
+                 "for max_pixels; memory guard); downscale it or raise the limit");
+  FRACTURE_CHECK(rc == Z_STREAM_END, name, ": DICOM data is truncated or corrupt (deflated dataset: ",
+                 msg.empty() ? "the stream ends early" : msg, ")");
+  return out;
+}
+
 // The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded when it fits
 // max_pixels.
 DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name, long long max_pixels) {
-  MemoryStream in(bytes);
-  ff.transferInit();
-  OFCondition st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  ff.transferEnd();
+  OFCondition st;
+  if (const size_t at = deflated_dataset_offset(bytes)) {
+    // 4 bytes per allowed pixel (32-bit samples at most) and 16 MiB for the other attributes
+    const std::string plain = inflate_dataset(bytes.substr(at), uint64_t(std::max(0LL, max_pixels)) * 4 + (16u << 20), name);
+    MemoryStream meta(bytes.substr(0, at)), data(plain);
+    ff.getMetaInfo()->transferInit();
+    st = ff.getMetaInfo()->read(meta, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    ff.getMetaInfo()->transferEnd();
+    if (st.good()) {
+      ff.getDataset()->transferInit();
+      st = ff.getDataset()->read(data, EXS_LittleEndianExplicit, EGL_noChange, DCM_MaxReadLength);
+      ff.getDataset()->transferEnd();
+    }
+  } else {
+    MemoryStream in(bytes);
+    ff.transferInit();
+    st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    ff.transferEnd();
+  }
   FRACTURE_CHECK(st.good(), name, ": DICOM data is truncated or corrupt (DCMTK: ", st.text(), ")");
   DcmDataset* ds = ff.getDataset();
   FRACTURE_CHECK(ds->tagExists(DCM_PixelData), name, ": DICOM file has no pixel data (not an image)");
