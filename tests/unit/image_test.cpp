@@ -741,6 +741,9 @@ TEST_F(ImageTest, DicomCompressedSizeIsCheckedBeforeDecoding) {
   }
   expect_error([&] { read_image(write("claims.dcm", bytes)); },
                {"claims.dcm", "1 frame(s) of 40000 x 40000", "max_pixels", "memory guard"});
+  // The UID read (the service's log tag) parses attributes only: it does not decode the pixels, so
+  // the claim is not reached (it decoded them before, to 160 MB for a fuzzed JPEG DICOM).
+  EXPECT_EQ(fracture::dicom_instance_uid(bytes, "claims.dcm"), "2.25.1234");
 }
 
 // A TEM marker (0xFF01) right after the SOI of a JPEG fragment: DCMTK 3.6.7's bit-depth walk never

@@ -375,8 +375,9 @@ std::string inflate_dataset(std::string_view deflated, uint64_t cap, const std::
 }
 
 // The parsed dataset of the bytes, with encapsulated (compressed) pixel data decoded when it fits
-// max_pixels.
-DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name, long long max_pixels) {
+// max_pixels (left compressed when !decode_pixels: for attributes only).
+DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name, long long max_pixels,
+                          bool decode_pixels = true) {
   OFCondition st;
   if (const size_t at = deflated_dataset_offset(bytes)) {
     // 4 bytes per allowed pixel (32-bit samples at most) and 16 MiB for the other attributes
@@ -401,7 +402,7 @@ DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::
   FRACTURE_CHECK(ds->tagExists(DCM_PixelData), name, ": DICOM file has no pixel data (not an image)");
   const E_TransferSyntax xfer = ds->getOriginalXfer();
   DcmXfer xf(xfer);
-  if (xf.isEncapsulated()) {
+  if (xf.isEncapsulated() && decode_pixels) {
     DcmPixelSequence* fragments = pixel_fragments(ds);
     refuse_large_encapsulated(ds, fragments, name, max_pixels);
     refuse_stalling_jpeg(ds, fragments, name);
@@ -474,7 +475,8 @@ std::string dicom_instance_uid(std::string_view bytes, const std::string& name) 
   init_dcmtk();
   FRACTURE_CHECK(!bytes.empty(), name, ": file is empty (0 bytes); expected a DICOM file");
   DcmFileFormat ff;
-  return get_string(parse_dataset(ff, bytes, name, ReadOptions{}.max_pixels), DCM_SOPInstanceUID);
+  // the attributes only: compressed pixels stay undecoded (the predictor decodes them once)
+  return get_string(parse_dataset(ff, bytes, name, ReadOptions{}.max_pixels, false), DCM_SOPInstanceUID);
 }
 
 namespace {

@@ -28,7 +28,8 @@ Image read_dicom(const std::filesystem::path& path, const ReadOptions& opt);
 Image decode_dicom(std::string_view bytes, const std::string& name, const ReadOptions& opt);
 
 /// The SOP Instance UID of a DICOM Part 10 file's bytes ("" when it has none). Logs print only a
-/// hash of it (privacy); throws fracture::Error naming `name` when the bytes are not DICOM.
+/// hash of it (privacy); throws fracture::Error naming `name` when the bytes are not DICOM. Reads the
+/// attributes only: compressed pixel data is not decoded (nor sized against max_pixels).
 std::string dicom_instance_uid(std::string_view bytes, const std::string& name);
 
 struct DicomWriteOptions {
