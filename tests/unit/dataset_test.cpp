@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "fracture/core/config.h"
 #include "fracture/core/error.h"
 #include "fracture/core/log.h"
 #include "fracture/data/classification.h"
@@ -367,4 +368,28 @@ TEST_F(DatasetTest, ClsFromDetection) {
   expect_error([&] { fracture::cls_from_detection(det, "test", {}); }, {"no split 'test'", "'train'"});
   det.names = {"bone", "joint"};
   expect_error([&] { fracture::cls_from_detection(det, "train", {}); }, {"fracture_classes", "'bone', 'joint'"});
+}
+
+TEST_F(DatasetTest, YamlControlCharactersAreRefusedAsPyYamlDoes) {
+  // yaml-cpp dropped the NUL of `val: [<NUL>/]` and listed the whole machine (`/`); PyYAML, which
+  // Ultralytics reads data.yaml with, refuses the file ("unacceptable character #x0000"). So do we,
+  // naming line and column, for the C0 controls but tab/LF/CR, DEL and the C1 controls but NEL.
+  make_yolo();
+  const std::pair<std::string, std::string> bad[] = {
+      {"path: .\ntrain: images/train\nval: [" + std::string(1, '\0') + "/]\n", ":3:7: control character U+0000"},
+      {"path: .\ntrain: images/train\nval: images/val\x7F\n", ":3:16: control character U+007F"},
+      {"path: .\ntrain: images/train\nval: images/val\nnames: [a\x1B[0m]\n", ":4:10: control character U+001B"},
+      {"path: .\ntrain: images/train\nval: images/val\nnames: [a\xC2\x9B]\n", ":4:10: control character U+009B"},
+  };
+  for (const auto& [yaml, what] : bad) {
+    text("data.yaml", yaml);
+    expect_error([&] { fracture::load_yolo(dir_ / "data.yaml", true, *log_, nullptr); }, {"data.yaml" + what, "YAML"});
+  }
+  // tab, CR, NEL and other non-ASCII text stay allowed
+  text("data.yaml", "path: .\r\ntrain: images/train\t# tab\nval: images/val\nnames: [\"fracture\xC2\x85\", caf\xC3\xA9]\n");
+  EXPECT_EQ(fracture::load_yolo(dir_ / "data.yaml", true, *log_, nullptr).names.size(), 2u);
+  // a cfg= file goes through the same check
+  const fs::path cfg = text("cfg.yaml", "epochs: 3\nname: a" + std::string(1, '\0') + "b\n");
+  fracture::Config c = fracture::Config::defaults();
+  expect_error([&] { c.merge_file(cfg.string()); }, {"cfg.yaml:2:8: control character U+0000"});
 }

@@ -100,6 +100,24 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+void check_yaml_characters(const std::string& text, const std::string& path) {
+  size_t line = 1, line_start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    unsigned code = c;
+    if (c == 0xC2 && i + 1 < text.size()) code = static_cast<unsigned char>(text[i + 1]);  // U+0080..U+00BF
+    const bool c0 = (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F;
+    const bool c1 = c == 0xC2 && code >= 0x80 && code <= 0x9F && code != 0x85;
+    if (c0 || c1) {
+      static const char* hex = "0123456789ABCDEF";
+      FRACTURE_FAIL(path, ":", line, ":", i - line_start + 1, ": control character U+00", hex[code >> 4],
+                    hex[code & 15], " is not allowed in YAML (YAML 1.2 section 5.1; PyYAML and Ultralytics refuse ",
+                    "it too); remove it");
+    }
+    if (c == '\n') ++line, line_start = i + 1;
+  }
+}
+
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = std::string::npos;
@@ -185,9 +203,13 @@ void Config::set(const std::string& key, const std::string& raw, const std::stri
 }
 
 void Config::merge_file(const std::string& path) {
+  std::error_code ec;
+  FRACTURE_CHECK(std::filesystem::is_regular_file(path, ec), path, ": config file not found");
+  const std::string text = read_file(path);
+  check_yaml_characters(text, path);
   YAML::Node n;
   try {
-    n = YAML::LoadFile(path);
+    n = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     FRACTURE_FAIL(path, ": not a readable YAML file: ", e.what());
   }

@@ -59,4 +59,10 @@ class Config {
 /// Closest candidate by edit distance, or "" when nothing is close (distance > max(2, len/3)).
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates);
 
+/// Refuses YAML text with a character YAML does not allow (YAML 1.2 section 5.1: the C0 controls
+/// but tab, LF and CR, DEL, and the C1 controls but NEL). PyYAML, which Ultralytics reads
+/// data.yaml with, refuses them ("unacceptable character"); yaml-cpp does not, and dropped a NUL
+/// so that `val: [<NUL>/]` became `/`. Throws fracture::Error naming path:line:column and the code.
+void check_yaml_characters(const std::string& text, const std::string& path);
+
 }  // namespace fracture

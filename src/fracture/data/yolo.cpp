@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "fracture/core/config.h"
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/data/problem_sink.h"
@@ -271,9 +272,11 @@ fs::path yolo_label_path(const fs::path& image) {
 DetDataset load_yolo(const fs::path& data_yaml, bool strict, Logger& log, std::vector<Problem>* problems) {
   std::error_code ec;
   FRACTURE_CHECK(fs::is_regular_file(data_yaml, ec), data_yaml.string(), ": dataset yaml not found");
+  const std::string text = read_file(data_yaml);
+  check_yaml_characters(text, data_yaml.string());
   YAML::Node root;
   try {
-    root = YAML::Load(read_file(data_yaml));
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     FRACTURE_FAIL(data_yaml.string(), ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
   }
