@@ -550,8 +550,10 @@ TEST_F(ImageTest, DicomDeflatedDatasetIsInflatedBoundedBeforeParsing) {
   // DCMTK parses a deflated dataset through an inflating filter that cannot skip ahead, so it
   // reserved whatever an element claimed (808 MB from a 638-byte fuzzed file); the dataset is now
   // inflated first, within a bound from max_pixels, and parsed from memory.
-  std::vector<int> s(64);
-  for (int i = 0; i < 64; ++i) s[size_t(i)] = i * 1000;
+  // 5000 values: 10,000 bytes of pixel data, more than DCMTK reads at once (DCM_MaxReadLength 4096),
+  // so the pixels are read after the parse, from the inflated bytes, which must still be there
+  std::vector<int> s(5000);
+  for (int i = 0; i < 5000; ++i) s[size_t(i)] = (i * 13) % 64000;
   write_raw_dicom(dir_ / "plain.dcm", s, "MONOCHROME2", 16, 0, nullptr, nullptr, "32000", "64000");
   write_raw_dicom(dir_ / "deflated.dcm", s, "MONOCHROME2", 16, 0, nullptr, nullptr, "32000", "64000",
                   EXS_DeflatedLittleEndianExplicit);

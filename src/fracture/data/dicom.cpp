@@ -365,7 +365,8 @@ DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::
   OFCondition st;
   if (const size_t at = deflated_dataset_offset(bytes)) {
     // 4 bytes per allowed pixel (32-bit samples at most) and 16 MiB for the other attributes
-    const std::string plain = inflate_dataset(bytes.substr(at), uint64_t(std::max(0LL, max_pixels)) * 4 + (16u << 20), name);
+    const uint64_t cap = uint64_t(std::clamp(max_pixels, 0LL, 1LL << 40)) * 4 + (16u << 20);
+    const std::string plain = inflate_dataset(bytes.substr(at), cap, name);
     MemoryStream meta(bytes.substr(0, at)), data(plain);
     ff.getMetaInfo()->transferInit();
     st = ff.getMetaInfo()->read(meta, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
@@ -374,6 +375,8 @@ DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::
       ff.getDataset()->transferInit();
       st = ff.getDataset()->read(data, EXS_LittleEndianExplicit, EGL_noChange, DCM_MaxReadLength);
       ff.getDataset()->transferEnd();
+      // values over DCM_MaxReadLength are read later from `plain`, which ends here: read them now
+      if (st.good()) st = ff.getDataset()->loadAllDataIntoMemory();
     }
   } else {
     MemoryStream in(bytes);
