@@ -120,6 +120,9 @@ def dicom_seeds():
     run("dcmdjpeg", big, os.path.join(TMP, "real_raw.dcm"))
     run("dcmscale", "+Sxv", "48", os.path.join(TMP, "real_raw.dcm"), small)
     out["real_fracatlas.dcm"] = read(small)
+    # deflated with pixel data over DCMTK's 4096-byte read-at-once length (read after the parse)
+    run("dcmconv", "+td", small, os.path.join(TMP, "real_deflated.dcm"))
+    out["real_fracatlas_deflated.dcm"] = read(os.path.join(TMP, "real_deflated.dcm"))
     return out
 
 
