@@ -1,6 +1,8 @@
 // Fuzz target: an Ultralytics data.yaml (data/yolo.cpp) over a fixed folder with images and labels
 // (images/{train,val}, a list file, labels). Checks: refusals name the yaml (or the file it points
 // to); a loaded dataset's boxes carry classes < its names.
+#include <cctype>
+
 #include <opencv2/imgcodecs.hpp>
 
 #include "dataset_checks.h"
@@ -21,11 +23,22 @@ static fs::path setup() {
 }
 
 // Absolute paths and ".." lead out of the scratch folder: "val: /" lists every image on the machine
-// (a legitimate request, but 20 s per input); such inputs are skipped.
+// (a legitimate request, but 20 s per input); such inputs are skipped. YAML has many ways to start a
+// value with '/' (after a space, a newline, a flow indicator, a tag or anchor, a block scalar's
+// indentation) and double-quoted escapes spell '.' and '/' ("\x2f", "\u002F", "\/"), so the filter
+// is by allowance: a '/' is kept only right after a letter, digit, '_' or '.', and any escape of
+// U+0020..U+002F is skipped.
 static bool leaves_the_folder(std::string_view s) {
   if (s.find("..") != std::string_view::npos || (!s.empty() && s[0] == '/')) return true;
-  for (size_t i = 1; i < s.size(); ++i)
-    if (s[i] == '/' && std::string_view(" \t:-[,'\"{?").find(s[i - 1]) != std::string_view::npos) return true;
+  for (size_t i = 1; i < s.size(); ++i) {
+    const auto p = static_cast<unsigned char>(s[i - 1]);
+    if (s[i] == '/' && !(std::isalnum(p) || p == '_' || p == '.')) return true;
+    if (p == '\\') {
+      const std::string_view rest = s.substr(i);
+      for (std::string_view esc : {"/", "x2", "X2", "u002", "U0000002"})
+        if (rest.substr(0, esc.size()) == esc) return true;
+    }
+  }
   return false;
 }
 
