@@ -100,41 +100,58 @@ Dims bmp_dims(std::string_view b) {
   return {std::llabs(w), std::llabs(h)};  // negative height = top-down rows
 }
 
-Dims tiff_dims(std::string_view b) {
-  // Byte order "II" (little) or "MM" (big), then 42 (TIFF) or 43 (BigTIFF). TIFF: IFD0 offset(4) at
-  // 4, entry count(2), entries tag(2) type(2) count(4) value(4). BigTIFF: offset size 8 at 4, IFD0
-  // offset(8) at 8, entry count(8), entries tag(2) type(2) count(8) value(8). ImageWidth = 256,
-  // ImageLength = 257, read by type as libtiff accepts them (BYTE 1, SHORT 3, LONG 4, LONG8 16).
-  if (b.size() < 8) return {};
-  const bool le = b[0] == 'I';
-  auto u16 = [&](size_t at) { return le ? le16(b, at) : be16(b, at); };
-  auto u32 = [&](size_t at) { return le ? le32(b, at) : be32(b, at); };
-  auto u64 = [&](size_t at) {
+// Reads the integers of a TIFF structure in its byte order ("II" little-endian, "MM" big-endian).
+struct TiffBytes {
+  std::string_view b;
+  bool le;
+  uint16_t u16(size_t at) const { return le ? le16(b, at) : be16(b, at); }
+  uint32_t u32(size_t at) const { return le ? le32(b, at) : be32(b, at); }
+  uint64_t u64(size_t at) const {
     const uint64_t lo = u32(at + (le ? 0 : 4)), hi = u32(at + (le ? 4 : 0));
     return (hi << 32) | lo;
-  };
-  const uint16_t version = u16(2);
-  const bool big = version == 43;
-  if (version != 42 && !(big && b.size() >= 16 && u16(4) == 8)) return {};
-  const uint64_t ifd = big ? u64(8) : u32(4);
+  }
+};
+
+// Walks the entries of IFD0 of a TIFF structure as libtiff lays them out: byte order "II" or "MM",
+// then 42 (TIFF: IFD0 offset(4) at 4, entry count(2), entries tag(2) type(2) count(4) value(4)) or,
+// when big is allowed, 43 (BigTIFF: offset size 8 at 4, IFD0 offset(8) at 8, entry count(8),
+// entries tag(2) type(2) count(8) value(8)). Calls visit(bytes, tag, type, value_at, bigtiff) for
+// each entry that lies inside b until visit returns true. Shared by the TIFF size probe and the
+// JPEG's Exif orientation (whose TIFF structure is classic only).
+template <class Visit>
+void walk_tiff_ifd0(std::string_view b, bool allow_big, Visit visit) {
+  if (b.size() < 8 || (b.substr(0, 2) != "II" && b.substr(0, 2) != "MM")) return;
+  const TiffBytes t{b, b[0] == 'I'};
+  const uint16_t version = t.u16(2);
+  const bool big = allow_big && version == 43;
+  if (version != 42 && !(big && b.size() >= 16 && t.u16(4) == 8)) return;
+  const uint64_t ifd = big ? t.u64(8) : t.u32(4);
   const size_t count_size = big ? 8 : 2, entry_size = big ? 20 : 12;
-  if (ifd > b.size() || b.size() - ifd < count_size) return {};
-  const uint64_t n = big ? u64(ifd) : u16(ifd);
-  Dims d;
+  if (ifd > b.size() || b.size() - ifd < count_size) return;
+  const uint64_t n = big ? t.u64(ifd) : t.u16(ifd);
   for (uint64_t k = 0; k < n && k < 65536; ++k) {
-    const size_t e = size_t(ifd) + count_size + size_t(k) * entry_size, v = e + (big ? 12 : 8);
-    if (e + entry_size > b.size()) break;
-    const uint16_t tag = u16(e), type = u16(e + 2);
-    if (tag != 256 && tag != 257) continue;
+    const size_t e = size_t(ifd) + count_size + size_t(k) * entry_size;
+    if (e + entry_size > b.size()) return;
+    if (visit(t, t.u16(e), t.u16(e + 2), e + (big ? 12 : 8), big)) return;
+  }
+}
+
+Dims tiff_dims(std::string_view b) {
+  // ImageWidth = 256, ImageLength = 257, read by type as libtiff accepts them (BYTE 1, SHORT 3,
+  // LONG 4, LONG8 16).
+  Dims d;
+  walk_tiff_ifd0(b, true, [&](const TiffBytes& t, uint16_t tag, uint16_t type, size_t v, bool big) {
+    if (tag != 256 && tag != 257) return false;
     // Signed types (SBYTE 6, SSHORT 8, SLONG 9) are accepted when not negative; a negative value or a
     // LONG8 above 2^32 - 1 is refused by libtiff (its sizes are 32-bit): left to it, as 0 here.
-    const uint64_t wide = type == 16 && big ? u64(v) : 0;
-    const long long value = type == 1 ? (long long)uint8_t(b[v]) : type == 3 ? u16(v) : type == 4 ? u32(v)
-                          : type == 6 ? std::max(0, int(int8_t(b[v]))) : type == 8 ? std::max(0, int(int16_t(u16(v))))
-                          : type == 9 ? std::max(0LL, (long long)int32_t(u32(v)))
+    const uint64_t wide = type == 16 && big ? t.u64(v) : 0;
+    const long long value = type == 1 ? (long long)uint8_t(b[v]) : type == 3 ? t.u16(v) : type == 4 ? t.u32(v)
+                          : type == 6 ? std::max(0, int(int8_t(b[v]))) : type == 8 ? std::max(0, int(int16_t(t.u16(v))))
+                          : type == 9 ? std::max(0LL, (long long)int32_t(t.u32(v)))
                           : wide <= 0xFFFFFFFFull ? (long long)wide : 0;
     (tag == 256 ? d.w : d.h) = value;
-  }
+    return false;
+  });
   return d;
 }
 
@@ -208,23 +225,13 @@ int jpeg_exif_orientation(std::string_view b) {
   walk_jpeg_segments(b, [&](uint8_t m, std::string_view p) {
     if (m != 0xE1) return false;
     if (p.size() < 6 + 8) return true;
-    std::string_view t = p.substr(6);  // TIFF structure: byte order, 42, IFD0 offset
-    if (t.substr(0, 2) != "II" && t.substr(0, 2) != "MM") return true;
-    const bool le = t[0] == 'I';
-    auto u16 = [&](size_t at) { return le ? le16(t, at) : be16(t, at); };
-    auto u32 = [&](size_t at) { return le ? le32(t, at) : be32(t, at); };
-    const size_t ifd = u32(4);
-    if (u16(2) != 42 || ifd + 2 > t.size()) return true;
-    const int n = u16(ifd);
-    for (int k = 0; k < n; ++k) {
-      const size_t e = ifd + 2 + size_t(k) * 12;  // tag(2) type(2) count(4) value(4)
-      if (e + 12 > t.size()) break;
-      if (u16(e) == 0x0112) {
-        const int v = u16(e + 8);
-        if (v >= 1 && v <= 8) orientation = v;
-        break;
-      }
-    }
+    // TIFF structure 6 bytes in: byte order, 42, IFD0 offset
+    walk_tiff_ifd0(p.substr(6), false, [&](const TiffBytes& t, uint16_t tag, uint16_t, size_t v, bool) {
+      if (tag != 0x0112) return false;
+      const int value = t.u16(v);
+      if (value >= 1 && value <= 8) orientation = value;
+      return true;
+    });
     return true;
   });
   return orientation;
