@@ -316,11 +316,10 @@ void refuse_large_encapsulated(DcmDataset* ds, DcmPixelSequence* seq, const std:
 // deflate stream. DCMTK inflates it as it parses and cannot skip ahead in it (no stream factory), so
 // it reserves whatever length an element claims before reading it: 808 MB from a 638-byte file
 // (found by fuzz_dicom_file under -malloc_limit_mb=128). The offset where such a dataset starts, or
-// 0 when the file is not deflated.
-size_t deflated_dataset_offset(std::string_view b) {
-  // DCMTK's own meta header reader decides, as DcmFileFormat::read does before it installs the filter
-  // (a hand walk of group 0002 missed a meta header that DCMTK reads by its group length)
-  DcmMetaInfo meta;
+// 0 when the file is not deflated; `meta` holds the meta header read (DCMTK's own reader decides,
+// as DcmFileFormat::read does before it installs the filter: a hand walk of group 0002 missed a meta
+// header that DCMTK reads by its group length).
+size_t deflated_dataset_offset(std::string_view b, DcmMetaInfo& meta) {
   MemoryStream in(b);
   meta.transferInit();
   const OFCondition st = meta.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
@@ -363,22 +362,18 @@ std::string inflate_dataset(std::string_view deflated, uint64_t cap, const std::
 DcmDataset* parse_dataset(DcmFileFormat& ff, std::string_view bytes, const std::string& name, long long max_pixels,
                           bool decode_pixels = true) {
   OFCondition st;
-  if (const size_t at = deflated_dataset_offset(bytes)) {
+  if (const size_t at = deflated_dataset_offset(bytes, *ff.getMetaInfo())) {
     // 4 bytes per allowed pixel (32-bit samples at most) and 16 MiB for the other attributes
     const uint64_t cap = uint64_t(std::clamp(max_pixels, 0LL, 1LL << 40)) * 4 + (16u << 20);
     const std::string plain = inflate_dataset(bytes.substr(at), cap, name);
-    MemoryStream meta(bytes.substr(0, at)), data(plain);
-    ff.getMetaInfo()->transferInit();
-    st = ff.getMetaInfo()->read(meta, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-    ff.getMetaInfo()->transferEnd();
-    if (st.good()) {
-      ff.getDataset()->transferInit();
-      st = ff.getDataset()->read(data, EXS_LittleEndianExplicit, EGL_noChange, DCM_MaxReadLength);
-      ff.getDataset()->transferEnd();
-      // values over DCM_MaxReadLength are read later from `plain`, which ends here: read them now
-      if (st.good()) st = ff.getDataset()->loadAllDataIntoMemory();
-    }
+    MemoryStream data(plain);
+    ff.getDataset()->transferInit();
+    st = ff.getDataset()->read(data, EXS_LittleEndianExplicit, EGL_noChange, DCM_MaxReadLength);
+    ff.getDataset()->transferEnd();
+    // values over DCM_MaxReadLength are read later from `plain`, which ends here: read them now
+    if (st.good()) st = ff.getDataset()->loadAllDataIntoMemory();
   } else {
+    ff.getMetaInfo()->clear();  // read again below with the dataset, as DcmFileFormat::read reads files
     MemoryStream in(bytes);
     ff.transferInit();
     st = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
