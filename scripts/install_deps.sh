@@ -14,7 +14,7 @@ PKGS=(
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev
   curl ca-certificates openssl               # the report's chart libraries, fetched from the npm registry at build time
-  python3 python3-torch python3-torchvision python3-sklearn python3-numpy  # oracle tests only
+  python3 python3-torch python3-torchvision python3-sklearn python3-numpy python3-yaml  # oracle tests only
 )
 
 # `install_deps.sh --test`: also what only `make test` needs

@@ -11,6 +11,8 @@
 #include <random>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "fracture/core/config.h"
 #include "fracture/core/error.h"
 #include "fracture/core/log.h"
@@ -392,4 +394,63 @@ TEST_F(DatasetTest, YamlControlCharactersAreRefusedAsPyYamlDoes) {
   const fs::path cfg = text("cfg.yaml", "epochs: 3\nname: a" + std::string(1, '\0') + "b\n");
   fracture::Config c = fracture::Config::defaults();
   expect_error([&] { c.merge_file(cfg.string()); }, {"cfg.yaml:2:8: control character U+0000"});
+}
+
+// Which characters YAML text may hold, against Debian's python3-yaml (PyYAML 6, whose reader refuses
+// what YAML 1.2 section 5.1 does not allow): every code point U+0000..U+0100 and the edges of the
+// allowed ranges, each inside a flow-list item. A ReaderError ("unacceptable character") must be
+// our refusal too, at the same place; any other outcome (loaded, or another YAML error such as an
+// unclosed bracket) must pass our character check.
+TEST(YamlCharacters, RefusedExactlyWherePyYamlRefuses) {
+  std::vector<uint32_t> cps;
+  for (uint32_t cp = 0; cp <= 0x100; ++cp) cps.push_back(cp);
+  for (uint32_t cp : {0xD7FFu, 0xE000u, 0xFEFFu, 0xFFFDu, 0xFFFEu, 0xFFFFu, 0x10000u, 0x10FFFFu}) cps.push_back(cp);
+  auto utf8 = [](uint32_t cp) {
+    std::string s;
+    if (cp < 0x80) s += char(cp);
+    else if (cp < 0x800) s += {char(0xC0 | cp >> 6), char(0x80 | (cp & 63))};
+    else if (cp < 0x10000) s += {char(0xE0 | cp >> 12), char(0x80 | ((cp >> 6) & 63)), char(0x80 | (cp & 63))};
+    else s += {char(0xF0 | cp >> 18), char(0x80 | ((cp >> 12) & 63)), char(0x80 | ((cp >> 6) & 63)), char(0x80 | (cp & 63))};
+    return s;
+  };
+  auto doc = [&](uint32_t cp) { return "names: [a" + utf8(cp) + "b]\n"; };
+  std::string cmd = std::string(FRACTURE_PYTHON) +
+                    " -c \"import sys, json, yaml\n"
+                    "def pos(b):\n"
+                    "  try: yaml.safe_load(bytes.fromhex(b))\n"
+                    "  except yaml.reader.ReaderError as e: return e.position\n"
+                    "  except yaml.YAMLError: pass\n"
+                    "  return -1\n"
+                    "print(json.dumps([pos(b) for b in sys.argv[1:]]))\"";
+  static const char* hex = "0123456789abcdef";
+  for (uint32_t cp : cps) {
+    cmd += ' ';
+    for (unsigned char c : doc(cp)) cmd += {hex[c >> 4], hex[c & 15]};
+  }
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  ASSERT_EQ(pclose(p), 0) << "PyYAML oracle failed (python3-yaml installed?)";
+  const auto ref = nlohmann::json::parse(out);
+  ASSERT_EQ(ref.size(), cps.size());
+  int refused = 0;
+  for (size_t k = 0; k < cps.size(); ++k) {
+    const int at = ref[k].get<int>();
+    std::string ours;
+    try {
+      fracture::check_yaml_characters(doc(cps[k]), "x.yaml");
+    } catch (const fracture::Error& e) {
+      ours = e.what();
+    }
+    if (at < 0) {
+      EXPECT_EQ(ours, "") << "U+" << std::hex << cps[k] << ": PyYAML accepts it";
+    } else {
+      ++refused;
+      EXPECT_EQ(at, 9) << "U+" << std::hex << cps[k];  // "names: [a" is 9 characters
+      EXPECT_NE(ours.find("x.yaml:1:10: "), std::string::npos) << "U+" << std::hex << cps[k] << ": " << ours;
+    }
+  }
+  EXPECT_EQ(refused, 32 - 3 + 1 + 32 - 1 + 2);  // C0 but tab/LF/CR, DEL, C1 but NEL, U+FFFE/U+FFFF
 }

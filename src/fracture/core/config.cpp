@@ -101,18 +101,25 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }  // namespace
 
 void check_yaml_characters(const std::string& text, const std::string& path) {
+  // YAML 1.2 section 5.1 (c-printable) and PyYAML's reader: tab, LF, CR, U+0020..U+007E, NEL U+0085,
+  // U+00A0..U+D7FF, U+E000..U+FFFD, U+10000.. are allowed. Refused here: the C0 controls, DEL, the C1
+  // controls (UTF-8 C2 80..C2 9F) but NEL, and the noncharacters U+FFFE, U+FFFF (EF BF BE, EF BF BF).
+  // Ultralytics' yaml_load deletes them silently before PyYAML sees the text; we refuse, so that a
+  // damaged file is not read as something its author did not write (a NUL item became "/").
   size_t line = 1, line_start = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
+    auto at = [&](size_t k) { return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u; };
     unsigned code = c;
-    if (c == 0xC2 && i + 1 < text.size()) code = static_cast<unsigned char>(text[i + 1]);  // U+0080..U+00BF
-    const bool c0 = (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F;
-    const bool c1 = c == 0xC2 && code >= 0x80 && code <= 0x9F && code != 0x85;
-    if (c0 || c1) {
+    bool bad = (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F;
+    if (c == 0xC2 && at(1) >= 0x80 && at(1) <= 0x9F && at(1) != 0x85) bad = true, code = at(1);
+    if (c == 0xEF && at(1) == 0xBF && (at(2) == 0xBE || at(2) == 0xBF)) bad = true, code = 0xFFFE + (at(2) - 0xBE);
+    if (bad) {
       static const char* hex = "0123456789ABCDEF";
-      FRACTURE_FAIL(path, ":", line, ":", i - line_start + 1, ": control character U+00", hex[code >> 4],
-                    hex[code & 15], " is not allowed in YAML (YAML 1.2 section 5.1; PyYAML and Ultralytics refuse ",
-                    "it too); remove it");
+      const std::string u = {hex[(code >> 12) & 15], hex[(code >> 8) & 15], hex[(code >> 4) & 15], hex[code & 15]};
+      FRACTURE_FAIL(path, ":", line, ":", i - line_start + 1, code >= 0xFFFE ? ": noncharacter" : ": control character",
+                    " U+", u, " is not allowed in YAML ",
+                    "(YAML 1.2 section 5.1; PyYAML refuses it, Ultralytics deletes it unseen); remove it");
     }
     if (c == '\n') ++line, line_start = i + 1;
   }

@@ -60,9 +60,10 @@ class Config {
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates);
 
 /// Refuses YAML text with a character YAML does not allow (YAML 1.2 section 5.1: the C0 controls
-/// but tab, LF and CR, DEL, and the C1 controls but NEL). PyYAML, which Ultralytics reads
-/// data.yaml with, refuses them ("unacceptable character"); yaml-cpp does not, and dropped a NUL
-/// so that `val: [<NUL>/]` became `/`. Throws fracture::Error naming path:line:column and the code.
+/// but tab, LF and CR, DEL, the C1 controls but NEL, U+FFFE and U+FFFF). PyYAML refuses them
+/// ("unacceptable character"; checked against Debian's python3-yaml in DatasetTest); Ultralytics
+/// deletes them before PyYAML reads data.yaml; yaml-cpp does neither, and dropped a NUL so that
+/// `val: [<NUL>/]` became `/`. Throws fracture::Error naming path:line:column and the code point.
 void check_yaml_characters(const std::string& text, const std::string& path);
 
 }  // namespace fracture
