@@ -186,17 +186,35 @@ TEST(SqueezeExcite, KernelMatchesAtenBlock) {
     fracture::models::SqueezeExciteKernel kernel(se->fc1->weight, se->fc1->bias, se->fc2->weight, se->fc2->bias, act,
                                                  scale_act);
     torch::InferenceMode guard;
+    const int threads = at::get_num_threads();
     for (int64_t b : {1, 3}) {
       auto x = torch::randn({b, 37, 7, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
       ASSERT_TRUE(kernel.accepts(x));
       EXPECT_FALSE(kernel.accepts(x.contiguous()));  // NCHW goes the ATen way
       auto want = se->forward(x);
+      at::set_num_threads(1);
+      auto one = kernel.forward(x);
+      // 3 threads: batch 1 splits the 37 channels into blocks of 16, 16 and 5; batch 3 an image each.
+      at::set_num_threads(3);
       auto got = kernel.forward(x);
+      at::set_num_threads(threads);
       EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
       const double err = (got - want).abs().max().item<double>(), scale = want.abs().max().item<double>();
       EXPECT_LE(err, 1e-5 * scale) << "batch " << b << ": max abs diff " << err << " of " << scale;
+      EXPECT_TRUE(torch::equal(got, one)) << "batch " << b << ": the result depends on the thread count";
     }
   }
+}
+
+// The kernels' OpenMP regions get ATen's thread count: a kernel file compiled without -fopenmp
+// silently runs at::parallel_for and its own loops on one thread (the squeeze-excitation kernel did
+// until measured: CMakeLists.txt FRACTURE_OPENMP_SRC).
+TEST(SqueezeExcite, KernelsRunOnAtenThreadCount) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(3);
+  const int team = fracture::models::kernel_team_size();
+  at::set_num_threads(threads);
+  EXPECT_EQ(team, 3);
 }
 
 // BatchNorm folding (optimize_for_inference): logits within 1e-4 of the unfolded model relative to

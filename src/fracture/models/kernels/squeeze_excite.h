@@ -11,8 +11,10 @@
 // MobileNetV3 block at batch 1 in isolation, 40-105 us inside a full forward, where those weights
 // come from L3), and each op had its own dispatch and output allocation. Here the weights are laid
 // out once ((C, S) and (S, C), so every inner loop is a contiguous multiply-add over channels that
-// the compiler vectorises without reassociating), one output is allocated, and the images of a
-// batch are split over ATen's threads. Results equal the ATen path up to float summation order.
+// the compiler vectorises without reassociating), one output is allocated, and the work is split
+// over ATen's threads: whole images when the batch has at least as many as there are threads, else
+// each image's channels (pooling and scaling; the hidden layer once between them). Results equal
+// the ATen path up to float summation order and do not depend on the thread count.
 #pragma once
 #include <torch/types.h>
 
@@ -38,5 +40,9 @@ class SqueezeExciteKernel {
   std::vector<float> w1t_, b1_, w2t_, b2_;  // w1t (C, S): w1t[c * S + s] = fc1_w[s, c]; w2t (S, C)
   Act act_, scale_act_;
 };
+
+/// The number of threads an OpenMP region of the inference kernels (this one, winograd.h) gets
+/// now: ATen's thread count (at::set_num_threads), or 1 in a build without OpenMP. For tests.
+int kernel_team_size();
 
 }  // namespace fracture::models
