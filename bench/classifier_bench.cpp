@@ -140,6 +140,8 @@ int main(int argc, char** argv) {
   const bool python = arg(argc, argv, "python", "1") == "1";
   const int repeat = std::atoi(arg(argc, argv, "repeat", "1").c_str());  // alternated runs per side; medians
   const std::string model = arg(argc, argv, "model", "all");
+  // only=name[,name]: with model=all, the side-by-side run for these models only (default: all three)
+  const std::string only = arg(argc, argv, "only", "");
   const std::string script = arg(argc, argv, "script", "bench/classifier_bench.py");  // relative to cwd
   // ort=1 (default): ONNX Runtime as a third side (bench::OrtPeer; needs npm), exports under onnx_dir.
   const bool want_ort = arg(argc, argv, "ort", "1") == "1";
@@ -163,6 +165,7 @@ int main(int argc, char** argv) {
   std::printf("%-19s %-4s %8s %8s %8s %8s %8s %8s %8s %11s %11s\n", "model", "side", "train/s", "b1/s", "b16/s",
               "b1opt/s", "b16opt/s", "peakMiB", "mmGF/s", "trainGF/s", "inferGF/s");
   for (const auto& name : fracture::models::classifier_names()) {
+    if (!only.empty() && ("," + only + ",").find("," + name + ",") == std::string::npos) continue;
     const bool peer = ort.ok() && ort.export_model(name, "1,16", imgsz);
     if (ort.ok() && !peer) std::printf("%-19s ort  (no result: %s)\n", name.c_str(), ort.why.c_str());
     const std::string cmd_c = std::string(argv[0]) + " model=" + name + " cl=" + (cl ? "1" : "0") +

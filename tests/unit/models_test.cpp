@@ -173,7 +173,8 @@ TEST_P(Arch, ExportedFilesLoadBackIntoTorchvision) {
 
 // The one-call squeeze-and-excitation kernel against torchvision's block as ATen runs it, for both
 // activation pairs (MobileNetV3 relu/hardsigmoid, EfficientNet silu/sigmoid), odd channel counts
-// (vector tails) and batches of 1 and 3; under the ISA caps (isa_* tests) its AVX2 and baseline copies.
+// (vector tails), batches below and at the thread count, and the same result on 1 and 3 threads;
+// under the ISA caps (isa_* tests) its AVX2 and baseline copies.
 TEST(SqueezeExcite, KernelMatchesAtenBlock) {
   using fracture::models::Act;
   for (auto [act, scale_act] : {std::pair{Act::relu, Act::hardsigmoid}, std::pair{Act::silu, Act::sigmoid}}) {
@@ -187,14 +188,16 @@ TEST(SqueezeExcite, KernelMatchesAtenBlock) {
                                                  scale_act);
     torch::InferenceMode guard;
     const int threads = at::get_num_threads();
-    for (int64_t b : {1, 3}) {
-      auto x = torch::randn({b, 37, 7, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
+    // 37 x 45 x 40 = 66,600 values per image: over the kernel's 65,536 below which it keeps an image on one thread.
+    for (auto [b, h, w] : {std::tuple<int64_t, int64_t, int64_t>{1, 7, 5}, {3, 7, 5}, {1, 45, 40}, {2, 45, 40}}) {
+      auto x = torch::randn({b, 37, h, w}).contiguous(torch::MemoryFormat::ChannelsLast);
       ASSERT_TRUE(kernel.accepts(x));
       EXPECT_FALSE(kernel.accepts(x.contiguous()));  // NCHW goes the ATen way
       auto want = se->forward(x);
       at::set_num_threads(1);
       auto one = kernel.forward(x);
-      // 3 threads: batch 1 splits the 37 channels into blocks of 16, 16 and 5; batch 3 an image each.
+      // 3 threads: batches 1 and 2 of 45x40 split each image's 16 pixel chunks over the team;
+      // batch 3 takes an image per thread; 7x5 images stay on one thread.
       at::set_num_threads(3);
       auto got = kernel.forward(x);
       at::set_num_threads(threads);

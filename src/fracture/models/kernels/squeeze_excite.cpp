@@ -28,24 +28,37 @@ int thread_num() { return 0; }
 int team_size() { return 1; }
 #endif
 
-// The three steps of one image, NHWC x (hw, c), each over channels [k0, k1) where it can be, so a
-// batch-1 call splits an image's channels over threads and every value is still summed in the
-// same order as on one thread (results do not depend on the thread count).
+// The steps of one image, NHWC x (hw, c). The pixels are cut into chunks (chunk_begin) whose
+// channel sums are added in chunk order, the same cut whatever the thread count, so results do not
+// depend on it; threads take whole chunks, pooling and scaling the same pixels (their cores' cache).
+// Splitting the channels instead was measured slower on 2 threads than on one (two cores then
+// share every 128-byte pair of lines the prefetcher brings in).
+constexpr int64_t kMaxChunks = 16;
+int64_t chunk_count(int64_t hw) { return std::min(hw, kMaxChunks); }
+int64_t chunk_begin(int64_t hw, int64_t i) { return hw * i / chunk_count(hw); }
 
-// mean[k] = average of x[., k] over the hw pixels, k in [k0, k1).
-FRACTURE_INLINE void pool_body(const float* x, int64_t hw, int64_t c, int64_t k0, int64_t k1, float* mean) {
-  std::fill(mean + k0, mean + k1, 0.0f);
-  for (int64_t p = 0; p < hw; ++p) {
+// sum (c) = sum of x[p, .] over pixels p in [p0, p1).
+FRACTURE_INLINE void sum_body(const float* x, int64_t c, int64_t p0, int64_t p1, float* sum) {
+  std::fill(sum, sum + c, 0.0f);
+  for (int64_t p = p0; p < p1; ++p) {
     const float* xp = x + p * c;
-    for (int64_t k = k0; k < k1; ++k) mean[k] += xp[k];
+    for (int64_t k = 0; k < c; ++k) sum[k] += xp[k];
   }
-  const float inv = 1.0f / static_cast<float>(hw);
-  for (int64_t k = k0; k < k1; ++k) mean[k] *= inv;
 }
 
-// h (s) = act(b1 + mean (c) x w1t (c, s)): every inner loop a contiguous multiply-add over h.
-FRACTURE_INLINE void hidden_body(const float* mean, int64_t c, int64_t s, const float* w1t, const float* b1, Act act,
-                                 float* h) {
+// The gate g (c) from the chunks' sums (chunks, c): mean = their sum in order / hw;
+// h (s) = act(b1 + mean x w1t (c, s)); g = scale_act(b2 + h x w2t (s, c)). Every inner loop is a
+// contiguous multiply-add over the output. scratch holds c + s floats.
+FRACTURE_INLINE void gate_body(const float* sums, int64_t chunks, int64_t hw, int64_t c, int64_t s, const float* w1t,
+                               const float* b1, const float* w2t, const float* b2, Act act, Act scale_act,
+                               float* scratch, float* g) {
+  float* mean = scratch;
+  float* h = scratch + c;
+  std::copy(sums, sums + c, mean);
+  for (int64_t i = 1; i < chunks; ++i)
+    for (int64_t k = 0; k < c; ++k) mean[k] += sums[i * c + k];
+  const float inv = 1.0f / static_cast<float>(hw);
+  for (int64_t k = 0; k < c; ++k) mean[k] *= inv;
   std::copy(b1, b1 + s, h);
   for (int64_t k = 0; k < c; ++k) {
     const float a = mean[k];
@@ -56,51 +69,48 @@ FRACTURE_INLINE void hidden_body(const float* mean, int64_t c, int64_t s, const 
     const float v = h[j];
     h[j] = act == Act::relu ? std::max(v, 0.0f) : v / (1.0f + std::exp(-v));  // relu or silu
   }
-}
-
-// g[k] = scale_act(b2 + h (s) x w2t (s, c))[k] and y[., k] = x[., k] * g[k], k in [k0, k1).
-FRACTURE_INLINE void gate_scale_body(const float* x, float* y, int64_t hw, int64_t c, int64_t s, int64_t k0,
-                                     int64_t k1, const float* h, const float* w2t, const float* b2, Act scale_act,
-                                     float* g) {
-  std::copy(b2 + k0, b2 + k1, g + k0);
+  std::copy(b2, b2 + c, g);
   for (int64_t j = 0; j < s; ++j) {
     const float a = h[j];
     const float* w = w2t + j * c;
-    for (int64_t k = k0; k < k1; ++k) g[k] += w[k] * a;
+    for (int64_t k = 0; k < c; ++k) g[k] += w[k] * a;
   }
-  for (int64_t k = k0; k < k1; ++k) {
+  for (int64_t k = 0; k < c; ++k) {
     const float v = g[k];
     // hardsigmoid as PyTorch: relu6(v + 3) / 6; or the logistic sigmoid
     g[k] = scale_act == Act::hardsigmoid ? std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f : 1.0f / (1.0f + std::exp(-v));
   }
-  for (int64_t p = 0; p < hw; ++p) {
+}
+
+// y[p, .] = x[p, .] * g for pixels p in [p0, p1).
+FRACTURE_INLINE void scale_body(const float* x, float* y, int64_t c, int64_t p0, int64_t p1, const float* g) {
+  for (int64_t p = p0; p < p1; ++p) {
     const float* xp = x + p * c;
     float* yp = y + p * c;
-    for (int64_t k = k0; k < k1; ++k) yp[k] = xp[k] * g[k];
+    for (int64_t k = 0; k < c; ++k) yp[k] = xp[k] * g[k];
   }
 }
 
 struct SeSteps {
-  void (*pool)(const float*, int64_t, int64_t, int64_t, int64_t, float*);
-  void (*hidden)(const float*, int64_t, int64_t, const float*, const float*, Act, float*);
-  void (*gate_scale)(const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
-                     const float*, Act, float*);
+  void (*sum)(const float*, int64_t, int64_t, int64_t, float*);
+  void (*gate)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+               const float*, Act, Act, float*, float*);
+  void (*scale)(const float*, float*, int64_t, int64_t, int64_t, const float*);
 };
 
 // One copy per vector width, chosen by cpu_isa().simd (which honours ONEDNN_MAX_CPU_ISA), as the
 // Winograd transforms (winograd.cpp).
-#define FRACTURE_SE_COPY(suffix, target)                                                                           \
-  target void pool_##suffix(const float* x, int64_t hw, int64_t c, int64_t k0, int64_t k1, float* mean) {          \
-    pool_body(x, hw, c, k0, k1, mean);                                                                             \
-  }                                                                                                                \
-  target void hidden_##suffix(const float* mean, int64_t c, int64_t s, const float* w1t, const float* b1, Act act, \
-                              float* h) {                                                                          \
-    hidden_body(mean, c, s, w1t, b1, act, h);                                                                      \
-  }                                                                                                                \
-  target void gate_scale_##suffix(const float* x, float* y, int64_t hw, int64_t c, int64_t s, int64_t k0,          \
-                                  int64_t k1, const float* h, const float* w2t, const float* b2, Act scale_act,    \
-                                  float* g) {                                                                      \
-    gate_scale_body(x, y, hw, c, s, k0, k1, h, w2t, b2, scale_act, g);                                             \
+#define FRACTURE_SE_COPY(suffix, target)                                                                            \
+  target void sum_##suffix(const float* x, int64_t c, int64_t p0, int64_t p1, float* sum) {                         \
+    sum_body(x, c, p0, p1, sum);                                                                                    \
+  }                                                                                                                 \
+  target void gate_##suffix(const float* sums, int64_t chunks, int64_t hw, int64_t c, int64_t s, const float* w1t,  \
+                            const float* b1, const float* w2t, const float* b2, Act act, Act scale_act,             \
+                            float* scratch, float* g) {                                                             \
+    gate_body(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, scratch, g);                               \
+  }                                                                                                                 \
+  target void scale_##suffix(const float* x, float* y, int64_t c, int64_t p0, int64_t p1, const float* g) {         \
+    scale_body(x, y, c, p0, p1, g);                                                                                 \
   }
 FRACTURE_SE_COPY(avx512, __attribute__((target("avx512f"))))
 FRACTURE_SE_COPY(avx2, __attribute__((target("avx2,fma"))))
@@ -109,11 +119,11 @@ FRACTURE_SE_COPY(baseline, )
 
 SeSteps se_steps(SimdLevel level) {
   switch (level) {
-    case SimdLevel::avx512: return {pool_avx512, hidden_avx512, gate_scale_avx512};
-    case SimdLevel::avx2: return {pool_avx2, hidden_avx2, gate_scale_avx2};
+    case SimdLevel::avx512: return {sum_avx512, gate_avx512, scale_avx512};
+    case SimdLevel::avx2: return {sum_avx2, gate_avx2, scale_avx2};
     case SimdLevel::baseline: break;
   }
-  return {pool_baseline, hidden_baseline, gate_scale_baseline};
+  return {sum_baseline, gate_baseline, scale_baseline};
 }
 
 std::vector<float> transposed(const torch::Tensor& w) {  // (R, K, 1, 1) -> (K, R) row-major
@@ -171,42 +181,45 @@ torch::Tensor SqueezeExciteKernel::forward(const torch::Tensor& x) const {
   const SeSteps run = se_steps(cpu_isa().simd);
   const float *w1t = w1t_.data(), *b1 = b1_.data(), *w2t = w2t_.data(), *b2 = b2_.data();
   const Act act = act_, scale_act = scale_act_;
-  // OpenMP (this file is compiled with it, as winograd.cpp): the team of ATen's thread count, one
-  // thread inside another parallel region. Blocks of 16 channels: each thread writes whole 64-byte
-  // lines of y.
+  const int64_t chunks = chunk_count(hw), per_image = (chunks + 2) * c + s;  // sums, g, mean + h
+  // OpenMP (this file is compiled with it, as winograd.cpp): a team of ATen's thread count, one
+  // thread inside another parallel region.
   const int threads = in_parallel() ? 1 : std::max(1, at::get_num_threads());
-  const int64_t blocks = (c + 15) / 16;
-  std::vector<float> scratch(static_cast<size_t>((2 * c + s) * threads));  // (mean, h, g) per thread
-  if (n >= threads || blocks < 2) {
-    // A whole image per thread: no barrier, every image's pixels read by one core.
+  // Below kSplitElements values per image the team's barriers cost more than the second core saves
+  // (measured at batch 1: 14x14x480 equal on 1 and 2 threads, 28x28x240 1.9x faster on 2).
+  constexpr int64_t kSplitElements = int64_t{1} << 16;
+  if (n >= threads || chunks < 2 || hw * c < kSplitElements) {
+    // A whole image per thread (or all on one): no barrier.
+    std::vector<float> scratch(static_cast<size_t>(per_image * threads));
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n > 1)
     for (int64_t b = 0; b < n; ++b) {
-      float* mean = scratch.data() + static_cast<size_t>(thread_num()) * (2 * c + s);
-      float *h = mean + c, *g = h + s;
+      float* sums = scratch.data() + thread_num() * per_image;
+      float* g = sums + chunks * c;
       const float* xb = xp + b * hw * c;
-      run.pool(xb, hw, c, 0, c, mean);
-      run.hidden(mean, c, s, w1t, b1, act, h);
-      run.gate_scale(xb, yp + b * hw * c, hw, c, s, 0, c, h, w2t, b2, scale_act, g);
+      for (int64_t i = 0; i < chunks; ++i) run.sum(xb, c, chunk_begin(hw, i), chunk_begin(hw, i + 1), sums + i * c);
+      run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, g);
+      run.scale(xb, yp + b * hw * c, c, 0, hw, g);
     }
     return y;
   }
-  // Fewer images than threads (batch 1): each image's channels split over the team; the hidden
-  // layer, which needs every channel's mean, once between two barriers.
-  float* mean = scratch.data();
-  float *h = mean + c, *g = h + s;
-  const int team = static_cast<int>(std::min<int64_t>(threads, blocks));
+  // Fewer images than threads (batch 1): each image's chunks split over the team, the gate once
+  // between two barriers.
+  std::vector<float> scratch(static_cast<size_t>(per_image));
+  float* sums = scratch.data();
+  float* g = sums + chunks * c;
+  const int team = static_cast<int>(std::min<int64_t>(threads, chunks));
   for (int64_t b = 0; b < n; ++b) {
     const float* xb = xp + b * hw * c;
     float* yb = yp + b * hw * c;
 #pragma omp parallel num_threads(team)
     {
       const int64_t t = thread_num(), nt = team_size();
-      const int64_t k0 = std::min(c, blocks * t / nt * 16), k1 = std::min(c, blocks * (t + 1) / nt * 16);
-      run.pool(xb, hw, c, k0, k1, mean);
+      const int64_t i0 = chunks * t / nt, i1 = chunks * (t + 1) / nt;
+      for (int64_t i = i0; i < i1; ++i) run.sum(xb, c, chunk_begin(hw, i), chunk_begin(hw, i + 1), sums + i * c);
 #pragma omp barrier
 #pragma omp single
-      run.hidden(mean, c, s, w1t, b1, act, h);
-      run.gate_scale(xb, yb, hw, c, s, k0, k1, h, w2t, b2, scale_act, g);
+      run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, g);
+      run.scale(xb, yb, c, chunk_begin(hw, i0), chunk_begin(hw, i1), g);
     }
   }
   return y;
