@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cctype>
 #include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -184,14 +186,33 @@ struct OrtPeer {
   std::string ort_dir;  ///< where onnxruntime-node is installed; empty when there is no peer
   std::string dir;      ///< exported models, weights, inputs and every side's outputs
   std::string why;      ///< why there is no peer
+  /// The ISA cap the peer runs under ("avx2", "sse41"; "" for none): ONNX Runtime has no
+  /// ONEDNN_MAX_CPU_ISA, so with that variable at AVX2 or SSE41 the peer runs with
+  /// bench/cpuid_cap.c preloaded (CPUID answered without the features above the cap).
+  std::string cap;
+  std::string cap_note;  ///< for the header: how the peer's ISA was set
 
   /// Installs (or finds) the peer. `want` false, or a failed install, leaves ort_dir empty with why.
-  static OrtPeer setup(bool want, const std::string& dir) {
+  /// `bench_exe` (argv[0]) locates libcpuid_cap.so, built beside the benchmarks.
+  static OrtPeer setup(bool want, const std::string& dir, const std::string& bench_exe) {
     OrtPeer p;
     p.dir = dir;
     if (!want) {
       p.why = "ort=0";
       return p;
+    }
+    std::string isa = std::getenv("ONEDNN_MAX_CPU_ISA") ? std::getenv("ONEDNN_MAX_CPU_ISA") : "";
+    for (auto& ch : isa) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const std::string lib = std::filesystem::path(bench_exe).parent_path().string() + "/libcpuid_cap.so";
+    if (isa == "avx2" || isa == "sse41") {
+      if (!std::filesystem::exists(lib)) {
+        p.why = lib + " is missing (cmake --build build --target cpuid_cap): cannot cap ONNX Runtime to " + isa;
+        return p;
+      }
+      p.cap = "FRACTURE_CPUID_CAP=" + isa + " LD_PRELOAD=" + std::filesystem::absolute(lib).string() + " ";
+      p.cap_note = "capped to " + isa + " by bench/cpuid_cap.c (CPUID faulting), as ONEDNN_MAX_CPU_ISA";
+    } else {
+      p.cap_note = isa.empty() ? "every ISA of this CPU" : "every ISA of this CPU (no cap matches ONEDNN_MAX_CPU_ISA=" + isa + ")";
     }
     FILE* f = popen("bash scripts/ort_peer.sh", "r");
     char buf[4096] = {0};
@@ -210,7 +231,8 @@ struct OrtPeer {
   void print_header(long threads, const std::string& where) const {
     if (ok())
       std::printf("onnx runtime: onnxruntime-node (bench/ort/package-lock.json) from %s, CPU provider, graph "
-                  "optimisation all, %ld intra-op threads; %s\n", ort_dir.c_str(), threads, where.c_str());
+                  "optimisation all, %ld intra-op threads, %s; %s\n", ort_dir.c_str(), threads, cap_note.c_str(),
+                  where.c_str());
     else
       std::printf("onnx runtime: %s\n", why.c_str());
   }
@@ -225,7 +247,8 @@ struct OrtPeer {
   }
   /// The ONNX Runtime side's command for run_alternating.
   std::string command(const std::string& model, const std::string& batches, long iters, long threads) const {
-    return "node bench/ort_peer.js ort_dir=" + ort_dir + " dir=" + dir + " model=" + model + " batches=" + batches +
+    // --disable-wasm-trap-handler: V8's SIGSEGV handler would not pass a CPUID fault on (no wasm here).
+    return cap + "node --disable-wasm-trap-handler bench/ort_peer.js ort_dir=" + ort_dir + " dir=" + dir + " model=" + model + " batches=" + batches +
            " iters=" + std::to_string(iters) + " threads=" + std::to_string(threads);
   }
   /// dir/model.SIDE{b}.bin: a side's output for the exported input of batch b.

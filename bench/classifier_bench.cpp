@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
   if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl, train_cl, onednn, winograd, io_prefix);
-  bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir);
+  bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir, argv[0]);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " iters=" << iters << " infer_iters=" << infer_iters << " threads=" << threads;

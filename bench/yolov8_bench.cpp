@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
   if (!one.empty())
     return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd, bf16_emulation,
                    io_prefix);
-  bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir);
+  bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir, argv[0]);
 
   std::ostringstream common;
   common << "imgsz=" << imgsz << " runs=" << runs << " threads=" << threads << " train_imgsz=" << train_imgsz
