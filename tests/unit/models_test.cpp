@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/classifier.h"
+#include "fracture/models/kernels/batch_split.h"
 #include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/efficientnet.h"
 #include "fracture/models/inference.h"
@@ -220,6 +222,56 @@ TEST(SqueezeExcite, KernelsRunOnAtenThreadCount) {
   EXPECT_EQ(team, 3);
 }
 
+// Batch slices side by side (kernels/batch_split.h): the cut (near-equal slices, thread-count
+// multiples), batch order kept, each slice inside a parallel region when there are 2 threads and
+// not otherwise, the caller's inference mode inside, and a slice's exception reaching the caller.
+TEST(BatchSlices, CutKeepsOrderRunsSideBySideAndRethrows) {
+  const int threads = at::get_num_threads();
+  auto x = torch::arange(10, torch::kFloat32).reshape({10, 1});
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    std::mutex mu;
+    std::vector<int64_t> sizes;
+    int parallel = 0, inference = 0;
+    torch::Tensor y;
+    {
+      c10::InferenceMode guard;
+      y = fracture::models::forward_batch_slices(x, 2, [&](const torch::Tensor& s) {
+        std::lock_guard<std::mutex> lock(mu);
+        sizes.push_back(s.size(0));
+        parallel += at::in_parallel_region() ? 1 : 0;
+        inference += c10::InferenceMode::is_enabled() ? 1 : 0;
+        return s * 2;
+      });
+    }
+    EXPECT_TRUE(torch::equal(y, x * 2)) << t << " threads";
+    std::sort(sizes.begin(), sizes.end());
+    // 2 threads, 10 images, 2 per slice: 2 x floor(10 / 4) = 4 slices of 10 * i / 4 boundaries.
+    const std::vector<int64_t> want = t == 2 ? std::vector<int64_t>{2, 2, 3, 3} : std::vector<int64_t>{10};
+    EXPECT_EQ(sizes, want) << t << " threads";
+    EXPECT_EQ(parallel, t == 2 ? 4 : 0) << t << " threads";
+    EXPECT_EQ(inference, static_cast<int>(sizes.size()));
+    // Fewer than threads x images: whole.
+    sizes.clear();
+    fracture::models::forward_batch_slices(x.narrow(0, 0, 3), 2, [&](const torch::Tensor& s) {
+      sizes.push_back(s.size(0));
+      return s;
+    });
+    EXPECT_EQ(sizes, std::vector<int64_t>{3});
+  }
+  at::set_num_threads(2);
+  try {
+    fracture::models::forward_batch_slices(x, 2, [&](const torch::Tensor& s) {
+      if (s.min().item<float>() <= 5 && s.max().item<float>() >= 5) FRACTURE_FAIL("slice with image 5");
+      return s;
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const fracture::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("slice with image 5"), std::string::npos) << e.what();
+  }
+  at::set_num_threads(threads);
+}
+
 // BatchNorm folding (optimize_for_inference): logits within 1e-4 of the unfolded model relative to
 // the largest logit, with non-trivial BN statistics; the BN is really skipped afterwards.
 TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
@@ -273,7 +325,12 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     }
     if (onednn && channels_last) EXPECT_EQ(uses_onednn(io), fracture::models::OnednnConv::available());
     torch::InferenceMode guard;
-    for (auto shape : {std::vector<int64_t>{2, 3, 64, 64}, std::vector<int64_t>{1, 3, 61, 47}}) {
+    // Batch 8 on 2 threads: two slices of 4 side by side (io.batch_slice 4), the others whole.
+    const int threads = at::get_num_threads();
+    at::set_num_threads(2);
+    EXPECT_EQ(opt->batch_slice(), 4);
+    for (auto shape : {std::vector<int64_t>{2, 3, 64, 64}, std::vector<int64_t>{1, 3, 61, 47},
+                       std::vector<int64_t>{8, 3, 32, 32}}) {
       auto x = torch::randn(shape);
       auto want = ref->forward(x);
       auto got = opt->forward(inference_input(x, io));
@@ -283,6 +340,7 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
       EXPECT_LE(err, 1e-4 * scale) << GetParam() << " channels_last " << channels_last << " onednn " << onednn
                                    << " input " << x.sizes() << ": max abs diff " << err;
     }
+    at::set_num_threads(threads);
     auto x = torch::randn({2, 3, 64, 64});
     auto got = opt->forward(inference_input(x, io));
     if (GetParam() == std::string("resnet18") && uses_onednn(io)) {

@@ -2,6 +2,7 @@
 
 #include "fracture/core/error.h"
 #include "fracture/models/efficientnet.h"
+#include "fracture/models/kernels/batch_split.h"
 #include "fracture/models/mobilenet_v3.h"
 #include "fracture/models/resnet.h"
 
@@ -19,6 +20,12 @@ void backbone_bn_eval(ClassifierImpl& net) {
   }
 }
 }  // namespace
+
+torch::Tensor ClassifierImpl::forward(torch::Tensor x) {
+  auto whole = [this](const torch::Tensor& s) { return forward_head(forward_features(s)); };
+  if (batch_slice_ > 0 && x.device().is_cpu()) return forward_batch_slices(x, batch_slice_, whole);
+  return whole(x);
+}
 
 void ClassifierImpl::train(bool on) {
   FRACTURE_CHECK(!(on && inference_only_), arch(),

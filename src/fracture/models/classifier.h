@@ -29,8 +29,8 @@ struct ClassifierOptions {
 class ClassifierImpl : public torch::nn::Module {
  public:
   /// x (B, in_channels, H, W) float, ImageNet-normalised -> logits (B, num_classes):
-  /// forward_head(forward_features(x)).
-  torch::Tensor forward(torch::Tensor x) { return forward_head(forward_features(x)); }
+  /// forward_head(forward_features(x)); on the CPU in slices side by side after set_batch_slice.
+  torch::Tensor forward(torch::Tensor x);
   /// The last feature map, before global average pooling: (B, C, H/32, W/32) (resnet18 layer4,
   /// C = 512; mobilenet_v3_small features, 576; efficientnet_b0 features, 1280). Grad-CAM's target.
   virtual torch::Tensor forward_features(torch::Tensor x) = 0;
@@ -59,6 +59,12 @@ class ClassifierImpl : public torch::nn::Module {
   /// True after optimize_for_inference (BatchNorm folded): train(true) then throws.
   bool inference_only() const { return inference_only_; }
   void set_inference_only() { inference_only_ = true; }
+  /// images > 0: a CPU batch of at least (threads x images) runs as slices of about `images`
+  /// images side by side, one thread each (kernels/batch_split.h); 0 (default): every layer over
+  /// all threads. Set by optimize_for_inference (InferenceOptions::batch_slice); forward must then
+  /// be safe on several threads at once, which an optimised model's is.
+  void set_batch_slice(int64_t images) { batch_slice_ = images; }
+  int64_t batch_slice() const { return batch_slice_; }
   void set_backbone_frozen(bool frozen) { frozen_ = frozen; }
 
   /// Parameter names under head_prefix(), in state-dict order.
@@ -71,6 +77,7 @@ class ClassifierImpl : public torch::nn::Module {
  private:
   bool frozen_ = false;
   bool inference_only_ = false;
+  int64_t batch_slice_ = 0;
 };
 
 using Classifier = std::shared_ptr<ClassifierImpl>;
