@@ -64,8 +64,9 @@ double best_block_seconds(Fn&& fn, long calls, int blocks = 3) {
   return best;
 }
 
-/// The median of `v` (upper median for an even count; v must not be empty).
+/// The median of `v` (upper median for an even count; NaN when v is empty).
 inline double median_of(std::vector<double> v) {
+  if (v.empty()) return std::nan("");
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }

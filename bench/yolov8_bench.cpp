@@ -102,7 +102,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
       opt.step();
       if (i > 0) steps.push_back(ms_since(t0) / 1000);
     }
-    return train_batch / bench::median_of(steps);  // median step
+    return steps.empty() ? 0.0 : train_batch / bench::median_of(steps);  // median step; iters=0: no training
   };
   const double train_net = train_speed(false), train_full = train_speed(true);
   fracture::models::YoloV8 net(o);
