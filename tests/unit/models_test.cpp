@@ -301,6 +301,7 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     InferenceOptions io;
     io.channels_last = channels_last;
     io.onednn = onednn;
+    io.winograd_tune = false;  // Winograd wherever it may pay: the count below is the same on every CPU
     optimize_for_inference(*opt, io);
     // The fused path is really taken when asked for and built in (and only then).
     int fused = 0;
@@ -344,17 +345,14 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     auto x = torch::randn({2, 3, 64, 64});
     auto got = opt->forward(inference_input(x, io));
     if (GetParam() == std::string("resnet18") && uses_onednn(io)) {
-      // At 224 px, batch 1, Winograd pays (io.winograd's default, WinogradConv::pays) for layer3's
-      // stride-1 3x3 convolutions (256 channels, 14x14; its first is strided) on every ISA, and
-      // below AVX-512 also for layer1's (64 channels, 56x56) and layer2's (128, 28x28).
-      opt->forward(inference_input(torch::randn({1, 3, 224, 224}), io));
+      // At 64 px, batch 2, Winograd pays (io.winograd's default) for layer1's 3x3 convolutions
+      // (64 channels, 16x16) and layer2's stride-1 ones (128 channels, 8x8; its first is strided).
       int winograd = 0;
       for (auto& m : opt->modules(true)) {
         if (auto* b = m->as<fracture::models::BasicBlockImpl>())
           winograd += is_winograd(b->fast1->implementation()) + is_winograd(b->fast2->implementation());
       }
-      const bool avx512 = fracture::models::cpu_isa().simd == fracture::models::SimdLevel::avx512;
-      EXPECT_EQ(winograd, avx512 ? 3 : 4 + 3 + 3);
+      EXPECT_EQ(winograd, 4 + 3);
     }
     // The folded BatchNorms are skipped: changing their statistics no longer changes the logits.
     for (auto& m : opt->modules(false)) {
@@ -532,10 +530,11 @@ TEST(CpuIsa, CapsChangeTheKernelsChosen) {
   fracture::models::OnednnConvSpec s;
   s.padding = 1;
   s.winograd = true;
-  fracture::models::OnednnConv conv(torch::randn({160, 160, 3, 3}) * 0.05, torch::randn({160}), s);
-  conv.forward(torch::randn({1, 160, 8, 8}));  // too small for Winograd: oneDNN's direct kernel
+  s.winograd_tune = false;
+  fracture::models::OnednnConv conv(torch::randn({64, 64, 3, 3}) * 0.1, torch::randn({64}), s);
+  conv.forward(torch::randn({1, 64, 8, 8}));  // too small for Winograd: oneDNN's direct kernel
   const std::string direct = conv.implementation();
-  conv.forward(torch::randn({2, 160, 32, 32}));  // Winograd pays on every ISA
+  conv.forward(torch::randn({2, 64, 32, 32}));  // Winograd pays
   const std::string wino = conv.implementation();
   std::printf("direct 3x3: %s; Winograd: %s\n", direct.c_str(), wino.c_str());
   EXPECT_EQ(wino, std::string("winograd_f4x3:") + fracture::models::to_string(isa.simd));
@@ -618,31 +617,26 @@ TEST(Winograd, OnednnConvUsesItWherePaying) {
   using fracture::models::WinogradConv;
   torch::manual_seed(6);
   torch::InferenceMode guard;
-  auto w = torch::randn({160, 160, 3, 3}) * 0.05;
-  auto b = torch::randn({160});
+  auto w = torch::randn({48, 48, 3, 3}) * 0.2;
+  auto b = torch::randn({48});
   OnednnConvSpec s;
   s.padding = 1;
   s.act = OnednnAct::silu;
   s.winograd = true;
+  s.winograd_tune = false;  // Winograd wherever pays(); the timed choice: Winograd.TunedChoiceIsOneOfTheTwo
   OnednnConv conv(w, b, s);
-  // The channel and size minimums depend on oneDNN's direct kernel (winograd.h): AVX-512's brgconv
-  // beats Winograd below 160 channels, AVX2's and SSE4.1's jit kernels from 48.
-  const bool avx512 = fracture::models::cpu_isa().simd == fracture::models::SimdLevel::avx512;
-  EXPECT_TRUE(WinogradConv::pays(160, 160, 4, 16, 16));
-  EXPECT_EQ(WinogradConv::pays(128, 128, 1, 40, 40), !avx512);  // 100 tiles x 128 x 128
-  EXPECT_EQ(WinogradConv::pays(48, 48, 4, 16, 16), !avx512);    // 64 tiles x 48 x 48 = 147,456 >= 131,072
-  EXPECT_EQ(WinogradConv::pays(256, 256, 1, 10, 10), !avx512);  // 9 tiles x 256 x 256
+  EXPECT_TRUE(WinogradConv::pays(48, 48, 4, 16, 16));   // 64 tiles x 48 x 48 = 147,456 >= 131,072
   EXPECT_FALSE(WinogradConv::pays(64, 64, 1, 20, 20));  // 25 tiles x 64 x 64 = 102,400
   EXPECT_FALSE(WinogradConv::pays(48, 48, 1, 16, 16));  // 16 tiles: too little work
   EXPECT_FALSE(WinogradConv::pays(32, 64, 8, 64, 64));  // too few input channels
   EXPECT_FALSE(WinogradConv::pays(512, 512, 8, 7, 7));  // 7x7 maps: most of each tile wasted
-  auto x = torch::randn({4, 160, 16, 16});
+  auto x = torch::randn({4, 48, 16, 16});
   auto want = torch::silu(torch::conv2d(x, w, b, 1, 1));
   auto got = conv.forward(x);
   EXPECT_TRUE(is_winograd(conv.implementation()));
   EXPECT_LE((got - want).abs().max().item<double>(), 3e-5 * (1 + want.abs().max().item<double>()));
-  conv.forward(torch::randn({1, 160, 6, 6}));
-  EXPECT_FALSE(is_winograd(conv.implementation()));  // a 6x6 map: does not pay, oneDNN's direct kernel
+  conv.forward(x.narrow(0, 0, 1));
+  EXPECT_FALSE(is_winograd(conv.implementation()));  // batch 1: does not pay, oneDNN's direct kernel
   s.stride = 2;
   OnednnConv strided(w, b, s);
   strided.forward(x);
@@ -652,6 +646,38 @@ TEST(Winograd, OnednnConvUsesItWherePaying) {
   OnednnConv off(w, b, s);
   off.forward(x);
   EXPECT_FALSE(is_winograd(off.implementation()));
+}
+
+// The timed choice (OnednnConvSpec::winograd_tune, the default): at a shape where Winograd may pay,
+// the first call times both and every later call of that shape takes the same path, right either
+// way; where it cannot pay, never Winograd.
+TEST(Winograd, TunedChoiceIsOneOfTheTwoAndSticks) {
+  if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
+  using fracture::models::OnednnAct;
+  using fracture::models::OnednnConv;
+  using fracture::models::OnednnConvSpec;
+  torch::manual_seed(7);
+  torch::InferenceMode guard;
+  auto w = torch::randn({64, 64, 3, 3}) * 0.1;
+  auto b = torch::randn({64});
+  OnednnConvSpec s;
+  s.padding = 1;
+  s.act = OnednnAct::relu;
+  s.winograd = true;
+  ASSERT_TRUE(s.winograd_tune);
+  OnednnConv conv(w, b, s);
+  auto x = torch::randn({2, 64, 32, 32});
+  auto want = torch::relu(torch::conv2d(x, w, b, 1, 1));
+  const double tol = 3e-5 * (1 + want.abs().max().item<double>());
+  EXPECT_LE((conv.forward(x) - want).abs().max().item<double>(), tol);
+  const std::string first = conv.implementation();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LE((conv.forward(x) - want).abs().max().item<double>(), tol);
+    EXPECT_EQ(conv.implementation(), first);
+  }
+  std::printf("64 channels, 32x32, batch 2: %s\n", first.c_str());
+  conv.forward(torch::randn({1, 64, 8, 8}));  // cannot pay: not timed, direct
+  EXPECT_FALSE(is_winograd(conv.implementation()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Torchvision, Arch, ::testing::Values("resnet18", "mobilenet_v3_small", "efficientnet_b0"));

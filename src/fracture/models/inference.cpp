@@ -167,6 +167,7 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
   if (uses_onednn(options, net)) {
     OnednnConvSpec base;
     base.winograd = options.winograd;
+    base.winograd_tune = options.winograd_tune;
     base.log = options.log;
     OnednnConvSpec relu = base;
     relu.act = OnednnAct::relu;

@@ -35,6 +35,10 @@ struct InferenceOptions {
   /// pays (winograd.h): a quarter of their multiplies; outputs differ from the direct convolution
   /// by float rounding amplified by the transforms (about 1e-5 of a layer's largest output).
   bool winograd = true;
+  /// With winograd: time Winograd against oneDNN's direct convolution at each convolution's first
+  /// call for an input shape and keep the faster (OnednnConvSpec::winograd_tune); false: Winograd
+  /// wherever WinogradConv::pays(), the same on every run.
+  bool winograd_tune = true;
   /// With bf16: also run it where oneDNN only emulates bf16 (AVX-512 without bf16 instructions,
   /// e.g. under ONEDNN_MAX_CPU_ISA=AVX512_CORE). Off by default: measured slower than fp32 there
   /// (docs/performance.md); for benchmarks.

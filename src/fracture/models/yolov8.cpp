@@ -263,6 +263,7 @@ void optimize_for_inference(YoloV8Impl& net, const InferenceOptions& options) {
     silu.bf16 = bf16;
     silu.log = options.log;
     silu.winograd = options.winograd;
+    silu.winograd_tune = options.winograd_tune;
     for (auto& m : net.modules(/*include_self=*/false)) {
       if (auto* c = m->as<YoloConvImpl>()) c->fast = make_onednn_conv(*c->conv, silu);
     }

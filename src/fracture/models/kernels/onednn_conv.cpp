@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -266,7 +267,7 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
                            x_in.size(3) + 2 * p - 2)) {
       std::shared_ptr<WinogradConv> w;
       {
-        // Built at the first shape where it pays: its transformed weights are 36/9 = 4x the
+        // Built at the first shape where it may pay: its transformed weights are 36/9 = 4x the
         // weight's size (resnet18's layer4 at 224 px never pays: 113 MiB not spent).
         std::lock_guard<std::mutex> lock(impl_->mu);
         if (!winograd_) {
@@ -276,10 +277,42 @@ torch::Tensor OnednnConv::forward(const torch::Tensor& x_in, const torch::Tensor
         }
         w = winograd_;
       }
-      impl_->last_impl = &impl_->winograd_name;
-      return w->forward(x_in, skip);
+      if (!impl_->spec.winograd_tune || winograd_wins(*w, x_in, skip)) {
+        impl_->last_impl = &impl_->winograd_name;
+        return w->forward(x_in, skip);
+      }
     }
   }
+  return direct(x_in, skip);
+}
+
+bool OnednnConv::winograd_wins(const WinogradConv& w, const torch::Tensor& x, const torch::Tensor* skip) const {
+  const auto key = std::make_pair(dims_of(x), skip != nullptr);
+  // One timing per (shape, residual), under its own lock: a second caller of the same shape waits
+  // for the answer rather than timing beside the first.
+  std::lock_guard<std::mutex> lock(tune_mu_);
+  auto it = winograd_wins_.find(key);
+  if (it != winograd_wins_.end()) return it->second;
+  using clock = std::chrono::steady_clock;
+  auto seconds = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  direct(x, skip);  // the direct primitive's creation and weight reorder stay out of the timing
+  double t_direct = 1e30, t_winograd = 1e30;
+  for (int round = 0; round < 3; ++round) {  // alternated, best of 3 each
+    auto t0 = clock::now();
+    direct(x, skip);
+    t_direct = std::min(t_direct, seconds(t0));
+    t0 = clock::now();
+    w.forward(x, skip);
+    t_winograd = std::min(t_winograd, seconds(t0));
+  }
+  const bool wins = t_winograd < t_direct;
+  impl_->note(impl_->describe(dims_of(x)) + ": Winograd " + std::to_string(t_winograd * 1e6) + " us, direct " +
+              std::to_string(t_direct * 1e6) + " us: " + (wins ? "Winograd" : "direct"));
+  winograd_wins_.emplace(key, wins);
+  return wins;
+}
+
+torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor* skip) const {
   torch::Tensor x = x_in.to(impl_->src_scalar()).contiguous(torch::MemoryFormat::ChannelsLast);  // no-op when so
   auto e = impl_->entry(dims_of(x), skip != nullptr);
   auto set_last = [&] { impl_->last_impl = &e->impl; };
@@ -335,6 +368,8 @@ OnednnConv::OnednnConv(const torch::Tensor&, const torch::Tensor&, const OnednnC
 }
 OnednnConv::~OnednnConv() = default;
 torch::Tensor OnednnConv::forward(const torch::Tensor&, const torch::Tensor*) const { return {}; }
+torch::Tensor OnednnConv::direct(const torch::Tensor&, const torch::Tensor*) const { return {}; }
+bool OnednnConv::winograd_wins(const WinogradConv&, const torch::Tensor&, const torch::Tensor*) const { return false; }
 std::string OnednnConv::implementation() const { return ""; }
 
 #endif

@@ -22,7 +22,10 @@
 #pragma once
 #include <torch/types.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -52,6 +55,13 @@ struct OnednnConvSpec {
   /// input shapes where WinogradConv::pays(): a quarter of the multiplies, outputs within float
   /// rounding amplified by the transforms (up to 1.9e-5 of max |y| measured; winograd.h).
   bool winograd = false;
+  /// With winograd: at the first call for each input shape (and residual or not) where
+  /// WinogradConv::pays(), time Winograd against oneDNN's direct convolution (best of 3 alternated
+  /// calls each) and keep the faster for that shape. Which wins depends on the CPU, not only its
+  /// ISA: on one AVX-512 Xeon oneDNN's brgconv beat Winograd 1.6x at 64 channels, where on an
+  /// AVX-512 EPYC and under the AVX2 cap Winograd won (docs/performance.md). false: Winograd
+  /// wherever pays(), the same choice on every run (tests).
+  bool winograd_tune = true;
   /// Where the debug notes go (ATen fallbacks, the sum-post-op route), each once per process; none
   /// when null. Not owned: it must outlive this convolution.
   spdlog::logger* log = nullptr;
@@ -75,10 +85,17 @@ class OnednnConv {
   std::string implementation() const;
 
  private:
+  // oneDNN's direct convolution (or the ATen fallback) of forward().
+  torch::Tensor direct(const torch::Tensor& x, const torch::Tensor* skip) const;
+  // spec.winograd_tune's timing for x's shape, once per shape.
+  bool winograd_wins(const WinogradConv& w, const torch::Tensor& x, const torch::Tensor* skip) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   bool winograd_ok_ = false;                        // spec.winograd and the weight suits it
-  mutable std::shared_ptr<WinogradConv> winograd_;  // built at the first input shape where it pays
+  mutable std::shared_ptr<WinogradConv> winograd_;  // built at the first input shape where it may pay
+  mutable std::mutex tune_mu_;
+  mutable std::map<std::pair<std::vector<int64_t>, bool>, bool> winograd_wins_;  // (input dims, skip) -> Winograd
 };
 
 }  // namespace fracture::models

@@ -251,10 +251,7 @@ bool WinogradConv::supports(const torch::Tensor& weight, int64_t stride, int64_t
 
 bool WinogradConv::pays(int64_t in_ch, int64_t out_ch, int64_t batch, int64_t out_h, int64_t out_w) {
   const int64_t tiles = batch * ((out_h + kTile - 1) / kTile) * ((out_w + kTile - 1) / kTile);
-  // oneDNN's AVX-512 direct convolution (brgconv) is far stronger than its AVX2/SSE4.1 jit one.
-  const bool avx512 = cpu_isa().simd == SimdLevel::avx512;
-  const int64_t min_ch = avx512 ? 160 : 48, min_hw = avx512 ? 12 : 8;
-  return in_ch >= min_ch && out_ch >= min_ch && out_h >= min_hw && out_w >= min_hw && tiles * in_ch * out_ch >= 131072;
+  return in_ch >= 48 && out_ch >= 48 && out_h >= 8 && out_w >= 8 && tiles * in_ch * out_ch >= 131072;
 }
 
 WinogradConv::WinogradConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t padding, OnednnAct act,

@@ -24,14 +24,11 @@ class WinogradConv {
  public:
   /// True for a (O, I, 3, 3) weight with stride 1, dilation 1 and groups 1.
   static bool supports(const torch::Tensor& weight, int64_t stride, int64_t dilation, int64_t groups);
-  /// True where this machine's measurements (docs/performance.md, "Winograd convolutions") say
-  /// Winograd beats oneDNN's direct convolution, which depends on the ISA (cpu_isa().simd):
-  ///  - AVX-512 (oneDNN's brgconv): at least 160 channels in and out and an output of at least
-  ///    12x12 (batch 1, 2 threads, Winograd / direct time: 64 ch 80x80 1.61, 128 ch 40x40 1.00,
-  ///    160 ch 40x40 0.80, 192 ch 20x20 0.93, 256 ch 14x14 0.87, 256 ch 10x10 1.04);
-  ///  - AVX2 and older (oneDNN's jit kernels): at least 48 channels and 8x8 (64 ch 80x80 0.85,
-  ///    128 ch 40x40 0.57, 256 ch 10x10 0.63 under ONEDNN_MAX_CPU_ISA=AVX2);
-  /// and on both enough work (tiles x I x O >= 131,072) to amortise the per-call overhead.
+  /// True where this machine's measurements (README, "Winograd convolutions") say Winograd beats
+  /// oneDNN's direct convolution: at least 48 channels in and out (below, the transforms cost more
+  /// than the multiplies saved), an output of at least 8x8 (smaller maps waste most of each 4x4
+  /// tile) and enough work (tiles x I x O >= 131,072; 64 channels on 20x20 measured 1.1x slower)
+  /// to amortise the per-call overhead.
   static bool pays(int64_t in_ch, int64_t out_ch, int64_t batch, int64_t out_h, int64_t out_w);
 
   /// weight (O, I, 3, 3), bias (O,) or undefined; both copied to fp32 CPU and transformed once.
