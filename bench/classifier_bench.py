@@ -51,7 +51,7 @@ for name in models:
     xt = x16.contiguous(memory_format=fmt)
     net.train()
     steps = []
-    for i in range(iters + 1):  # iteration 0 is the warm-up
+    for i in range(iters + 1 if iters > 0 else 0):  # iteration 0 is the warm-up; iters=0: no training (as C++)
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xt), y16)
@@ -59,7 +59,7 @@ for name in models:
         opt.step()
         if i > 0:
             steps.append(time.perf_counter() - t0)
-    train_ips = 16 / sorted(steps)[len(steps) // 2]
+    train_ips = 16 / sorted(steps)[len(steps) // 2] if steps else 0.0
     net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     b1 = infer_ips(net, torch.randn(1, 3, imgsz, imgsz))

@@ -61,7 +61,7 @@ def train_ips(net):
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
     net.train()
     steps = []
-    for i in range(iters + 1):  # iteration 0 is the warm-up
+    for i in range(iters + 1 if iters > 0 else 0):  # iteration 0 is the warm-up; iters=0: no training (as C++)
         t0 = time.perf_counter()
         opt.zero_grad()
         raw = net(x)[1]
@@ -70,7 +70,7 @@ def train_ips(net):
         opt.step()
         if i > 0:
             steps.append(time.perf_counter() - t0)
-    return train_batch / sorted(steps)[len(steps) // 2]
+    return train_batch / sorted(steps)[len(steps) // 2] if steps else 0.0
 
 
 torch.manual_seed(0)

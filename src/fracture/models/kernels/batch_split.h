@@ -10,8 +10,9 @@
 // Why: at batch 16 a layer-by-layer split over 2 threads streams each layer's whole activation
 // (up to 77 MB for EfficientNet-B0's first expansion) through memory between layers; a slice of 4
 // images keeps a thread's working set a quarter of that, and no thread waits at a barrier per layer.
-// Measured interleaved in one process, 2 threads, batch 16 (docs/performance.md): EfficientNet-B0
-// 151 -> 165 img/s, MobileNetV3-Small 1,443 -> 1,620, ResNet18 148 -> 153.
+// Measured interleaved in one process, 2 threads, batch 16, no slices -> slices of 4
+// (docs/performance.md): EfficientNet-B0 191 -> 211 img/s, MobileNetV3-Small 1,416 -> 1,518,
+// ResNet18 148 -> 153.
 #pragma once
 #include <ATen/core/Tensor.h>
 
