@@ -67,7 +67,7 @@ double infer_ips(fracture::models::ClassifierImpl& net, const torch::Tensor& x, 
 // when given, inference runs with those weights and the optimised model's outputs for the exported
 // inputs go to io + ".cpp{b}.bin" (b = 1, 16).
 int run_one(const std::string& name, long imgsz, long iters, long infer_iters, bool cl, bool train_cl,
-            bool onednn, bool winograd, long slice, const std::string& io_prefix) {
+            bool onednn, bool winograd, bool tune, long slice, const std::string& io_prefix) {
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
   fracture::models::ClassifierOptions opt;
@@ -105,6 +105,7 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
   io.channels_last = cl;
   io.onednn = onednn;
   io.winograd = winograd;  // resnet18's 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) where it pays
+  io.winograd_tune = tune;
   io.batch_slice = slice;  // batch 16 on 2 threads: 4 slices of 4 images side by side
   fracture::models::optimize_for_inference(*net, io);
   const double b1o = infer_ips(*net, fracture::models::inference_input(x1, io), infer_iters);
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
   const bool onednn = arg(argc, argv, "onednn", "1") == "1";            // fused oneDNN convs in "opt"
   const bool winograd = arg(argc, argv, "winograd", "1") == "1";        // Winograd 3x3 convs in "opt"
   const long slice = std::atol(arg(argc, argv, "slice", "4").c_str());  // InferenceOptions::batch_slice in "opt"
+  const bool tune = arg(argc, argv, "winograd_tune", "0") == "1";         // InferenceOptions::winograd_tune in "opt"
   const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";  // Python side: NCHW by default
   const bool python = arg(argc, argv, "python", "1") == "1";
   const int repeat = std::atoi(arg(argc, argv, "repeat", "1").c_str());  // alternated runs per side; medians
@@ -153,7 +155,7 @@ int main(int argc, char** argv) {
   const bool tune_malloc = arg(argc, argv, "malloc", "1") == "1";
   if (tune_malloc) fracture::tune_heap_for_tensors();
   torch::set_num_threads(threads);
-  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl, train_cl, onednn, winograd, slice, io_prefix);
+  if (model != "all") return run_one(model, imgsz, iters, infer_iters, cl, train_cl, onednn, winograd, tune, slice, io_prefix);
   bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir, argv[0]);
 
   std::ostringstream common;
@@ -174,7 +176,7 @@ int main(int argc, char** argv) {
                               (peer ? " io=" + ort.dir + "/" + name : std::string()) +
                               " malloc=" + (tune_malloc ? "1" : "0") + " train_cl=" + (train_cl ? "1" : "0") +
                               " onednn=" + (onednn ? "1" : "0") +
-                              " winograd=" + (winograd ? "1" : "0") + " slice=" + std::to_string(slice) + " " +
+                              " winograd=" + (winograd ? "1" : "0") + " slice=" + std::to_string(slice) + " winograd_tune=" + (tune ? "1" : "0") + " " +
                               common.str();
     const std::string cmd_py = python ? "/usr/bin/python3 " + script + " model=" + name +
                                             " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()

@@ -61,7 +61,7 @@ double latency_ms(fracture::models::YoloV8Impl& net, const torch::Tensor& x, int
 // given, inference runs with those weights and the optimised model's output for the exported input
 // goes to io + ".cpp1.bin".
 int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_imgsz, int64_t train_batch, int iters,
-            bool train_cl, bool onednn, bool winograd, bool bf16_emulation, const std::string& io_prefix) {
+            bool train_cl, bool onednn, bool winograd, bool tune, bool bf16_emulation, const std::string& io_prefix) {
   const int64_t nc = kNc;
   torch::manual_seed(0);
   const double peak = matmul_peak_gflops();
@@ -114,6 +114,7 @@ int run_one(const std::string& scale, int64_t imgsz, int runs, int64_t train_img
   io.channels_last = true;
   io.onednn = onednn;
   io.winograd = winograd;
+  io.winograd_tune = tune;  // Winograd or direct by timing, per shape (opt-in)
   fracture::models::optimize_for_inference(*net, io);
   const double fused = latency_ms(*net, fracture::models::inference_input(x, io), runs);
   // NMS in the validation setting on a worst case (every anchor scored uniformly at random).
@@ -179,6 +180,7 @@ int main(int argc, char** argv) {
   const bool train_cl = arg(argc, argv, "train_cl", "1") == "1";
   const bool onednn = arg(argc, argv, "onednn", "1") == "1";  // fused oneDNN convolutions in "opt"
   const bool winograd = arg(argc, argv, "winograd", "1") == "1";  // Winograd 3x3 convolutions in "opt"
+  const bool tune = arg(argc, argv, "winograd_tune", "0") == "1";  // InferenceOptions::winograd_tune in "opt"
   const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";
   // bf16_emulation=1: the bf16 column also where oneDNN only emulates bf16 (AVX-512 without bf16
   // instructions, ONEDNN_MAX_CPU_ISA=AVX512_CORE); otherwise it is the fp32 fallback there.
@@ -190,7 +192,7 @@ int main(int argc, char** argv) {
   const std::string onnx_dir = arg(argc, argv, "onnx_dir", "build/onnx-peer");
   const std::string io_prefix = arg(argc, argv, "io", "");  // set by scales= for the C++ child
   if (!one.empty())
-    return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd, bf16_emulation,
+    return run_one(one, imgsz, runs, train_imgsz, train_batch, iters, train_cl, onednn, winograd, tune, bf16_emulation,
                    io_prefix);
   bench::OrtPeer ort = bench::OrtPeer::setup(want_ort, onnx_dir, argv[0]);
 
@@ -214,7 +216,8 @@ int main(int argc, char** argv) {
     const std::string cmd_c = std::string(argv[0]) + " scale=" + name + " malloc=" + (tune_malloc ? "1" : "0") +
                               (peer ? " io=" + ort.dir + "/" + model : std::string()) +
                               " train_cl=" + (train_cl ? "1" : "0") + " onednn=" + (onednn ? "1" : "0") +
-                              " winograd=" + (winograd ? "1" : "0") + " bf16_emulation=" + (bf16_emulation ? "1" : "0") +
+                              " winograd=" + (winograd ? "1" : "0") + " winograd_tune=" + (tune ? "1" : "0") +
+                              " bf16_emulation=" + (bf16_emulation ? "1" : "0") +
                               " " + common.str();
     const std::string cmd_py = python ? "/usr/bin/python3 " + script + " scale=" + name +
                                             " train_cl=" + (py_train_cl ? "1" : "0") + " " + common.str()

@@ -36,9 +36,11 @@ struct InferenceOptions {
   /// by float rounding amplified by the transforms (about 1e-5 of a layer's largest output).
   bool winograd = true;
   /// With winograd: time Winograd against oneDNN's direct convolution at each convolution's first
-  /// call for an input shape and keep the faster (OnednnConvSpec::winograd_tune); false: Winograd
+  /// call for an input shape and keep the faster (OnednnConvSpec::winograd_tune). Off by default:
+  /// the choice can differ between processes where the two are close (outputs then differ by float
+  /// rounding), which would break byte-identical resumed and sharded runs; default: Winograd
   /// wherever WinogradConv::pays(), the same on every run.
-  bool winograd_tune = true;
+  bool winograd_tune = false;
   /// With bf16: also run it where oneDNN only emulates bf16 (AVX-512 without bf16 instructions,
   /// e.g. under ONEDNN_MAX_CPU_ISA=AVX512_CORE). Off by default: measured slower than fp32 there
   /// (docs/performance.md); for benchmarks.

@@ -59,9 +59,10 @@ struct OnednnConvSpec {
   /// WinogradConv::pays(), time Winograd against oneDNN's direct convolution (best of 3 alternated
   /// calls each) and keep the faster for that shape. Which wins depends on the CPU, not only its
   /// ISA: on one AVX-512 Xeon oneDNN's brgconv beat Winograd 1.6x at 64 channels, where on an
-  /// AVX-512 EPYC and under the AVX2 cap Winograd won (docs/performance.md). false: Winograd
-  /// wherever pays(), the same choice on every run (tests).
-  bool winograd_tune = true;
+  /// AVX-512 EPYC and under the AVX2 cap Winograd won (docs/performance.md). Timing makes the
+  /// choice differ between processes where the two are close, so it is opt-in; false (default):
+  /// Winograd wherever pays(), the same choice on every run.
+  bool winograd_tune = false;
   /// Where the debug notes go (ATen fallbacks, the sum-post-op route), each once per process; none
   /// when null. Not owned: it must outlive this convolution.
   spdlog::logger* log = nullptr;
