@@ -93,6 +93,7 @@
 #include "fracture/models/inference.h"
 #include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/kernels/onednn_conv.h"
+#include "fracture/models/kernels/batch_split.h"
 #include "fracture/models/kernels/squeeze_excite.h"
 #include "fracture/models/kernels/winograd.h"
 #include "fracture/models/layers.h"
@@ -682,6 +683,12 @@ TEST(HeaderExamples, ModelsCompileOnly) {
       torch::Tensor fc1_w, fc1_b, fc2_w, fc2_b;
       SqueezeExciteKernel se(fc1_w, fc1_b, fc2_w, fc2_b, Act::relu, Act::hardsigmoid);
       torch::Tensor y = se.forward(x);   // x (B, C, H, W) fp32 channels-last -> x * gate, channels-last
+    }
+    {
+      auto net = fracture::models::make_classifier("resnet18", {.num_classes = 1});
+      torch::Tensor y = fracture::models::forward_batch_slices(x, 4, [&](const torch::Tensor& s) {
+        return net->forward_head(net->forward_features(s));   // (b, ...) -> (b, ...)
+      });                                                      // x (B, ...) -> the slices' outputs, in order
     }
   };
   [[maybe_unused]] auto layers = [&] {

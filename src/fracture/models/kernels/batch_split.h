@@ -4,8 +4,8 @@
 // Used by optimized classifiers (InferenceOptions::batch_slice) at batch 16 and such.
 //
 //   torch::Tensor y = fracture::models::forward_batch_slices(x, 4, [&](const torch::Tensor& s) {
-//     return net.forward_unsliced(s);                     // (b, ...) -> (b, ...)
-//   });                                                   // x (B, ...) -> cat of the slices' outputs
+//     return net->forward_head(net->forward_features(s));   // (b, ...) -> (b, ...)
+//   });                                                      // x (B, ...) -> the slices' outputs, in order
 //
 // Why: at batch 16 a layer-by-layer split over 2 threads streams each layer's whole activation
 // (up to 77 MB for EfficientNet-B0's first expansion) through memory between layers; a slice of 4
