@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "fracture/core/error.h"
 #include "fracture/core/fs.h"
@@ -503,6 +504,49 @@ TEST(OnednnConv, GroupedConvolutionWithResidualOnEveryKernel) {
     EXPECT_TRUE(torch::equal(skip, skip_before)) << "the residual must not be written to";
     EXPECT_NE(conv.implementation(), "aten");
   }
+}
+
+// Each call's oneDNN arguments come from a pool and its scratchpad from a per-thread buffer
+// (onednn_conv.cpp): calls from several threads at once on the same convolutions, with the same
+// shapes, must each read their own input and residual and write their own output. A mix-up gives
+// another thread's numbers, far outside the tolerance.
+TEST(OnednnConv, ConcurrentCallsKeepTheirOwnBuffers) {
+  if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
+  using fracture::models::OnednnAct;
+  using fracture::models::OnednnConv;
+  using fracture::models::OnednnConvSpec;
+  torch::manual_seed(15);
+  torch::InferenceMode guard;
+  OnednnConvSpec s3;
+  s3.padding = 1;
+  s3.act = OnednnAct::silu;
+  OnednnConvSpec s1;
+  s1.act = OnednnAct::hardswish;
+  const auto w3 = torch::randn({32, 16, 3, 3}) * 0.2, b3 = torch::randn({32});
+  const auto w1 = torch::randn({8, 32, 1, 1}) * 0.2, b1 = torch::randn({8});
+  OnednnConv conv3(w3, b3, s3), conv1(w1, b1, s1);
+  constexpr int kThreads = 4;
+  std::vector<torch::Tensor> xs, skips, wants;
+  for (int t = 0; t < kThreads; ++t) {
+    xs.push_back(torch::randn({1, 16, 21, 17}).contiguous(torch::MemoryFormat::ChannelsLast));
+    skips.push_back(torch::randn({1, 32, 21, 17}).contiguous(torch::MemoryFormat::ChannelsLast));
+    auto h = torch::silu(torch::conv2d(xs[t], w3, b3, 1, 1)) + skips[t];
+    wants.push_back(torch::hardswish(torch::conv2d(h, w1, b1)));
+  }
+  std::vector<double> worst(kThreads, 0.0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([&, t] {
+      c10::InferenceMode g;
+      for (int i = 0; i < 40; ++i) {
+        auto y = conv1.forward(conv3.forward(xs[t], &skips[t]));
+        worst[t] = std::max(worst[t], (y - wants[t]).abs().max().item<double>());
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_LE(worst[t], 1e-4 * (1 + wants[t].abs().max().item<double>())) << "thread " << t;
 }
 
 // ONEDNN_MAX_CPU_ISA really moves every kernel family to the older ISA: oneDNN's own name of the
