@@ -70,9 +70,13 @@ FRACTURE_INLINE void at4(const float* const in[6], float* const out[4], int64_t 
 
 // e^x, vectorisable (no libm call): Cephes' expf -- x = n ln2 + r with |r| <= ln2/2, e^r by a
 // degree-6 polynomial, 2^n through the exponent bits. Clamped to [-87, 88] (e^-87 ~ 1.6e-38).
+// n = x log2(e) rounded to nearest by adding and subtracting 1.5 * 2^23 (exact for |n| < 2^22),
+// not std::floor(.. + 0.5): GCC 12 does not vectorise floorf without -fno-trapping-math, and
+// one scalar floor kept the whole epilogue loop scalar (SiLU Winograd convolutions ran 3x slower
+// than ReLU ones: 64 channels 80x80, 2,752 against 937 us).
 FRACTURE_INLINE float exp_approx(float x) {
   x = std::min(std::max(x, -87.f), 88.f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
