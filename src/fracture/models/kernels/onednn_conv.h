@@ -57,10 +57,10 @@ struct OnednnConvSpec {
   bool winograd = false;
   /// With winograd: at the first call for each input shape (and residual or not) where
   /// WinogradConv::pays(), time Winograd against oneDNN's direct convolution (best of 3 alternated
-  /// calls each) and keep the faster for that shape. Which wins depends on the CPU, not only its
-  /// ISA: on one AVX-512 Xeon oneDNN's brgconv beat Winograd 1.6x at 64 channels, where on an
-  /// AVX-512 EPYC and under the AVX2 cap Winograd won (docs/performance.md). Timing makes the
-  /// choice differ between processes where the two are close, so it is opt-in; false (default):
+  /// calls each) and keep the faster for that shape, for CPUs where the fixed rule is wrong (an
+  /// apparent 1.6x loss at 64 channels on one AVX-512 Xeon turned out to be our SiLU epilogue
+  /// running scalar; fixed, Winograd won there too: docs/performance.md). Timing makes the choice
+  /// differ between processes where the two are close, so it is opt-in; false (default):
   /// Winograd wherever pays(), the same choice on every run.
   bool winograd_tune = false;
   /// Where the debug notes go (ATen fallbacks, the sum-post-op route), each once per process; none
