@@ -106,7 +106,7 @@ int run_one(const std::string& name, long imgsz, long iters, long infer_iters, b
   io.onednn = onednn;
   io.winograd = winograd;  // resnet18's 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) where it pays
   io.winograd_tune = tune;
-  io.batch_slice = slice;  // batch 16 on 2 threads: 4 slices of 4 images side by side
+  io.batch_slice = slice;  // -1: the architecture's (batch 16 on 2 threads: slices of 4, efficientnet_b0 1)
   fracture::models::optimize_for_inference(*net, io);
   const double b1o = infer_ips(*net, fracture::models::inference_input(x1, io), infer_iters);
   const double b16o = infer_ips(*net, fracture::models::inference_input(x16, io), infer_iters);
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   const bool train_cl = arg(argc, argv, "train_cl", "1") == "1";        // C++ side, as the engines
   const bool onednn = arg(argc, argv, "onednn", "1") == "1";            // fused oneDNN convs in "opt"
   const bool winograd = arg(argc, argv, "winograd", "1") == "1";        // Winograd 3x3 convs in "opt"
-  const long slice = std::atol(arg(argc, argv, "slice", "4").c_str());  // InferenceOptions::batch_slice in "opt"
+  const long slice = std::atol(arg(argc, argv, "slice", "-1").c_str());  // InferenceOptions::batch_slice in "opt"
   const bool tune = arg(argc, argv, "winograd_tune", "0") == "1";         // InferenceOptions::winograd_tune in "opt"
   const bool py_train_cl = arg(argc, argv, "py_train_cl", "0") == "1";  // Python side: NCHW by default
   const bool python = arg(argc, argv, "python", "1") == "1";

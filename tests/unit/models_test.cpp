@@ -327,10 +327,11 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     }
     if (onednn && channels_last) EXPECT_EQ(uses_onednn(io), fracture::models::OnednnConv::available());
     torch::InferenceMode guard;
-    // Batch 8 on 2 threads: two slices of 4 side by side (io.batch_slice 4), the others whole.
+    // Batch 8 on 2 threads: slices side by side (io.batch_slice -1: the architecture's, 4 images,
+    // efficientnet_b0 1), the others whole.
     const int threads = at::get_num_threads();
     at::set_num_threads(2);
-    EXPECT_EQ(opt->batch_slice(), 4);
+    EXPECT_EQ(opt->batch_slice(), GetParam() == "efficientnet_b0" ? 1 : 4);
     for (auto shape : {std::vector<int64_t>{2, 3, 64, 64}, std::vector<int64_t>{1, 3, 61, 47},
                        std::vector<int64_t>{8, 3, 32, 32}}) {
       auto x = torch::randn(shape);
@@ -363,6 +364,12 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
     EXPECT_THROW(opt->train(), fracture::Error);
     EXPECT_THROW(optimize_for_inference(*opt, io), fracture::Error);
   }
+  ClassifierOptions co;
+  co.num_classes = 1;
+  auto fresh = make_classifier(GetParam(), co);
+  InferenceOptions bad;
+  bad.batch_slice = -2;  // only -1 (the architecture's) and >= 0 mean something
+  EXPECT_THROW(optimize_for_inference(*fresh, bad), fracture::Error);
 }
 
 // The activation `a` as ATen computes it (the reference for the fused and Winograd convolutions).

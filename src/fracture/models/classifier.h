@@ -51,6 +51,9 @@ class ClassifierImpl : public torch::nn::Module {
   virtual std::string head_prefix() const = 0;
   /// State-dict key of the first convolution's weight ("conv1.weight" or "features.0.0.weight").
   virtual std::string first_conv_key() const = 0;
+  /// Images per batch slice that optimize_for_inference uses when InferenceOptions::batch_slice is
+  /// -1 (its default): 4, or what an architecture measured faster (efficientnet_b0: 1).
+  virtual int64_t default_batch_slice() const { return 4; }
 
   /// Module::train, but keeps the backbone's BatchNorm layers in eval mode while frozen.
   void train(bool on = true) override;

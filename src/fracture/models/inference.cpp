@@ -139,7 +139,8 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
   FRACTURE_CHECK(!net.inference_only(), "optimize_for_inference: ", net.arch(), " is already optimised");
   FRACTURE_CHECK(!options.bf16, "optimize_for_inference: bf16 inference is built for the YOLOv8 detector only, not ",
                  net.arch());
-  FRACTURE_CHECK(options.batch_slice >= 0, "optimize_for_inference: batch_slice must be >= 0, got ",
+  FRACTURE_CHECK(options.batch_slice >= -1,
+                 "optimize_for_inference: batch_slice must be >= 0, or -1 for the architecture's default; got ",
                  options.batch_slice);
   net.eval();
   if (options.fold_bn) {
@@ -197,7 +198,7 @@ void optimize_for_inference(ClassifierImpl& net, const InferenceOptions& options
       }
     }
   }
-  net.set_batch_slice(options.batch_slice);
+  net.set_batch_slice(options.batch_slice < 0 ? net.default_batch_slice() : options.batch_slice);
   net.set_inference_only();
 }
 

@@ -48,8 +48,9 @@ struct InferenceOptions {
   /// Classifiers on the CPU: a batch of at least (ATen threads x batch_slice) images runs as
   /// slices of about batch_slice images side by side, one thread each (kernels/batch_split.h),
   /// instead of every layer over all threads; 0: off. Logits equal the whole batch's up to float
-  /// rounding (oneDNN may pick another kernel for the slice's shape).
-  int64_t batch_slice = 4;
+  /// rounding (oneDNN may pick another kernel for the slice's shape). -1 (default): the
+  /// architecture's ClassifierImpl::default_batch_slice() (efficientnet_b0 1, the others 4).
+  int64_t batch_slice = -1;
   /// Debug notes of the fused path (where a convolution falls back to ATen, and why) and the
   /// warning when bf16 was asked for on a CPU that cannot run it; none when null. Not owned: it must
   /// outlive the model.
