@@ -556,6 +556,72 @@ TEST(OnednnConv, ConcurrentCallsKeepTheirOwnBuffers) {
     EXPECT_LE(worst[t], 1e-4 * (1 + wants[t].abs().max().item<double>())) << "thread " << t;
 }
 
+// forward_scaled (a squeeze-and-excitation gate taken into a 1x1 convolution's weights) against
+// ATen's convolution of the scaled input, with and without a residual, on channel counts that are
+// and are not multiples of oneDNN's 16-channel blocks; plain calls on the same convolution still
+// use the unscaled weights; and the SE + projection of a batch-1 EfficientNet block folds (its
+// projection runs forward_scaled), its stage's output equal to the unfused model's.
+TEST(OnednnConv, ForwardScaledEqualsTheScaledInput) {
+  if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
+  using fracture::models::OnednnConv;
+  using fracture::models::OnednnConvSpec;
+  torch::manual_seed(16);
+  torch::InferenceMode guard;
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{96, 24}, std::pair<int64_t, int64_t>{40, 21}}) {
+    const auto w = torch::randn({out, in, 1, 1}) * 0.2, b = torch::randn({out});
+    OnednnConv conv(w, b, OnednnConvSpec{});
+    ASSERT_TRUE(conv.folds_input_scale());
+    EXPECT_EQ(conv.out_channels(), out);
+    auto x = torch::randn({1, in, 13, 11}).contiguous(torch::MemoryFormat::ChannelsLast);
+    auto skip = torch::randn({1, out, 13, 11}).contiguous(torch::MemoryFormat::ChannelsLast);
+    auto scale = torch::rand({in}) + 0.1;
+    auto want = torch::conv2d(x * scale.view({1, in, 1, 1}), w, b);
+    const float* sp = scale.data_ptr<float>();
+    const double tol = 1e-5 * (1 + want.abs().max().item<double>());
+    EXPECT_LE((conv.forward_scaled(x, sp) - want).abs().max().item<double>(), tol) << in << "->" << out;
+    EXPECT_LE((conv.forward_scaled(x, sp, &skip) - (want + skip)).abs().max().item<double>(), tol) << in << "->" << out;
+    EXPECT_LE((conv.forward(x) - torch::conv2d(x, w, b)).abs().max().item<double>(), tol) << "unscaled after scaled";
+    EXPECT_THROW(conv.forward_scaled(torch::randn({2, in, 4, 4}), sp), fracture::Error);  // one image only
+  }
+  OnednnConvSpec s3;
+  s3.padding = 1;
+  EXPECT_FALSE(OnednnConv(torch::randn({8, 8, 3, 3}), torch::Tensor(), s3).folds_input_scale());
+
+  fracture::models::ClassifierOptions o;
+  o.num_classes = 3;
+  auto ref = fracture::models::make_classifier("efficientnet_b0", o);
+  auto net = fracture::models::make_classifier("efficientnet_b0", o);
+  {
+    torch::NoGradGuard ng;
+    for (auto& m : ref->modules(false))  // gates far from torchvision's initial ~0.5 everywhere
+      if (auto* se = m->as<fracture::models::SqueezeExcitationImpl>()) se->fc2->bias.normal_(0.0, 3.0);
+    auto src = ref->named_parameters();
+    for (auto& p : net->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  ref->eval();
+  fracture::models::InferenceOptions io;
+  io.channels_last = true;
+  io.batch_slice = 0;
+  optimize_for_inference(*net, io);
+  auto x = torch::randn({2, 3, 64, 64});
+  auto block = net->as<fracture::models::EfficientNetB0Impl>()->features->ptr(2)->as<fracture::models::SeqImpl>();
+  ASSERT_NE(block, nullptr);
+  auto* mb = block->ptr(0)->as<fracture::models::MBConvImpl>();  // stage 2's first block: 16 -> 24, 32x32 -> 16x16
+  ASSERT_NE(mb, nullptr);
+  auto in = net->forward_features_until(inference_input(x.narrow(0, 0, 1), io), "features.1");
+  auto pre = mb->block->forward_range(in, 0, 2);  // expansion and depthwise: the SE's input
+  std::vector<float> gate;
+  EXPECT_NE(mb->block->fold_se(2, pre, &gate), nullptr) << "16x16 pixels, 24 output channels: folds";
+  EXPECT_EQ(mb->block->fold_se(2, torch::cat({pre, pre}), &gate), nullptr) << "two images: no fold";
+  // Stage 2's output (its first block folds) for image 0 alone, against the unfused model's for
+  // the batch of two (no fold there), relative to its largest value.
+  auto got = net->forward_features_until(inference_input(x.narrow(0, 0, 1), io), "features.2");
+  auto ref2 = ref->forward_features_until(x, "features.2").narrow(0, 0, 1);
+  const double scale = ref2.abs().max().item<double>();
+  EXPECT_GT(scale, 1e-3);
+  EXPECT_LE((got - ref2).abs().max().item<double>(), 1e-4 * scale);
+}
+
 // ONEDNN_MAX_CPU_ISA really moves every kernel family to the older ISA: oneDNN's own name of the
 // convolution it runs, our Winograd transforms' vector width, and ATEN_CPU_CAPABILITY ATen's. The
 // suite runs this under AVX2 and SSE41 caps too (tests/CMakeLists.txt).

@@ -23,14 +23,61 @@ size_t sequential_layer_index(const SeqImpl& seq, const std::string& prefix, con
   FRACTURE_FAIL("Grad-CAM layer '", layer, "': expected one of ", all);
 }
 
+namespace {
+// The child Seq's single fused convolution: fast[0] set and every later child absorbed (skipped).
+const OnednnConv* single_fused_conv(SeqImpl* seq) {
+  if (!seq || seq->fast.empty() || !seq->fast[0]) return nullptr;
+  for (size_t i = 1; i < seq->size(); ++i)
+    if (i >= seq->skip.size() || !seq->skip[i]) return nullptr;
+  return seq->fast[0].get();
+}
+}  // namespace
+
+const OnednnConv* SeqImpl::fold_se(size_t i, const torch::Tensor& x, std::vector<float>* gate) {
+  if (i + 1 >= size() || (i < skip.size() && skip[i]) || (i + 1 < skip.size() && skip[i + 1])) return nullptr;
+  auto* se = ptr(i)->as<SqueezeExcitationImpl>();
+  if (!se || !se->fast || !se->fast->accepts(x) || x.size(0) != 1 || wants_grad(x)) return nullptr;
+  const OnednnConv* conv = single_fused_conv(ptr(i + 1)->as<SeqImpl>());
+  if (!conv || !conv->folds_input_scale() || x.size(2) * x.size(3) <= 2 * conv->out_channels()) return nullptr;
+  gate->resize(static_cast<size_t>(se->fast->channels()));
+  se->fast->gate(x, gate->data());
+  return conv;
+}
+
+torch::Tensor SeqImpl::forward_range(torch::Tensor x, size_t from, size_t to) {
+  to = std::min(to, size());
+  std::vector<float> gate;
+  for (size_t i = from; i < to; ++i) {
+    if (i < skip.size() && skip[i]) continue;
+    if (i + 1 < to) {
+      if (const OnednnConv* conv = fold_se(i, x, &gate)) {
+        x = conv->forward_scaled(x, gate.data());
+        ++i;  // the projection ran
+        continue;
+      }
+    }
+    if (i < fast.size() && fast[i]) {
+      x = fast[i]->forward(x);
+    } else {
+      x = (begin() + static_cast<std::ptrdiff_t>(i))->forward<torch::Tensor>(std::move(x));
+    }
+  }
+  return x;
+}
+
 torch::Tensor SeqImpl::forward_plus(torch::Tensor x, const torch::Tensor& residual) {
   const size_t n = size();
-  auto* last = n > 0 ? ptr(n - 1)->as<SeqImpl>() : nullptr;
-  bool fusable = last && !last->fast.empty() && last->fast[0];
-  for (size_t i = 1; fusable && i < last->size(); ++i) fusable = i < last->skip.size() && last->skip[i];
-  if (!fusable) return forward(std::move(x)) + residual;
-  x = forward_range(std::move(x), 0, n - 1);
-  return last->fast[0]->forward(x, &residual);
+  const OnednnConv* last = n > 0 ? single_fused_conv(ptr(n - 1)->as<SeqImpl>()) : nullptr;
+  if (!last) return forward(std::move(x)) + residual;
+  if (n >= 2) {  // an SE before the projection: the gate into its weights, the residual its post-op
+    x = forward_range(std::move(x), 0, n - 2);
+    std::vector<float> gate;
+    if (const OnednnConv* conv = fold_se(n - 2, x, &gate)) return conv->forward_scaled(x, gate.data(), &residual);
+    x = forward_range(std::move(x), n - 2, n - 1);
+  } else {
+    x = forward_range(std::move(x), 0, n - 1);
+  }
+  return last->forward(x, &residual);
 }
 
 torch::Tensor apply_act(const torch::Tensor& x, Act a) {

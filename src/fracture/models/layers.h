@@ -16,28 +16,21 @@ namespace fracture::models {
 class SeqImpl : public torch::nn::SequentialImpl {
  public:
   using torch::nn::SequentialImpl::SequentialImpl;
-  torch::Tensor forward(torch::Tensor x) {
-    if (skip.empty()) return torch::nn::SequentialImpl::forward<torch::Tensor>(std::move(x));
-    return forward_range(std::move(x), 0, size());
-  }
-  /// Children [from, to) only (Grad-CAM at an inner layer), with skip and fast as forward.
-  torch::Tensor forward_range(torch::Tensor x, size_t from, size_t to) {
-    size_t k = 0;
-    for (auto& m : *this) {
-      const size_t i = k++;
-      if (i < from || i >= to || (i < skip.size() && skip[i])) continue;
-      if (i < fast.size() && fast[i]) {
-        x = fast[i]->forward(x);
-      } else {
-        x = m.forward<torch::Tensor>(std::move(x));
-      }
-    }
-    return x;
-  }
+  torch::Tensor forward(torch::Tensor x) { return forward_range(std::move(x), 0, size()); }
+  /// Children [from, to) only (Grad-CAM at an inner layer), with skip and fast as forward. A
+  /// squeeze-and-excitation child followed (within the range) by a fused 1x1 projection runs as
+  /// fold_se() says.
+  torch::Tensor forward_range(torch::Tensor x, size_t from, size_t to);
   /// forward(x) + residual. When the last child is a Seq that runs as one fused convolution with
   /// nothing after it (an inverted-residual block's projection: conv + folded BN, no activation),
   /// the add is that convolution's post-op instead of another pass over the output.
   torch::Tensor forward_plus(torch::Tensor x, const torch::Tensor& residual);
+  /// When child i is a squeeze-and-excitation block with its kernel, x (its input) is one image
+  /// needing no gradient, and child i + 1 is a Seq running as one fused fp32 1x1 convolution with
+  /// more pixels than twice its output channels: that convolution, to be run as
+  /// forward_scaled(x, gate) with the SE gate in `gate` (the gate goes into O x I weights instead
+  /// of a pass over H x W x I pixels). Otherwise null.
+  const OnednnConv* fold_se(size_t i, const torch::Tensor& x, std::vector<float>* gate);
   std::vector<bool> skip;
   /// fast[i]: child i (a conv) and the children it absorbed (marked in skip) as one fused oneDNN
   /// convolution (optimize_for_inference with InferenceOptions::onednn).

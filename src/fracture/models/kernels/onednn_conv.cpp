@@ -60,13 +60,15 @@ dnnl::stream& thread_stream() {
 // execute at a time per thread, so one buffer serves every convolution the thread runs. A fresh
 // allocation per call went through malloc's bins (they are over its small-block caches) and showed
 // in profiles of batch-1 inference.
-void* thread_scratch(size_t bytes) {
+// slot 0: the scratchpad; slot 1: the scaled weights of forward_scaled.
+void* thread_scratch(size_t bytes, int slot = 0) {
   struct Buffer {
     void* p = nullptr;
     size_t size = 0;
     ~Buffer() { std::free(p); }
   };
-  thread_local Buffer buf;
+  thread_local Buffer bufs[2];
+  Buffer& buf = bufs[slot];
   if (bytes > buf.size) {
     std::free(buf.p);
     buf.p = nullptr;
@@ -109,11 +111,15 @@ struct OnednnConv::Impl {
     // making five per call cost five trips through malloc's bins; a batch-1 MobileNetV3 at 32 px
     // spent 16 % of its time in malloc/free. A pool, not one set: calls may run concurrently.
     struct Call {
-      memory src, dst, skip, scratch;
+      memory src, dst, skip, scratch, weights;  // weights: over Entry::weights, or a scaled copy
       std::unordered_map<int, memory> args;
     };
     std::mutex calls_mu;
     std::vector<std::unique_ptr<Call>> calls;  // idle ones
+    // forward_scaled: the input channel of each element of `weights` in its blocked layout (found
+    // by reordering a weight whose values are their input channel), made at the first such call.
+    std::once_flag in_channel_once;
+    std::vector<int32_t> in_channel;
   };
   mutable std::mutex mu;
   mutable std::map<std::pair<Dims, bool>, std::shared_ptr<Entry>> cache;  // (input dims, has skip)
@@ -232,6 +238,24 @@ struct OnednnConv::Impl {
     return e;
   }
 
+  // For each element of e.weights (oneDNN's blocked layout, padding included), the input channel
+  // it multiplies: a weight holding its own input channel index, reordered the same way (exact in
+  // fp32 below 2^24 channels; padding comes out 0). fp32 groups-1 entries only.
+  std::vector<int32_t> blocked_in_channels(const Entry& e) const {
+    const int64_t o = weight.size(0), i = weight.size(1), kh = weight.size(2), kw = weight.size(3);
+    auto index = torch::arange(i, torch::kFloat32).view({1, i, 1, 1}).expand({o, i, kh, kw}).contiguous();
+    memory user(memory::desc({o, i, kh, kw}, memory::data_type::f32, memory::format_tag::oihw), eng, index.data_ptr());
+    memory blocked(e.weights.get_desc(), eng);
+    dnnl::stream st(eng);
+    dnnl::reorder(user, blocked).execute(st, user, blocked);
+    st.wait();
+    const size_t n = e.weights.get_desc().get_size() / sizeof(float);
+    const float* b = static_cast<const float*>(blocked.get_data_handle());
+    std::vector<int32_t> channel(n);
+    for (size_t j = 0; j < n; ++j) channel[j] = static_cast<int32_t>(b[j]);
+    return channel;
+  }
+
   // "conv 8->16 k3 s1 p1 d1 g4 on 1x8x19x13" for the debug notes.
   std::string describe(const Dims& src) const {
     std::ostringstream m;
@@ -348,7 +372,7 @@ bool OnednnConv::winograd_wins(const WinogradConv& w, const torch::Tensor& x, co
   return wins;
 }
 
-torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor* skip) const {
+torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor* skip, const float* in_scale) const {
   const auto cl = torch::MemoryFormat::ChannelsLast;
   // As given when it is already the source type, channels-last contiguous (the usual case: two
   // dispatcher calls saved per convolution); otherwise converted.
@@ -362,6 +386,7 @@ torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor*
                    ", the output ", torch::IntArrayRef(e->dst));
   if (e->aten) {
     set_last();
+    if (in_scale) return impl_->aten_forward(x_in * torch::from_blob(const_cast<float*>(in_scale), {1, x_in.size(1), 1, 1}), skip);
     return impl_->aten_forward(x_in, skip);
   }
   torch::Tensor y;
@@ -388,7 +413,8 @@ torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor*
     call = std::make_unique<Impl::Entry::Call>();
     call->src = memory(e->src_md, impl_->eng, DNNL_MEMORY_NONE);
     call->dst = memory(e->dst_md, impl_->eng, DNNL_MEMORY_NONE);
-    call->args = {{DNNL_ARG_SRC, call->src}, {DNNL_ARG_WEIGHTS, e->weights}, {DNNL_ARG_BIAS, e->bias},
+    call->weights = memory(e->weights.get_desc(), impl_->eng, DNNL_MEMORY_NONE);
+    call->args = {{DNNL_ARG_SRC, call->src}, {DNNL_ARG_WEIGHTS, call->weights}, {DNNL_ARG_BIAS, e->bias},
                   {DNNL_ARG_DST, call->dst}};
     if (e->scratch.get_size() > 0) {
       call->scratch = memory(e->scratch, impl_->eng, DNNL_MEMORY_NONE);
@@ -404,6 +430,17 @@ torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor*
   call->dst.set_data_handle(y.data_ptr());
   if (e->scratch.get_size() > 0) call->scratch.set_data_handle(thread_scratch(e->scratch.get_size()));
   if (binary_skip) call->skip.set_data_handle(s.data_ptr());
+  if (in_scale) {
+    std::call_once(e->in_channel_once, [&] { e->in_channel = impl_->blocked_in_channels(*e); });
+    const size_t n = e->in_channel.size();
+    const float* w = static_cast<const float*>(e->weights.get_data_handle());
+    float* scaled = static_cast<float*>(thread_scratch(n * sizeof(float), 1));
+    const int32_t* ic = e->in_channel.data();
+    for (size_t j = 0; j < n; ++j) scaled[j] = w[j] * in_scale[ic[j]];  // padding: w 0, channel 0
+    call->weights.set_data_handle(scaled);
+  } else {
+    call->weights.set_data_handle(e->weights.get_data_handle());
+  }
   dnnl::stream& st = thread_stream();
   // Back to the pool on every way out (execute may throw); the handles are re-set at each use.
   struct Return {
@@ -426,6 +463,22 @@ std::string OnednnConv::implementation() const {
   return last ? *last : std::string();
 }
 
+bool OnednnConv::folds_input_scale() const {
+  const auto& w = impl_->weight;
+  return !impl_->spec.bf16 && impl_->spec.groups == 1 && w.size(2) == 1 && w.size(3) == 1;
+}
+
+int64_t OnednnConv::out_channels() const { return impl_->weight.size(0); }
+
+torch::Tensor OnednnConv::forward_scaled(const torch::Tensor& x, const float* scale, const torch::Tensor* skip) const {
+  FRACTURE_CHECK(folds_input_scale(), "OnednnConv::forward_scaled: only for fp32 1x1 convolutions with groups 1");
+  FRACTURE_CHECK(x.dim() == 4 && x.size(0) == 1 && x.size(1) == impl_->weight.size(1) && x.device().is_cpu() &&
+                     x.scalar_type() == torch::kFloat32,
+                 "OnednnConv::forward_scaled: input must be a (1, ", impl_->weight.size(1),
+                 ", H, W) fp32 CPU tensor, got ", x.sizes(), " ", x.scalar_type());
+  return direct(x, skip, scale);
+}
+
 #else  // !FRACTURE_WITH_ONEDNN
 
 struct OnednnConv::Impl {};
@@ -435,7 +488,10 @@ OnednnConv::OnednnConv(const torch::Tensor&, const torch::Tensor&, const OnednnC
 }
 OnednnConv::~OnednnConv() = default;
 torch::Tensor OnednnConv::forward(const torch::Tensor&, const torch::Tensor*) const { return {}; }
-torch::Tensor OnednnConv::direct(const torch::Tensor&, const torch::Tensor*) const { return {}; }
+torch::Tensor OnednnConv::direct(const torch::Tensor&, const torch::Tensor*, const float*) const { return {}; }
+torch::Tensor OnednnConv::forward_scaled(const torch::Tensor&, const float*, const torch::Tensor*) const { return {}; }
+bool OnednnConv::folds_input_scale() const { return false; }
+int64_t OnednnConv::out_channels() const { return 0; }
 bool OnednnConv::winograd_wins(const WinogradConv&, const torch::Tensor&, const torch::Tensor*) const { return false; }
 std::string OnednnConv::implementation() const { return ""; }
 

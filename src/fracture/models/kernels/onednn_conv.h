@@ -80,6 +80,14 @@ class OnednnConv {
   /// x: (B, I, H, W) fp32 CPU, any layout (made channels-last contiguous if it is not). `skip`, when
   /// given, has the output's shape. Returns a new channels-last contiguous tensor. Thread-safe.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor* skip = nullptr) const;
+  /// conv(x * scale) for one image, scale (I floats) per input channel: a squeeze-and-excitation
+  /// gate taken into the weights (O x I multiplies) instead of a pass over x (H x W x I). Only
+  /// where folds_input_scale(); x must have batch 1. Thread-safe.
+  torch::Tensor forward_scaled(const torch::Tensor& x, const float* scale, const torch::Tensor* skip = nullptr) const;
+  /// True for an fp32 1x1 convolution with groups 1 on a oneDNN build (forward_scaled's domain).
+  bool folds_input_scale() const;
+  int64_t out_channels() const;
+
   /// The implementation of the last call: oneDNN's name (e.g. "brgconv:avx512_core", "jit:avx2"),
   /// "winograd_f4x3:" + the transforms' vector width ("avx512", "avx2", "baseline"), or "aten" (the
   /// fallback), for tests and logs; "" before the first call.
@@ -87,7 +95,8 @@ class OnednnConv {
 
  private:
   // oneDNN's direct convolution (or the ATen fallback) of forward().
-  torch::Tensor direct(const torch::Tensor& x, const torch::Tensor* skip) const;
+  // in_scale (forward_scaled): per input channel, into the weights of this call.
+  torch::Tensor direct(const torch::Tensor& x, const torch::Tensor* skip, const float* in_scale = nullptr) const;
   // spec.winograd_tune's timing for x's shape, once per shape.
   bool winograd_wins(const WinogradConv& w, const torch::Tensor& x, const torch::Tensor* skip) const;
 

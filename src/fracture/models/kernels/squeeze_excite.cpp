@@ -171,13 +171,21 @@ int kernel_team_size() {
   return team;
 }
 
-torch::Tensor SqueezeExciteKernel::forward(const torch::Tensor& x) const {
+torch::Tensor SqueezeExciteKernel::forward(const torch::Tensor& x) const { return run(x, nullptr); }
+
+void SqueezeExciteKernel::gate(const torch::Tensor& x, float* g) const {
+  FRACTURE_CHECK(x.dim() == 4 && x.size(0) == 1, "squeeze-excitation kernel: gate() takes one image, got ", x.sizes());
+  run(x, g);
+}
+
+torch::Tensor SqueezeExciteKernel::run(const torch::Tensor& x, float* gate_out) const {
   FRACTURE_CHECK(accepts(x), "squeeze-excitation kernel: expected a channels-last fp32 CPU tensor with ", c_,
                  " channels, got ", x.sizes());
-  auto y = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
+  torch::Tensor y;
+  if (!gate_out) y = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
   const int64_t n = x.size(0), hw = x.size(2) * x.size(3), c = c_, s = s_;
   const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
+  float* yp = gate_out ? nullptr : y.data_ptr<float>();
   const SeSteps run = se_steps(cpu_isa().simd);
   const float *w1t = w1t_.data(), *b1 = b1_.data(), *w2t = w2t_.data(), *b2 = b2_.data();
   const Act act = act_, scale_act = scale_act_;
@@ -198,7 +206,10 @@ torch::Tensor SqueezeExciteKernel::forward(const torch::Tensor& x) const {
       const float* xb = xp + b * hw * c;
       for (int64_t i = 0; i < chunks; ++i) run.sum(xb, c, chunk_begin(hw, i), chunk_begin(hw, i + 1), sums + i * c);
       run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, g);
-      run.scale(xb, yp + b * hw * c, c, 0, hw, g);
+      if (gate_out)
+        std::copy(g, g + c, gate_out + b * c);
+      else
+        run.scale(xb, yp + b * hw * c, c, 0, hw, g);
     }
     return y;
   }
@@ -210,7 +221,8 @@ torch::Tensor SqueezeExciteKernel::forward(const torch::Tensor& x) const {
   const int team = static_cast<int>(std::min<int64_t>(threads, chunks));
   for (int64_t b = 0; b < n; ++b) {
     const float* xb = xp + b * hw * c;
-    float* yb = yp + b * hw * c;
+    float* yb = gate_out ? nullptr : yp + b * hw * c;
+    float* gb = gate_out ? gate_out + b * c : g;  // gate-only: written straight to the caller's
 #pragma omp parallel num_threads(team)
     {
       const int64_t t = thread_num(), nt = team_size();
@@ -218,8 +230,8 @@ torch::Tensor SqueezeExciteKernel::forward(const torch::Tensor& x) const {
       for (int64_t i = i0; i < i1; ++i) run.sum(xb, c, chunk_begin(hw, i), chunk_begin(hw, i + 1), sums + i * c);
 #pragma omp barrier
 #pragma omp single
-      run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, g);
-      run.scale(xb, yb, c, chunk_begin(hw, i0), chunk_begin(hw, i1), g);
+      run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, gb);
+      if (yb) run.scale(xb, yb, c, chunk_begin(hw, i0), chunk_begin(hw, i1), gb);
     }
   }
   return y;

@@ -34,8 +34,15 @@ class SqueezeExciteKernel {
   bool accepts(const torch::Tensor& x) const;
   /// x * gate(x) as a new channels-last tensor; x must be accepted.
   torch::Tensor forward(const torch::Tensor& x) const;
+  /// The gate alone, for one image: g (C floats) = scale_act(fc2(act(fc1(mean of x)))), the same
+  /// values forward() multiplies by. x must be accepted and have batch 1. For a following 1x1
+  /// convolution that takes the scaling into its weights (OnednnConv::forward_scaled).
+  void gate(const torch::Tensor& x, float* g) const;
+  int64_t channels() const { return c_; }
 
  private:
+  // forward() when gate_out is null; else the gates of the batch into gate_out (N x C), no scaling.
+  torch::Tensor run(const torch::Tensor& x, float* gate_out) const;
   int64_t c_, s_;
   std::vector<float> w1t_, b1_, w2t_, b2_;  // w1t (C, S): w1t[c * S + s] = fc1_w[s, c]; w2t (S, C)
   Act act_, scale_act_;
