@@ -93,6 +93,7 @@
 #include "fracture/models/inference.h"
 #include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/kernels/onednn_conv.h"
+#include "fracture/models/kernels/activation.h"
 #include "fracture/models/kernels/batch_split.h"
 #include "fracture/models/kernels/squeeze_excite.h"
 #include "fracture/models/kernels/winograd.h"
@@ -683,6 +684,10 @@ TEST(HeaderExamples, ModelsCompileOnly) {
       torch::Tensor fc1_w, fc1_b, fc2_w, fc2_b;
       SqueezeExciteKernel se(fc1_w, fc1_b, fc2_w, fc2_b, Act::relu, Act::hardsigmoid);
       torch::Tensor y = se.forward(x);   // x (B, C, H, W) fp32 channels-last -> x * gate, channels-last
+    }
+    {
+      torch::Tensor y = x.clone();
+      fracture::models::silu_inplace(y.data_ptr<float>(), y.numel());   // y = y * sigmoid(y)
     }
     {
       auto net = fracture::models::make_classifier("resnet18", {.num_classes = 1});

@@ -13,6 +13,7 @@
 #include "fracture/core/fs.h"
 #include "fracture/models/weights/checkpoint.h"
 #include "fracture/models/classifier.h"
+#include "fracture/models/kernels/activation.h"
 #include "fracture/models/kernels/batch_split.h"
 #include "fracture/models/kernels/cpu_isa.h"
 #include "fracture/models/efficientnet.h"
@@ -554,6 +555,28 @@ TEST(OnednnConv, ConcurrentCallsKeepTheirOwnBuffers) {
   for (auto& th : pool) th.join();
   for (int t = 0; t < kThreads; ++t)
     EXPECT_LE(worst[t], 1e-4 * (1 + wants[t].abs().max().item<double>())) << "thread " << t;
+}
+
+// silu_inplace (the SiLU OnednnConv runs after a primitive without oneDNN's swish) against
+// torch::silu: lengths around the 16-value vectors and the 4096-value work items, values from
+// -100 to 100 (the exponent's clamps) and zeros; on the ISA this run allows (the isa_* copies of
+// this test run the AVX2 and baseline copies).
+TEST(Activation, SiluInplaceMatchesTorch) {
+  torch::manual_seed(17);
+  for (int64_t n : {1, 15, 16, 17, 4096 * 3 + 5}) {
+    auto x = torch::randn({n}) * 8;
+    if (n > 4) {
+      x[0] = -100.0;
+      x[1] = 100.0;
+      x[2] = 0.0;
+      x[3] = -87.5;
+    }
+    auto y = x.clone();
+    fracture::models::silu_inplace(y.data_ptr<float>(), n);
+    auto want = torch::silu(x);
+    auto err = ((y - want).abs() - 2e-6 * want.abs()).max().item<double>();
+    EXPECT_LE(err, 1e-30) << "n " << n << ": worst |diff| beyond 2e-6 relative";
+  }
 }
 
 // forward_scaled (a squeeze-and-excitation gate taken into a 1x1 convolution's weights) against

@@ -15,6 +15,7 @@
 #include "fracture/core/error.h"
 #include "fracture/core/log.h"
 #include "fracture/models/kernels/cpu_isa.h"
+#include "fracture/models/kernels/activation.h"
 #include "fracture/models/kernels/winograd.h"
 
 #if defined(FRACTURE_WITH_ONEDNN)
@@ -104,6 +105,7 @@ struct OnednnConv::Impl {
     Dims dst;
     std::string impl;          // oneDNN's implementation name, or "aten"
     Residual residual = Residual::none;  // how a residual is added (with_skip entries)
+    bool silu_after = false;   // fp32 SiLU without a residual: our silu_inplace after the primitive
     bool aten = false;         // no trustworthy fused primitive: ATen's ops
     std::string why;           // why aten
     // The execute() arguments of one call: memory objects made once and pointed at each call's
@@ -162,7 +164,10 @@ struct OnednnConv::Impl {
     const auto in_dt = src_type(), out_dt = dst_type();
     memory::desc src_md(src, in_dt, memory::format_tag::nhwc), dst_md(dst, out_dt, memory::format_tag::nhwc);
     memory::desc w_any(wdims, in_dt, memory::format_tag::any), b_md({o}, f32, memory::format_tag::x);
-    const bool act = spec.act != OnednnAct::none;
+    // oneDNN 2.6's swish post-op cost more than the primitive without it plus our pass over the
+    // output (activation.h); with a residual the post-op order matters, so the swish stays there.
+    e->silu_after = spec.act == OnednnAct::silu && !spec.bf16 && !with_skip;
+    const bool act = spec.act != OnednnAct::none && !e->silu_after;
     // The primitive for `how`, or none when oneDNN has nothing (or only its reference kernel) for it.
     auto make_pd = [&](Residual how, std::string* why) -> std::optional<dnnl::convolution_forward::primitive_desc> {
       dnnl::post_ops po;
@@ -453,6 +458,7 @@ torch::Tensor OnednnConv::direct(const torch::Tensor& x_in, const torch::Tensor*
   } give_back{*e, call};
   e->prim.execute(st, call->args);
   st.wait();
+  if (e->silu_after) silu_inplace(y.data_ptr<float>(), y.numel());
   if (skip && e->residual == Residual::after) y.add_(*skip);
   set_last();
   return y;
