@@ -165,8 +165,9 @@ struct OnednnConv::Impl {
     memory::desc src_md(src, in_dt, memory::format_tag::nhwc), dst_md(dst, out_dt, memory::format_tag::nhwc);
     memory::desc w_any(wdims, in_dt, memory::format_tag::any), b_md({o}, f32, memory::format_tag::x);
     // oneDNN 2.6's swish post-op cost more than the primitive without it plus our pass over the
-    // output (activation.h); with a residual the post-op order matters, so the swish stays there.
-    e->silu_after = spec.act == OnednnAct::silu && !spec.bf16 && !with_skip;
+    // output (activation.h), with AVX2 or AVX-512 (our baseline copy is slower); with a residual
+    // the post-op order matters, so the swish stays there.
+    e->silu_after = spec.act == OnednnAct::silu && !spec.bf16 && !with_skip && cpu_isa().simd != SimdLevel::baseline;
     const bool act = spec.act != OnednnAct::none && !e->silu_after;
     // The primitive for `how`, or none when oneDNN has nothing (or only its reference kernel) for it.
     auto make_pd = [&](Residual how, std::string* why) -> std::optional<dnnl::convolution_forward::primitive_desc> {
