@@ -205,11 +205,9 @@ torch::Tensor SqueezeExciteKernel::run(const torch::Tensor& x, float* gate_out) 
       float* g = sums + chunks * c;
       const float* xb = xp + b * hw * c;
       for (int64_t i = 0; i < chunks; ++i) run.sum(xb, c, chunk_begin(hw, i), chunk_begin(hw, i + 1), sums + i * c);
-      run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, g);
-      if (gate_out)
-        std::copy(g, g + c, gate_out + b * c);
-      else
-        run.scale(xb, yp + b * hw * c, c, 0, hw, g);
+      float* gb = gate_out ? gate_out + b * c : g;  // gate-only: written straight to the caller's
+      run.gate(sums, chunks, hw, c, s, w1t, b1, w2t, b2, act, scale_act, g + c, gb);
+      if (!gate_out) run.scale(xb, yp + b * hw * c, c, 0, hw, gb);
     }
     return y;
   }
