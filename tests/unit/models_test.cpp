@@ -375,7 +375,6 @@ TEST_P(Arch, FoldedBatchNormMatchesUnfoldedLogits) {
 
 // The activation `a` as ATen computes it (the reference for the fused and Winograd convolutions).
 static torch::Tensor aten_activation(const torch::Tensor& y, fracture::models::OnednnAct a) {
-  using fracture::models::OnednnAct;
   switch (a) {
     case OnednnAct::relu: return torch::relu(y);
     case OnednnAct::silu: return torch::silu(y);
@@ -390,9 +389,6 @@ static torch::Tensor aten_activation(const torch::Tensor& y, fracture::models::O
 // strided, dilated, grouped and depthwise convolutions, batch 1 and 3, NCHW and sliced inputs.
 TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnAct;
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
   torch::manual_seed(11);
   torch::InferenceMode guard;
   struct Case { int64_t cin, cout, k, stride, pad, dil, groups; };
@@ -448,9 +444,6 @@ TEST(OnednnConv, MatchesAtenConvolutionActivationAndResidual) {
 // under ONEDNN_MAX_CPU_ISA=AVX2) a bf16 OnednnConv still gives the same numbers, through ATen.
 TEST(OnednnConv, Bf16WithinRoundingOfFp32OnEveryCpu) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnAct;
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
   torch::manual_seed(12);
   torch::InferenceMode guard;
   const bool native = fracture::models::bf16_supported();
@@ -485,9 +478,6 @@ TEST(OnednnConv, Bf16WithinRoundingOfFp32OnEveryCpu) {
 // exposed it, with the implementation it ran on named; never ATen's fallback for this shape.
 TEST(OnednnConv, GroupedConvolutionWithResidualOnEveryKernel) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnAct;
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
   torch::manual_seed(13);
   torch::InferenceMode guard;
   auto w = torch::randn({16, 2, 3, 3}) * 0.3;
@@ -520,9 +510,6 @@ TEST(OnednnConv, GroupedConvolutionWithResidualOnEveryKernel) {
 // another thread's numbers, far outside the tolerance.
 TEST(OnednnConv, ConcurrentCallsKeepTheirOwnBuffers) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnAct;
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
   torch::manual_seed(15);
   torch::InferenceMode guard;
   OnednnConvSpec s3;
@@ -586,8 +573,6 @@ TEST(Activation, SiluInplaceMatchesTorch) {
 // projection runs forward_scaled), its stage's output equal to the unfused model's.
 TEST(OnednnConv, ForwardScaledEqualsTheScaledInput) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
   torch::manual_seed(16);
   torch::InferenceMode guard;
   for (auto [in, out] : {std::pair<int64_t, int64_t>{96, 24}, std::pair<int64_t, int64_t>{40, 21}}) {
@@ -689,8 +674,6 @@ TEST(CpuIsa, CapsChangeTheKernelsChosen) {
 // enough for two chunks of tiles. Error bound 3e-5 of the largest pre-activation value (float
 // rounding through transforms with constants up to 8 and 1/24; measured up to 1.9e-5 at 288 channels).
 TEST(Winograd, MatchesAtenConvolution) {
-  using fracture::models::OnednnAct;
-  using fracture::models::WinogradConv;
   torch::manual_seed(5);
   torch::InferenceMode guard;
   struct Case { int64_t cin, cout, batch, h, w, pad; };
@@ -751,10 +734,6 @@ TEST(Winograd, MatchesAtenConvolution) {
 // never for bf16 or strided convolutions), and its results stay within the Winograd bound.
 TEST(Winograd, OnednnConvUsesItWherePaying) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnAct;
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
-  using fracture::models::WinogradConv;
   torch::manual_seed(6);
   torch::InferenceMode guard;
   auto w = torch::randn({48, 48, 3, 3}) * 0.2;
@@ -793,9 +772,6 @@ TEST(Winograd, OnednnConvUsesItWherePaying) {
 // way; where it cannot pay, never Winograd.
 TEST(Winograd, TunedChoiceIsOneOfTheTwoAndSticks) {
   if (!fracture::models::OnednnConv::available()) GTEST_SKIP() << "built without oneDNN (FRACTURE_WITH_ONEDNN)";
-  using fracture::models::OnednnAct;
-  using fracture::models::OnednnConv;
-  using fracture::models::OnednnConvSpec;
   torch::manual_seed(7);
   torch::InferenceMode guard;
   auto w = torch::randn({64, 64, 3, 3}) * 0.1;
