@@ -10,8 +10,9 @@
 // What it saves over ATen's convolution followed by separate ops (PyTorch 1.13): the activation and
 // the residual add are oneDNN post-ops, applied while the output tile is still in cache, instead of
 // two more passes over the output (except SiLU without a residual: oneDNN 2.6's swish post-op cost
-// more than the primitive without it plus one vectorised pass, kernels/activation.h); the weights are reordered into oneDNN's blocked layout once per
-// input shape instead of on every call; every shape goes to oneDNN (ATen sends small batch-1 1x1
+// more than the primitive without it plus one vectorised pass, kernels/activation.h); the weights
+// are reordered into oneDNN's blocked layout once per input shape instead of on every call; every
+// shape goes to oneDNN (ATen sends small batch-1 1x1
 // convolutions to an im2col + OpenBLAS GEMM whose spinning threads compete with OpenMP's).
 // Results equal ATen's to float rounding (tested in models_test against the unfused models).
 //
